@@ -1,0 +1,203 @@
+// Package flowsteer is the Go client of flowsteer's services. Play an
+// episode on a canvas in a few lines:
+//
+//	c, err := flowsteer.Dial("127.0.0.1:50051")
+//	if err != nil { ... }
+//	defer c.Close()
+//	ep, err := c.Open(ctx, &pb.Task{Question: "What is 6*7?", Family: pb.TaskFamily_TASK_FAMILY_MATH})
+//	obs, err := ep.Step(ctx, flowsteer.Text("<action>add</action><operator>Programmer</operator>"))
+//
+// Each Episode is one Interact stream: one observation back per action.
+package flowsteer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+)
+
+// Client talks to a flowsteer server.
+type Client struct {
+	conn   *grpc.ClientConn
+	owned  bool
+	Canvas pb.CanvasServiceClient
+}
+
+// Dial connects to addr. Without options the connection is plaintext,
+// which suits the loopback default; pass grpc.WithTransportCredentials for TLS.
+func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
+	base := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+	}
+	conn, err := grpc.NewClient(addr, append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("flowsteer: dial %s: %w", addr, err)
+	}
+	c := New(conn)
+	c.owned = true
+	return c, nil
+}
+
+// New wraps an existing connection (which the caller keeps owning).
+func New(conn *grpc.ClientConn) *Client {
+	return &Client{conn: conn, Canvas: pb.NewCanvasServiceClient(conn)}
+}
+
+// Close closes a connection made by Dial.
+func (c *Client) Close() error {
+	if c.owned {
+		return c.conn.Close()
+	}
+	return nil
+}
+
+// Text is an action given as the policy's raw reply text.
+func Text(reply string) *pb.Action { return &pb.Action{Text: reply} }
+
+// Structured is an action given in structured form.
+func Structured(a *pb.StructuredAction) *pb.Action { return &pb.Action{Structured: a} }
+
+// Episode is one open episode on an Interact stream. Its methods may be
+// called from one goroutine at a time.
+type Episode struct {
+	stream grpc.BidiStreamingClient[pb.InteractRequest, pb.InteractResponse]
+	cancel context.CancelFunc
+	first  *pb.Observation
+	last   *pb.Observation
+	mu     sync.Mutex
+	closed bool
+}
+
+// Open starts an episode on task; config may be nil for the defaults.
+func (c *Client) Open(ctx context.Context, task *pb.Task, config ...*pb.EpisodeConfig) (*Episode, error) {
+	req := &pb.CreateEpisodeRequest{Task: task}
+	if len(config) > 0 {
+		req.Config = config[0]
+	}
+	return c.start(ctx, &pb.InteractRequest{Msg: &pb.InteractRequest_Open{Open: req}})
+}
+
+// Resume re-attaches to an open episode by id, e.g. after a disconnect.
+func (c *Client) Resume(ctx context.Context, episodeID string) (*Episode, error) {
+	return c.start(ctx, &pb.InteractRequest{Msg: &pb.InteractRequest_Resume{Resume: &pb.ResumeEpisode{EpisodeId: episodeID}}})
+}
+
+func (c *Client) start(ctx context.Context, first *pb.InteractRequest) (*Episode, error) {
+	// The stream outlives ctx's deadline for the open itself, so it gets a
+	// context of its own that Close (or a failed step) cancels.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stream, err := c.Canvas.Interact(sctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	e := &Episode{stream: stream, cancel: cancel}
+	obs, err := e.roundTrip(ctx, first)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	e.first, e.last = obs, obs
+	return e, nil
+}
+
+// roundTrip sends one message and waits for one observation, giving up
+// (and ending the stream; the episode stays resumable) when ctx is done.
+func (e *Episode) roundTrip(ctx context.Context, m *pb.InteractRequest) (*pb.Observation, error) {
+	stop := context.AfterFunc(ctx, e.cancel)
+	defer stop()
+	if err := e.stream.Send(m); err != nil {
+		if err == io.EOF {
+			// The server ended the stream; RecvMsg holds the real status.
+			_, err = e.stream.Recv()
+		}
+		return nil, e.ctxErr(ctx, err)
+	}
+	resp, err := e.stream.Recv()
+	if err != nil {
+		return nil, e.ctxErr(ctx, err)
+	}
+	return resp.GetObservation(), nil
+}
+
+func (e *Episode) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("flowsteer: %w (the episode can be resumed by id)", ctx.Err())
+	}
+	return err
+}
+
+// ID is the episode id.
+func (e *Episode) ID() string { return e.first.GetEpisodeId() }
+
+// First is the observation returned when the episode was opened or resumed.
+func (e *Episode) First() *pb.Observation { return e.first }
+
+// Last is the most recent observation.
+func (e *Episode) Last() *pb.Observation { return e.last }
+
+// Step sends one action and returns the next observation.
+func (e *Episode) Step(ctx context.Context, a *pb.Action) (*pb.Observation, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errors.New("flowsteer: step on a closed episode stream")
+	}
+	obs, err := e.roundTrip(ctx, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: a}})
+	if err != nil {
+		return nil, err
+	}
+	e.last = obs
+	return obs, nil
+}
+
+// Close ends the stream. The episode stays on the canvas (read it with
+// GetEpisode, end it with CloseEpisode) until the canvas expires it.
+func (e *Episode) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	defer e.cancel()
+	if err := e.stream.CloseSend(); err != nil {
+		return err
+	}
+	// Drain so the server's final status is observed.
+	for {
+		if _, err := e.stream.Recv(); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// GetEpisode returns an episode's record.
+func (c *Client) GetEpisode(ctx context.Context, id string, withTurns bool) (*pb.Episode, error) {
+	r, err := c.Canvas.GetEpisode(ctx, &pb.GetEpisodeRequest{EpisodeId: id, IncludeTurns: withTurns})
+	return r.GetEpisode(), err
+}
+
+// CloseEpisode ends an episode and returns its final record.
+func (c *Client) CloseEpisode(ctx context.Context, id string) (*pb.Episode, error) {
+	r, err := c.Canvas.CloseEpisode(ctx, &pb.CloseEpisodeRequest{EpisodeId: id})
+	return r.GetEpisode(), err
+}
+
+// ListOperators describes the operator library ("" for the default).
+func (c *Client) ListOperators(ctx context.Context, library string) ([]*pb.OperatorInfo, error) {
+	r, err := c.Canvas.ListOperators(ctx, &pb.ListOperatorsRequest{Library: library})
+	return r.GetOperators(), err
+}

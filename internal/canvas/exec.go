@@ -1,0 +1,82 @@
+package canvas
+
+import (
+	"context"
+	"time"
+
+	"github.com/flowsteer/flowsteer/internal/operator"
+	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/workflow"
+)
+
+// Executor runs a workflow on a task. The canvas calls it after each
+// completed edit; implementations live in the execution packages. A nil
+// Executor means workflows are not executed, and observations say so.
+type Executor interface {
+	Execute(ctx context.Context, req ExecRequest) (Execution, error)
+}
+
+// ExecRequest is one run of a workflow.
+type ExecRequest struct {
+	Graph   *workflow.Graph // a clone the executor may keep
+	Task    task.Task
+	Library *operator.Library
+	Backend string
+	// Episode is the episode id, for logs and traces ("" outside episodes).
+	Episode string
+	// OnNode, when set, is called as each node finishes (RunWorkflow streams these).
+	OnNode func(NodeResult)
+}
+
+// NodeStatus is a node's outcome.
+type NodeStatus string
+
+const (
+	NodePending NodeStatus = "pending"
+	NodeRunning NodeStatus = "running"
+	NodeOK      NodeStatus = "ok"
+	NodeFailed  NodeStatus = "failed"
+	NodeSkipped NodeStatus = "skipped"
+)
+
+// NodeResult is one node's result.
+type NodeResult struct {
+	NodeID       string
+	Operator     string
+	Status       NodeStatus
+	Output       string // full output; observations carry a bounded excerpt
+	Error        string
+	Duration     time.Duration
+	CacheHit     bool
+	InputTokens  int64
+	OutputTokens int64
+	Calls        int
+	Verdict      *bool // checkers: true when the solution passed
+	Iteration    int
+}
+
+// ExecStats count an execution's backend work.
+type ExecStats struct {
+	Calls        int
+	CacheHits    int
+	InputTokens  int64
+	OutputTokens int64
+	SavedTokens  int64
+	Duration     time.Duration
+	Backend      string
+	Model        string
+	Simulated    bool
+	SandboxRuns  int
+}
+
+// Execution is a workflow run's result.
+type Execution struct {
+	Executed    bool
+	Note        string // why not executed, or reduced sandbox isolation
+	Nodes       []NodeResult
+	FinalAnswer string
+	Stats       ExecStats
+	Error       string
+}
+
+const notExecutedNote = "the workflow was not executed: no executor is configured on this canvas"

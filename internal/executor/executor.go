@@ -1,0 +1,83 @@
+// Package executor holds the LLM backends that run operators: the
+// Backend interface, a registry of named backends built from typed
+// configs, the OpenAI-compatible HTTP backend, and a bounded cache of
+// deterministic calls shared by every episode of a process.
+//
+// Data path: canvas -> engine -> operator builds a Request -> Backend
+// (through the cache) -> Response parsed by the operator.
+package executor
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one chat message.
+type Message struct {
+	Role    string `json:"role"` // system, user, assistant
+	Content string `json:"content"`
+}
+
+// Sampling are the generation parameters of a call.
+type Sampling struct {
+	Temperature float64
+	TopP        float64 // 0 = backend default
+	MaxTokens   int     // 0 = backend default (4096)
+	Seed        int64   // 0 = none
+}
+
+// Meta describes where a call comes from. Real backends ignore it (apart
+// from logs and traces); the simulated backend reads it to decide what a
+// model would answer, so it carries the task and the call's place in the
+// workflow.
+type Meta struct {
+	Operator string
+	NodeID   string
+	TaskID   string
+	Episode  string
+	// Variant distinguishes otherwise identical calls that should be
+	// independent draws (the branches of a parallel block). Backends whose
+	// answers do not depend on it (a real model at temperature 0) leave it
+	// out of the cache key; see Backend.VariesByVariant.
+	Variant int
+	// Sim is opaque context for the simulated backend (the task, what the
+	// workflow did before this call); nil for real runs.
+	Sim any
+}
+
+// Request is one chat-completion call.
+type Request struct {
+	Model    string // "" = the backend's configured model
+	Messages []Message
+	Sampling Sampling
+	Meta     Meta
+}
+
+// Response is a backend's answer.
+type Response struct {
+	Text         string
+	Model        string
+	InputTokens  int64
+	OutputTokens int64
+	Latency      time.Duration
+	Simulated    bool
+	CacheHit     bool
+	FinishReason string
+}
+
+// Backend answers chat-completion calls. Implementations are safe for
+// concurrent use and bound their own concurrency.
+type Backend interface {
+	Name() string
+	// Model is the default model name, reported in logs, spans and reports.
+	Model() string
+	Complete(ctx context.Context, req Request) (Response, error)
+	// Deterministic reports whether identical requests always get identical
+	// answers (temperature 0 on a real model, or the seeded simulation), so
+	// answers may be cached.
+	Deterministic(req Request) bool
+	// VariesByVariant reports whether Meta.Variant changes the answer.
+	VariesByVariant() bool
+	// Simulated reports whether this backend is the offline simulation.
+	Simulated() bool
+}

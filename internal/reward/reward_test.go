@@ -1,0 +1,123 @@
+package reward
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/flowsteer/flowsteer/internal/workflow"
+)
+
+func mustParse(t *testing.T, dsl string) *workflow.Graph {
+	t.Helper()
+	g, err := workflow.Parse(dsl, nil)
+	if err != nil {
+		t.Fatalf("parse %q: %v", dsl, err)
+	}
+	return g
+}
+
+func TestCWRPOWorkedExamples(t *testing.T) {
+	tests := []struct {
+		name        string
+		dsl         string
+		correctness float64
+		wantS       float64
+		wantRelease bool
+		wantReward  float64
+	}{
+		{"lone Custom scores -1 whatever its correctness", "Custom", 1, 0, false, -1},
+		{"lone Custom wrong", "Custom", 0, 0, false, -1},
+		{"full structure releases correctness", "Plan -> Decompose -> [Programmer, Custom] -> Aggregate -> Verify -> Format", 1, 1, true, 1},
+		{"full structure, wrong answer", "Plan -> Decompose -> [Programmer, Custom] -> Aggregate -> Verify -> Format", 0, 1, true, 0},
+		{"full structure, partial F1", "Plan -> Decompose -> [Programmer, Custom] -> Aggregate -> Verify -> Format", 0.25, 1, true, 0.25},
+		{"six-op chain with checker and Format but no structure stays at 0.6", "Plan -> Programmer -> Custom -> AnswerGenerate -> Review -> Format", 1, 0.6, false, -0.4},
+		{"checker only", "AnswerGenerate -> Review", 1, 0.2, false, -0.8},
+		{"structure only", "[AnswerGenerate, Custom]", 1, 0.4, false, -0.6},
+		{"loop counts as structure", "AnswerGenerate -> (Review -> Revise) * 2 -> Format", 1, 0.8, false, -0.2},
+		{"conditional with six operators", "Plan -> Programmer -> Review ? Revise : done -> Verify -> Format", 0.5, 1, true, 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := Default().Compute(Input{Graph: mustParse(t, tt.dsl), Correctness: tt.correctness, Finished: true})
+			if math.Abs(b.StructureTotal-tt.wantS) > 1e-9 || b.Released != tt.wantRelease || math.Abs(b.Reward-tt.wantReward) > 1e-9 {
+				t.Fatalf("got S=%v released=%v R=%v, want S=%v released=%v R=%v", b.StructureTotal, b.Released, b.Reward, tt.wantS, tt.wantRelease, tt.wantReward)
+			}
+		})
+	}
+}
+
+func TestRewardStaysInRange(t *testing.T) {
+	for _, dsl := range []string{"", "Custom", "Plan -> [Programmer, Custom] -> ScEnsemble -> Review ? Revise : done -> Verify -> Format"} {
+		for _, c := range []float64{-3, 0, 0.5, 1, 7, math.NaN()} {
+			b := Default().Compute(Input{Graph: mustParse(t, dsl), Correctness: c, Finished: true})
+			if b.Reward < -1 || b.Reward > 1 || math.IsNaN(b.Reward) {
+				t.Fatalf("%q c=%v: reward %v outside [-1, 1]", dsl, c, b.Reward)
+			}
+		}
+	}
+}
+
+func TestCorrectnessOnlyIgnoresStructure(t *testing.T) {
+	s := Default()
+	s.Kind = Correctness
+	b := s.Compute(Input{Graph: mustParse(t, "Custom"), Correctness: 1, Finished: true})
+	if b.Reward != 1 || !b.Released {
+		t.Fatalf("correctness-only reward = %v released=%v, want 1 true", b.Reward, b.Released)
+	}
+}
+
+func TestMilestoneVariant(t *testing.T) {
+	s := Default()
+	s.Kind = Milestone
+	// 6 unique types (0.4), 8 operators (0.2), parallel (0.2), conditional (0.15), two kinds (0.15) = 1.1 -> capped 1.
+	b := s.Compute(Input{Graph: mustParse(t, "Plan -> [Programmer, Custom, AnswerGenerate] -> ScEnsemble -> Review ? Revise : done -> Format"), Correctness: 1, Finished: true})
+	if b.StructureTotal != 1 || !b.Released || b.Reward != 1 {
+		t.Fatalf("milestone full = %+v", b)
+	}
+	// Custom -> Format: 2 unique, 2 ops, no structure -> 0.
+	b = s.Compute(Input{Graph: mustParse(t, "Custom -> Format"), Correctness: 1, Finished: true})
+	if b.StructureTotal != 0 || b.Reward != -1 {
+		t.Fatalf("milestone small = %+v", b)
+	}
+}
+
+func TestPenaltiesAreOptIn(t *testing.T) {
+	g := mustParse(t, "Custom")
+	if b := Default().Compute(Input{Graph: g, Finished: false, InvalidActions: 3}); b.Penalties != 0 {
+		t.Fatalf("default penalties = %v, want 0", b.Penalties)
+	}
+	s := Default()
+	s.UnfinishedPenalty = 0.1
+	s.InvalidActionPenalty = 0.05
+	b := s.Compute(Input{Graph: g, Finished: false, InvalidActions: 2})
+	if math.Abs(b.Penalties-0.2) > 1e-12 || math.Abs(b.Reward-(-1.2)) > 1e-12 {
+		t.Fatalf("penalties = %v reward = %v, want 0.2 and -1.2", b.Penalties, b.Reward)
+	}
+}
+
+func TestWeightsAreConfiguration(t *testing.T) {
+	s := Default()
+	s.StructureWeight = 0.6
+	s.SizeWeight = 0
+	// checker + Format + structure, only 3 operators: 0.2 + 0.2 + 0.6 = 1 -> released.
+	b := s.Compute(Input{Graph: mustParse(t, "[Custom, AnswerGenerate] -> Review -> Format"), Correctness: 1, Finished: true})
+	if !b.Released || math.Abs(b.Reward-1) > 1e-9 {
+		t.Fatalf("custom weights: %+v", b)
+	}
+}
+
+func TestValidateNamesTheKey(t *testing.T) {
+	s := Default()
+	s.Kind = "fancy"
+	if err := s.Validate(); err == nil || !contains(err.Error(), "reward.kind") {
+		t.Fatalf("err = %v", err)
+	}
+	s = Default()
+	s.Cap = math.Inf(1)
+	if err := s.Validate(); err == nil || !contains(err.Error(), "reward.cap") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

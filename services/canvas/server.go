@@ -1,0 +1,363 @@
+// Package canvas serves the Canvas gRPC service: it translates between
+// flowsteer.v1 messages and the domain canvas (internal/canvas) and picks
+// the status code of every error at this edge.
+package canvas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/workflow"
+)
+
+// Service implements pb.CanvasServiceServer.
+type Service struct {
+	pb.UnimplementedCanvasServiceServer
+	c *canvas.Canvas
+
+	drainOnce sync.Once
+	drain     chan struct{}
+}
+
+// New wraps a canvas.
+func New(c *canvas.Canvas) *Service { return &Service{c: c, drain: make(chan struct{})} }
+
+// Register adds the service, its validators and its drain hook to s.
+func Register(s *server.Server, svc *Service) {
+	pb.RegisterCanvasServiceServer(s.GRPC, svc)
+	s.OnDrain(svc.Drain)
+}
+
+// Drain makes open Interact streams end after their current turn with
+// Unavailable, so a graceful stop finishes in-flight turns and clients
+// can resume the episode elsewhere.
+func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.drain) }) }
+
+// Limits on what a request may carry; larger inputs are refused with
+// InvalidArgument before they reach the domain.
+const (
+	maxTextBytes     = 64 << 10
+	maxQuestionBytes = 256 << 10
+	maxTestsBytes    = 1 << 20
+)
+
+// AddValidators registers request checks for this service's messages.
+func AddValidators(v server.Validators) {
+	server.Add(v, func(m *pb.CreateEpisodeRequest) error { return validateCreate("", m) })
+	server.Add(v, func(m *pb.StepRequest) error {
+		if blank(m.GetEpisodeId()) {
+			return errors.New("episode_id is required")
+		}
+		return validateAction("action", m.GetAction())
+	})
+	server.Add(v, func(m *pb.GetEpisodeRequest) error { return requireID(m.GetEpisodeId()) })
+	server.Add(v, func(m *pb.CloseEpisodeRequest) error { return requireID(m.GetEpisodeId()) })
+	server.Add(v, func(m *pb.InteractRequest) error {
+		switch x := m.GetMsg().(type) {
+		case *pb.InteractRequest_Open:
+			return validateCreate("open.", x.Open)
+		case *pb.InteractRequest_Resume:
+			if blank(x.Resume.GetEpisodeId()) {
+				return errors.New("resume.episode_id is required")
+			}
+		case *pb.InteractRequest_Action:
+			return validateAction("action", x.Action)
+		default:
+			return errors.New("msg is required: send open, resume or action")
+		}
+		return nil
+	})
+	server.Add(v, func(m *pb.RunWorkflowRequest) error {
+		if blank(m.GetDsl()) {
+			return errors.New("dsl is required")
+		}
+		if len(m.GetDsl()) > workflow.MaxTextBytes {
+			return fmt.Errorf("dsl is %d bytes, at most %d", len(m.GetDsl()), workflow.MaxTextBytes)
+		}
+		return validateTask("task", m.GetTask())
+	})
+}
+
+func requireID(id string) error {
+	if blank(id) {
+		return errors.New("episode_id is required")
+	}
+	return nil
+}
+
+func validateCreate(prefix string, m *pb.CreateEpisodeRequest) error {
+	if err := validateTask(prefix+"task", m.GetTask()); err != nil {
+		return err
+	}
+	if c := m.GetConfig(); c != nil && c.MaxRounds != nil && (c.GetMaxRounds() < 1 || c.GetMaxRounds() > canvas.MaxRoundsLimit) {
+		return fmt.Errorf("%sconfig.max_rounds must be in 1..%d, got %d", prefix, canvas.MaxRoundsLimit, c.GetMaxRounds())
+	}
+	return nil
+}
+
+func validateTask(field string, t *pb.Task) error {
+	if t == nil {
+		return fmt.Errorf("%s is required", field)
+	}
+	if blank(t.GetQuestion()) && blank(t.GetPrompt()) {
+		return fmt.Errorf("%s.question is required", field)
+	}
+	if t.GetFamily() == pb.TaskFamily_TASK_FAMILY_UNSPECIFIED {
+		return fmt.Errorf("%s.family is required (math, qa, code or multiple choice)", field)
+	}
+	if FamilyFromPB(t.GetFamily()) == "" {
+		return fmt.Errorf("%s.family has unknown value %d", field, t.GetFamily())
+	}
+	if len(t.GetQuestion())+len(t.GetContext())+len(t.GetPrompt()) > maxQuestionBytes {
+		return fmt.Errorf("%s: question, context and prompt together exceed %d bytes", field, maxQuestionBytes)
+	}
+	size := 0
+	for _, ts := range []*pb.CodeTests{t.GetPublicTests(), t.GetHiddenTests()} {
+		size += len(ts.GetCode())
+		for _, c := range ts.GetCases() {
+			size += len(c.GetInput()) + len(c.GetOutput())
+		}
+	}
+	if size > maxTestsBytes {
+		return fmt.Errorf("%s: tests exceed %d bytes", field, maxTestsBytes)
+	}
+	if d := t.GetDifficulty(); d < 0 || d > 1 {
+		return fmt.Errorf("%s.difficulty must be in [0, 1], got %v", field, d)
+	}
+	return nil
+}
+
+// validateAction refuses only what no canvas could read (missing or huge);
+// everything else about an action is canvas feedback, never an RPC error.
+func validateAction(field string, a *pb.Action) error {
+	if a == nil {
+		return fmt.Errorf("%s is required", field)
+	}
+	if len(a.GetText()) > maxTextBytes {
+		return fmt.Errorf("%s.text is %d bytes, at most %d", field, len(a.GetText()), maxTextBytes)
+	}
+	if s := a.GetStructured(); s != nil && len(s.GetOperators()) > 64 {
+		return fmt.Errorf("%s.structured.operators has %d entries, at most 64", field, len(s.GetOperators()))
+	}
+	return nil
+}
+
+// toStatus picks the status code for a domain error.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, canvas.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, canvas.ErrClosed), errors.Is(err, canvas.ErrDone):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, canvas.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func (s *Service) ListOperators(_ context.Context, req *pb.ListOperatorsRequest) (*pb.ListOperatorsResponse, error) {
+	lib, err := s.c.Libraries().Get(req.GetLibrary())
+	if err != nil {
+		return nil, status.Errorf(codes.NotFound, "library: %v", err)
+	}
+	fam := FamilyFromPB(req.GetFamily())
+	out := &pb.ListOperatorsResponse{}
+	for _, d := range lib.Defs() {
+		out.Operators = append(out.Operators, OperatorToPB(d, lib.Name(), fam == "" || d.EnabledFor(fam)))
+	}
+	return out, nil
+}
+
+func (s *Service) create(ctx context.Context, req *pb.CreateEpisodeRequest) (*canvas.Episode, canvas.Observation, error) {
+	cfg, rw, err := ConfigFromPB(req.GetConfig())
+	if err != nil {
+		return nil, canvas.Observation{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	t := TaskFromPB(req.GetTask())
+	e, obs, err := s.c.Create(ctx, t, cfg, rw)
+	return e, obs, toStatus(err)
+}
+
+func (s *Service) CreateEpisode(ctx context.Context, req *pb.CreateEpisodeRequest) (*pb.CreateEpisodeResponse, error) {
+	_, obs, err := s.create(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CreateEpisodeResponse{Observation: ObservationToPB(obs)}, nil
+}
+
+func (s *Service) Step(ctx context.Context, req *pb.StepRequest) (*pb.StepResponse, error) {
+	obs, err := s.c.Step(ctx, req.GetEpisodeId(), InputFromPB(req.GetAction()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.StepResponse{Observation: ObservationToPB(obs)}, nil
+}
+
+func (s *Service) GetEpisode(_ context.Context, req *pb.GetEpisodeRequest) (*pb.GetEpisodeResponse, error) {
+	e, err := s.c.Get(req.GetEpisodeId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.GetEpisodeResponse{Episode: SnapshotToPB(e.Snapshot(req.GetIncludeTurns()))}, nil
+}
+
+func (s *Service) CloseEpisode(ctx context.Context, req *pb.CloseEpisodeRequest) (*pb.CloseEpisodeResponse, error) {
+	snap, err := s.c.Close(ctx, req.GetEpisodeId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.CloseEpisodeResponse{Episode: SnapshotToPB(snap)}, nil
+}
+
+// Interact plays one episode over a stream: open or resume first, then one
+// observation per action. The stream ends when the client closes its side;
+// actions after the episode is done get FailedPrecondition.
+func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, pb.InteractResponse]) error {
+	ctx := stream.Context()
+	// Recv blocks, so a reader owned by this handler feeds a channel; it
+	// ends when the stream does (Recv fails once the handler returns).
+	msgs := make(chan *pb.InteractRequest)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	next := func() (*pb.InteractRequest, error) {
+		select {
+		case m := <-msgs:
+			return m, nil
+		case err := <-errc:
+			return nil, err
+		case <-s.drain:
+			return nil, status.Error(codes.Unavailable, "the canvas is shutting down; resume the episode on another canvas")
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+
+	first, err := next()
+	if err == io.EOF {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var ep *canvas.Episode
+	var obs canvas.Observation
+	switch x := first.GetMsg().(type) {
+	case *pb.InteractRequest_Open:
+		ep, obs, err = s.create(ctx, x.Open)
+		if err != nil {
+			return err
+		}
+	case *pb.InteractRequest_Resume:
+		ep, err = s.c.Get(x.Resume.GetEpisodeId())
+		if err != nil {
+			return toStatus(err)
+		}
+		if ep.Snapshot(false).Closed {
+			return status.Errorf(codes.FailedPrecondition, "episode %s is closed; open a new one", ep.ID())
+		}
+		obs = ep.Observe()
+	default:
+		return status.Error(codes.InvalidArgument, "the first message must be open or resume, not an action")
+	}
+	if err := stream.Send(&pb.InteractResponse{Observation: ObservationToPB(obs)}); err != nil {
+		return err
+	}
+	for {
+		m, err := next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a, ok := m.GetMsg().(*pb.InteractRequest_Action)
+		if !ok {
+			return status.Error(codes.InvalidArgument, "after open or resume, every message must be an action")
+		}
+		obs, err := ep.Step(ctx, InputFromPB(a.Action))
+		if err != nil {
+			return toStatus(err)
+		}
+		if err := stream.Send(&pb.InteractResponse{Observation: ObservationToPB(obs)}); err != nil {
+			return err
+		}
+	}
+}
+
+// RunWorkflow runs a DSL workflow on a task and streams node events.
+func (s *Service) RunWorkflow(req *pb.RunWorkflowRequest, stream grpc.ServerStreamingServer[pb.RunWorkflowResponse]) error {
+	lib, err := s.c.Libraries().Get(req.GetLibrary())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "library: %v", err)
+	}
+	g, err := workflow.Parse(req.GetDsl(), lib)
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "dsl: %v", err)
+	}
+	for id, p := range req.GetPrompts() {
+		if err := g.SetPrompt(id, p); err != nil {
+			return status.Errorf(codes.InvalidArgument, "prompts[%s]: %v", id, err)
+		}
+	}
+	t := TaskFromPB(req.GetTask())
+	if err := canvas.ValidateTask(t); err != nil {
+		return toStatus(err)
+	}
+	x := s.c.Executor()
+	if x == nil {
+		return status.Error(codes.FailedPrecondition, "this canvas has no executor configured, so workflows cannot be run; start it with an executor backend")
+	}
+	ctx := stream.Context()
+	var sendErr error
+	var mu sync.Mutex
+	ex, err := x.Execute(ctx, canvas.ExecRequest{Graph: g, Task: t, Library: lib, Backend: req.GetBackend(), OnNode: func(n canvas.NodeResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		if sendErr == nil {
+			sendErr = stream.Send(&pb.RunWorkflowResponse{Event: &pb.RunWorkflowResponse_Node{Node: NodeResultToPB(n)}})
+		}
+	}})
+	if err != nil {
+		return toStatus(err)
+	}
+	if sendErr != nil {
+		return sendErr
+	}
+	return stream.Send(&pb.RunWorkflowResponse{Event: &pb.RunWorkflowResponse_Result{Result: &pb.RunWorkflowResult{
+		Workflow: WorkflowToPB(g), Execution: ExecutionToPB(ex),
+	}}})
+}
