@@ -35,7 +35,8 @@ const (
 )
 
 // Input is one policy reply: raw text, or an already structured action
-// (then Text is kept for the record only).
+// (then Text is kept for the record only). A structured add's Position is
+// a 0-based index; set it to -1 to append.
 type Input struct {
 	Text       string
 	Structured *action.Action
@@ -169,6 +170,11 @@ func (e *Episode) Step(ctx context.Context, in Input) (Observation, error) {
 		e.hint = adviseNext(e)
 	}
 	e.updated = time.Now()
+	if in.Structured != nil {
+		a := *in.Structured // the record must not change if the caller reuses its action
+		a.Operators = append([]string(nil), a.Operators...)
+		in.Structured = &a
+	}
 	e.turns = append(e.turns, Turn{
 		Number: e.turn, Input: in, Kind: t.kind, Summary: t.summary, Valid: t.valid,
 		Feedback: e.lastFeedback, DSL: e.graph.String(), State: e.state, Time: e.updated,
@@ -198,6 +204,16 @@ func (e *Episode) takePrompt(ctx context.Context, in Input) turnOutcome {
 	}
 	text = strings.TrimSpace(text)
 	summary := fmt.Sprintf("prompt for %s (%s)", p.nodeID, p.operator)
+	if in.Structured == nil {
+		// A well-formed action without a <prompt> is not a prompt: taking
+		// its leftover text ("Review" from <operator>Review</operator>)
+		// would store nonsense while the policy believes it edited.
+		if a, err := action.Parse(in.Text, action.Options{}); err == nil && strings.TrimSpace(a.Prompt) == "" {
+			return invalid(action.SetPrompt, summary, fmt.Sprintf(
+				"Awaiting a prompt for %s (%s), not %s action: reply with 1 to 3 sentences telling this %s what to do for this problem; actions are taken again once every new node has its prompt.",
+				p.nodeID, p.operator, article(string(a.Kind)), p.operator))
+		}
+	}
 	if len([]rune(text)) < minPromptLen {
 		return invalid(action.SetPrompt, summary, fmt.Sprintf(
 			"The prompt for %s (%s) is too short (%d characters): write 1 to 3 sentences (at least %d characters) telling this %s what to do for this problem. "+
@@ -297,6 +313,12 @@ func (e *Episode) applyAction(ctx context.Context, in Input) turnOutcome {
 			id = n.ID // the canonical id, however the policy spelt it
 		}
 		fb := fmt.Sprintf("%s is now %s.", id, op)
+		if p := strings.TrimSpace(a.Prompt); len([]rune(p)) >= minPromptLen {
+			// Like an add, a modify that brings its own prompt needs no second step.
+			_ = e.graph.SetPrompt(id, p)
+			fb += " Prompt set." + e.execute(ctx)
+			return turnOutcome{valid: true, kind: a.Kind, summary: summary, feedback: fb}
+		}
 		if e.cfg.TwoStep {
 			e.awaiting = []pendingPrompt{{nodeID: id, operator: op}}
 			e.state = AwaitingPrompt
@@ -321,6 +343,14 @@ func (e *Episode) applyAction(ctx context.Context, in Input) turnOutcome {
 		return turnOutcome{valid: true, kind: a.Kind, summary: summary, feedback: "Finish accepted: the workflow is final."}
 	}
 	return invalid(a.Kind, summary, fmt.Sprintf("Invalid action: unknown action %q: use add, delete, modify, set_prompt or finish.", a.Kind))
+}
+
+// article puts "a" or "an" before a word.
+func article(w string) string {
+	if w != "" && strings.ContainsRune("aeiouAEIOU", rune(w[0])) {
+		return "an " + w
+	}
+	return "a " + w
 }
 
 func summaryOf(a action.Action) string {
@@ -351,6 +381,17 @@ func (e *Episode) enabledNames() []string {
 	var out []string
 	for _, d := range e.lib.Defs() {
 		if d.EnabledFor(e.task.Family) {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// enabledWith lists the operators with role r that this task may use.
+func (e *Episode) enabledWith(r operator.Role) []string {
+	var out []string
+	for _, d := range e.lib.Defs() {
+		if d.Has(r) && d.EnabledFor(e.task.Family) {
 			out = append(out, d.Name)
 		}
 	}
@@ -474,6 +515,7 @@ func nodeContext(st *workflow.Stage, i, n int) string {
 // execute runs the workflow if configured and returns feedback to append.
 func (e *Episode) execute(ctx context.Context) string {
 	if !e.cfg.ExecuteEachStep {
+		e.lastExec = Execution{Note: "the workflow is not executed after edits (execute_each_step is off)"}
 		return ""
 	}
 	if e.exec == nil {
@@ -530,10 +572,10 @@ func (e *Episode) finishBlockers() []string {
 		return false
 	}
 	if r.RequireSolver && !has(e.lib.IsSolver) {
-		out = append(out, "add a solver ("+strings.Join(e.lib.NamesWith(operator.Solver), ", ")+")")
+		out = append(out, "add a solver ("+strings.Join(e.enabledWith(operator.Solver), ", ")+")")
 	}
 	if r.RequireChecker && !has(e.lib.IsChecker) {
-		out = append(out, "add a checker ("+strings.Join(e.lib.NamesWith(operator.Checker), ", ")+")")
+		out = append(out, "add a checker ("+strings.Join(e.enabledWith(operator.Checker), ", ")+")")
 	}
 	if e.task.Family == task.Code {
 		if r.RequireTestForCode && !e.task.PublicTests.Empty() && !e.graph.Has("Test") {
