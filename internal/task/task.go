@@ -3,7 +3,24 @@
 // scorers that turn a workflow's final answer into a correctness in [0, 1].
 //
 // Data path: a task opens a canvas episode; at the end the workflow's final
-// answer is scored here and the score feeds the reward (internal/reward).
+// answer is scored here and the score feeds the reward (internal/reward):
+//
+//	tasks, err := task.Load("gsm8k/test.jsonl", "auto") // or task.Generate(300, seed)
+//	...
+//	res := task.Score(ctx, tasks[i], finalAnswer, runner) // runner: the sandbox, for code
+//	// res.Score is the correctness the reward releases; res.Explanation is
+//	// the one-line reason for logs and feedback.
+//
+// Only the public fields of a Task (question, context, choices, prompt,
+// public tests) may reach a policy or a workflow; Answers, HiddenTests,
+// Reference and Distractors exist for scoring and for the simulated backend.
+//
+// Files: task.go and validate.go hold the record; load*.go the loaders
+// (Load, Detect, ReadJSONL, WriteJSONL) for GSM8K, MATH, MathQA, AIME 2025,
+// HotpotQA, SQuAD v2, TriviaQA, NaturalQuestions (open), MBPP, HumanEval,
+// APPS, DS-1000 and the project's own JSONL; score*.go the scorers of
+// SPEC section 8 (math, multiple choice, qa, code); gen*.go the offline
+// suite of SPEC section 10.
 package task
 
 // Family is the kind of problem; it selects the scorer and the per-task
@@ -38,7 +55,16 @@ const (
 	// IOStyle: APPS-style cases; the solution reads stdin and must print the
 	// expected stdout (compared after trimming trailing whitespace per line).
 	IOStyle TestStyle = "io"
+	// EmbedStyle: Code is a whole test program that receives the solution
+	// as a Python string expression in place of every SolutionPlaceholder,
+	// because DS-1000's tests splice the solution into their own context
+	// (exec_context with [insert]) instead of running it first.
+	EmbedStyle TestStyle = "embed"
 )
+
+// SolutionPlaceholder marks where an EmbedStyle program takes the solution;
+// it is replaced by a Python expression whose value is the solution text.
+const SolutionPlaceholder = "__FLOWSTEER_SOLUTION__"
 
 // IOCase is one stdin/stdout test case.
 type IOCase struct {
