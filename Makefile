@@ -26,7 +26,8 @@ ADDR     ?= 127.0.0.1:50051
 
 .PHONY: help
 help:
-	@echo "make run        build and run the offline demo"
+	@echo "make run        train the embedded policy offline (CWRPO, simulated executor) and write a report"
+	@echo "make demo       play one scripted episode on a canvas, turn by turn"
 	@echo "make test       install tools, check generated code, lint, run all tests"
 	@echo "make gen        regenerate gen/go and gen/python from proto/"
 	@echo "make build      build bin/flowsteer"
@@ -132,8 +133,14 @@ fuzz:
 
 # ---- run ---------------------------------------------------------------------
 
+# The main job: train the embedded policy with CWRPO on the offline suite
+# (simulated executor), evaluate before and after, write the HTML report.
 .PHONY: run
 run: build
+	./bin/flowsteer train --runs-dir runs
+
+.PHONY: demo
+demo: build
 	./bin/flowsteer demo
 
 .PHONY: serve

@@ -62,8 +62,10 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) error {
 		ready := make(chan string, 1)
 		done := make(chan error, 1)
 		go func() {
-			done <- serve(sctx, &serveFlags{addr: "127.0.0.1:0", services: []string{"canvas"}, grace: 5 * time.Second,
-				maxEpisodes: 16, idleTTL: time.Hour}, ready)
+			sf := &serveFlags{addr: "127.0.0.1:0", services: []string{"canvas"}, grace: 5 * time.Second,
+				maxEpisodes: 16, idleTTL: time.Hour}
+			sf.backendFlags = backendFlags{backend: "sim", simSeed: 1, runTimeout: time.Minute}
+			done <- serve(sctx, sf, ready)
 		}()
 		defer func() { stop(); <-done }()
 		select {
@@ -71,7 +73,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) error {
 		case err := <-done:
 			return fmt.Errorf("start canvas: %w", err)
 		}
-		fmt.Fprintf(out, "canvas started on %s (in this process)\n", addr)
+		fmt.Fprintf(out, "canvas started on %s (in this process), executor: sim — SIMULATED, offline; not a real model\n", addr)
 	}
 	c, err := flowsteer.Dial(addr)
 	if err != nil {

@@ -14,10 +14,17 @@ import (
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/system"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
+	policysvc "github.com/flowsteer/flowsteer/services/policy"
+	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
 
 type serveFlags struct {
+	backendFlags
+	play        playFlags // policy service: --policy and its options
+	runsDir     string
+	noExecute   bool
 	addr        string
 	services    []string
 	grace       time.Duration
@@ -28,13 +35,38 @@ type serveFlags struct {
 // serviceBuilders are the services this build can run, by name.
 var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v server.Validators, f *serveFlags) error{
 	"canvas": func(ctx context.Context, s *server.Server, v server.Validators, f *serveFlags) error {
-		store, err := canvas.NewMemoryStore(canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL})
+		o, err := f.options()
 		if err != nil {
 			return err
 		}
-		go store.Run(ctx, min(f.idleTTL/4, time.Minute))
+		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL}
+		o.NoExecute = f.noExecute
+		sys, err := system.Build(o)
+		if err != nil {
+			return err
+		}
+		go sys.Store.Run(ctx, min(f.idleTTL/4, time.Minute))
+		logSystem(sys)
 		canvassvc.AddValidators(v)
-		canvassvc.Register(s, canvassvc.New(canvas.New(canvas.WithStore(store))))
+		canvassvc.Register(s, canvassvc.New(sys.Canvas))
+		return nil
+	},
+	"policy": func(ctx context.Context, s *server.Server, v server.Validators, f *serveFlags) error {
+		p, closeP, err := buildPolicy(ctx, &f.play)
+		if err != nil {
+			return err
+		}
+		go func() { <-ctx.Done(); closeP() }()
+		slog.Default().Info("policy service", "kind", p.Info().Kind, "version", p.Info().Version, "learns", p.Info().CanLearn)
+		policysvc.AddValidators(v)
+		svc := policysvc.New(p)
+		svc.CheckpointDir = f.runsDir
+		policysvc.Register(s, svc)
+		return nil
+	},
+	"trainer": func(ctx context.Context, s *server.Server, v server.Validators, f *serveFlags) error {
+		trainersvc.AddValidators(v)
+		trainersvc.Register(s, trainersvc.NewService(ctx, f.runsDir, slog.Default()))
 		return nil
 	},
 }
@@ -60,6 +92,15 @@ func newServeCmd() *cobra.Command {
 			return serve(cmd.Context(), f, nil)
 		},
 	}
+	f.register(cmd.Flags())
+	cmd.Flags().StringVar(&f.play.policy, "policy", "embedded", "policy service: embedded, llm, remote, random or fixed:\"DSL\"")
+	cmd.Flags().StringVar(&f.play.checkpoint, "checkpoint", "", "policy service: embedded checkpoint to load")
+	cmd.Flags().StringVar(&f.play.policyURL, "policy-url", "", "policy service: llm endpoint base URL")
+	cmd.Flags().StringVar(&f.play.policyMdl, "policy-model", "", "policy service: llm model name")
+	cmd.Flags().StringVar(&f.play.policyAddr, "policy-addr", "", "policy service: address of the remote policy it forwards to")
+	cmd.Flags().Int64Var(&f.play.seed, "policy-seed", 1, "policy service: seed")
+	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "trainer service: where runs are stored (also confines policy checkpoint paths)")
+	cmd.Flags().BoolVar(&f.noExecute, "no-execute", false, "canvas: apply and validate edits without executing workflows")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:50051", "address to listen on")
 	cmd.Flags().StringSliceVar(&f.services, "services", nil, "services to run (default all: "+strings.Join(serviceNames(), ", ")+")")
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "how long a graceful stop waits for in-flight calls")
@@ -100,4 +141,25 @@ func serve(ctx context.Context, f *serveFlags, ready chan<- string) error {
 		ready <- lis.Addr().String()
 	}
 	return s.Serve(ctx, lis, f.grace)
+}
+
+// logSystem says which executor runs workflows, plainly when it is simulated.
+func logSystem(sys *system.System) {
+	log := slog.Default()
+	if sys.Engine == nil {
+		log.Warn("workflows are not executed (--no-execute)")
+		return
+	}
+	b, _ := sys.Backends.Get("")
+	if sys.Simulated {
+		log.Info("executor backend: SIMULATED (offline sim; results say nothing about real models)", "backend", b.Name(), "model", b.Model())
+	} else {
+		log.Info("executor backend", "backend", b.Name(), "model", b.Model())
+	}
+	iso := sys.Sandbox.Isolation()
+	if iso.Note != "" {
+		log.Warn("sandbox isolation is reduced", "mode", iso.Mode, "note", iso.Note)
+	} else {
+		log.Info("sandbox", "mode", iso.Mode)
+	}
 }

@@ -24,7 +24,7 @@ const (
 
 // Params of the loss; Default gives SPEC section 7's.
 type Params struct {
-	Kind    Kind    `yaml:"loss"`
+	Kind    Kind    `yaml:"kind"`
 	Clip    float64 `yaml:"clip"`
 	KL      float64 `yaml:"kl"`
 	Entropy float64 `yaml:"entropy"`

@@ -40,8 +40,16 @@ type Meta struct {
 	// answers do not depend on it (a real model at temperature 0) leave it
 	// out of the cache key; see Backend.VariesByVariant.
 	Variant int
-	// Sim is opaque context for the simulated backend (the task, what the
-	// workflow did before this call); nil for real runs.
+	// Attempt counts retries of the same node (Programmer's error retries,
+	// Test's fix rounds), starting at 0.
+	Attempt int
+	// Inputs are the operator's named text inputs (problem, solution,
+	// feedback, ...), for logs and for the simulated backend.
+	Inputs map[string]string
+	// Lists are the operator's list inputs (a parallel block's outputs).
+	Lists map[string][]string
+	// Sim is opaque context for the simulated backend (the task with its
+	// gold answer, what the workflow did before this call); nil for real runs.
 	Sim any
 }
 

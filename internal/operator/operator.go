@@ -36,6 +36,8 @@ type Def struct {
 	Roles       []Role
 	// DisabledFor lists task families for which the operator may not be used.
 	DisabledFor []task.Family
+	// Impl runs the operator; nil in libraries used only to validate graphs.
+	Impl Impl
 }
 
 // Has reports whether d plays role r.
@@ -175,6 +177,11 @@ type Registry struct {
 func NewRegistry() *Registry {
 	d := Default()
 	return &Registry{libs: map[string]*Library{d.Name(): d}, def: d.Name()}
+}
+
+// NewRegistryWith returns a registry whose default library is l.
+func NewRegistryWith(l *Library) *Registry {
+	return &Registry{libs: map[string]*Library{l.Name(): l}, def: l.Name()}
 }
 
 // Register adds a library; registering a name twice is an error.

@@ -1,0 +1,127 @@
+package flowsteer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/policy"
+)
+
+// RemotePolicy is a policy served by any PolicyService (another process,
+// another language). It implements policy.Learner; Update and checkpoints
+// fail with Unimplemented when the remote policy does not learn.
+type RemotePolicy struct {
+	client pb.PolicyServiceClient
+	info   policy.Info
+}
+
+// NewRemotePolicy describes the policy at conn.
+func NewRemotePolicy(ctx context.Context, conn grpc.ClientConnInterface) (*RemotePolicy, error) {
+	c := pb.NewPolicyServiceClient(conn)
+	d, err := c.Describe(ctx, &pb.DescribeRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("remote policy: describe: %w", err)
+	}
+	return &RemotePolicy{client: c, info: policy.Info{
+		Kind: "remote:" + d.GetKind(), Version: d.GetVersion(), CanLearn: d.GetCanLearn(), Format: d.GetActionFormat(), Model: d.GetModel(), Extra: d.GetInfo(),
+	}}, nil
+}
+
+func (r *RemotePolicy) Info() policy.Info { return r.info }
+
+// Act makes one unary call.
+func (r *RemotePolicy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling) (*pb.Decision, error) {
+	resp, err := r.client.Act(ctx, &pb.ActRequest{Observation: obs, Sampling: policy.ToSampling(s)})
+	return resp.GetDecision(), err
+}
+
+// Update sends a training batch to the remote learner.
+func (r *RemotePolicy) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.LossStats, error) {
+	resp, err := r.client.Update(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r.info.Version = resp.GetPolicyVersion()
+	return resp.GetStats(), nil
+}
+
+// Save asks the remote policy to write a checkpoint at path (on its machine).
+func (r *RemotePolicy) Save(path string, step int64) (string, error) {
+	resp, err := r.client.SaveCheckpoint(context.Background(), &pb.SaveCheckpointRequest{Path: path, Step: step})
+	return resp.GetChecksum(), err
+}
+
+// Load asks the remote policy to restore a checkpoint.
+func (r *RemotePolicy) Load(path, checksum string) (int64, error) {
+	resp, err := r.client.LoadCheckpoint(context.Background(), &pb.LoadCheckpointRequest{Path: path, Checksum: checksum})
+	return resp.GetStep(), err
+}
+
+// Session opens an ActStream for one episode.
+func (r *RemotePolicy) Session(ctx context.Context) (*PolicySession, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	st, err := r.client.ActStream(sctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &PolicySession{stream: st, cancel: cancel}, nil
+}
+
+// PolicySession is one episode's ActStream: one decision per observation.
+type PolicySession struct {
+	mu     sync.Mutex
+	stream grpc.BidiStreamingClient[pb.ActStreamRequest, pb.ActStreamResponse]
+	cancel context.CancelFunc
+	closed bool
+}
+
+// Act sends one observation and waits for its decision.
+func (s *PolicySession) Act(ctx context.Context, obs *pb.Observation, sp policy.Sampling) (*pb.Decision, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("flowsteer: act on a closed policy session")
+	}
+	stop := context.AfterFunc(ctx, s.cancel)
+	defer stop()
+	if err := s.stream.Send(&pb.ActStreamRequest{Act: &pb.ActRequest{Observation: obs, Sampling: policy.ToSampling(sp)}}); err != nil {
+		if err == io.EOF {
+			_, err = s.stream.Recv()
+		}
+		return nil, err
+	}
+	resp, err := s.stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetDecision(), nil
+}
+
+// Close ends the stream.
+func (s *PolicySession) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	defer s.cancel()
+	if err := s.stream.CloseSend(); err != nil {
+		return err
+	}
+	for {
+		if _, err := s.stream.Recv(); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}

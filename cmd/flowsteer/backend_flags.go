@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/system"
+)
+
+// backendFlags choose the executor backend of a command.
+type backendFlags struct {
+	backend     string
+	baseURL     string
+	model       string
+	apiKeyEnv   string
+	temperature float64
+	maxTokens   int
+	concurrency int
+	timeout     time.Duration
+	simConfig   string
+	simSeed     int64
+	noCache     bool
+	runTimeout  time.Duration
+}
+
+func (b *backendFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&b.backend, "backend", "sim", "executor backend: sim (offline, simulated) or openai (any OpenAI-compatible endpoint)")
+	fs.StringVar(&b.baseURL, "base-url", "", "openai: base URL of the endpoint, e.g. http://127.0.0.1:8000/v1")
+	fs.StringVar(&b.model, "model", "", "openai: model name")
+	fs.StringVar(&b.apiKeyEnv, "api-key-env", "OPENAI_API_KEY", "openai: environment variable holding the API key (unset = no key)")
+	fs.Float64Var(&b.temperature, "temperature", 0, "openai: sampling temperature (0 makes calls cacheable)")
+	fs.IntVar(&b.maxTokens, "max-tokens", 4096, "openai: max tokens per call")
+	fs.IntVar(&b.concurrency, "backend-concurrency", 8, "openai: most calls in flight at once")
+	fs.DurationVar(&b.timeout, "backend-timeout", 120*time.Second, "openai: timeout of one HTTP attempt")
+	fs.StringVar(&b.simConfig, "sim-config", "", "sim: YAML file over the sim's documented defaults")
+	fs.Int64Var(&b.simSeed, "sim-seed", 1, "sim: seed of the simulated executor")
+	fs.BoolVar(&b.noCache, "no-cache", false, "do not cache deterministic executor calls")
+	fs.DurationVar(&b.runTimeout, "run-timeout", 600*time.Second, "timeout for one whole workflow run")
+}
+
+func (b *backendFlags) options() (system.Options, error) {
+	o := system.DefaultOptions()
+	o.Backend = b.backend
+	o.SimConfig = b.simConfig
+	seed := b.simSeed
+	o.SimSeed = &seed
+	o.Engine.RunTimeout = b.runTimeout
+	if b.noCache {
+		o.CacheEntries = -1
+	}
+	if b.backend == system.KindOpenAI {
+		if b.baseURL == "" {
+			return o, fmt.Errorf("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+		}
+		if b.model == "" {
+			return o, fmt.Errorf("--backend openai needs --model")
+		}
+		o.OpenAI = executor.OpenAIConfig{
+			Name: "openai", BaseURL: b.baseURL, Model: b.model, APIKeyEnv: b.apiKeyEnv, Temperature: b.temperature,
+			MaxTokens: b.maxTokens, MaxConcurrency: b.concurrency, Timeout: b.timeout,
+		}
+	}
+	return o, nil
+}

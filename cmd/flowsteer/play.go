@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/policy/llm"
+	"github.com/flowsteer/flowsteer/internal/rollout"
+	"github.com/flowsteer/flowsteer/internal/task"
+	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
+)
+
+type playFlags struct {
+	backendFlags
+	policy     string
+	taskFile   string
+	format     string
+	canvasAddr string
+	limit      int
+	maxRounds  int
+	seed       int64
+	greedy     bool
+	checkpoint string
+	policyURL  string
+	policyMdl  string
+	policyAddr string
+}
+
+func newPlayCmd() *cobra.Command {
+	f := &playFlags{}
+	cmd := &cobra.Command{
+		Use:   "play",
+		Short: "Play episodes with a policy against a canvas and print every turn",
+		Long: "play drives one episode per task of --task-file with the chosen policy and prints each turn:\n" +
+			"the reflection, the action, and the canvas feedback, then the reward.\n\n" +
+			"Policies: embedded (the Go network; --checkpoint to load trained weights), llm (an\n" +
+			"OpenAI-compatible endpoint: --policy-url, --policy-model), remote (a PolicyService at\n" +
+			"--policy-addr), random, or fixed:\"DSL\" (also fixed:cot, fixed:self-consistency, fixed:full).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPlay(cmd.Context(), cmd.OutOrStdout(), f) },
+	}
+	f.register(cmd.Flags())
+	cmd.Flags().StringVar(&f.policy, "policy", "random", "embedded, llm, remote, random or fixed:\"DSL\"")
+	cmd.Flags().StringVar(&f.taskFile, "task-file", "", "task file (required)")
+	cmd.Flags().StringVar(&f.format, "format", "auto", "task file layout")
+	cmd.Flags().StringVar(&f.canvasAddr, "canvas", "", "address of a running canvas (default: one in this process)")
+	cmd.Flags().IntVar(&f.limit, "limit", 3, "play at most this many tasks (0 = all)")
+	cmd.Flags().IntVar(&f.maxRounds, "max-rounds", 20, "rounds per episode")
+	cmd.Flags().Int64Var(&f.seed, "seed", 1, "sampling seed")
+	cmd.Flags().BoolVar(&f.greedy, "greedy", false, "take the most likely decision instead of sampling")
+	cmd.Flags().StringVar(&f.checkpoint, "checkpoint", "", "embedded: checkpoint file to load")
+	cmd.Flags().StringVar(&f.policyURL, "policy-url", "", "llm: base URL of the policy model's endpoint")
+	cmd.Flags().StringVar(&f.policyMdl, "policy-model", "", "llm: model name")
+	cmd.Flags().StringVar(&f.policyAddr, "policy-addr", "", "remote: address of a PolicyService")
+	_ = cmd.MarkFlagRequired("task-file")
+	return cmd
+}
+
+func buildPolicy(ctx context.Context, f *playFlags) (policy.Policy, func(), error) {
+	nop := func() {}
+	switch {
+	case f.policy == "random":
+		return policy.NewRandom(f.seed), nop, nil
+	case strings.HasPrefix(f.policy, "fixed:"):
+		p, err := policy.NewFixed(strings.TrimPrefix(f.policy, "fixed:"))
+		return p, nop, err
+	case f.policy == "embedded":
+		p, err := embedded.New(embedded.Config{Seed: f.seed})
+		if err != nil {
+			return nil, nop, err
+		}
+		if f.checkpoint != "" {
+			if _, err := p.Load(f.checkpoint, ""); err != nil {
+				return nil, nop, err
+			}
+		}
+		return p, nop, nil
+	case f.policy == "llm":
+		p, err := llm.New(llm.Config{BaseURL: f.policyURL, Model: f.policyMdl})
+		return p, nop, err
+	case f.policy == "remote":
+		if f.policyAddr == "" {
+			return nil, nop, fmt.Errorf("--policy remote needs --policy-addr")
+		}
+		conn, err := grpc.NewClient(f.policyAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, nop, err
+		}
+		p, err := flowsteer.NewRemotePolicy(ctx, conn)
+		if err != nil {
+			conn.Close()
+			return nil, nop, err
+		}
+		return p, func() { conn.Close() }, nil
+	}
+	return nil, nop, fmt.Errorf("--policy: %q is not one of embedded, llm, remote, random, fixed:DSL", f.policy)
+}
+
+func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
+	p, closeP, err := buildPolicy(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer closeP()
+	tasks, err := task.Load(f.taskFile, f.format)
+	if err != nil {
+		return err
+	}
+	if f.limit > 0 && len(tasks) > f.limit {
+		tasks = tasks[:f.limit]
+	}
+	addr := f.canvasAddr
+	if addr == "" {
+		sctx, stop := context.WithCancel(ctx)
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		sf := &serveFlags{backendFlags: f.backendFlags, addr: "127.0.0.1:0", services: []string{"canvas"}, grace: 5 * time.Second, maxEpisodes: 1000, idleTTL: time.Hour}
+		go func() { done <- serve(sctx, sf, ready) }()
+		defer func() { stop(); <-done }()
+		select {
+		case addr = <-ready:
+		case err := <-done:
+			return fmt.Errorf("start canvas: %w", err)
+		}
+	}
+	c, err := flowsteer.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	info := p.Info()
+	fmt.Fprintf(out, "policy: %s (%s)\n", info.Kind, info.Version)
+	mr := int32(f.maxRounds)
+	for i, t := range tasks {
+		fmt.Fprintf(out, "\n=== [%d/%d] %s (%s): %s\n", i+1, len(tasks), t.ID, t.Family, oneLine(t.Question, 100))
+		var actor rollout.Actor = rollout.InProcess{P: p}
+		if rp, ok := p.(*flowsteer.RemotePolicy); ok {
+			if actor, err = rp.Session(ctx); err != nil {
+				return err
+			}
+		}
+		seed := f.seed + int64(i)
+		rec, err := rollout.Play(ctx, canvasOpener{c}, printingActor{actor, out}, canvassvc.TaskToPB(t), &pb.EpisodeConfig{MaxRounds: &mr}, policy.Sampling{Greedy: f.greedy, Seed: &seed})
+		if err != nil {
+			return err
+		}
+		r := rec.Final.GetReward()
+		fmt.Fprintf(out, "--- ended (%s) after %d turns, %d invalid\n    workflow: %s\n    answer: %s\n    score: %.2f %s\n    reward %+.2f (structure %.1f, released %v, correctness %.2f)\n",
+			strings.ToLower(strings.TrimPrefix(rec.Final.GetEndReason().String(), "END_REASON_")), rec.Final.GetTurn(), rec.Invalid,
+			rec.Final.GetWorkflow().GetDsl(), oneLine(rec.Final.GetExecution().GetFinalAnswer(), 100), r.GetScore().GetValue(), r.GetScore().GetExplanation(),
+			r.GetReward(), r.GetStructureTotal(), r.GetReleased(), r.GetCorrectness())
+	}
+	return nil
+}
+
+// canvasOpener adapts the Go client to rollout.Canvas.
+type canvasOpener struct{ c *flowsteer.Client }
+
+func (o canvasOpener) Open(ctx context.Context, t *pb.Task, cfg *pb.EpisodeConfig) (rollout.Episode, error) {
+	return o.c.Open(ctx, t, cfg)
+}
+
+// printingActor prints each decision as it is made; the canvas feedback
+// follows in the next observation, printed before the next decision.
+type printingActor struct {
+	a   rollout.Actor
+	out io.Writer
+}
+
+func (p printingActor) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling) (*pb.Decision, error) {
+	if obs.GetTurn() > 0 {
+		mark := "ok"
+		if !obs.GetValid() {
+			mark = "INVALID"
+		}
+		fmt.Fprintf(p.out, "    feedback [%s]: %s\n    workflow: %s\n", mark, oneLine(obs.GetFeedback(), 150), orEmpty(obs.GetWorkflow().GetDsl()))
+	}
+	d, err := p.a.Act(ctx, obs, s)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(p.out, "[turn %d] ", obs.GetTurn()+1)
+	if r := d.GetReasoning(); r != "" {
+		fmt.Fprintf(p.out, "reflection: %s\n          ", oneLine(r, 120))
+	}
+	fmt.Fprintf(p.out, "action: %s\n", oneLine(rollout.ActionText(d), 140))
+	return d, nil
+}
+
+func (p printingActor) Close() error { return p.a.Close() }

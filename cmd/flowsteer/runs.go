@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowsteer/flowsteer/internal/report"
+	"github.com/flowsteer/flowsteer/internal/runstore"
+)
+
+func newRunsCmd() *cobra.Command {
+	var runsDir string
+	cmd := &cobra.Command{Use: "runs", Short: "List and show training runs"}
+	cmd.PersistentFlags().StringVar(&runsDir, "runs-dir", "runs", "where run directories live")
+	list := &cobra.Command{
+		Use: "list", Short: "List runs with their status and last step", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			entries, err := os.ReadDir(runsDir)
+			if err != nil {
+				if os.IsNotExist(err) {
+					fmt.Fprintf(cmd.OutOrStdout(), "no runs under %s\n", runsDir)
+					return nil
+				}
+				return err
+			}
+			var names []string
+			for _, e := range entries {
+				if _, err := os.Stat(filepath.Join(runsDir, e.Name(), "run.db")); e.IsDir() && err == nil {
+					names = append(names, e.Name())
+				}
+			}
+			sort.Strings(names)
+			fmt.Fprintf(cmd.OutOrStdout(), "%-40s %-10s %9s  %-9s %s\n", "run", "status", "step", "policy", "backend")
+			for _, n := range names {
+				st, err := runstore.Open(filepath.Join(runsDir, n))
+				if err != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "%-40s unreadable: %v\n", n, err)
+					continue
+				}
+				if r, err := st.GetRun(n); err == nil {
+					sim := ""
+					if r.Simulated {
+						sim = " (simulated)"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%-40s %-10s %4d/%-4d  %-9s %s%s\n", n, r.Status, r.Step, r.TotalSteps, r.Policy, r.Backend, sim)
+				}
+				st.Close()
+			}
+			return nil
+		},
+	}
+	show := &cobra.Command{
+		Use: "show RUN", Short: "Show a run's configuration, steps and evaluations", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := runDir(runsDir, args[0])
+			st, err := runstore.Open(dir)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			id := filepath.Base(dir)
+			r, err := st.GetRun(id)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "run %s: %s, step %d/%d, policy %s, backend %s, simulated %v\nconfig hash %s\n", r.ID, r.Status, r.Step, r.TotalSteps, r.Policy, r.Backend, r.Simulated, r.ConfigHash)
+			if r.Error != "" {
+				fmt.Fprintf(out, "error: %s\n", r.Error)
+			}
+			steps, err := st.Steps(id)
+			if err != nil {
+				return err
+			}
+			for _, m := range steps {
+				fmt.Fprintf(out, "step %3d  reward %+.3f  release %.2f  correct %.2f  turns %.1f  invalid %.2f\n", m.GetStep(), m.GetMeanReward(), m.GetStructureReleaseRate(), m.GetCorrectness(), m.GetMeanTurns(), m.GetInvalidActionRate())
+			}
+			evals, err := st.Evals(id)
+			if err != nil {
+				return err
+			}
+			for _, e := range evals {
+				fmt.Fprintf(out, "eval at step %d:\n", e.GetStep())
+				for _, p := range e.GetPolicies() {
+					fmt.Fprintf(out, "  %-18s reward %+.3f [%+.3f, %+.3f]  release %.2f  episodes %d\n", p.GetPolicy(), p.GetMeanReward(), p.GetRewardCiLow(), p.GetRewardCiHigh(), p.GetStructureReleaseRate(), p.GetEpisodes())
+				}
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+// runDir accepts a run name under runsDir or a path to a run directory.
+func runDir(runsDir, arg string) string {
+	if _, err := os.Stat(filepath.Join(arg, "run.db")); err == nil {
+		return arg
+	}
+	return filepath.Join(runsDir, arg)
+}
+
+func newReportCmd() *cobra.Command {
+	var runsDir, out string
+	cmd := &cobra.Command{
+		Use:   "report RUN",
+		Short: "Write a run's self-contained HTML report",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := runDir(runsDir, args[0])
+			st, err := runstore.Open(dir)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			id := filepath.Base(dir)
+			r, err := st.GetRun(id)
+			if err != nil {
+				return err
+			}
+			steps, err := st.Steps(id)
+			if err != nil {
+				return err
+			}
+			evals, err := st.Evals(id)
+			if err != nil {
+				return err
+			}
+			from := int64(0)
+			if n := int64(len(steps)); n > 4 {
+				from = steps[n-n/4].GetStep()
+			}
+			top, err := st.TopWorkflows(id, "train", from, 5)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Join(dir, "report.html")
+			}
+			models := []string{"executor backend: " + r.Backend, "policy: " + r.Policy}
+			if err := report.WriteFile(out, report.Data{Run: r, Steps: steps, Evals: evals, TopWorkflows: top, Simulated: r.Simulated,
+				Title: "flowsteer run " + r.Name, Models: models, Hardware: r.Hardware}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&runsDir, "runs-dir", "runs", "where run directories live")
+	cmd.Flags().StringVar(&out, "out", "", "output file (default RUN_DIR/report.html)")
+	return cmd
+}

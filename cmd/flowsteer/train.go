@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/report"
+	"github.com/flowsteer/flowsteer/internal/reward"
+	"github.com/flowsteer/flowsteer/internal/rollout"
+	"github.com/flowsteer/flowsteer/internal/trainer"
+	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
+)
+
+type trainFlags struct {
+	config     string
+	resume     string
+	runsDir    string
+	dir        string
+	ablation   string
+	steps      int
+	noProgress bool
+}
+
+func newTrainCmd() *cobra.Command {
+	f := &trainFlags{}
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a Flow-Director with CWRPO (offline quickstart without flags)",
+		Long: "train runs CWRPO: for each step it plays a group of episodes per task against the canvas,\n" +
+			"turns rewards into group-relative advantages and updates the policy. It evaluates the policy and\n" +
+			"the baselines on held-out tasks before and after training, stores everything under the run\n" +
+			"directory (run.db, checkpoints/, config.yaml) and writes report.html.\n\n" +
+			"Without --config it trains the embedded Go policy on the built-in offline suite with the\n" +
+			"simulated executor. Ctrl-C stops after saving what is done; --resume RUN_DIR continues.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	cmd.Flags().StringVar(&f.config, "config", "", "run configuration (YAML); default: the offline quickstart")
+	cmd.Flags().StringVar(&f.resume, "resume", "", "continue the run in this directory from its last checkpoint")
+	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "where new run directories are made")
+	cmd.Flags().StringVar(&f.dir, "dir", "", "run directory for a new run (default: RUNS_DIR/NAME-TIMESTAMP)")
+	cmd.Flags().StringVar(&f.ablation, "ablation", "", "\"correctness\": plain GRPO with the correctness-only reward, to compare with CWRPO's")
+	cmd.Flags().IntVar(&f.steps, "steps", 0, "override the number of training steps")
+	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "print one line per step, no progress bar")
+	return cmd
+}
+
+func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
+	cfg := trainer.DefaultConfig()
+	var err error
+	if f.config != "" {
+		if f.resume != "" {
+			return errors.New("--config and --resume exclude each other: a resumed run keeps its own config.yaml")
+		}
+		if cfg, err = trainer.LoadConfig(f.config); err != nil {
+			return err
+		}
+	}
+	switch f.ablation {
+	case "":
+	case "correctness":
+		cfg.Reward.Kind = reward.Correctness
+		cfg.Name += "-correctness"
+	default:
+		return fmt.Errorf("--ablation: %q is not known: use correctness", f.ablation)
+	}
+	if f.steps > 0 {
+		cfg.Steps = f.steps
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dir := f.dir
+	if f.resume != "" {
+		dir = f.resume
+	} else if dir == "" {
+		dir = trainersvc.NewRunDir(f.runsDir, cfg.Name)
+	}
+	obs := newTermObserver(out, errOut, !f.noProgress)
+	p, err := trainersvc.Prepare(ctx, cfg, trainersvc.Options{Dir: dir, Resume: f.resume != "", Observer: obs})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	cfg = p.Config
+	fmt.Fprintf(out, "run %s: %d steps x %d tasks x %d episodes (policy %s, reward %s, loss %s)\n", dir, cfg.Steps, cfg.BatchSize, cfg.GroupSize, cfg.Policy.Kind, cfg.Reward.Kind, cfg.Loss.Kind)
+	for _, m := range p.Models {
+		fmt.Fprintf(out, "  %s\n", m)
+	}
+	if p.Simulated {
+		fmt.Fprintln(out, "  executor: SIMULATED (offline sim) — results describe the simulated environment, not real models")
+	}
+	if p.Start > 0 {
+		fmt.Fprintf(out, "resuming after step %d\n", p.Start)
+	}
+	runErr := p.Trainer.Run(ctx)
+	obs.finish()
+	path := filepath.Join(dir, "report.html")
+	if err := writeReport(p, path); err != nil {
+		fmt.Fprintf(errOut, "report: %v\n", err)
+	} else {
+		fmt.Fprintf(out, "report: %s\n", path)
+	}
+	if runErr != nil {
+		if errors.Is(runErr, context.Canceled) {
+			fmt.Fprintf(out, "stopped; continue with: flowsteer train --resume %s\n", dir)
+		}
+		return runErr
+	}
+	fmt.Fprintf(out, "done: %s\n", dir)
+	return nil
+}
+
+func writeReport(p *trainersvc.Prepared, path string) error {
+	run, err := p.Store.GetRun(p.Run.ID)
+	if err != nil {
+		return err
+	}
+	steps, err := p.Store.Steps(p.Run.ID)
+	if err != nil {
+		return err
+	}
+	evals, err := p.Store.Evals(p.Run.ID)
+	if err != nil {
+		return err
+	}
+	from := int64(0)
+	if n := int64(len(steps)); n > 4 {
+		from = steps[n-n/4].GetStep()
+	}
+	top, err := p.Store.TopWorkflows(p.Run.ID, "train", from, 5)
+	if err != nil {
+		return err
+	}
+	title := "flowsteer run " + run.Name
+	return report.WriteFile(path, report.Data{Run: run, Steps: steps, Evals: evals, TopWorkflows: top, Simulated: p.Simulated,
+		Title: title, Models: p.Models, Hardware: p.Hardware})
+}
+
+// termObserver prints a progress bar per step and one line per step.
+type termObserver struct {
+	out, errOut io.Writer
+	bars        bool
+	mu          sync.Mutex
+	bar         *progressbar.ProgressBar
+}
+
+func newTermObserver(out, errOut io.Writer, bars bool) *termObserver {
+	if fi, ok := errOut.(*os.File); !ok || fi == nil {
+		bars = false
+	}
+	return &termObserver{out: out, errOut: errOut, bars: bars}
+}
+
+func (o *termObserver) newBar(n int, desc string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.bars {
+		return
+	}
+	o.bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(o.errOut), progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionSetWidth(30))
+}
+
+func (o *termObserver) finish() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.bar != nil {
+		_ = o.bar.Finish()
+		o.bar = nil
+	}
+}
+
+func (o *termObserver) StepStarted(step, total int64, episodes int) {
+	o.newBar(episodes, fmt.Sprintf("step %d/%d", step, total))
+}
+
+func (o *termObserver) EpisodeDone(int64, *rollout.Record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.bar != nil {
+		_ = o.bar.Add(1)
+	}
+}
+
+func (o *termObserver) StepDone(m *pb.StepMetrics) {
+	o.finish()
+	fams := make([]string, 0, len(m.GetAccuracyByFamily()))
+	for f, v := range m.GetAccuracyByFamily() {
+		fams = append(fams, fmt.Sprintf("%s %.2f", f, v))
+	}
+	sort.Strings(fams)
+	fmt.Fprintf(o.out, "step %3d  reward %+.3f  release %.2f  correct %.2f  [%s]  turns %.1f  invalid %.2f  kl %.4f  ent %.3f  calls %d  cache %.0f%%  %.1fs\n",
+		m.GetStep(), m.GetMeanReward(), m.GetStructureReleaseRate(), m.GetCorrectness(), strings.Join(fams, ", "), m.GetMeanTurns(),
+		m.GetInvalidActionRate(), m.GetKl(), m.GetEntropy(), m.GetExecutorCalls(), 100*m.GetCacheHitRate(),
+		m.GetPhaseSeconds()["rollout"]+m.GetPhaseSeconds()["update"])
+}
+
+func (o *termObserver) EvalStarted(step int64, policies []string, episodes int) {
+	label := "evaluation after step " + fmt.Sprint(step)
+	if step == 0 {
+		label = "evaluation before training"
+	}
+	fmt.Fprintf(o.out, "%s: %s\n", label, strings.Join(policies, ", "))
+	o.newBar(episodes, "eval")
+}
+
+func (o *termObserver) EvalDone(r *pb.EvalReport) {
+	o.finish()
+	fmt.Fprintf(o.out, "  %-18s %9s  %-17s %8s %8s %7s  %s\n", "policy", "reward", "95% CI", "release", "finished", "turns", "accuracy by family")
+	for _, p := range r.GetPolicies() {
+		var acc []string
+		for _, m := range p.GetMetrics() {
+			acc = append(acc, fmt.Sprintf("%s %.2f", m.GetFamily(), m.GetValue()))
+		}
+		fmt.Fprintf(o.out, "  %-18s %+9.3f  [%+.3f, %+.3f] %8.2f %8.2f %7.1f  %s\n", p.GetPolicy(), p.GetMeanReward(), p.GetRewardCiLow(), p.GetRewardCiHigh(),
+			p.GetStructureReleaseRate(), p.GetFinishedRate(), p.GetMeanTurns(), strings.Join(acc, ", "))
+	}
+}
+
+func (o *termObserver) Log(msg string) { fmt.Fprintln(o.out, msg) }

@@ -1,0 +1,501 @@
+// Package engine runs a workflow graph on a task: stages in order, parallel
+// branches concurrently, conditionals and loops driven by checker
+// verdicts, with the data flow of SPEC section 3. Every backend call goes
+// through a cache shared by all episodes of the process, so re-running an
+// unchanged prefix after an edit, or another group member building the
+// same prefix, pays nothing.
+//
+// Data path: canvas -> engine (here) -> operators -> executor backend /
+// sandbox -> NodeResults and the final answer -> canvas feedback.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/executor/sim"
+	"github.com/flowsteer/flowsteer/internal/operator"
+	"github.com/flowsteer/flowsteer/internal/sandbox"
+	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/workflow"
+)
+
+// Sandbox runs Python; *sandbox.Runner is the real one.
+type Sandbox interface {
+	Run(ctx context.Context, s sandbox.Spec) (sandbox.Result, error)
+}
+
+// Config tunes an Engine.
+type Config struct {
+	// Backend is the default executor backend ("" = the registry's default).
+	Backend string `yaml:"backend"`
+	// OperatorBackends overrides the backend per operator name.
+	OperatorBackends map[string]string `yaml:"operator_backends"`
+	RunTimeout       time.Duration     `yaml:"run_timeout"`  // whole workflow, default 600s
+	NodeTimeout      time.Duration     `yaml:"node_timeout"` // one node, default 300s
+	// SandboxCache bounds the memo of sandbox runs (code, stdin) -> result.
+	SandboxCache int `yaml:"sandbox_cache"`
+}
+
+// DefaultConfig returns SPEC section 5's defaults.
+func DefaultConfig() Config {
+	return Config{RunTimeout: 600 * time.Second, NodeTimeout: 300 * time.Second, SandboxCache: 20000}
+}
+
+// Validate names the bad field.
+func (c Config) Validate() error {
+	if c.RunTimeout <= 0 {
+		return fmt.Errorf("run_timeout must be positive, got %s", c.RunTimeout)
+	}
+	if c.NodeTimeout <= 0 {
+		return fmt.Errorf("node_timeout must be positive, got %s", c.NodeTimeout)
+	}
+	if c.SandboxCache < 0 {
+		return fmt.Errorf("sandbox_cache must be >= 0, got %d", c.SandboxCache)
+	}
+	return nil
+}
+
+// Engine executes workflows. It implements canvas.Executor.
+type Engine struct {
+	cfg      Config
+	backends *executor.Registry
+	cache    *executor.Cache
+	sandbox  Sandbox
+	runs     *runCache
+}
+
+// New returns an engine. cache may be nil to disable caching; sb may be
+// nil, and then Programmer and Test fail with a clear node error.
+func New(cfg Config, backends *executor.Registry, cache *executor.Cache, sb Sandbox) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if backends == nil {
+		return nil, errors.New("engine: no executor backends")
+	}
+	if _, err := backends.Get(cfg.Backend); err != nil {
+		return nil, fmt.Errorf("engine: backend: %w", err)
+	}
+	for op, b := range cfg.OperatorBackends {
+		if _, err := backends.Get(b); err != nil {
+			return nil, fmt.Errorf("engine: operator_backends.%s: %w", op, err)
+		}
+	}
+	return &Engine{cfg: cfg, backends: backends, cache: cache, sandbox: sb, runs: newRunCache(cfg.SandboxCache)}, nil
+}
+
+// CacheStats reports the executor cache's counters (zero without a cache).
+func (e *Engine) CacheStats() executor.CacheStats {
+	if e.cache == nil {
+		return executor.CacheStats{}
+	}
+	return e.cache.Stats()
+}
+
+// backendFor picks the backend of one operator.
+func (e *Engine) backendFor(run, op string) (executor.Backend, error) {
+	name := run
+	if b, ok := e.cfg.OperatorBackends[op]; ok {
+		name = b
+	}
+	if name == "" {
+		name = e.cfg.Backend
+	}
+	b, err := e.backends.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	if e.cache != nil {
+		b = executor.Cached(b, e.cache)
+	}
+	return b, nil
+}
+
+// run is the state of one workflow execution.
+type run struct {
+	e       *Engine
+	req     canvas.ExecRequest
+	backend string
+	pub     task.Task
+
+	mu    sync.Mutex
+	nodes []canvas.NodeResult
+	stats canvas.ExecStats
+	notes map[string]bool
+}
+
+// state is the data flowing between stages.
+type state struct {
+	prev         operator.Value
+	lastSolution string
+	lastFeedback string
+	afterPlan    bool
+	inDecompose  bool
+}
+
+// Execute runs req.Graph on req.Task.
+func (e *Engine) Execute(ctx context.Context, req canvas.ExecRequest) (canvas.Execution, error) {
+	start := time.Now()
+	if req.Graph == nil {
+		return canvas.Execution{}, fmt.Errorf("%w: no workflow graph to execute", canvas.ErrInvalid)
+	}
+	if req.Library == nil {
+		return canvas.Execution{}, fmt.Errorf("%w: no operator library to execute the workflow with", canvas.ErrInvalid)
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.RunTimeout)
+	defer cancel()
+	r := &run{e: e, req: req, backend: req.Backend, pub: canvas.PublicTask(req.Task), notes: map[string]bool{}}
+	def, err := e.backendFor(req.Backend, "")
+	if err != nil {
+		return canvas.Execution{}, fmt.Errorf("%w: backend: %w", canvas.ErrInvalid, err)
+	}
+	r.stats.Backend, r.stats.Model, r.stats.Simulated = def.Name(), def.Model(), def.Simulated()
+	st := &state{}
+	var runErr error
+	for _, s := range req.Graph.Stages {
+		if ctx.Err() != nil {
+			r.skip(s)
+			continue
+		}
+		r.stage(ctx, s, st)
+	}
+	// The run may also be stopped while its last stage runs: that stage's
+	// nodes fail, and the run still reports why.
+	if err := ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+			runErr = fmt.Errorf("workflow run timed out after %s: %w", e.cfg.RunTimeout, err)
+		} else {
+			runErr = fmt.Errorf("workflow run stopped: %w", err)
+		}
+	}
+	ex := canvas.Execution{Executed: true, Nodes: inGraphOrder(req.Graph, r.nodes), FinalAnswer: finalText(st.prev), Stats: r.stats}
+	ex.Stats.Duration = time.Since(start)
+	var notes []string
+	for n := range r.notes {
+		notes = append(notes, n)
+	}
+	sort.Strings(notes) // map order must not make equal runs differ
+	ex.Note = strings.Join(notes, "; ")
+	if runErr != nil {
+		ex.Error = runErr.Error()
+	}
+	return ex, nil
+}
+
+// inGraphOrder sorts node results as the graph lists its nodes (parallel
+// branches finish in any order), keeping each node's iterations in order.
+func inGraphOrder(g *workflow.Graph, nodes []canvas.NodeResult) []canvas.NodeResult {
+	pos, stage := map[string]int{}, map[string]int{}
+	i := 0
+	for si, s := range g.Stages {
+		for _, n := range s.Nodes() {
+			pos[n.ID], stage[n.ID] = i, si
+			i++
+		}
+	}
+	out := append([]canvas.NodeResult(nil), nodes...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if stage[a.NodeID] != stage[b.NodeID] {
+			return stage[a.NodeID] < stage[b.NodeID]
+		}
+		if a.Iteration != b.Iteration {
+			return a.Iteration < b.Iteration
+		}
+		return pos[a.NodeID] < pos[b.NodeID]
+	})
+	return out
+}
+
+func finalText(v operator.Value) string {
+	if len(v.List) > 0 && v.Text == "" {
+		// A workflow ending in a parallel block has no single answer; the
+		// first branch's stands for it (add ScEnsemble to vote instead).
+		return v.List[0]
+	}
+	return v.Text
+}
+
+func (r *run) stage(ctx context.Context, s *workflow.Stage, st *state) {
+	switch s.Kind {
+	case workflow.Operator:
+		r.node(ctx, s.Op, st, 0, 0)
+	case workflow.Parallel:
+		outs := make([]string, len(s.Branches))
+		done := make([]bool, len(s.Branches))
+		branchStates := make([]*state, len(s.Branches))
+		var wg sync.WaitGroup
+		for i, n := range s.Branches {
+			bs := *st
+			branchStates[i] = &bs
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, _, ran := r.node(ctx, n, branchStates[i], i, 0); ran {
+					outs[i] = finalText(branchStates[i].prev)
+					done[i] = true
+				}
+			}()
+		}
+		wg.Wait()
+		// A failed branch produced nothing: its state still holds the
+		// previous stage's output, which must not pose as a solution.
+		kept := outs[:0]
+		for i, o := range outs {
+			if done[i] {
+				kept = append(kept, o)
+			}
+		}
+		outs = kept
+		st.prev = operator.Value{List: outs}
+		for _, bs := range branchStates {
+			st.afterPlan = st.afterPlan || bs.afterPlan
+			if bs.lastFeedback != "" {
+				st.lastFeedback = bs.lastFeedback
+			}
+		}
+		st.lastSolution = strings.Join(outs, "\n\n")
+	case workflow.Conditional:
+		v, ok, _ := r.node(ctx, s.Cond, st, 0, 0)
+		switch {
+		case !ok:
+			// A failed checker gives no verdict: neither branch runs.
+			r.skipNodes(s.True, s.False)
+		case !v:
+			r.node(ctx, s.True, st, 0, 0)
+			r.skipNodes(s.False)
+		default:
+			r.skipNodes(s.True)
+			if s.False != nil {
+				r.node(ctx, s.False, st, 0, 0)
+			}
+		}
+	case workflow.Loop:
+		for it := 0; it < s.Count; it++ {
+			stop := false
+			for j, n := range s.Body {
+				if ctx.Err() != nil {
+					stop = true
+				}
+				if stop {
+					// Nodes of the last iteration that did not run (a
+					// checker passed, or the run was stopped) are
+					// reported as skipped, as a conditional's are.
+					r.skipIteration(it, s.Body[j:]...)
+					break
+				}
+				if v, ok, _ := r.node(ctx, n, st, 0, it); ok && v {
+					stop = true
+				}
+			}
+			if stop {
+				break
+			}
+		}
+	}
+}
+
+func (r *run) skip(s *workflow.Stage) { r.skipNodes(s.Nodes()...) }
+
+func (r *run) skipNodes(ns ...*workflow.Node) { r.skipIteration(0, ns...) }
+
+func (r *run) skipIteration(it int, ns ...*workflow.Node) {
+	for _, n := range ns {
+		if n == nil {
+			continue
+		}
+		r.record(canvas.NodeResult{NodeID: n.ID, Operator: n.Operator, Status: canvas.NodeSkipped, Iteration: it})
+	}
+}
+
+func (r *run) record(nr canvas.NodeResult) {
+	r.mu.Lock()
+	r.nodes = append(r.nodes, nr)
+	r.mu.Unlock()
+	if r.req.OnNode != nil {
+		r.req.OnNode(nr)
+	}
+}
+
+// node runs one operator node and updates st. It returns the checker
+// verdict (for checkers), whether the node succeeded with a verdict, and
+// whether it succeeded at all.
+func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, iteration int) (verdict, ok, ran bool) {
+	start := time.Now()
+	nr := canvas.NodeResult{NodeID: n.ID, Operator: n.Operator, Iteration: iteration}
+	def, found := r.req.Library.Lookup(n.Operator)
+	if !found || def.Impl == nil {
+		nr.Status, nr.Error = canvas.NodeFailed, fmt.Sprintf("operator %s has no implementation in library %s", n.Operator, r.req.Library.Name())
+		r.record(nr)
+		return false, false, false
+	}
+	backend, err := r.e.backendFor(r.backend, def.Name)
+	if err != nil {
+		nr.Status, nr.Error = canvas.NodeFailed, err.Error()
+		r.record(nr)
+		return false, false, false
+	}
+	call := operator.Call{Task: r.pub, NodeID: n.ID, Prompt: n.Prompt, Inputs: bind(def.Name, st), Variant: variant*16 + iteration}
+	if backend.Simulated() {
+		call.Sim = &sim.Context{Task: r.req.Task, AfterPlan: st.afterPlan, InDecompose: st.inDecompose}
+	}
+	nctx, cancel := context.WithTimeout(ctx, r.e.cfg.NodeTimeout)
+	out, err := invoke(nctx, def, &env{r: r, backend: backend}, call)
+	cancel()
+	nr.Duration = time.Since(start)
+	nr.Calls, nr.InputTokens, nr.OutputTokens = out.Usage.Calls, out.Usage.InputTokens, out.Usage.OutputTokens
+	nr.CacheHit = out.Usage.Calls > 0 && out.Usage.CacheHits == out.Usage.Calls
+	r.account(out)
+	if err != nil {
+		nr.Status = canvas.NodeFailed
+		nr.Error = err.Error()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			nr.Error = fmt.Sprintf("%s timed out after %s: %v", n.ID, r.e.cfg.NodeTimeout, err)
+		}
+		r.record(nr)
+		return false, false, false
+	}
+	nr.Status = canvas.NodeOK
+	nr.Output = out.Forward
+	if out.Verdict != nil {
+		v := *out.Verdict
+		nr.Verdict = &v
+		word := "fail"
+		if v {
+			word = "pass"
+		}
+		nr.Output = fmt.Sprintf("[%s] %s", word, out.Feedback)
+	}
+	r.record(nr)
+	advance(def, st, out)
+	if out.Verdict != nil {
+		return *out.Verdict, true, true
+	}
+	return false, false, true
+}
+
+// invoke runs an operator, turning a panic (a reply no parser expected, a
+// bug in an operator of another library) into that node's error: one node
+// must not take the process down.
+func invoke(ctx context.Context, def operator.Def, v *env, c operator.Call) (out operator.Output, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: operator panicked: %v", def.Name, p)
+		}
+	}()
+	return def.Impl.Invoke(ctx, v, c)
+}
+
+func (r *run) account(out operator.Output) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := out.Usage
+	r.stats.Calls += u.Calls
+	r.stats.CacheHits += u.CacheHits
+	r.stats.InputTokens += u.InputTokens
+	r.stats.OutputTokens += u.OutputTokens
+	r.stats.SavedTokens += u.SavedTokens
+	r.stats.SandboxRuns += u.SandboxRuns
+	if out.Note != "" {
+		r.notes[out.Note] = true
+	}
+}
+
+// bind gives an operator its inputs from the flowing state (SPEC section 3).
+func bind(op string, st *state) operator.Fields {
+	prev := st.prev
+	text := operator.Value{Text: finalTextJoined(prev)}
+	switch op {
+	case "Plan", "Decompose":
+		return operator.Fields{}
+	case "Custom", "AnswerGenerate":
+		return operator.Fields{"input": text}
+	case "Programmer":
+		return operator.Fields{"analysis": text}
+	case "Test", "Review", "Format":
+		return operator.Fields{"solution": text}
+	case "Verify":
+		return operator.Fields{"answer": text}
+	case "Revise":
+		sol := st.lastSolution
+		if sol == "" {
+			sol = text.Text
+		}
+		return operator.Fields{"solution": {Text: sol}, "feedback": {Text: st.lastFeedback}}
+	case "ScEnsemble":
+		return operator.Fields{"solutions": listOf(prev)}
+	case "Aggregate":
+		return operator.Fields{"sub_answers": listOf(prev)}
+	}
+	// Operators of other libraries get the previous output under "input".
+	return operator.Fields{"input": text, "solution": text}
+}
+
+func finalTextJoined(v operator.Value) string {
+	if len(v.List) > 0 && v.Text == "" {
+		var b strings.Builder
+		for i, s := range v.List {
+			fmt.Fprintf(&b, "Solution %d:\n%s\n\n", i+1, s)
+		}
+		return strings.TrimSpace(b.String())
+	}
+	return v.Text
+}
+
+func listOf(v operator.Value) operator.Value {
+	if len(v.List) > 0 {
+		return operator.Value{List: v.List}
+	}
+	if v.Text != "" {
+		return operator.Value{List: []string{v.Text}}
+	}
+	return operator.Value{}
+}
+
+// advance moves the state past a node that succeeded.
+func advance(def operator.Def, st *state, out operator.Output) {
+	switch def.Name {
+	case "Plan":
+		st.afterPlan = true
+	case "Decompose":
+		st.inDecompose = true
+	case "Aggregate":
+		st.inDecompose = false
+	}
+	if out.Verdict != nil {
+		st.lastFeedback = out.Feedback
+	}
+	st.prev = operator.Value{Text: out.Forward}
+	if def.Has(operator.Solver) || def.Has(operator.Combiner) || def.Name == "Format" || def.Name == "Test" {
+		st.lastSolution = out.Forward
+	}
+	if def.Name == "Verify" && out.Verdict != nil && !*out.Verdict {
+		st.lastSolution = out.Forward
+	}
+}
+
+// env is what operators of one run use.
+type env struct {
+	r       *run
+	backend executor.Backend
+}
+
+func (v *env) Complete(ctx context.Context, req executor.Request) (executor.Response, error) {
+	return v.backend.Complete(ctx, req)
+}
+
+func (v *env) RunPython(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+	if v.r.e.sandbox == nil {
+		return sandbox.Result{}, errors.New("no sandbox is configured, so generated code cannot run")
+	}
+	return v.r.e.runs.do(ctx, spec, v.r.e.sandbox)
+}

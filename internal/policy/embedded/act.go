@@ -1,0 +1,359 @@
+package embedded
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/policy"
+)
+
+// legality is what the observation allows, turned into per-head masks.
+type legality struct {
+	op       mask // HeadOperator
+	branch   mask
+	checker  mask
+	repair   mask
+	loopBody mask
+	kind     mask
+}
+
+// legalityOf derives the masks. Operator availability comes from the
+// observation's operator list when the canvas sends one (it already
+// applies the family rules); otherwise from SPEC section 2's rule that
+// multiple choice disables Programmer. Test is legal only on a code task
+// with public tests: elsewhere it has nothing to run.
+func legalityOf(obs *pb.Observation) legality {
+	t := obs.GetTask()
+	enabled := make(map[string]bool, len(Operators))
+	if ops := obs.GetOperators(); len(ops) > 0 {
+		for _, o := range ops {
+			if o.GetEnabled() {
+				enabled[o.GetName()] = true
+			}
+		}
+	} else {
+		for _, n := range Operators {
+			enabled[n] = true
+		}
+		if t.GetFamily() == pb.TaskFamily_TASK_FAMILY_MULTIPLE_CHOICE {
+			enabled["Programmer"] = false
+		}
+	}
+	if t.GetFamily() != pb.TaskFamily_TASK_FAMILY_CODE || !hasPublicTests(t) {
+		enabled["Test"] = false
+	}
+	set := func(names []string) mask {
+		var m mask
+		for i, n := range names {
+			if enabled[n] {
+				m |= 1 << uint(i)
+			}
+		}
+		return m
+	}
+	var l legality
+	l.op = set(Operators)
+	l.branch = set(BranchOperators)
+	l.checker = set(Checkers)
+	l.repair = set(Repairs)
+	for i, body := range LoopBodies {
+		ok := true
+		for _, n := range body {
+			ok = ok && enabled[n]
+		}
+		if ok {
+			l.loopBody |= 1 << uint(i)
+		}
+	}
+	bit := func(i int, ok bool) {
+		if ok {
+			l.kind |= 1 << uint(i)
+		}
+	}
+	nonEmpty := len(obs.GetWorkflow().GetStages()) > 0
+	bit(KindAddOperator, l.op != 0)
+	bit(KindAddParallel, l.branch != 0)
+	bit(KindAddConditional, l.checker != 0 && l.repair != 0)
+	bit(KindAddLoop, l.loopBody != 0)
+	bit(KindDeleteLast, nonEmpty)
+	bit(KindFinish, nonEmpty)
+	return l
+}
+
+// ErrEpisodeDone is returned by Act on an observation of an ended episode.
+var ErrEpisodeDone = errors.New("embedded: the episode has ended; there is nothing to act on")
+
+// Act answers one observation.
+//
+// Building turns sample a sequence of choices. Sampling uses
+// Sampling.Temperature when set, else Config.Temperature; the recorded
+// log-prob of each choice is its log-prob under the distribution it was
+// actually drawn from (the tempered one), so CWRPO's ratio
+// exp(new - old) is a true importance ratio, while Update always
+// recomputes New and the entropy at temperature 1 (the policy being
+// trained). At temperature 1 the two coincide and the first ratio is
+// exactly 1. Greedy decisions take the most likely legal choice and record
+// its temperature-1 log-prob. TopP and TopK are ignored: the heads have at
+// most 12 choices.
+//
+// Awaiting-prompt turns return a per-operator template as the prompt and
+// no choices, so they never enter the loss.
+func (p *Policy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling) (*pb.Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if obs == nil {
+		return nil, errors.New("embedded: nil observation")
+	}
+	if obs.GetDone() || obs.GetState() == pb.EpisodeState_EPISODE_STATE_DONE {
+		return nil, ErrEpisodeDone
+	}
+	if obs.GetState() == pb.EpisodeState_EPISODE_STATE_AWAITING_PROMPT {
+		return p.promptDecision(obs), nil
+	}
+	temp := p.cfg.Temperature
+	if s.Temperature > 0 {
+		temp = s.Temperature
+	}
+	if math.IsNaN(temp) || math.IsInf(temp, 0) {
+		return nil, fmt.Errorf("embedded: sampling temperature %v", temp)
+	}
+	var rng *rand.Rand
+	if !s.Greedy {
+		rng = p.rngFor(obs, s.Seed)
+	}
+	x := make([]float64, p.arch.in)
+	features(obs, p.cfg.TextBuckets, x)
+	for i, v := range x {
+		x[i] = float64(float32(v)) // exactly what the state will hold
+	}
+	leg := legalityOf(obs)
+	if leg.kind == 0 {
+		return nil, errors.New("embedded: no legal action: the operator library offers none of the operators this policy knows")
+	}
+
+	var (
+		h     = make([]float64, p.arch.hidden)
+		z     [16]float64
+		lp    [16]float64
+		cs    = make([]choice, 0, maxChoices)
+		logps = make([]float64, 0, maxChoices)
+	)
+	p.mu.RLock()
+	version := p.version
+	p.arch.forwardTrunk(p.params, x, nonzero(x), h)
+	pick := func(k Head, m mask) int {
+		n := headSizes[k]
+		p.arch.logits(p.params, k, h, z[:n])
+		var c int
+		switch {
+		case s.Greedy:
+			logSoftmax(z[:n], m, 1, lp[:n])
+			c = argmax(z[:n], m)
+		default:
+			logSoftmax(z[:n], m, temp, lp[:n]) // temperature 1 gives exactly what Update recomputes
+			c = draw(rng, lp[:n], m)
+		}
+		cs = append(cs, choice{head: k, legal: m, chosen: c})
+		logps = append(logps, lp[c])
+		return c
+	}
+	sa, text := p.buildAction(obs, leg, pick)
+	p.mu.RUnlock()
+
+	ids := make([]int32, len(cs))
+	ones := make([]int32, len(cs))
+	for i, c := range cs {
+		ids[i], ones[i] = int32(c.chosen), 1
+	}
+	return &pb.Decision{
+		Action:           &pb.Action{Text: text, Structured: sa},
+		TokenIds:         ids,
+		Logprobs:         logps,
+		Mask:             ones,
+		State:            encodeState(x, cs),
+		PolicyVersion:    version,
+		Model:            Kind,
+		CompletionTokens: int32(len(cs)),
+	}, nil
+}
+
+// buildAction runs the choice sequence through pick and turns it into a
+// structured action and its one-line summary.
+func (p *Policy) buildAction(obs *pb.Observation, leg legality, pick func(Head, mask) int) (*pb.StructuredAction, string) {
+	add := pb.ActionKind_ACTION_KIND_ADD
+	switch pick(HeadKind, leg.kind) {
+	case KindAddOperator:
+		op := Operators[pick(HeadOperator, leg.op)]
+		return &pb.StructuredAction{Kind: add, Operator: op}, "add " + op
+	case KindAddParallel:
+		w := Widths[pick(HeadWidth, allOf(len(Widths)))]
+		ops := make([]string, w)
+		for i := range ops {
+			ops[i] = BranchOperators[pick(HeadBranch, leg.branch)]
+		}
+		return &pb.StructuredAction{Kind: add, Structure: pb.StructureKind_STRUCTURE_KIND_PARALLEL, Operators: ops},
+			"add parallel [" + strings.Join(ops, ", ") + "]"
+	case KindAddConditional:
+		c := Checkers[pick(HeadChecker, leg.checker)]
+		r := Repairs[pick(HeadRepair, leg.repair)]
+		return &pb.StructuredAction{Kind: add, Structure: pb.StructureKind_STRUCTURE_KIND_CONDITIONAL,
+				Condition: c, IfTrue: r, IfFalse: "done"},
+			fmt.Sprintf("add conditional %s ? %s : done", c, r)
+	case KindAddLoop:
+		body := LoopBodies[pick(HeadLoopBody, leg.loopBody)]
+		return &pb.StructuredAction{Kind: add, Structure: pb.StructureKind_STRUCTURE_KIND_LOOP,
+				Operators: append([]string(nil), body...), Count: LoopCount},
+			fmt.Sprintf("add loop (%s) * %d", strings.Join(body, " -> "), LoopCount)
+	case KindDeleteLast:
+		st := obs.GetWorkflow().GetStages()
+		id := st[len(st)-1].GetId()
+		return &pb.StructuredAction{Kind: pb.ActionKind_ACTION_KIND_DELETE, Target: id}, "delete " + id
+	default:
+		return &pb.StructuredAction{Kind: pb.ActionKind_ACTION_KIND_FINISH}, "finish"
+	}
+}
+
+func argmax(z []float64, m mask) int {
+	best, bi := math.Inf(-1), -1
+	for i, v := range z {
+		if m.has(i) && (bi < 0 || v > best) {
+			best, bi = v, i
+		}
+	}
+	return bi
+}
+
+// draw samples from the legal entries of lp by inverse CDF; illegal
+// entries have probability exactly 0 and are skipped, so they can never
+// be drawn even through rounding.
+func draw(r *rand.Rand, lp []float64, m mask) int {
+	u := r.Float64()
+	var acc float64
+	last := -1
+	for i, v := range lp {
+		if !m.has(i) {
+			continue
+		}
+		acc += math.Exp(v)
+		last = i
+		if u < acc {
+			return i
+		}
+	}
+	return last // rounding left u above the total
+}
+
+// rngFor returns the random stream of one Act. With a sampling seed it is
+// derived from the seed, the episode id and the turn, so concurrent
+// episodes never share a stream and a rerun reproduces every decision
+// whatever the interleaving. Without one it is split off the shared stream
+// seeded from Config.Seed (two draws per Act, whatever the action).
+func (p *Policy) rngFor(obs *pb.Observation, seed *int64) *rand.Rand {
+	if seed != nil {
+		h := sha256.New()
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(*seed))
+		h.Write(b[:])
+		binary.LittleEndian.PutUint64(b[:], uint64(obs.GetTurn()))
+		h.Write(b[:])
+		h.Write([]byte(obs.GetEpisodeId()))
+		sum := h.Sum(nil)
+		return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum), binary.LittleEndian.Uint64(sum[8:])))
+	}
+	p.rngMu.Lock()
+	a, b := p.pcg.Uint64(), p.pcg.Uint64()
+	p.rngMu.Unlock()
+	return rand.New(rand.NewPCG(a, b))
+}
+
+// promptDecision answers an awaiting-prompt turn. The canvas takes
+// Structured.Prompt as the awaited node's prompt; the decision has no
+// choices, so it carries no log-probs, mask or state.
+func (p *Policy) promptDecision(obs *pb.Observation) *pb.Decision {
+	a := obs.GetAwaiting()
+	prompt := PromptFor(a.GetOperator(), obs.GetTask().GetFamily())
+	summary := "prompt"
+	if a.GetNodeId() != "" {
+		summary = fmt.Sprintf("prompt for %s (%s)", a.GetNodeId(), a.GetOperator())
+	}
+	p.mu.RLock()
+	version := p.version
+	p.mu.RUnlock()
+	return &pb.Decision{
+		Action: &pb.Action{Text: prompt, Structured: &pb.StructuredAction{
+			Kind: pb.ActionKind_ACTION_KIND_SET_PROMPT, Target: a.GetNodeId(), Prompt: prompt}},
+		Reasoning:     summary,
+		PolicyVersion: version,
+		Model:         Kind,
+	}
+}
+
+func taskNoun(f pb.TaskFamily) string {
+	switch f {
+	case pb.TaskFamily_TASK_FAMILY_MATH:
+		return "math problem"
+	case pb.TaskFamily_TASK_FAMILY_QA:
+		return "question about the passage"
+	case pb.TaskFamily_TASK_FAMILY_CODE:
+		return "coding task"
+	case pb.TaskFamily_TASK_FAMILY_MULTIPLE_CHOICE:
+		return "multiple-choice question"
+	}
+	return "task"
+}
+
+// PromptFor is the fixed node prompt the policy writes for an operator on
+// a task of family f. The templates are deliberately generic: the embedded
+// policy learns workflow structure, not prose.
+func PromptFor(operator string, f pb.TaskFamily) string {
+	k := taskNoun(f)
+	code := f == pb.TaskFamily_TASK_FAMILY_CODE
+	mc := f == pb.TaskFamily_TASK_FAMILY_MULTIPLE_CHOICE
+	switch operator {
+	case "Plan":
+		return "Outline a short step-by-step strategy for this " + k + ", naming the key facts or quantities to find before solving it."
+	case "Decompose":
+		return "Split this " + k + " into two to four smaller sub-problems that can be solved one at a time, in order."
+	case "Custom":
+		return "Solve this " + k + " carefully, reasoning step by step from the given information, and state the final answer clearly at the end."
+	case "AnswerGenerate":
+		if mc {
+			return "Think through this " + k + " step by step, rule out the wrong options, and finish with the letter of the correct option."
+		}
+		return "Think through this " + k + " step by step and finish with a single, concise final answer."
+	case "Programmer":
+		if code {
+			return "Implement the requested function for this " + k + " in Python, handling the edge cases the description and public tests point to."
+		}
+		return "Write Python code that computes the answer to this " + k + " exactly and prints only the final result."
+	case "Test":
+		return "Run the public tests on the current code for this " + k + " and fix any failing case without breaking the passing ones."
+	case "Review":
+		return "Check the current solution to this " + k + " for mistakes in logic or calculation and explain precisely what is wrong, if anything."
+	case "Verify":
+		return "Independently re-derive the answer to this " + k + " and confirm the current answer or correct it."
+	case "Revise":
+		return "Fix the current solution to this " + k + " using the checker's feedback, keeping the parts that are already correct."
+	case "ScEnsemble":
+		return "Compare the candidate solutions to this " + k + " and return the answer most of them agree on."
+	case "Aggregate":
+		return "Combine the partial answers to this " + k + " into one consistent final answer."
+	case "Format":
+		switch {
+		case mc:
+			return "Give only the letter of the chosen option for this " + k + ", with no explanation."
+		case code:
+			return "Return only the final, complete Python code for this " + k + ", with no explanation around it."
+		}
+		return "Extract only the final answer to this " + k + " in the short form a grader expects, with no explanation."
+	}
+	return "Carry out this step for the " + k + " carefully and keep the output concise and specific to the problem."
+}

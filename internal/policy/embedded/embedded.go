@@ -1,0 +1,218 @@
+// Package embedded holds the embedded Flow-Director: a small neural policy
+// written in pure Go that acts on structured observations and learns with
+// CWRPO on a CPU, with no language model and no GPU.
+//
+// The network is features -> Dense(Hidden) -> tanh -> one Dense head per
+// categorical choice. An action is a short sequence of choices (kind, then
+// operator, parallel width and branches, conditional checker and repair, or
+// loop body), each drawn from a masked softmax so illegal edits are never
+// proposed. Because SPEC section 7 trains on "tokens", the choices play the
+// role of tokens: each decision records the chosen indices and their
+// log-probabilities, and the loss from package cwrpo is back-propagated by
+// hand through the heads and the trunk.
+//
+// Data path: canvas observation -> Act (features, masks, sampling) ->
+// Decision (structured action, choice indices, log-probs, and a state blob
+// holding the features and masks) -> canvas; trainer -> Update (recomputes
+// log-probs from the state blobs, cwrpo.Loss, backprop, Adam) -> new
+// parameters. Save and Load move the parameters, the optimiser state and
+// the frozen reference policy through a versioned checkpoint file.
+//
+// Prompt-writing turns (the canvas awaiting a node prompt) are answered
+// from fixed per-operator templates; they carry no choices and so never
+// enter the loss.
+package embedded
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/policy"
+)
+
+// Kind is the policy kind reported by Info.
+const Kind = "embedded"
+
+// versionPrefix names the network family; the suffix is a hash of the
+// parameters so a trainer can tell which weights produced a decision.
+const versionPrefix = "embedded-v1@"
+
+// Config configures the embedded policy; zero values take the defaults.
+type Config struct {
+	// Hidden is the width of the tanh trunk (default 64).
+	Hidden int `yaml:"hidden" json:"hidden"`
+	// LearningRate is Adam's step size (default 3e-3); an UpdateRequest's
+	// loss.learning_rate overrides it for that step.
+	LearningRate float64 `yaml:"learning_rate" json:"learning_rate"`
+	Beta1        float64 `yaml:"beta1" json:"beta1"` // default 0.9
+	Beta2        float64 `yaml:"beta2" json:"beta2"` // default 0.999
+	Eps          float64 `yaml:"eps" json:"eps"`     // default 1e-8
+	// MaxGradNorm clips the global gradient norm (default 1.0).
+	MaxGradNorm float64 `yaml:"max_grad_norm" json:"max_grad_norm"`
+	// Seed seeds the initial weights and the shared sampling stream (default 1).
+	Seed int64 `yaml:"seed" json:"seed"`
+	// TextBuckets is the number of hashed bag-of-words features of the
+	// task question (default 32).
+	TextBuckets int `yaml:"text_buckets" json:"text_buckets"`
+	// Temperature is the default sampling temperature (default 1.0).
+	Temperature float64 `yaml:"temperature" json:"temperature"`
+}
+
+// Limits keep a typo in a config file from allocating gigabytes.
+const (
+	maxHidden      = 4096
+	maxTextBuckets = 1 << 14
+)
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Hidden: 64, LearningRate: 3e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
+		MaxGradNorm: 1.0, Seed: 1, TextBuckets: 32, Temperature: 1.0}
+}
+
+// WithDefaults fills the zero fields.
+func (c Config) WithDefaults() Config {
+	d := DefaultConfig()
+	if c.Hidden == 0 {
+		c.Hidden = d.Hidden
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = d.LearningRate
+	}
+	if c.Beta1 == 0 {
+		c.Beta1 = d.Beta1
+	}
+	if c.Beta2 == 0 {
+		c.Beta2 = d.Beta2
+	}
+	if c.Eps == 0 {
+		c.Eps = d.Eps
+	}
+	if c.MaxGradNorm == 0 {
+		c.MaxGradNorm = d.MaxGradNorm
+	}
+	if c.Seed == 0 {
+		c.Seed = d.Seed
+	}
+	if c.TextBuckets == 0 {
+		c.TextBuckets = d.TextBuckets
+	}
+	if c.Temperature == 0 {
+		c.Temperature = d.Temperature
+	}
+	return c
+}
+
+// Validate names the bad field. Zero fields mean their defaults and are
+// valid.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+	switch {
+	case c.Hidden <= 0 || c.Hidden > maxHidden:
+		return fmt.Errorf("hidden must be in 1..%d, got %d", maxHidden, c.Hidden)
+	case bad(c.LearningRate) || c.LearningRate <= 0:
+		return fmt.Errorf("learning_rate must be > 0, got %v", c.LearningRate)
+	case bad(c.Beta1) || c.Beta1 < 0 || c.Beta1 >= 1:
+		return fmt.Errorf("beta1 must be in [0, 1), got %v", c.Beta1)
+	case bad(c.Beta2) || c.Beta2 < 0 || c.Beta2 >= 1:
+		return fmt.Errorf("beta2 must be in [0, 1), got %v", c.Beta2)
+	case bad(c.Eps) || c.Eps <= 0:
+		return fmt.Errorf("eps must be > 0, got %v", c.Eps)
+	case bad(c.MaxGradNorm) || c.MaxGradNorm <= 0:
+		return fmt.Errorf("max_grad_norm must be > 0, got %v", c.MaxGradNorm)
+	case c.TextBuckets <= 0 || c.TextBuckets > maxTextBuckets:
+		return fmt.Errorf("text_buckets must be in 1..%d, got %d", maxTextBuckets, c.TextBuckets)
+	case bad(c.Temperature) || c.Temperature <= 0:
+		return fmt.Errorf("temperature must be > 0, got %v", c.Temperature)
+	}
+	return nil
+}
+
+// Policy is the embedded Flow-Director. It implements policy.Learner and is
+// safe for concurrent use: Act may run while Update computes gradients; the
+// parameters change only under the write lock, between two Acts.
+type Policy struct {
+	cfg  Config
+	arch arch
+
+	// updateMu serialises Update and Load, so a gradient computed under the
+	// read lock is applied to the parameters it was computed from.
+	updateMu sync.Mutex
+
+	mu      sync.RWMutex
+	params  []float64
+	ref     []float64 // frozen reference: the initial policy of the run
+	adamM   []float64
+	adamV   []float64
+	adamT   int64
+	version string
+
+	rngMu sync.Mutex
+	pcg   *rand.PCG // shared stream for Acts without a sampling seed
+}
+
+var _ policy.Learner = (*Policy)(nil)
+
+// New builds a policy with freshly initialised weights; the reference
+// policy is a snapshot of them.
+func New(cfg Config) (*Policy, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("embedded policy config: %w", err)
+	}
+	a := newArch(FeatureSize+cfg.TextBuckets, cfg.Hidden)
+	p := &Policy{cfg: cfg, arch: a}
+	seed := uint64(cfg.Seed)
+	p.params = a.init(rand.New(rand.NewPCG(seed, 0x5eed_1417_c0de_0001)))
+	p.ref = append([]float64(nil), p.params...)
+	p.adamM = make([]float64, len(p.params))
+	p.adamV = make([]float64, len(p.params))
+	p.pcg = rand.NewPCG(seed, 0x5a3b_1e5d_0000_0002)
+	p.version = versionOf(p.params)
+	return p, nil
+}
+
+// Config returns the effective configuration (defaults applied).
+func (p *Policy) Config() Config { return p.cfg }
+
+// InputSize is the length of the feature vector: FeatureSize structured
+// features followed by TextBuckets hashed words.
+func (p *Policy) InputSize() int { return p.arch.in }
+
+// Info describes the policy.
+func (p *Policy) Info() policy.Info {
+	p.mu.RLock()
+	v, t := p.version, p.adamT
+	p.mu.RUnlock()
+	return policy.Info{
+		Kind: Kind, Version: v, CanLearn: true, Format: pb.ActionFormat_ACTION_FORMAT_STRUCTURED,
+		Model: fmt.Sprintf("mlp %d-%d-tanh, %d heads", p.arch.in, p.arch.hidden, numHeads),
+		Extra: map[string]string{
+			"hidden":       strconv.Itoa(p.arch.hidden),
+			"input_size":   strconv.Itoa(p.arch.in),
+			"text_buckets": strconv.Itoa(p.cfg.TextBuckets),
+			"parameters":   strconv.Itoa(p.arch.size),
+			"updates":      strconv.FormatInt(t, 10),
+		},
+	}
+}
+
+// versionOf hashes the parameters' exact bits, so equal versions mean
+// bit-identical weights.
+func versionOf(params []float64) string {
+	h := sha256.New()
+	var b [8]byte
+	for _, v := range params {
+		binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
+		h.Write(b[:])
+	}
+	return versionPrefix + hex.EncodeToString(h.Sum(nil))[:12]
+}

@@ -1,0 +1,305 @@
+package runstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver; no cgo in the trainer's build
+
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// FileName is the database's name inside a run directory.
+const FileName = "run.db"
+
+// Run statuses, as stored. They mirror pb.RunStatus without the prefix so
+// the column stays readable in the sqlite3 shell.
+const (
+	StatusPending   = "pending"
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+)
+
+// PhaseTrain is the phase of episodes sampled for a training step; eval
+// episodes use EvalPhase(policy).
+const PhaseTrain = "train"
+
+// EvalPhase is the phase of an evaluation episode of the named policy.
+func EvalPhase(policy string) string { return "eval:" + policy }
+
+var (
+	// ErrNotFound is returned (wrapped with the id) for a run that is not in
+	// the store, including when a child row names a missing run.
+	ErrNotFound = errors.New("runstore: not found")
+	// ErrExists is returned by CreateRun for an id already taken, so a
+	// resumed run is never silently overwritten by a fresh one.
+	ErrExists = errors.New("runstore: already exists")
+	// ErrInvalid is returned for arguments the store refuses before
+	// touching the database.
+	ErrInvalid = errors.New("runstore: invalid argument")
+)
+
+// Proto rows use proto field names so json_extract(metrics, '$.mean_reward')
+// works in the shell, and unknown fields are dropped on read so an older
+// binary can report on a run written by a newer one.
+var (
+	marshalOpts   = protojson.MarshalOptions{UseProtoNames: true}
+	unmarshalOpts = protojson.UnmarshalOptions{DiscardUnknown: true}
+)
+
+// Store is one run directory's database. It is safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	path string
+	// mu serialises writers inside the process. SQLite allows one writer at
+	// a time anyway; queueing here instead of on busy_timeout keeps
+	// goroutines fair and makes SQLITE_BUSY a cross-process-only event.
+	mu sync.Mutex
+}
+
+// Open opens (creating when needed) dir/run.db and brings its schema up to
+// date.
+func Open(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: empty run directory", ErrInvalid)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("runstore: create run directory: %w", err)
+	}
+	abs, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("runstore: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("runstore: open %s: %w", abs, err)
+	}
+	s := &Store{db: db, path: abs}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("runstore: open %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// dsn builds a URI so that a path holding '?' or '#' cannot be mistaken for
+// parameters. The pragmas are per connection, which is why they live in the
+// DSN and not in a one-off Exec: database/sql opens connections at will.
+//   - WAL lets the report and WatchRun read while the trainer writes.
+//   - synchronous=FULL fsyncs the WAL on every commit: with WAL, NORMAL may
+//     lose the last commits on power loss, and a lost step is worse than a
+//     slow one at one step per minutes.
+//   - busy_timeout covers a second process (a report or a CLI) holding the lock.
+//   - _txlock=immediate takes the write lock at BEGIN, so a transaction
+//     never fails half way through when it upgrades from reader to writer.
+func dsn(path string) string {
+	u := url.URL{Scheme: "file", Path: path}
+	q := []string{
+		"_busy_timeout=5000",
+		"_journal_mode=WAL",
+		"_synchronous=FULL",
+		"_foreign_keys=1",
+		"_txlock=immediate",
+	}
+	return u.String() + "?" + strings.Join(q, "&")
+}
+
+// Path is the database file's absolute path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database. The last connection to close checkpoints the
+// WAL into the main file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Close()
+}
+
+// IntegrityCheck runs PRAGMA integrity_check and foreign_key_check; the
+// trainer calls it on resume so that a damaged file stops the run instead
+// of being trained on.
+func (s *Store) IntegrityCheck() error {
+	ctx := context.Background()
+	rows, err := s.db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("runstore: integrity check: %w", err)
+	}
+	var msgs []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return fmt.Errorf("runstore: integrity check: %w", err)
+		}
+		msgs = append(msgs, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("runstore: integrity check: %w", err)
+	}
+	if len(msgs) != 1 || msgs[0] != "ok" {
+		return fmt.Errorf("runstore: integrity check failed: %s", strings.Join(msgs, "; "))
+	}
+	fk, err := s.db.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return fmt.Errorf("runstore: foreign key check: %w", err)
+	}
+	defer fk.Close()
+	if fk.Next() {
+		return errors.New("runstore: foreign key check failed: rows reference missing runs")
+	}
+	return fk.Err()
+}
+
+// write runs fn in one transaction, the unit that survives a crash whole or
+// not at all.
+func (s *Store) write(fn func(tx *sql.Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return fmt.Errorf("runstore: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("runstore: commit: %w", err)
+	}
+	return nil
+}
+
+// requireRun turns a missing parent into ErrNotFound inside the writing
+// transaction; the foreign key would also refuse the row, but with a
+// message that does not say which run.
+func requireRun(tx *sql.Tx, id string) error {
+	var one int
+	err := tx.QueryRow("SELECT 1 FROM runs WHERE id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(id)
+	}
+	if err != nil {
+		return fmt.Errorf("runstore: run %q: %w", id, err)
+	}
+	return nil
+}
+
+func notFound(id string) error { return fmt.Errorf("runstore: run %q: %w", id, ErrNotFound) }
+
+// migrations[i] takes the schema from version i to i+1. Append only: a
+// shipped entry is part of every existing run.db.
+var migrations = []string{
+	`
+CREATE TABLE runs (
+	id          TEXT PRIMARY KEY,
+	name        TEXT NOT NULL DEFAULT '',
+	status      TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+	config_yaml TEXT NOT NULL DEFAULT '',
+	config_hash TEXT NOT NULL DEFAULT '',
+	error       TEXT NOT NULL DEFAULT '',
+	backend     TEXT NOT NULL DEFAULT '',
+	policy      TEXT NOT NULL DEFAULT '',
+	model       TEXT NOT NULL DEFAULT '',
+	hardware    TEXT NOT NULL DEFAULT '',
+	simulated   INTEGER NOT NULL DEFAULT 0,
+	step        INTEGER NOT NULL DEFAULT 0,
+	total_steps INTEGER NOT NULL DEFAULT 0,
+	created     INTEGER NOT NULL, -- unix nanoseconds: exact and sortable
+	updated     INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE steps (
+	run_id  TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	step    INTEGER NOT NULL,
+	metrics TEXT NOT NULL, -- protojson StepMetrics
+	PRIMARY KEY (run_id, step)
+) STRICT;
+
+CREATE TABLE episodes (
+	seq          INTEGER PRIMARY KEY, -- write order, so listings come back as the trainer wrote them
+	run_id       TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	step         INTEGER NOT NULL,
+	phase        TEXT NOT NULL,
+	episode_id   TEXT NOT NULL,
+	task_id      TEXT NOT NULL DEFAULT '',
+	family       TEXT NOT NULL DEFAULT '',
+	group_id     TEXT NOT NULL DEFAULT '',
+	dsl          TEXT NOT NULL DEFAULT '',
+	turns        INTEGER NOT NULL DEFAULT 0,
+	reward       TEXT,    -- protojson RewardBreakdown; NULL when the episode has none
+	reward_value REAL,    -- reward.reward copied out so TopWorkflows can average in SQL; NULL for none or NaN
+	advantage    REAL,    -- NULL stands for NaN, which SQLite cannot store
+	failed       INTEGER NOT NULL DEFAULT 0,
+	error        TEXT NOT NULL DEFAULT '',
+	invalid      INTEGER NOT NULL DEFAULT 0,
+	finished     INTEGER NOT NULL DEFAULT 0,
+	turn_log     BLOB,
+	UNIQUE (run_id, step, phase, episode_id)
+) STRICT;
+CREATE INDEX episodes_by_phase ON episodes (run_id, phase, step);
+
+CREATE TABLE checkpoints (
+	run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	step        INTEGER NOT NULL,
+	path        TEXT NOT NULL,
+	checksum    TEXT NOT NULL DEFAULT '',
+	config_hash TEXT NOT NULL DEFAULT '',
+	created     INTEGER NOT NULL,
+	PRIMARY KEY (run_id, step)
+) STRICT;
+
+CREATE TABLE evals (
+	run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	step   INTEGER NOT NULL,
+	report TEXT NOT NULL, -- protojson EvalReport
+	PRIMARY KEY (run_id, step)
+) STRICT;
+`,
+}
+
+// SchemaVersion is the schema this build writes.
+func SchemaVersion() int { return len(migrations) }
+
+// migrate runs in one immediate transaction, so two processes opening a
+// fresh directory at once cannot both create the tables.
+func (s *Store) migrate() error {
+	return s.write(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT`); err != nil {
+			return fmt.Errorf("schema: %w", err)
+		}
+		var v int
+		if err := tx.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+			return fmt.Errorf("schema version: %w", err)
+		}
+		if v > len(migrations) {
+			// Writing with an older schema could corrupt columns the newer
+			// binary relies on; refuse rather than guess.
+			return fmt.Errorf("schema version %d is newer than this build's %d", v, len(migrations))
+		}
+		for i := v; i < len(migrations); i++ {
+			if _, err := tx.Exec(migrations[i]); err != nil {
+				return fmt.Errorf("schema migration %d: %w", i+1, err)
+			}
+		}
+		if v == len(migrations) {
+			return nil
+		}
+		if _, err := tx.Exec(`DELETE FROM schema_version`); err != nil {
+			return fmt.Errorf("schema version: %w", err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_version (version) VALUES (?)`, len(migrations)); err != nil {
+			return fmt.Errorf("schema version: %w", err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,155 @@
+// Package system assembles a flowsteer process from its parts: the
+// sandbox, the executor backends behind a shared cache, the execution
+// engine, the task scorer and the canvas. Commands and tests build their
+// process here so every entry point wires the data path the same way.
+package system
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/engine"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/executor/sim"
+	"github.com/flowsteer/flowsteer/internal/operator"
+	"github.com/flowsteer/flowsteer/internal/operator/builtin"
+	"github.com/flowsteer/flowsteer/internal/sandbox"
+	"github.com/flowsteer/flowsteer/internal/task"
+)
+
+// Backend kinds.
+const (
+	KindSim    = "sim"
+	KindOpenAI = "openai"
+)
+
+// Options choose the parts of a process.
+type Options struct {
+	// Backend is the executor backend kind: "sim" (offline, simulated) or
+	// "openai" (any OpenAI-compatible endpoint).
+	Backend string
+	OpenAI  executor.OpenAIConfig
+	// SimConfig is a YAML file over the sim's defaults ("" = defaults).
+	SimConfig string
+	// SimSeed overrides the sim config's seed when set.
+	SimSeed *int64
+	// CacheEntries bounds the shared executor cache; negative disables it.
+	CacheEntries int
+	Engine       engine.Config
+	Sandbox      sandbox.Config
+	Store        canvas.StoreConfig
+	// NoExecute builds a canvas without an executor (edits only).
+	NoExecute bool
+}
+
+// DefaultOptions run offline on the simulated backend.
+func DefaultOptions() Options {
+	return Options{Backend: KindSim, Engine: engine.DefaultConfig(), Store: canvas.DefaultStoreConfig()}
+}
+
+// System is an assembled process.
+type System struct {
+	Canvas   *canvas.Canvas
+	Engine   *engine.Engine
+	Sandbox  *sandbox.Runner
+	Backends *executor.Registry
+	Cache    *executor.Cache
+	Library  *operator.Library
+	Scorer   *Scorer
+	Store    *canvas.MemoryStore
+	// Simulated is true when the default backend is the offline simulation.
+	Simulated bool
+}
+
+// Build assembles a System.
+func Build(o Options) (*System, error) {
+	s := &System{Library: builtin.Library()}
+	store, err := canvas.NewMemoryStore(o.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.Store = store
+	// The default library with implementations replaces the bare one.
+	libs := operator.NewRegistryWith(s.Library)
+	if o.NoExecute {
+		s.Canvas = canvas.New(canvas.WithStore(store), canvas.WithLibraries(libs))
+		return s, nil
+	}
+	sb, err := sandbox.New(o.Sandbox)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	s.Sandbox = sb
+	s.Scorer = &Scorer{Runner: sb}
+	s.Backends = executor.NewRegistry()
+	var b executor.Backend
+	switch strings.ToLower(o.Backend) {
+	case "", KindSim:
+		cfg := sim.DefaultConfig()
+		if o.SimConfig != "" {
+			if cfg, err = sim.LoadConfig(o.SimConfig); err != nil {
+				return nil, err
+			}
+		}
+		if o.SimSeed != nil {
+			cfg.Seed = *o.SimSeed
+		}
+		b, err = sim.New(KindSim, cfg)
+	case KindOpenAI:
+		oc := o.OpenAI
+		if oc.Name == "" {
+			oc.Name = KindOpenAI
+		}
+		b, err = executor.NewOpenAI(oc)
+	default:
+		return nil, fmt.Errorf("backend: unknown kind %q: use sim or openai", o.Backend)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Backends.Register(b); err != nil {
+		return nil, err
+	}
+	s.Simulated = b.Simulated()
+	if o.CacheEntries >= 0 {
+		s.Cache = executor.NewCache(o.CacheEntries)
+	}
+	ecfg := o.Engine
+	if ecfg.RunTimeout == 0 {
+		ecfg = engine.DefaultConfig()
+	}
+	s.Engine, err = engine.New(ecfg, s.Backends, s.Cache, sb)
+	if err != nil {
+		return nil, err
+	}
+	s.Canvas = canvas.New(canvas.WithStore(store), canvas.WithLibraries(libs), canvas.WithExecutor(s.Engine), canvas.WithScorer(s.Scorer))
+	return s, nil
+}
+
+// Scorer adapts the task scorers to the canvas, running code through the sandbox.
+type Scorer struct {
+	Runner *sandbox.Runner
+}
+
+// Score implements canvas.Scorer.
+func (s *Scorer) Score(ctx context.Context, t task.Task, answer string) canvas.Score {
+	r := task.Score(ctx, t, answer, codeRunner{s.Runner})
+	return canvas.Score{Value: r.Score, Correct: r.Correct, Method: r.Method, Explanation: r.Explanation}
+}
+
+// codeRunner adapts the sandbox to task.CodeRunner.
+type codeRunner struct{ r *sandbox.Runner }
+
+func (c codeRunner) RunPython(ctx context.Context, code, stdin string, timeout time.Duration) (string, int, bool, error) {
+	if c.r == nil {
+		return "", 0, false, fmt.Errorf("no sandbox configured")
+	}
+	res, err := c.r.Run(ctx, sandbox.Spec{Code: code, Stdin: stdin, Timeout: min(timeout, c.r.Config().Timeout)})
+	if err != nil {
+		return res.Stdout, res.ExitCode, res.TimedOut, err
+	}
+	return res.Stdout, res.ExitCode, res.TimedOut, nil
+}

@@ -1,0 +1,181 @@
+// Package policy serves the Policy gRPC service over any policy.Policy:
+// Act and ActStream for every policy, Update and checkpoints for learners.
+// It translates errors into status codes at this edge.
+package policy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/server"
+)
+
+// Service implements pb.PolicyServiceServer.
+type Service struct {
+	pb.UnimplementedPolicyServiceServer
+	p policy.Policy
+	// CheckpointDir confines checkpoint paths sent by clients; "" allows
+	// any path (for in-process use only).
+	CheckpointDir string
+}
+
+// New wraps p.
+func New(p policy.Policy) *Service { return &Service{p: p} }
+
+// Register adds the service to s.
+func Register(s *server.Server, svc *Service) { pb.RegisterPolicyServiceServer(s.GRPC, svc) }
+
+// AddValidators registers request checks for this service's messages.
+func AddValidators(v server.Validators) {
+	server.Add(v, func(m *pb.ActRequest) error { return checkAct(m) })
+	server.Add(v, func(m *pb.ActStreamRequest) error { return checkAct(m.GetAct()) })
+	server.Add(v, func(m *pb.UpdateRequest) error {
+		if len(m.GetEpisodes()) == 0 {
+			return errors.New("episodes is empty: send at least one episode")
+		}
+		for i, e := range m.GetEpisodes() {
+			for j, d := range e.GetDecisions() {
+				if len(d.GetLogprobs()) != len(d.GetTokenIds()) && len(d.GetTokenIds()) > 0 {
+					return status.Errorf(codes.InvalidArgument, "episodes[%d].decisions[%d]: %d logprobs for %d token_ids", i, j, len(d.GetLogprobs()), len(d.GetTokenIds()))
+				}
+				if len(d.GetMask()) != 0 && len(d.GetMask()) != len(d.GetLogprobs()) {
+					return status.Errorf(codes.InvalidArgument, "episodes[%d].decisions[%d]: mask has %d entries for %d logprobs", i, j, len(d.GetMask()), len(d.GetLogprobs()))
+				}
+			}
+		}
+		return nil
+	})
+	server.Add(v, func(m *pb.SaveCheckpointRequest) error { return requirePath(m.GetPath()) })
+	server.Add(v, func(m *pb.LoadCheckpointRequest) error { return requirePath(m.GetPath()) })
+}
+
+func checkAct(m *pb.ActRequest) error {
+	if m == nil || m.GetObservation() == nil {
+		return errors.New("act.observation is required")
+	}
+	return nil
+}
+
+func requirePath(p string) error {
+	if strings.TrimSpace(p) == "" {
+		return errors.New("path is required")
+	}
+	return nil
+}
+
+func (s *Service) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+	i := s.p.Info()
+	return &pb.DescribeResponse{Kind: i.Kind, Version: i.Version, CanLearn: i.CanLearn, ActionFormat: i.Format, Model: i.Model, Info: i.Extra}, nil
+}
+
+func (s *Service) Act(ctx context.Context, req *pb.ActRequest) (*pb.ActResponse, error) {
+	d, err := s.p.Act(ctx, req.GetObservation(), policy.FromSampling(req.GetSampling()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ActResponse{Decision: d}, nil
+}
+
+// ActStream answers each request with one decision, for a whole episode.
+func (s *Service) ActStream(stream grpc.BidiStreamingServer[pb.ActStreamRequest, pb.ActStreamResponse]) error {
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		d, err := s.p.Act(stream.Context(), req.GetAct().GetObservation(), policy.FromSampling(req.GetAct().GetSampling()))
+		if err != nil {
+			return toStatus(err)
+		}
+		if err := stream.Send(&pb.ActStreamResponse{Decision: d}); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Service) learner() (policy.Learner, error) {
+	l, ok := s.p.(policy.Learner)
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "policy %q does not learn: Update and checkpoints need a learning policy (embedded, or a remote learner)", s.p.Info().Kind)
+	}
+	return l, nil
+}
+
+func (s *Service) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.UpdateResponse, error) {
+	l, err := s.learner()
+	if err != nil {
+		return nil, err
+	}
+	st, err := l.Update(ctx, req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.UpdateResponse{Stats: st, PolicyVersion: l.Info().Version}, nil
+}
+
+func (s *Service) path(p string) (string, error) {
+	if s.CheckpointDir == "" {
+		return p, nil
+	}
+	full := filepath.Join(s.CheckpointDir, filepath.Clean("/"+p))
+	return full, nil
+}
+
+func (s *Service) SaveCheckpoint(_ context.Context, req *pb.SaveCheckpointRequest) (*pb.SaveCheckpointResponse, error) {
+	l, err := s.learner()
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.path(req.GetPath())
+	if err != nil {
+		return nil, err
+	}
+	sum, err := l.Save(p, req.GetStep())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "save checkpoint: %v", err)
+	}
+	return &pb.SaveCheckpointResponse{Path: p, Checksum: sum, PolicyVersion: l.Info().Version}, nil
+}
+
+func (s *Service) LoadCheckpoint(_ context.Context, req *pb.LoadCheckpointRequest) (*pb.LoadCheckpointResponse, error) {
+	l, err := s.learner()
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.path(req.GetPath())
+	if err != nil {
+		return nil, err
+	}
+	step, err := l.Load(p, req.GetChecksum())
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "load checkpoint %s: %v", req.GetPath(), err)
+	}
+	return &pb.LoadCheckpointResponse{PolicyVersion: l.Info().Version, Step: step}, nil
+}
+
+func toStatus(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, policy.ErrCannotLearn):
+		return status.Error(codes.Unimplemented, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}

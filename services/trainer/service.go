@@ -1,0 +1,370 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/rollout"
+	"github.com/flowsteer/flowsteer/internal/runstore"
+	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/trainer"
+)
+
+// Service implements pb.TrainerServiceServer: it starts runs in the
+// background under RunsDir, streams their events and answers queries from
+// the runs' stores.
+type Service struct {
+	pb.UnimplementedTrainerServiceServer
+	RunsDir string
+	Logger  *slog.Logger
+
+	ctx    context.Context // owns every run's goroutine
+	mu     sync.Mutex
+	active map[string]*activeRun
+	wg     sync.WaitGroup
+}
+
+type activeRun struct {
+	cancel context.CancelFunc
+	prep   *Prepared
+	hub    *hub
+	done   chan struct{}
+}
+
+// NewService returns a service whose runs live until ctx ends.
+func NewService(ctx context.Context, runsDir string, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{RunsDir: runsDir, Logger: log, ctx: ctx, active: map[string]*activeRun{}}
+}
+
+// Register adds the service to s.
+func Register(s *server.Server, svc *Service) { pb.RegisterTrainerServiceServer(s.GRPC, svc) }
+
+// AddValidators registers request checks.
+func AddValidators(v server.Validators) {
+	server.Add(v, func(m *pb.StartRunRequest) error {
+		if m.GetResume() && m.GetRunDir() == "" {
+			return errors.New("run_dir is required with resume")
+		}
+		if !m.GetResume() && strings.TrimSpace(m.GetConfigYaml()) == "" {
+			return errors.New("config_yaml is required (send {} for the defaults)")
+		}
+		return nil
+	})
+	server.Add(v, func(m *pb.WatchRunRequest) error { return needRun(m.GetRunId()) })
+	server.Add(v, func(m *pb.GetRunRequest) error { return needRun(m.GetRunId()) })
+	server.Add(v, func(m *pb.CancelRunRequest) error { return needRun(m.GetRunId()) })
+}
+
+func needRun(id string) error {
+	if strings.TrimSpace(id) == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
+		return errors.New("run_id must be a run name (no slashes)")
+	}
+	return nil
+}
+
+// Wait blocks until every run started by the service has stopped.
+func (s *Service) Wait() { s.wg.Wait() }
+
+// dirOf confines a client's run directory to RunsDir.
+func (s *Service) dirOf(name string) string {
+	return filepath.Join(s.RunsDir, filepath.Base(filepath.Clean("/"+name)))
+}
+
+func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.StartRunResponse, error) {
+	var cfg trainer.Config
+	var err error
+	if !req.GetResume() {
+		if cfg, err = trainer.ParseConfig([]byte(req.GetConfigYaml())); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	dir := NewRunDir(s.RunsDir, cfg.Name)
+	if req.GetRunDir() != "" {
+		dir = s.dirOf(req.GetRunDir())
+	}
+	id := filepath.Base(dir)
+	s.mu.Lock()
+	if _, busy := s.active[id]; busy {
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.AlreadyExists, "run %s is already running", id)
+	}
+	s.mu.Unlock()
+	h := newHub(id)
+	p, err := Prepare(ctx, cfg, Options{Dir: dir, Resume: req.GetResume(), Observer: h, Logger: s.Logger})
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	rctx, cancel := context.WithCancel(s.ctx)
+	a := &activeRun{cancel: cancel, prep: p, hub: h, done: make(chan struct{})}
+	s.mu.Lock()
+	s.active[id] = a
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(a.done)
+		defer cancel()
+		err := p.Trainer.Run(rctx)
+		if err != nil {
+			s.Logger.Warn("run ended with an error", "run", id, "err", err)
+		}
+		if run, gerr := p.Store.GetRun(id); gerr == nil {
+			h.publish(&pb.RunEvent{Event: &pb.RunEvent_Status{Status: runToPB(run)}})
+		}
+		h.close()
+		s.mu.Lock()
+		delete(s.active, id)
+		s.mu.Unlock()
+		p.Close()
+	}()
+	run, err := p.Store.GetRun(id)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &pb.StartRunResponse{Run: runToPB(run)}, nil
+}
+
+// withStore runs f on the store of run id, active or not.
+func (s *Service) withStore(id string, f func(*runstore.Store) error) error {
+	s.mu.Lock()
+	a := s.active[id]
+	s.mu.Unlock()
+	if a != nil {
+		return f(a.prep.Store)
+	}
+	dir := s.dirOf(id)
+	if _, err := os.Stat(filepath.Join(dir, "run.db")); err != nil {
+		return status.Errorf(codes.NotFound, "no run %q under %s", id, s.RunsDir)
+	}
+	st, err := runstore.Open(dir)
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	defer st.Close()
+	return f(st)
+}
+
+func (s *Service) GetRun(_ context.Context, req *pb.GetRunRequest) (*pb.GetRunResponse, error) {
+	out := &pb.GetRunResponse{}
+	err := s.withStore(req.GetRunId(), func(st *runstore.Store) error {
+		run, err := st.GetRun(req.GetRunId())
+		if err != nil {
+			return status.Error(codes.NotFound, err.Error())
+		}
+		out.Run = runToPB(run)
+		out.Steps, err = st.Steps(req.GetRunId())
+		if n := len(out.Steps); n > 0 {
+			out.Run.LastMetrics = out.Steps[n-1]
+		}
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) ListRuns(context.Context, *pb.ListRunsRequest) (*pb.ListRunsResponse, error) {
+	entries, err := os.ReadDir(s.RunsDir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	out := &pb.ListRunsResponse{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		_ = s.withStore(e.Name(), func(st *runstore.Store) error {
+			if run, err := st.GetRun(e.Name()); err == nil {
+				out.Runs = append(out.Runs, runToPB(run))
+			}
+			return nil
+		})
+	}
+	sort.Slice(out.Runs, func(i, j int) bool { return out.Runs[i].GetId() < out.Runs[j].GetId() })
+	return out, nil
+}
+
+func (s *Service) CancelRun(_ context.Context, req *pb.CancelRunRequest) (*pb.CancelRunResponse, error) {
+	s.mu.Lock()
+	a := s.active[req.GetRunId()]
+	s.mu.Unlock()
+	if a == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "run %s is not running", req.GetRunId())
+	}
+	a.cancel()
+	select {
+	case <-a.done:
+	case <-time.After(30 * time.Second):
+		return nil, status.Errorf(codes.DeadlineExceeded, "run %s is still stopping", req.GetRunId())
+	}
+	var out *pb.Run
+	err := s.withStore(req.GetRunId(), func(st *runstore.Store) error {
+		run, err := st.GetRun(req.GetRunId())
+		out = runToPB(run)
+		return err
+	})
+	return &pb.CancelRunResponse{Run: out}, err
+}
+
+// WatchRun replays stored steps when asked, then streams live events
+// until the run ends or the client leaves.
+func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingServer[pb.WatchRunResponse]) error {
+	id := req.GetRunId()
+	s.mu.Lock()
+	a := s.active[id]
+	var sub chan *pb.RunEvent
+	var unsub func()
+	if a != nil {
+		sub, unsub = a.hub.subscribe()
+	}
+	s.mu.Unlock()
+	if unsub != nil {
+		defer unsub()
+	}
+	send := func(ev *pb.RunEvent) error { return stream.Send(&pb.WatchRunResponse{Event: ev}) }
+	if req.GetFromStart() || a == nil {
+		err := s.withStore(id, func(st *runstore.Store) error {
+			steps, err := st.Steps(id)
+			if err != nil {
+				return err
+			}
+			for _, m := range steps {
+				if err := send(&pb.RunEvent{RunId: id, Event: &pb.RunEvent_Step{Step: m}}); err != nil {
+					return err
+				}
+			}
+			if a == nil {
+				run, err := st.GetRun(id)
+				if err != nil {
+					return err
+				}
+				return send(&pb.RunEvent{RunId: id, Event: &pb.RunEvent_Status{Status: runToPB(run)}})
+			}
+			return nil
+		})
+		if err != nil || a == nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case ev, ok := <-sub:
+			if !ok {
+				return nil
+			}
+			if _, isEp := ev.GetEvent().(*pb.RunEvent_Episode); isEp && !req.GetEpisodes() {
+				continue
+			}
+			if err := send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func runToPB(r runstore.Run) *pb.Run {
+	st := map[string]pb.RunStatus{
+		runstore.StatusPending: pb.RunStatus_RUN_STATUS_PENDING, runstore.StatusRunning: pb.RunStatus_RUN_STATUS_RUNNING,
+		runstore.StatusSucceeded: pb.RunStatus_RUN_STATUS_SUCCEEDED, runstore.StatusFailed: pb.RunStatus_RUN_STATUS_FAILED,
+		runstore.StatusCancelled: pb.RunStatus_RUN_STATUS_CANCELLED,
+	}[r.Status]
+	return &pb.Run{Id: r.ID, Status: st, ConfigYaml: r.ConfigYAML, Step: r.Step, TotalSteps: r.TotalSteps,
+		Created: timestamppb.New(r.Created), Updated: timestamppb.New(r.Updated), Error: r.Error, Simulated: r.Simulated, Dir: r.ID}
+}
+
+// hub fans a run's events out to watchers. A watcher that falls far
+// behind is dropped rather than slowing the run.
+type hub struct {
+	id   string
+	mu   sync.Mutex
+	subs map[chan *pb.RunEvent]struct{}
+	done bool
+}
+
+func newHub(id string) *hub { return &hub{id: id, subs: map[chan *pb.RunEvent]struct{}{}} }
+
+func (h *hub) subscribe() (chan *pb.RunEvent, func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := make(chan *pb.RunEvent, 1024)
+	if h.done {
+		close(c)
+		return c, func() {}
+	}
+	h.subs[c] = struct{}{}
+	return c, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if _, ok := h.subs[c]; ok {
+			delete(h.subs, c)
+			close(c)
+		}
+	}
+}
+
+func (h *hub) publish(ev *pb.RunEvent) {
+	ev.RunId = h.id
+	ev.Time = timestamppb.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.subs {
+		select {
+		case c <- ev:
+		default:
+			delete(h.subs, c)
+			close(c)
+		}
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.done = true
+	for c := range h.subs {
+		close(c)
+		delete(h.subs, c)
+	}
+}
+
+func (h *hub) StepStarted(step, total int64, episodes int) {
+	h.publish(&pb.RunEvent{Event: &pb.RunEvent_Progress{Progress: &pb.Progress{Done: step - 1, Total: total, Phase: fmt.Sprintf("step %d: %d episodes", step, episodes)}}})
+}
+
+func (h *hub) EpisodeDone(step int64, r *rollout.Record) {
+	sum := &pb.EpisodeSummary{EpisodeId: r.EpisodeID, TaskId: r.Task.GetId(), Family: r.Task.GetFamily(), Turns: int32(len(r.Turns)), InvalidActions: int32(r.Invalid)}
+	if r.Err != nil {
+		sum.Failed, sum.Error = true, r.Err.Error()
+	}
+	if r.Final != nil {
+		sum.Dsl, sum.Reward, sum.Finished = r.Final.GetWorkflow().GetDsl(), r.Final.GetReward(), r.Finished()
+	}
+	h.publish(&pb.RunEvent{Event: &pb.RunEvent_Episode{Episode: sum}})
+}
+
+func (h *hub) StepDone(m *pb.StepMetrics) { h.publish(&pb.RunEvent{Event: &pb.RunEvent_Step{Step: m}}) }
+
+func (h *hub) EvalStarted(step int64, policies []string, episodes int) {
+	h.publish(&pb.RunEvent{Event: &pb.RunEvent_Log{Log: fmt.Sprintf("evaluating %s at step %d (%d episodes)", strings.Join(policies, ", "), step, episodes)}})
+}
+
+func (h *hub) EvalDone(r *pb.EvalReport) { h.publish(&pb.RunEvent{Event: &pb.RunEvent_Eval{Eval: r}}) }
+
+func (h *hub) Log(msg string) { h.publish(&pb.RunEvent{Event: &pb.RunEvent_Log{Log: msg}}) }

@@ -1,0 +1,331 @@
+// Package trainer serves the Trainer gRPC service and wires a training
+// run to the world: the canvas (in process over bufconn, or remote
+// canvases), the policy (the embedded Go learner in process, or a remote
+// PolicyService learner), tasks, and the run directory with its store.
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
+	"github.com/flowsteer/flowsteer/data"
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/rollout"
+	"github.com/flowsteer/flowsteer/internal/runstore"
+	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/system"
+	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/trainer"
+	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
+)
+
+// Prepared is a run ready to start; Close releases what it holds.
+type Prepared struct {
+	Trainer *trainer.Trainer
+	Config  trainer.Config
+	Store   *runstore.Store
+	Run     runstore.Run
+	Dir     string
+	// Start is the last completed step (non-zero when resuming).
+	Start     int64
+	Simulated bool
+	Models    []string
+	Hardware  string
+	closers   []func()
+}
+
+// Close stops the in-process canvas and closes connections and the store.
+func (p *Prepared) Close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	p.closers = nil
+}
+
+// Options of Prepare.
+type Options struct {
+	// Dir is the run directory: created for a new run, read for a resume.
+	Dir    string
+	Resume bool
+	// Observer hears progress.
+	Observer trainer.Observer
+	Logger   *slog.Logger
+}
+
+// NewRunDir names a fresh run directory under root.
+func NewRunDir(root, name string) string {
+	return filepath.Join(root, fmt.Sprintf("%s-%s", name, time.Now().UTC().Format("20060102-150405")))
+}
+
+// Prepare sets a run up: for a new run cfg is written to Dir/config.yaml;
+// for a resume the config is read from there and cfg is ignored.
+func Prepare(ctx context.Context, cfg trainer.Config, o Options) (p *Prepared, err error) {
+	p = &Prepared{Dir: o.Dir, Hardware: hardware()}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	cfgPath := filepath.Join(o.Dir, "config.yaml")
+	if o.Resume {
+		if cfg, err = trainer.LoadConfig(cfgPath); err != nil {
+			return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
+		}
+	} else {
+		if _, err := os.Stat(filepath.Join(o.Dir, "run.db")); err == nil {
+			return nil, fmt.Errorf("%s already holds a run: resume it with --resume %s, or choose another directory", o.Dir, o.Dir)
+		}
+		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(cfgPath, []byte(cfg.YAML()), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	p.Config = cfg
+	st, err := runstore.Open(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	p.Store = st
+	p.closers = append(p.closers, func() { st.Close() })
+
+	train, evalTasks, err := loadTasks(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	env := trainer.Env{Store: st, Dir: o.Dir, Observer: o.Observer, Hardware: p.Hardware}
+	if err := p.canvas(ctx, cfg, &env, o.Logger); err != nil {
+		return nil, err
+	}
+	if err := p.policy(ctx, cfg, &env); err != nil {
+		return nil, err
+	}
+
+	runID := filepath.Base(o.Dir)
+	if o.Resume {
+		if p.Run, err = st.GetRun(runID); err != nil {
+			return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
+		}
+		ck, ok, err := st.LastCheckpoint(runID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if ck.ConfigHash != cfg.Hash() {
+				return nil, fmt.Errorf("resume %s: the checkpoint was made with config %s but config.yaml is now %s: restore the original config", o.Dir, ck.ConfigHash, cfg.Hash())
+			}
+			if _, err := env.Learner.Load(ck.Path, ck.Checksum); err != nil {
+				return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
+			}
+			p.Start = ck.Step
+		}
+		// Whatever was stored after the checkpoint belongs to the step in
+		// flight when the run stopped: it is played again.
+		if err := st.Truncate(runID, p.Start); err != nil {
+			return nil, err
+		}
+	} else {
+		p.Run = runstore.Run{ID: runID, Name: cfg.Name, Status: "pending", ConfigYAML: cfg.YAML(), ConfigHash: cfg.Hash(),
+			Backend: cfg.Backend.Kind, Policy: cfg.Policy.Kind, Model: modelName(cfg), Hardware: p.Hardware, Simulated: p.Simulated,
+			TotalSteps: int64(cfg.Steps), Created: time.Now(), Updated: time.Now()}
+		if err := st.CreateRun(p.Run); err != nil {
+			return nil, err
+		}
+	}
+	p.Trainer, err = trainer.New(cfg, env, p.Run, p.Start, train, evalTasks)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func modelName(cfg trainer.Config) string {
+	if cfg.Backend.Kind == "sim" {
+		return "sim (simulated executor)"
+	}
+	return cfg.Backend.Model
+}
+
+func hardware() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s, %d CPUs, %s/%s, %s", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// loadTasks reads the train and eval sets (the built-in offline suite when
+// no file is given) and converts them to the contract type.
+func loadTasks(cfg trainer.Config) (train, evalSet []*pb.Task, err error) {
+	read := func(path string, builtin []byte) ([]task.Task, error) {
+		if path == "" {
+			return task.ReadJSONL(bytes.NewReader(builtin))
+		}
+		return task.Load(path, cfg.Tasks.Format)
+	}
+	tr, err := read(cfg.Tasks.Train, data.Train)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tasks.train: %w", err)
+	}
+	var ev []task.Task
+	if cfg.Tasks.Eval != "" || cfg.Tasks.Train == "" {
+		if ev, err = read(cfg.Tasks.Eval, data.Eval); err != nil {
+			return nil, nil, fmt.Errorf("tasks.eval: %w", err)
+		}
+	}
+	keep := func(ts []task.Task) []*pb.Task {
+		var out []*pb.Task
+		for _, t := range ts {
+			if len(cfg.Tasks.Families) > 0 && !contains(cfg.Tasks.Families, string(t.Family)) {
+				continue
+			}
+			out = append(out, canvassvc.TaskToPB(t))
+		}
+		return out
+	}
+	train, evalSet = keep(tr), keep(ev)
+	if cfg.Tasks.Limit > 0 && len(train) > cfg.Tasks.Limit {
+		train = train[:cfg.Tasks.Limit]
+	}
+	if len(train) == 0 {
+		return nil, nil, errors.New("tasks: no training task is left after the family filter")
+	}
+	return train, evalSet, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// canvas connects the run to canvases: in process (a real Canvas server
+// on bufconn, so episodes travel the same Interact stream as remote ones)
+// or the configured addresses, episodes spread round-robin.
+func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.Env, log *slog.Logger) error {
+	if len(cfg.Canvas.Addresses) > 0 {
+		var clients []*flowsteer.Client
+		for _, a := range cfg.Canvas.Addresses {
+			c, err := flowsteer.Dial(a)
+			if err != nil {
+				return fmt.Errorf("canvas.addresses: %w", err)
+			}
+			clients = append(clients, c)
+			p.closers = append(p.closers, func() { c.Close() })
+		}
+		env.Canvas = &roundRobin{clients: clients}
+		p.Simulated = cfg.Backend.Kind == "sim"
+		return nil
+	}
+	o := system.DefaultOptions()
+	o.Backend = cfg.Backend.Kind
+	o.SimConfig = cfg.Backend.SimConfig
+	seed := cfg.Backend.SimSeed
+	o.SimSeed = &seed
+	if cfg.Backend.Kind == system.KindOpenAI {
+		o.OpenAI = executor.OpenAIConfig{Name: "openai", BaseURL: cfg.Backend.BaseURL, Model: cfg.Backend.Model, APIKeyEnv: cfg.Backend.APIKeyEnv}
+	}
+	sys, err := system.Build(o)
+	if err != nil {
+		return err
+	}
+	p.Simulated = sys.Simulated
+	b, _ := sys.Backends.Get("")
+	p.Models = append(p.Models, "executor: "+b.Model())
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	v := server.Validators{}
+	canvassvc.AddValidators(v)
+	srv := server.New(server.Options{Logger: log, Validators: v})
+	canvassvc.Register(srv, canvassvc.New(sys.Canvas))
+	lis := bufconn.Listen(4 << 20)
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(sctx, lis, 10*time.Second); close(done) }()
+	conn, err := grpc.NewClient("passthrough:///in-process-canvas",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		stop()
+		return err
+	}
+	p.closers = append(p.closers, func() { stop(); <-done }, func() { conn.Close() })
+	env.Canvas = &roundRobin{clients: []*flowsteer.Client{flowsteer.New(conn)}}
+	if sys.Cache != nil {
+		cache := sys.Cache
+		env.ExecutorCalls = func() (int64, int64) {
+			s := cache.Stats()
+			return s.Misses + s.Bypass, s.Hits + s.Coalesced
+		}
+	}
+	return nil
+}
+
+// policy creates the learner: the embedded Go policy in process, or a
+// remote PolicyService whose episodes each get an ActStream.
+func (p *Prepared) policy(ctx context.Context, cfg trainer.Config, env *trainer.Env) error {
+	switch cfg.Policy.Kind {
+	case "embedded":
+		l, err := embedded.New(embedded.Config{Hidden: cfg.Policy.Hidden, LearningRate: cfg.Optimizer.LearningRate, MaxGradNorm: cfg.Optimizer.MaxGradNorm, Seed: cfg.Seed})
+		if err != nil {
+			return err
+		}
+		env.Learner = l
+		p.Models = append(p.Models, "policy: embedded Go network ("+l.Info().Version+")")
+		return nil
+	case "remote":
+		conn, err := grpc.NewClient(cfg.Policy.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("policy.address: %w", err)
+		}
+		p.closers = append(p.closers, func() { conn.Close() })
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		rp, err := flowsteer.NewRemotePolicy(dctx, conn)
+		if err != nil {
+			return fmt.Errorf("policy at %s: %w", cfg.Policy.Address, err)
+		}
+		if !rp.Info().CanLearn {
+			return fmt.Errorf("policy at %s (%s) cannot learn: training needs a learner", cfg.Policy.Address, rp.Info().Kind)
+		}
+		env.Learner = rp
+		env.NewActor = func(ctx context.Context) (rollout.Actor, error) { return rp.Session(ctx) }
+		p.Models = append(p.Models, "policy: "+rp.Info().Kind+" "+rp.Info().Model)
+		return nil
+	}
+	return fmt.Errorf("policy.kind %q is not supported", cfg.Policy.Kind)
+}
+
+// roundRobin spreads episodes over canvas clients.
+type roundRobin struct {
+	clients []*flowsteer.Client
+	next    atomic.Uint64
+}
+
+func (r *roundRobin) Open(ctx context.Context, t *pb.Task, cfg *pb.EpisodeConfig) (rollout.Episode, error) {
+	c := r.clients[int(r.next.Add(1)-1)%len(r.clients)]
+	return c.Open(ctx, t, cfg)
+}
+
+var _ policy.Learner = (*embedded.Policy)(nil)
