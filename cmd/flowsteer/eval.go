@@ -12,10 +12,13 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/eval"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
+	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
+	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
 
 type evalFlags struct {
@@ -27,16 +30,24 @@ type evalFlags struct {
 	concurrency int
 	limit       int
 	noProgress  bool
+	policy      string
+	checkpoint  string
+	policyAddr  string
+	baselines   []string
+	sample      bool
 }
 
 func newEvalCmd() *cobra.Command {
 	f := &evalFlags{}
 	cmd := &cobra.Command{
 		Use:   "eval",
-		Short: "Run a fixed workflow over a task file and report per-family accuracy",
-		Long: "eval runs --workflow on every task of --tasks with bounded concurrency, shows progress,\n" +
-			"prints per-family accuracy (EM and F1 for qa, pass@1 for code) with counts and 95% intervals,\n" +
-			"and writes one JSON line per task to --out.",
+		Short: "Evaluate a fixed workflow, or a policy next to the baselines, on a task file",
+		Long: "With --workflow, eval runs that workflow on every task of --tasks with bounded concurrency, shows\n" +
+			"progress, prints per-family accuracy (EM and F1 for qa, pass@1 for code) with counts and 95%\n" +
+			"intervals, and writes one JSON line per task to --out.\n\n" +
+			"With --policy (embedded [--checkpoint FILE], remote --policy-addr ADDR, random, fixed:DSL), eval plays\n" +
+			"one greedy episode per task with that policy and with each --baselines policy on an in-process\n" +
+			"canvas, and prints mean reward, structure-release rate and per-family accuracy with 95% intervals.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runEval(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -50,14 +61,23 @@ func newEvalCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.concurrency, "concurrency", 4, "tasks run at once")
 	cmd.Flags().IntVar(&f.limit, "limit", 0, "evaluate at most this many tasks (0 = all)")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not draw a progress bar")
+	cmd.Flags().StringVar(&f.policy, "policy", "", "evaluate a policy instead of a workflow: embedded, remote, random or fixed:DSL")
+	cmd.Flags().StringVar(&f.checkpoint, "checkpoint", "", "--policy embedded: checkpoint to load")
+	cmd.Flags().StringVar(&f.policyAddr, "policy-addr", "", "--policy remote: PolicyService address")
+	cmd.Flags().StringSliceVar(&f.baselines, "baselines", []string{"random", "cot", "self-consistency", "full"}, "--policy: baselines to run beside it")
+	cmd.Flags().BoolVar(&f.sample, "sample", false, "--policy: sample decisions instead of greedy ones")
 	_ = cmd.MarkFlagRequired("tasks")
-	_ = cmd.MarkFlagRequired("workflow")
+	cmd.MarkFlagsMutuallyExclusive("workflow", "policy")
+	cmd.MarkFlagsOneRequired("workflow", "policy")
 	return cmd
 }
 
 func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 	if f.concurrency < 1 {
 		return fmt.Errorf("--concurrency must be at least 1")
+	}
+	if f.policy != "" {
+		return evalPolicy(ctx, out, errOut, f)
 	}
 	o, err := f.options()
 	if err != nil {
@@ -134,6 +154,37 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 	}
 	if sys.Simulated {
 		fmt.Fprintln(out, "executor: simulated")
+	}
+	return nil
+}
+
+func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
+	spec := &pb.PolicySpec{Kind: f.policy, Checkpoint: f.checkpoint, Address: f.policyAddr}
+	if strings.HasPrefix(f.policy, "fixed:") {
+		spec.Kind, spec.Dsl = "fixed", strings.TrimPrefix(f.policy, "fixed:")
+	}
+	tasks, err := task.Load(f.tasks, f.format)
+	if err != nil {
+		return err
+	}
+	if f.limit > 0 && len(tasks) > f.limit {
+		tasks = tasks[:f.limit]
+	}
+	var pts []*pb.Task
+	for _, t := range tasks {
+		pts = append(pts, canvassvc.TaskToPB(t))
+	}
+	obs := newTermObserver(out, errOut, !f.noProgress)
+	obs.evalOnly = true
+	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
+		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: f.sample, Seed: f.simSeed, Observer: obs})
+	obs.finish()
+	if err != nil {
+		return err
+	}
+	obs.EvalDone(rep)
+	if rep.GetSimulated() {
+		fmt.Fprintln(out, "executor: SIMULATED (offline sim) — these figures describe the simulation, not real models")
 	}
 	return nil
 }

@@ -154,6 +154,7 @@ func writeReport(p *trainersvc.Prepared, path string) error {
 type termObserver struct {
 	out, errOut io.Writer
 	bars        bool
+	evalOnly    bool // a plain evaluation, not part of a training run
 	mu          sync.Mutex
 	bar         *progressbar.ProgressBar
 }
@@ -211,7 +212,10 @@ func (o *termObserver) StepDone(m *pb.StepMetrics) {
 
 func (o *termObserver) EvalStarted(step int64, policies []string, episodes int) {
 	label := "evaluation after step " + fmt.Sprint(step)
-	if step == 0 {
+	switch {
+	case o.evalOnly:
+		label = fmt.Sprintf("evaluating on %d episodes", episodes)
+	case step == 0:
 		label = "evaluation before training"
 	}
 	fmt.Fprintf(o.out, "%s: %s\n", label, strings.Join(policies, ", "))

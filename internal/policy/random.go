@@ -41,7 +41,7 @@ func (r *Random) Act(_ context.Context, obs *pb.Observation, s Sampling) (*pb.De
 	defer r.mu.Unlock()
 	rng := r.rng
 	if s.Seed != nil {
-		rng = rand.New(rand.NewPCG(uint64(*s.Seed), uint64(obs.GetTurn())+hashString(obs.GetEpisodeId())))
+		rng = rand.New(rand.NewPCG(uint64(*s.Seed), uint64(obs.GetTurn())+hashString(obs.GetTask().GetId())))
 	}
 	var enabled []string
 	for _, o := range obs.GetOperators() {

@@ -64,7 +64,7 @@ const (
 	chartRight  = 14.0
 	chartTop    = 30.0
 	legendRowH  = 16.0
-	legendCharW = 6.6
+	legendCharW = 7.0
 	markerLimit = 40 // draw point markers only when they do not crowd the line
 )
 
@@ -170,7 +170,7 @@ func (c lineChart) xRange() (lo, hi float64) {
 func legendLayout(names []string, width float64) (pos [][2]float64, rows int) {
 	x, row := 0.0, 0
 	for _, n := range names {
-		w := 22 + float64(len([]rune(n)))*legendCharW + 14
+		w := 22 + float64(len([]rune(n)))*legendCharW + 20
 		if x > 0 && x+w > width {
 			x, row = 0, row+1
 		}
@@ -193,7 +193,7 @@ func (c lineChart) SVG() template.HTML {
 		names[i] = s.Name
 	}
 	legendPos, legendRows := legendLayout(names, plotW)
-	height := plotBottom + 38 + float64(legendRows)*legendRowH + 4
+	height := plotBottom + 52 + float64(legendRows)*legendRowH
 
 	xlo, xhi := c.xRange()
 	ylo, yhi, haveData := c.yRange()
@@ -267,7 +267,7 @@ func (c lineChart) SVG() template.HTML {
 	}
 
 	// Legend under the plot.
-	ly := plotBottom + 38
+	ly := plotBottom + 52
 	for i, name := range names {
 		color, dash := seriesStyle(i)
 		x := chartLeft + legendPos[i][0]
@@ -297,7 +297,7 @@ func (c stackedBars) SVG() template.HTML {
 	width := chartW * 1.6
 	plotBottom := chartTop + chartPlotH
 	legendPos, legendRows := legendLayout(c.Categories, plotW)
-	height := plotBottom + 44 + float64(legendRows)*legendRowH + 4
+	height := plotBottom + 56 + float64(legendRows)*legendRowH
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="%s" height="%s" viewBox="0 0 %s %s" role="img" aria-label="%s">`,
@@ -338,7 +338,7 @@ func (c stackedBars) SVG() template.HTML {
 	}
 	fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" class="frame"/>`, num(chartLeft), num(chartTop), num(plotW), num(chartPlotH))
 	fmt.Fprintf(&b, `<text x="%s" y="%s" class="tick" text-anchor="middle">steps</text>`, num(chartLeft+plotW/2), num(plotBottom+32))
-	ly := plotBottom + 44
+	ly := plotBottom + 56
 	for k, name := range c.Categories {
 		color, _ := seriesStyle(k)
 		x := chartLeft + legendPos[k][0]

@@ -21,7 +21,7 @@ const (
 	stageGap  = 30.0 // arrow between stages
 	laneGap   = 12.0 // vertical gap between stacked boxes
 	forkRun   = 26.0 // fork dot to branch boxes
-	condRun   = 112.0
+	condRun   = 140.0
 	loopPad   = 12.0
 	loopHead  = 20.0 // room for the "× N" label above the body
 	loopFoot  = 18.0 // room for the repeat arrow under the body
@@ -126,7 +126,7 @@ func (b *svgBuf) drawStage(s *workflow.Stage, x, midY float64) float64 {
 			b.arrow("edge", [2]float64{bx + bw, y}, [2]float64{join, midY})
 			y += boxH + laneGap
 		}
-		b.label(x+w/2, midY-up-4, "parallel", "note")
+		b.label(x+w/2, midY-up-4, "parallel", "gnote")
 	case workflow.Conditional:
 		cw := b.box(x, midY, s.Cond.Operator, "node checker")
 		lane := up - boxH/2

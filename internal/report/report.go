@@ -568,8 +568,15 @@ func structures(s workflow.Stats) string {
 	add(s.Parallel, "parallel")
 	add(s.Conditional, "conditional")
 	add(s.Loop, "loop")
-	parts = append(parts, fmt.Sprintf("%d operators, %d types", s.TotalOperators, s.UniqueOperators))
+	parts = append(parts, plural(s.TotalOperators, "operator")+", "+plural(s.UniqueOperators, "type"))
 	return strings.Join(parts, " · ")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func evalLabel(r *pb.EvalReport, latest bool) string {

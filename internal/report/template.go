@@ -51,6 +51,7 @@ summary{cursor:pointer;color:#2b5b9c}
 .head{fill:#58606e;stroke:none;stroke-dasharray:none}
 .repair.head{fill:#c0392b}.pass.head{fill:#2e7d32}.back.head{fill:#7a5cc2}
 .elabel{font-size:10.5px}
+.gnote{font-size:10.5px;fill:#5b6472}
 .elabel.repair{fill:#c0392b;stroke:none}.elabel.pass{fill:#2e7d32;stroke:none}
 .dot{fill:#58606e}
 .loop{fill:#f6f2fd;stroke:#7a5cc2;stroke-dasharray:5 3}

@@ -13,10 +13,13 @@ import (
 // needed to audit it later: the final workflow, the reward's parts, the
 // advantage it was trained with and the full turn log.
 type Episode struct {
-	RunID     string
-	Step      int64
-	Phase     string // PhaseTrain or EvalPhase(policy)
-	EpisodeID string // unique within (run, step, phase); required
+	RunID string
+	Step  int64
+	Phase string // PhaseTrain or EvalPhase(policy)
+	// EpisodeID is unique within (run, step, phase). It may be empty for an
+	// episode that failed before the canvas opened it; such rows are always
+	// added, never merged, so every failure is still counted.
+	EpisodeID string
 	TaskID    string
 	Family    string
 	GroupID   string
@@ -66,10 +69,8 @@ func (s *Store) PutEpisodes(eps []Episode) error {
 		switch {
 		case e.RunID == "":
 			return fmt.Errorf("%w: episode %d of the batch has no run id", ErrInvalid, i)
-		case e.EpisodeID == "":
-			return fmt.Errorf("%w: run %q: episode %d of the batch has no episode id", ErrInvalid, e.RunID, i)
 		case e.Phase == "":
-			return fmt.Errorf("%w: run %q: episode %q has no phase", ErrInvalid, e.RunID, e.EpisodeID)
+			return fmt.Errorf("%w: run %q: episode %d (%q) of the batch has no phase", ErrInvalid, e.RunID, i, e.EpisodeID)
 		}
 		runs[e.RunID] = true
 		if e.Reward != nil {
@@ -102,7 +103,7 @@ func (s *Store) PutEpisodes(eps []Episode) error {
 		}
 		defer stmt.Close()
 		for i, e := range eps {
-			if _, err := stmt.Exec(e.RunID, e.Step, e.Phase, e.EpisodeID, e.TaskID, e.Family, e.GroupID, e.DSL,
+			if _, err := stmt.Exec(e.RunID, e.Step, e.Phase, sql.NullString{String: e.EpisodeID, Valid: e.EpisodeID != ""}, e.TaskID, e.Family, e.GroupID, e.DSL,
 				e.Turns, rows[i].reward, rows[i].rewardValue, nullFloat(e.Advantage), e.Failed, e.Error,
 				e.Invalid, e.Finished, e.TurnLog); err != nil {
 				return fmt.Errorf("runstore: put episode %q of run %q: %w", e.EpisodeID, e.RunID, err)
@@ -133,7 +134,7 @@ func floatOrNaN(f sql.NullFloat64) float64 {
 // the order they were written.
 func (s *Store) Episodes(runID string, f EpisodeFilter) ([]Episode, error) {
 	var q strings.Builder
-	q.WriteString(`SELECT run_id, step, phase, episode_id, task_id, family, group_id, dsl, turns,
+	q.WriteString(`SELECT run_id, step, phase, COALESCE(episode_id, ''), task_id, family, group_id, dsl, turns,
 		reward, advantage, failed, error, invalid, finished, turn_log
 		FROM episodes WHERE run_id = ?`)
 	args := []any{runID}

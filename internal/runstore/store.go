@@ -230,7 +230,7 @@ CREATE TABLE episodes (
 	run_id       TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
 	step         INTEGER NOT NULL,
 	phase        TEXT NOT NULL,
-	episode_id   TEXT NOT NULL,
+	episode_id   TEXT,    -- NULL for an episode that failed before it got an id: NULLs never collide in the UNIQUE key, so each keeps its row
 	task_id      TEXT NOT NULL DEFAULT '',
 	family       TEXT NOT NULL DEFAULT '',
 	group_id     TEXT NOT NULL DEFAULT '',
@@ -273,6 +273,12 @@ func SchemaVersion() int { return len(migrations) }
 // migrate runs in one immediate transaction, so two processes opening a
 // fresh directory at once cannot both create the tables.
 func (s *Store) migrate() error {
+	// Fast path without the write lock, so that opening a live run for a
+	// report or a listing never queues behind the trainer's commits.
+	var cur int
+	if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&cur); err == nil && cur == len(migrations) {
+		return nil
+	}
 	return s.write(func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT`); err != nil {
 			return fmt.Errorf("schema: %w", err)

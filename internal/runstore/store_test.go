@@ -489,10 +489,33 @@ func TestPutEpisodesAndFilter(t *testing.T) {
 		}
 	})
 
+	t.Run("failures without an id", func(t *testing.T) {
+		// Episodes that failed before they got an id are each kept, even
+		// when written twice: the failure count must not shrink.
+		step9 := int64(9)
+		fail := Episode{RunID: "r", Step: 9, Phase: PhaseTrain, Failed: true, Error: "open episode: canvas down"}
+		for range 2 {
+			if err := s.PutEpisodes([]Episode{fail, fail}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Episodes("r", EpisodeFilter{Step: &step9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 4 {
+			t.Fatalf("%d rows, want 4", len(got))
+		}
+		for _, e := range got {
+			if e.EpisodeID != "" || !e.Failed || e.Error != fail.Error {
+				t.Errorf("row = %+v", e)
+			}
+		}
+	})
+
 	t.Run("validation", func(t *testing.T) {
 		for _, e := range []Episode{
 			{Phase: PhaseTrain, EpisodeID: "x"},
-			{RunID: "r", Phase: PhaseTrain},
 			{RunID: "r", EpisodeID: "x"},
 		} {
 			if err := s.PutEpisodes([]Episode{e}); !errors.Is(err, ErrInvalid) {

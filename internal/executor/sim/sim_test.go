@@ -149,7 +149,7 @@ func TestSimProgrammerCodeIsRealPythonAndTestRunsThePublicTests(t *testing.T) {
 // right answer where the scorer misses it.
 func TestSimLoneAnswerGenerateMatchesTheConfig(t *testing.T) {
 	cfg := sim.DefaultConfig()
-	tasks := task.Generate(600, 17, task.Mix{Math: 1})
+	tasks := task.Generate(400, 17, task.Mix{Math: 1})
 	exs := executeAll(t, simEngine(t, newSim(t, nil)), "AnswerGenerate", tasks)
 	var meanP, right float64
 	for i, tk := range tasks {
@@ -183,17 +183,21 @@ func TestSimProgrammerBeatsAnswerGenerateOnMath(t *testing.T) {
 }
 
 func TestSimVotingAndFormatBeatALoneAnswerGenerate(t *testing.T) {
-	tasks := task.Generate(400, 29, task.Mix{Math: 1})
+	tasks := task.Generate(300, 29, task.Mix{Math: 1})
 	e := simEngine(t, newSim(t, nil))
 	lone := accuracy(tasks, executeAll(t, e, "AnswerGenerate", tasks))
 	vote := accuracy(tasks, executeAll(t, e, "[AnswerGenerate, AnswerGenerate, AnswerGenerate] -> ScEnsemble -> Format", tasks))
-	vote5 := accuracy(tasks, executeAll(t, e, "[AnswerGenerate, AnswerGenerate, AnswerGenerate, AnswerGenerate, AnswerGenerate] -> ScEnsemble -> Format", tasks))
-	t.Logf("lone %.3f, 3 votes + Format %.3f, 5 votes + Format %.3f", lone, vote, vote5)
+	t.Logf("lone %.3f, 3 votes + Format %.3f", lone, vote)
 	if vote < lone+0.08 {
 		t.Errorf("[AnswerGenerate x3] -> ScEnsemble -> Format %.3f does not beat a lone AnswerGenerate %.3f", vote, lone)
 	}
-	if vote5 < vote {
-		t.Errorf("five votes %.3f do worse than three %.3f", vote5, vote)
+	// More samples vote better (on fewer tasks: five branches cost more).
+	few := tasks[:150]
+	vote3 := accuracy(few, executeAll(t, e, "[AnswerGenerate, AnswerGenerate, AnswerGenerate] -> ScEnsemble -> Format", few))
+	vote5 := accuracy(few, executeAll(t, e, "[AnswerGenerate, AnswerGenerate, AnswerGenerate, AnswerGenerate, AnswerGenerate] -> ScEnsemble -> Format", few))
+	t.Logf("on %d tasks: 3 votes %.3f, 5 votes %.3f", len(few), vote3, vote5)
+	if vote5 < vote3 {
+		t.Errorf("five votes %.3f do worse than three %.3f", vote5, vote3)
 	}
 }
 

@@ -252,9 +252,10 @@ func draw(r *rand.Rand, lp []float64, m mask) int {
 }
 
 // rngFor returns the random stream of one Act. With a sampling seed it is
-// derived from the seed, the episode id and the turn, so concurrent
-// episodes never share a stream and a rerun reproduces every decision
-// whatever the interleaving. Without one it is split off the shared stream
+// derived from the seed, the task id and the turn, so a rerun reproduces
+// every decision whatever the interleaving (episode ids are random, so
+// they must not enter it); callers give each episode of a group its own
+// seed, as the trainer does. Without one it is split off the shared stream
 // seeded from Config.Seed (two draws per Act, whatever the action).
 func (p *Policy) rngFor(obs *pb.Observation, seed *int64) *rand.Rand {
 	if seed != nil {
@@ -264,7 +265,7 @@ func (p *Policy) rngFor(obs *pb.Observation, seed *int64) *rand.Rand {
 		h.Write(b[:])
 		binary.LittleEndian.PutUint64(b[:], uint64(obs.GetTurn()))
 		h.Write(b[:])
-		h.Write([]byte(obs.GetEpisodeId()))
+		h.Write([]byte(obs.GetTask().GetId()))
 		sum := h.Sum(nil)
 		return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum), binary.LittleEndian.Uint64(sum[8:])))
 	}

@@ -86,24 +86,24 @@ func TestSameSeedGivesIdenticalDecisions(t *testing.T) {
 
 func TestSamplingSeedControlsTheSequence(t *testing.T) {
 	p := newTestPolicy(t, Config{Seed: 5})
-	seq := func(s int64, episode string) string {
+	seq := func(s int64, taskID string) string {
 		var b strings.Builder
 		for turn := range 40 {
 			o := obsOf(testTask(famMath, false), opStage(1, "Programmer"))
-			o.EpisodeId, o.Turn = episode, int32(turn)
+			o.Task.Id, o.EpisodeId, o.Turn = taskID, "ep-random-"+taskID+string(rune('a'+turn%26)), int32(turn)
 			b.WriteString(act(t, p, o, policy.Sampling{Seed: seed(s)}).Action.Text + ";")
 		}
 		return b.String()
 	}
 	base := seq(1, "ep-a")
 	if again := seq(1, "ep-a"); again != base {
-		t.Fatal("the same sampling seed, episode and turns gave a different sequence")
+		t.Fatal("the same sampling seed, task and turns gave a different sequence (episode ids must not matter)")
 	}
 	if seq(2, "ep-a") == base {
 		t.Fatal("a different sampling seed gave the same sequence")
 	}
 	if seq(1, "ep-b") == base {
-		t.Fatal("a different episode with the same seed gave the same sequence: concurrent episodes would share draws")
+		t.Fatal("a different task with the same seed gave the same sequence")
 	}
 }
 
