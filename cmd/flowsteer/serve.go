@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/system"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
+	opsvc "github.com/flowsteer/flowsteer/services/operator"
 	policysvc "github.com/flowsteer/flowsteer/services/policy"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
@@ -24,6 +27,7 @@ type serveFlags struct {
 	backendFlags
 	play        playFlags // policy service: --policy and its options
 	runsDir     string
+	libraries   []string
 	noExecute   bool
 	addr        string
 	services    []string
@@ -41,6 +45,25 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		}
 		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL}
 		o.NoExecute = f.noExecute
+		for _, spec := range f.libraries {
+			name, addr, ok := strings.Cut(spec, "=")
+			if !ok || name == "" || addr == "" {
+				return fmt.Errorf("--operator-library %q: use NAME=HOST:PORT", spec)
+			}
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return fmt.Errorf("--operator-library %s: %w", name, err)
+			}
+			go func() { <-ctx.Done(); conn.Close() }()
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			lib, err := opsvc.RemoteLibrary(dctx, name, conn)
+			cancel()
+			if err != nil {
+				return err
+			}
+			o.Libraries = append(o.Libraries, lib)
+			slog.Default().Info("operator library", "name", name, "addr", addr, "operators", strings.Join(lib.Names(), ","))
+		}
 		sys, err := system.Build(o)
 		if err != nil {
 			return err
@@ -100,6 +123,7 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.play.policyAddr, "policy-addr", "", "policy service: address of the remote policy it forwards to")
 	cmd.Flags().Int64Var(&f.play.seed, "policy-seed", 1, "policy service: seed")
 	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "trainer service: where runs are stored (also confines policy checkpoint paths)")
+	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
 	cmd.Flags().BoolVar(&f.noExecute, "no-execute", false, "canvas: apply and validate edits without executing workflows")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:50051", "address to listen on")
 	cmd.Flags().StringSliceVar(&f.services, "services", nil, "services to run (default all: "+strings.Join(serviceNames(), ", ")+")")

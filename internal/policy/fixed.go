@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/workflow"
@@ -103,12 +104,17 @@ func sameStage(p *pb.Stage, s *workflow.Stage) bool {
 		}
 		return out
 	}
+	// The canvas stores canonical spellings while the target keeps the
+	// DSL's own ("plan -> answergenerate"), and operator names match
+	// case-insensitively (SPEC section 4): comparing exactly would delete
+	// and re-add a correct stage forever.
+	same := strings.EqualFold
 	eq := func(a []string, b []*workflow.Node) bool {
 		if len(a) != len(b) {
 			return false
 		}
 		for i := range a {
-			if a[i] != b[i].Operator {
+			if !same(a[i], b[i].Operator) {
 				return false
 			}
 		}
@@ -116,7 +122,7 @@ func sameStage(p *pb.Stage, s *workflow.Stage) bool {
 	}
 	switch s.Kind {
 	case workflow.Operator:
-		return p.GetKind() == pb.StageKind_STAGE_KIND_OPERATOR && p.GetOperator().GetOperator() == s.Op.Operator
+		return p.GetKind() == pb.StageKind_STAGE_KIND_OPERATOR && same(p.GetOperator().GetOperator(), s.Op.Operator)
 	case workflow.Parallel:
 		return p.GetKind() == pb.StageKind_STAGE_KIND_PARALLEL && eq(ops(p.GetBranches()), s.Branches)
 	case workflow.Conditional:
@@ -124,8 +130,8 @@ func sameStage(p *pb.Stage, s *workflow.Stage) bool {
 		if s.False != nil {
 			f = s.False.Operator
 		}
-		return p.GetKind() == pb.StageKind_STAGE_KIND_CONDITIONAL && p.GetCondition().GetOperator() == s.Cond.Operator &&
-			p.GetIfTrue().GetOperator() == s.True.Operator && p.GetIfFalse().GetOperator() == f
+		return p.GetKind() == pb.StageKind_STAGE_KIND_CONDITIONAL && same(p.GetCondition().GetOperator(), s.Cond.Operator) &&
+			same(p.GetIfTrue().GetOperator(), s.True.Operator) && same(p.GetIfFalse().GetOperator(), f)
 	case workflow.Loop:
 		return p.GetKind() == pb.StageKind_STAGE_KIND_LOOP && int(p.GetCount()) == s.Count && eq(ops(p.GetBody()), s.Body)
 	}

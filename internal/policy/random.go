@@ -50,7 +50,15 @@ func (r *Random) Act(_ context.Context, obs *pb.Observation, s Sampling) (*pb.De
 		}
 	}
 	if len(enabled) == 0 {
-		enabled = append(append([]string{"Plan", "ScEnsemble", "Format"}, solvers...), checkers...)
+		// No operator list came with the observation: fall back to the
+		// default library, minus what the task's family disables
+		// (multiple-choice tasks never get Programmer, SPEC section 2).
+		for _, name := range append(append([]string{"Plan", "ScEnsemble", "Format"}, solvers...), checkers...) {
+			if name == "Programmer" && obs.GetTask().GetFamily() == pb.TaskFamily_TASK_FAMILY_MULTIPLE_CHOICE {
+				continue
+			}
+			enabled = append(enabled, name)
+		}
 	}
 	ok := func(name string) bool {
 		for _, e := range enabled {

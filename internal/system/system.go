@@ -43,6 +43,9 @@ type Options struct {
 	Store        canvas.StoreConfig
 	// NoExecute builds a canvas without an executor (edits only).
 	NoExecute bool
+	// Libraries are extra operator libraries (e.g. served by another
+	// process), chosen per episode by EpisodeConfig.library.
+	Libraries []*operator.Library
 }
 
 // DefaultOptions run offline on the simulated backend.
@@ -74,6 +77,11 @@ func Build(o Options) (*System, error) {
 	s.Store = store
 	// The default library with implementations replaces the bare one.
 	libs := operator.NewRegistryWith(s.Library)
+	for _, l := range o.Libraries {
+		if err := libs.Register(l); err != nil {
+			return nil, err
+		}
+	}
 	if o.NoExecute {
 		s.Canvas = canvas.New(canvas.WithStore(store), canvas.WithLibraries(libs))
 		return s, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -177,14 +178,19 @@ func (c Config) Validate() error {
 		return bad("max_rounds", "must be in 1..200", c.MaxRounds)
 	case c.Concurrency < 1:
 		return bad("concurrency", "must be at least 1", c.Concurrency)
-	case c.Optimizer.LearningRate <= 0 || c.Optimizer.LearningRate > 1:
+	// The range checks are written so that NaN fails them too.
+	case !(c.Optimizer.LearningRate > 0 && c.Optimizer.LearningRate <= 1):
 		return bad("optimizer.learning_rate", "must be in (0, 1]", c.Optimizer.LearningRate)
-	case c.Optimizer.MaxGradNorm <= 0:
-		return bad("optimizer.max_grad_norm", "must be positive", c.Optimizer.MaxGradNorm)
-	case c.Sampling.Temperature <= 0 || c.Sampling.Temperature > 5:
+	case !(c.Optimizer.MaxGradNorm > 0) || math.IsInf(c.Optimizer.MaxGradNorm, 0):
+		return bad("optimizer.max_grad_norm", "must be a positive number", c.Optimizer.MaxGradNorm)
+	case !(c.Sampling.Temperature > 0 && c.Sampling.Temperature <= 5):
 		return bad("sampling.temperature", "must be in (0, 5]", c.Sampling.Temperature)
-	case c.Sampling.FinalTemperature < 0 || c.Sampling.FinalTemperature > 5:
+	case !(c.Sampling.FinalTemperature >= 0 && c.Sampling.FinalTemperature <= 5):
 		return bad("sampling.final_temperature", "must be in [0, 5]", c.Sampling.FinalTemperature)
+	case !(c.Sampling.TopP >= 0 && c.Sampling.TopP <= 1):
+		return bad("sampling.top_p", "must be in [0, 1] (0 = the policy's default)", c.Sampling.TopP)
+	case c.Sampling.TopK < 0:
+		return bad("sampling.top_k", "must be >= 0 (0 = the policy's default)", c.Sampling.TopK)
 	case c.Eval.Every < 0:
 		return bad("eval.every", "must be >= 0", c.Eval.Every)
 	case c.Eval.Tasks < 0:
@@ -229,6 +235,11 @@ func (c Config) Validate() error {
 	for _, b := range c.Eval.Baselines {
 		if b != "random" && b != "cot" && b != "self-consistency" && b != "full" && !strings.HasPrefix(b, "fixed:") {
 			return bad("eval.baselines", "entries must be random, cot, self-consistency, full or fixed:DSL", b)
+		}
+		// A workflow that does not parse would only fail at the first
+		// evaluation, after the run has been created.
+		if _, err := Baseline(b, c.Seed); err != nil {
+			return fmt.Errorf("eval.baselines: %q: %w", b, err)
 		}
 	}
 	if err := c.Reward.Validate(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -130,6 +131,9 @@ func (s *Service) path(p string) (string, error) {
 		return p, nil
 	}
 	full := filepath.Join(s.CheckpointDir, filepath.Clean("/"+p))
+	if full == filepath.Clean(s.CheckpointDir) {
+		return "", status.Errorf(codes.InvalidArgument, "path %q names the checkpoint directory itself: give a file name inside it", p)
+	}
 	return full, nil
 }
 
@@ -141,6 +145,14 @@ func (s *Service) SaveCheckpoint(_ context.Context, req *pb.SaveCheckpointReques
 	p, err := s.path(req.GetPath())
 	if err != nil {
 		return nil, err
+	}
+	if s.CheckpointDir != "" {
+		// Clients name paths inside the confined directory but cannot
+		// create directories on this machine: "run-1/step-10/policy.ckpt"
+		// (or a confined "../../etc/x") gets its parents made here.
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, status.Errorf(codes.Internal, "save checkpoint: %v", err)
+		}
 	}
 	sum, err := l.Save(p, req.GetStep())
 	if err != nil {

@@ -48,7 +48,8 @@ func TestLearnsABanditThatRewardsParallel(t *testing.T) {
 				for i := range rewards {
 					o := obsOf(testTask(famMath, false), opStage(1, "Programmer"))
 					o.EpisodeId = fmt.Sprintf("s%d-e%d", step, i)
-					d := act(t, p, o, policy.Sampling{Seed: seed(int64(step))})
+					// Each episode gets its own seed, as the trainer gives them.
+					d := act(t, p, o, policy.Sampling{Seed: seed(int64(step*1000 + i))})
 					rewards[i] = -1
 					if d.TokenIds[0] == KindAddParallel {
 						rewards[i] = 1

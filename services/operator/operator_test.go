@@ -1,0 +1,97 @@
+package operator_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/engine"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/executor/sim"
+	"github.com/flowsteer/flowsteer/internal/operator"
+	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/workflow"
+	opsvc "github.com/flowsteer/flowsteer/services/operator"
+)
+
+// A team's operator library in "another process": a Shout solver and a
+// LengthCheck checker, served over OperatorService on bufconn.
+func teamLibrary(t *testing.T) *operator.Library {
+	t.Helper()
+	l, err := operator.NewLibrary("team", []operator.Def{
+		{Name: "Shout", Group: "solving", Roles: []operator.Role{operator.Solver}, Inputs: []string{"input"}, Outputs: []string{"response"},
+			Description: "Upper-cases the question.",
+			Impl: operator.ImplFunc(func(_ context.Context, _ operator.Env, c operator.Call) (operator.Output, error) {
+				s := strings.ToUpper(c.Task.Question)
+				return operator.Output{Fields: operator.Fields{"response": {Text: s}}, Forward: s}, nil
+			})},
+		{Name: "LengthCheck", Group: "checking", Roles: []operator.Role{operator.Checker}, Inputs: []string{"solution"}, Outputs: []string{"verdict"},
+			Description: "Passes short solutions.",
+			Impl: operator.ImplFunc(func(_ context.Context, _ operator.Env, c operator.Call) (operator.Output, error) {
+				ok := len(c.Inputs.Text("solution")) < 10
+				return operator.Output{Verdict: &ok, Feedback: "length checked", Forward: c.Inputs.Text("solution")}, nil
+			})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestRemoteOperatorsRunInsideAWorkflow(t *testing.T) {
+	lis := bufconn.Listen(1 << 20)
+	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opsvc.Register(s, &opsvc.Service{Library: teamLibrary(t)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Serve(ctx, lis, time.Second); close(done) }()
+	defer func() { cancel(); <-done }()
+	conn, err := grpc.NewClient("passthrough:///ops", grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	lib, err := opsvc.RemoteLibrary(context.Background(), "team", conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(lib.Names(), ","); got != "Shout,LengthCheck" || !lib.IsChecker("LengthCheck") || !lib.IsSolver("Shout") {
+		t.Fatalf("remote library: %s checker=%v", got, lib.IsChecker("LengthCheck"))
+	}
+	reg := executor.NewRegistry()
+	b, _ := sim.New("sim", sim.DefaultConfig())
+	if err := reg.Register(b); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.DefaultConfig(), reg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := workflow.Parse("Shout -> LengthCheck ? Shout : done", lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := eng.Execute(context.Background(), canvas.ExecRequest{Graph: g, Task: task.Task{ID: "t", Family: task.QA, Question: "who wrote it?"}, Library: lib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "WHO WROTE IT?" is 13 characters: LengthCheck fails it, so the repair branch (Shout) runs.
+	if ex.FinalAnswer != "WHO WROTE IT?" || len(ex.Nodes) != 3 || ex.Nodes[1].Verdict == nil || *ex.Nodes[1].Verdict || ex.Nodes[2].Status != canvas.NodeOK {
+		t.Fatalf("execution: answer %q nodes %+v", ex.FinalAnswer, ex.Nodes)
+	}
+	if _, err := opsvc.RemoteLibrary(context.Background(), "team", conn); err != nil {
+		t.Fatal(err)
+	}
+}
