@@ -15,9 +15,12 @@ var fenceRe = regexp.MustCompile("(?s)```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```
 
 // ExtractCode takes the program out of an answer: the last ```python (or
 // untagged) fenced block, else DS-1000's <code>...</code>, else the whole
-// text; an <answer> tag, when present, is looked into first.
+// text; an <answer> tag, when present, is looked into first, unless the
+// code is fenced outside it and the tag holds none (a reply that gives the
+// program and then its printed result).
 func ExtractCode(text string) string {
-	if inner, ok := lastAnswerTag(text); ok && strings.TrimSpace(inner) != "" {
+	if inner, ok := lastAnswerTag(text); ok && strings.TrimSpace(inner) != "" &&
+		(fenceRe.MatchString(inner) || !fenceRe.MatchString(text)) {
 		text = inner
 	}
 	var py, plain, other string
