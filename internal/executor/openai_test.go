@@ -3,7 +3,6 @@ package executor
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -165,127 +164,6 @@ func TestOpenAISendsRequestSamplingAndModel(t *testing.T) {
 	}
 }
 
-func TestOpenAIRetriesTransientFailuresThenSucceeds(t *testing.T) {
-	t.Parallel()
-	for _, code := range []int{429, 500, 502, 503} {
-		t.Run(http.StatusText(code), func(t *testing.T) {
-			t.Parallel()
-			cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-				if n < 2 {
-					writeStatus(w, code, "try later")
-					return
-				}
-				writeAnswer(w, "fine", 5, 1)
-			})
-			o := newTestOpenAI(t, testConfig(cs))
-			resp, err := o.Complete(context.Background(), userRequest("x"))
-			if err != nil {
-				t.Fatalf("Complete: %v", err)
-			}
-			if resp.Text != "fine" || cs.count() != 3 {
-				t.Errorf("text %q after %d requests, want %q after 3", resp.Text, cs.count(), "fine")
-			}
-		})
-	}
-}
-
-func TestOpenAIHonoursRetryAfterCappedByBackoffMax(t *testing.T) {
-	t.Parallel()
-	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 0 {
-			w.Header().Set("Retry-After", "1")
-			writeStatus(w, 429, "slow down")
-			return
-		}
-		writeAnswer(w, "ok", 1, 1)
-	})
-	cfg := testConfig(cs)
-	cfg.BackoffMax = 80 * time.Millisecond // jitter alone would wait <= 1ms
-	o := newTestOpenAI(t, cfg)
-	if _, err := o.Complete(context.Background(), userRequest("x")); err != nil {
-		t.Fatalf("Complete: %v", err)
-	}
-	reqs := cs.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("server saw %d requests, want 2", len(reqs))
-	}
-	gap := reqs[1].at.Sub(reqs[0].at)
-	if gap < cfg.BackoffMax {
-		t.Errorf("retry came %v after the 429, want >= %v (Retry-After capped by BackoffMax)", gap, cfg.BackoffMax)
-	}
-	if gap >= 900*time.Millisecond {
-		t.Errorf("retry came %v after the 429, want the 1s Retry-After capped to %v", gap, cfg.BackoffMax)
-	}
-}
-
-func TestOpenAIBacksOffWithJitterWithoutRetryAfter(t *testing.T) {
-	t.Parallel()
-	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n < 3 {
-			writeStatus(w, 429, "slow down")
-			return
-		}
-		writeAnswer(w, "ok", 1, 1)
-	})
-	cfg := testConfig(cs)
-	cfg.BackoffMax = 10 * time.Second // the small base, not the cap, must decide
-	o := newTestOpenAI(t, cfg)
-	start := time.Now()
-	if _, err := o.Complete(context.Background(), userRequest("x")); err != nil {
-		t.Fatalf("Complete: %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("call took %v, want backoff windows of 1, 2, 4ms", d)
-	}
-}
-
-func TestOpenAIBackoffStaysWithinExponentialWindow(t *testing.T) {
-	t.Parallel()
-	o := &OpenAI{cfg: OpenAIConfig{BackoffBase: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond}}
-	for attempt, window := range []time.Duration{10, 20, 40, 80, 100, 100, 100} {
-		window *= time.Millisecond
-		var maxSeen time.Duration
-		for range 200 {
-			d := o.backoff(attempt, &attemptError{})
-			if d < 0 || d > window {
-				t.Fatalf("attempt %d: backoff %v outside [0, %v]", attempt, d, window)
-			}
-			maxSeen = max(maxSeen, d)
-		}
-		if maxSeen < window/2 {
-			t.Errorf("attempt %d: largest of 200 draws %v, want jitter over [0, %v]", attempt, maxSeen, window)
-		}
-	}
-	if d := o.backoff(60, &attemptError{}); d > 100*time.Millisecond {
-		t.Errorf("attempt 60: backoff %v exceeds BackoffMax", d)
-	}
-}
-
-func TestParseRetryAfterReadsSecondsAndDates(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	cases := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"2", 2 * time.Second, true},
-		{" 0 ", 0, true},
-		{"1.5", 1500 * time.Millisecond, true},
-		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, true},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
-		{"", 0, false},
-		{"-1", 0, false},
-		{"soon", 0, false},
-	}
-	for _, c := range cases {
-		got, ok := parseRetryAfter(c.in, now)
-		if got != c.want || ok != c.ok {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
-		}
-	}
-}
-
 func TestOpenAIGivesUpAfterMaxRetriesNamingTheStatus(t *testing.T) {
 	t.Parallel()
 	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
@@ -386,78 +264,6 @@ func TestOpenAIRetriesAttemptThatHitsTimeout(t *testing.T) {
 	}
 }
 
-func TestOpenAIReportsTimeoutWhenEveryAttemptIsSlow(t *testing.T) {
-	t.Parallel()
-	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		<-r.Context().Done()
-	})
-	cfg := testConfig(cs)
-	cfg.Timeout = 20 * time.Millisecond
-	cfg.MaxRetries = 1
-	o := newTestOpenAI(t, cfg)
-	_, err := o.Complete(context.Background(), userRequest("x"))
-	if err == nil || !strings.Contains(err.Error(), "attempt timed out after 20ms") || !strings.Contains(err.Error(), "gave up after 2 attempts") {
-		t.Errorf("error = %v, want a timeout after 2 attempts", err)
-	}
-}
-
-func TestOpenAIReturnsPromptlyWhenCancelledDuringBackoff(t *testing.T) {
-	t.Parallel()
-	first := make(chan struct{}, 1)
-	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		w.Header().Set("Retry-After", "30")
-		writeStatus(w, 503, "overloaded")
-		select {
-		case first <- struct{}{}:
-		default:
-		}
-	})
-	cfg := testConfig(cs)
-	cfg.BackoffMax = 30 * time.Second
-	o := newTestOpenAI(t, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var cancelledAt time.Time
-	go func() {
-		<-first
-		time.Sleep(20 * time.Millisecond) // let the client enter its backoff
-		cancelledAt = time.Now()
-		cancel()
-	}()
-	_, err := o.Complete(ctx, userRequest("x"))
-	returned := time.Now()
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("error = %v, want context.Canceled", err)
-	}
-	if !strings.Contains(err.Error(), "503 Service Unavailable") {
-		t.Errorf("error = %v, want it to name the last failure", err)
-	}
-	if d := returned.Sub(cancelledAt); d > time.Second {
-		t.Errorf("returned %v after cancel, want promptly", d)
-	}
-	if cs.count() != 1 {
-		t.Errorf("server saw %d requests, want 1", cs.count())
-	}
-}
-
-func TestOpenAIDoesNotRetryWhenCallerContextEndsDuringAttempt(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		cancel()
-		<-r.Context().Done()
-	})
-	o := newTestOpenAI(t, testConfig(cs))
-	_, err := o.Complete(ctx, userRequest("x"))
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("error = %v, want context.Canceled", err)
-	}
-	if cs.count() != 1 {
-		t.Errorf("server saw %d requests, want 1", cs.count())
-	}
-}
-
 func TestOpenAIHandlesBrokenAnswers(t *testing.T) {
 	t.Parallel()
 	truncated := func(w http.ResponseWriter) {
@@ -531,26 +337,6 @@ func TestOpenAIAcceptsNullContentAndMissingUsage(t *testing.T) {
 	}
 }
 
-func TestOpenAIRejectsOversizedBody(t *testing.T) {
-	t.Parallel()
-	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		io.WriteString(w, `{"choices":[{"message":{"content":"`)
-		chunk := strings.Repeat("a", 1<<20)
-		for range 9 {
-			io.WriteString(w, chunk)
-		}
-		io.WriteString(w, `"}}]}`)
-	})
-	o := newTestOpenAI(t, testConfig(cs))
-	_, err := o.Complete(context.Background(), userRequest("x"))
-	if err == nil || !strings.Contains(err.Error(), "exceeds 8 MiB") {
-		t.Errorf("error = %v, want the body cap named", err)
-	}
-	if cs.count() != 1 {
-		t.Errorf("server saw %d requests, want 1", cs.count())
-	}
-}
-
 func TestOpenAIRespectsMaxConcurrency(t *testing.T) {
 	t.Parallel()
 	var cur, peak atomic.Int64
@@ -591,39 +377,6 @@ func TestOpenAIRespectsMaxConcurrency(t *testing.T) {
 	}
 	if cs.count() != 10 {
 		t.Errorf("server saw %d requests, want 10", cs.count())
-	}
-}
-
-func TestOpenAIStopsWaitingForSlotWhenContextEnds(t *testing.T) {
-	t.Parallel()
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		entered <- struct{}{}
-		<-release
-		writeAnswer(w, "ok", 1, 1)
-	})
-	cfg := testConfig(cs)
-	cfg.MaxConcurrency = 1
-	o := newTestOpenAI(t, cfg)
-	done := make(chan error, 1)
-	go func() {
-		_, err := o.Complete(context.Background(), userRequest("holder"))
-		done <- err
-	}()
-	recv(t, entered, "the holder's request")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-	defer cancel()
-	_, err := o.Complete(ctx, userRequest("waiter"))
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("waiter error = %v, want context.DeadlineExceeded", err)
-	}
-	close(release)
-	if err := recv(t, done, "the holder"); err != nil {
-		t.Errorf("holder: %v", err)
-	}
-	if cs.count() != 1 {
-		t.Errorf("server saw %d requests, want 1 (the waiter never got a slot)", cs.count())
 	}
 }
 

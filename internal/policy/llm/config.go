@@ -3,16 +3,16 @@ package llm
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/chatapi"
 )
 
 // Defaults of Config; a zero field takes these (SPEC sections 5 and 7).
 const (
-	DefaultAPIKeyEnv       = "OPENAI_API_KEY"
+	DefaultAPIKeyEnv       = chatapi.DefaultAPIKeyEnv
 	DefaultTemperature     = 0.6
 	DefaultTopP            = 0.95
 	DefaultTopK            = 20
@@ -26,6 +26,15 @@ const (
 	DefaultMaxConcurrency  = 8
 	DefaultRepairAttempts  = 1
 )
+
+// transportDefaults are the chatapi.Settings defaults of Config.
+var transportDefaults = chatapi.Settings{
+	Timeout:        DefaultTimeout,
+	MaxRetries:     DefaultMaxRetries,
+	BackoffBase:    DefaultBackoffBase,
+	BackoffMax:     DefaultBackoffMax,
+	MaxConcurrency: DefaultMaxConcurrency,
+}
 
 // reservedBodyKeys are the request fields the policy sets itself. ExtraBody
 // may not override them: each one changes either which tokens are sampled
@@ -124,14 +133,8 @@ func DefaultConfig() Config {
 
 // Validate reports the first bad field, named as in config files.
 func (c Config) Validate() error {
-	u, err := url.Parse(c.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		shown := fmt.Sprintf("%q", c.BaseURL)
-		if err == nil {
-			// A base URL may carry user:password.
-			shown = fmt.Sprintf("%q", u.Redacted())
-		}
-		return fmt.Errorf("llm.base_url must be an http(s) URL, got %s", shown)
+	if err := chatapi.ValidateBaseURL("llm.base_url", c.BaseURL); err != nil {
+		return err
 	}
 	if strings.TrimSpace(c.Model) == "" {
 		return errors.New("llm.model must not be empty")
@@ -147,20 +150,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("llm.prompt_max_tokens must not be negative, got %d", c.PromptMaxTokens)
 	case c.RepairMaxTokens < 0:
 		return fmt.Errorf("llm.repair_max_tokens must not be negative, got %d", c.RepairMaxTokens)
-	case c.Timeout < 0:
-		return fmt.Errorf("llm.timeout must not be negative, got %s", c.Timeout)
-	case c.BackoffBase < 0:
-		return fmt.Errorf("llm.backoff_base must not be negative, got %s", c.BackoffBase)
-	case c.BackoffMax < 0:
-		return fmt.Errorf("llm.backoff_max must not be negative, got %s", c.BackoffMax)
-	case c.MaxConcurrency < 0:
-		return fmt.Errorf("llm.max_concurrency must not be negative, got %d", c.MaxConcurrency)
+	}
+	if err := c.settings().Validate("llm", transportDefaults); err != nil {
+		return err
 	}
 	if c.TokenIDs && c.Logprobs != nil && !*c.Logprobs {
 		return errors.New("llm.token_ids needs llm.logprobs: vLLM returns the sampled ids in place of the log-probs' token strings")
-	}
-	if d := c.withDefaults(); d.BackoffBase > d.BackoffMax {
-		return fmt.Errorf("llm.backoff_base (%s) must not exceed llm.backoff_max (%s)", d.BackoffBase, d.BackoffMax)
 	}
 	for _, k := range reservedBodyKeys {
 		if _, ok := c.ExtraBody[k]; ok {
@@ -194,23 +189,8 @@ func (c Config) withDefaults() Config {
 	if c.RepairMaxTokens == 0 {
 		c.RepairMaxTokens = DefaultRepairMaxTokens
 	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.MaxRetries == 0 {
-		c.MaxRetries = DefaultMaxRetries
-	} else if c.MaxRetries < 0 {
-		c.MaxRetries = 0
-	}
-	if c.BackoffBase == 0 {
-		c.BackoffBase = DefaultBackoffBase
-	}
-	if c.BackoffMax == 0 {
-		c.BackoffMax = DefaultBackoffMax
-	}
-	if c.MaxConcurrency == 0 {
-		c.MaxConcurrency = DefaultMaxConcurrency
-	}
+	s := c.settings().WithDefaults(transportDefaults)
+	c.Timeout, c.MaxRetries, c.BackoffBase, c.BackoffMax, c.MaxConcurrency = s.Timeout, s.MaxRetries, s.BackoffBase, s.BackoffMax, s.MaxConcurrency
 	if c.Logprobs == nil {
 		on := true
 		c.Logprobs = &on
@@ -221,4 +201,8 @@ func (c Config) withDefaults() Config {
 		c.RepairAttempts = 0
 	}
 	return c
+}
+
+func (c Config) settings() chatapi.Settings {
+	return chatapi.Settings{Timeout: c.Timeout, MaxRetries: c.MaxRetries, BackoffBase: c.BackoffBase, BackoffMax: c.BackoffMax, MaxConcurrency: c.MaxConcurrency}
 }

@@ -1,9 +1,9 @@
 // Package llm holds the Flow-Director as a language model behind any
 // OpenAI-compatible chat-completions endpoint: vLLM serving a LoRA adapter,
 // Ollama, llama.cpp's server or a hosted API. It implements policy.Policy
-// with a small client of its own (standard library only), because a policy
-// needs what the executor's client does not ask for: the log-probability
-// of every sampled token.
+// with a client of its own over internal/chatapi (standard library only),
+// because a policy needs what the executor's backend does not ask for: the
+// log-probability of every sampled token.
 //
 // Data path: the canvas renders each observation into a prompt (system and
 // user parts, kind and reply cap; internal/canvas render.go) -> Act sends

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/action"
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/chatapi"
 	"github.com/flowsteer/flowsteer/internal/policy"
 )
 
@@ -71,7 +71,7 @@ func New(cfg Config) (*Policy, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Policy{cfg: cfg, c: newClient(cfg, os.Getenv(cfg.APIKeyEnv))}, nil
+	return &Policy{cfg: cfg, c: newClient(cfg)}, nil
 }
 
 // Config returns the configuration with defaults filled in.
@@ -79,7 +79,7 @@ func (p *Policy) Config() Config { return p.cfg }
 
 // Close releases idle connections.
 func (p *Policy) Close() error {
-	p.c.http.CloseIdleConnections()
+	p.c.CloseIdleConnections()
 	return nil
 }
 
@@ -88,7 +88,7 @@ func (p *Policy) Close() error {
 // reloads), so the model name is the version.
 func (p *Policy) Info() policy.Info {
 	extra := map[string]string{
-		"endpoint":      p.c.shown,
+		"endpoint":      p.c.Endpoint(),
 		"prompt_format": PromptFormat,
 		"logprobs":      strconv.FormatBool(*p.cfg.Logprobs),
 		"token_ids":     strconv.FormatBool(p.cfg.TokenIDs),
@@ -241,8 +241,8 @@ func (p *Policy) tokenIDs(out completion) ([]int32, error) {
 			if !ok || err != nil || id < 0 {
 				// Guessing ids from token strings would silently train on
 				// tokens that were never sampled.
-				return nil, p.c.errorf("token %d of the reply is %q, not token_id:N: the server ignored "+
-					"return_tokens_as_token_ids (a vLLM option); set llm.token_ids to false for this server", i, clip(t))
+				return nil, p.c.Errorf("token %d of the reply is %q, not token_id:N: the server ignored "+
+					"return_tokens_as_token_ids (a vLLM option); set llm.token_ids to false for this server", i, chatapi.Clip(t))
 			}
 			ids = append(ids, int32(id))
 		}
