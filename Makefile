@@ -115,7 +115,7 @@ lint: tools
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 .PHONY: test
-test: tools sysdeps gen-check lint breaking test-go fuzz
+test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python
 	@echo "all tests passed"
 
 .PHONY: test-go
@@ -130,6 +130,70 @@ fuzz:
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# ---- tracing end to end: a real Jaeger ---------------------------------------
+
+# Jaeger is a pinned Go tool in its own module (tools/jaeger/go.mod), built
+# once into .tools/jaeger-VERSION/ and rebuilt only when the pin changes.
+JAEGER_VERSION := $(shell awk '$$1 == "github.com/jaegertracing/jaeger" { print $$2 }' tools/jaeger/go.mod)
+JAEGER         := $(TOOLS)/jaeger-$(JAEGER_VERSION)/jaeger
+# Loopback ports of the test Jaeger (away from Jaeger's defaults).
+JAEGER_OTLP_GRPC  ?= 127.0.0.1:24317
+JAEGER_OTLP_HTTP  ?= 127.0.0.1:24318
+JAEGER_QUERY_HTTP ?= 127.0.0.1:26686
+JAEGER_QUERY_GRPC ?= 127.0.0.1:26685
+JAEGER_HEALTH     ?= 127.0.0.1:23133
+
+$(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum
+	@echo "building Jaeger $(JAEGER_VERSION) (once per pin; minutes on a cold cache)"
+	mkdir -p $(@D)
+	cd tools/jaeger && $(GO) build -o $@ github.com/jaegertracing/jaeger/cmd/jaeger
+
+.PHONY: jaeger
+jaeger: $(JAEGER)
+
+# Starts Jaeger (in-memory, loopback only), runs the Jaeger test of
+# tests/e2e (serve, play and a tiny training step exporting OTLP to it,
+# then the span trees checked over Jaeger's HTTP API), stops Jaeger by PID.
+.PHONY: test-e2e
+test-e2e: $(JAEGER)
+	@tmp=$$(mktemp -d); \
+	JAEGER_OTLP_GRPC=$(JAEGER_OTLP_GRPC) JAEGER_OTLP_HTTP=$(JAEGER_OTLP_HTTP) JAEGER_QUERY_HTTP=$(JAEGER_QUERY_HTTP) \
+	JAEGER_QUERY_GRPC=$(JAEGER_QUERY_GRPC) JAEGER_HEALTH=$(JAEGER_HEALTH) \
+		$(JAEGER) --config $(ROOT)/tools/jaeger/config.yaml >$$tmp/jaeger.log 2>&1 & jpid=$$!; \
+	trap 'kill $$jpid 2>/dev/null || true; wait $$jpid 2>/dev/null || true; rm -rf $$tmp' EXIT; \
+	echo "jaeger $(JAEGER_VERSION) pid $$jpid: UI and API at http://$(JAEGER_QUERY_HTTP)"; \
+	FLOWSTEER_JAEGER_URL=http://$(JAEGER_QUERY_HTTP) FLOWSTEER_OTLP_GRPC_ENDPOINT=http://$(JAEGER_OTLP_GRPC) \
+	FLOWSTEER_OTLP_HTTP_ENDPOINT=http://$(JAEGER_OTLP_HTTP) \
+		$(GO) test -count=1 -run '^TestTracesInJaeger$$' -v ./tests/e2e \
+		|| { echo "--- jaeger log:"; cat $$tmp/jaeger.log; exit 1; }
+
+# ---- Python client -----------------------------------------------------------
+
+# clients/python installs into .venv (the codegen venv: the same grpcio and
+# protobuf pins) from its pinned requirements, then editable with no further
+# resolution. The stamp reinstalls only when a pin changes. torch is the
+# large part (CUDA runtime wheels from PyPI: a 5.5 GB venv, 3-6 minutes the first time).
+PYCLIENT    := clients/python
+PYTEST_BIN  := $(ROOT)/.cache/pytest/flowsteer
+PYTEST_ARGS ?= -q
+
+$(VENV)/.client-installed: $(PYCLIENT)/requirements.txt $(PYCLIENT)/pyproject.toml tools/requirements-gen.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	@echo "installing the Python client's pinned requirements into .venv (torch: minutes the first time)"
+	$(PY) -m pip install -q --disable-pip-version-check -r tools/requirements-gen.txt -r $(PYCLIENT)/requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e $(PYCLIENT)
+	touch $@
+
+# pytest of clients/python: client unit tests against `flowsteer serve`
+# started by the tests, the PyTorch CWRPO loss against the Go vectors
+# (testdata/cwrpo), and the end-to-end runs (Go trainer training the
+# Python policy; a Python-driven episode traced across both languages).
+.PHONY: test-python
+test-python: $(VENV)/.client-installed
+	mkdir -p $(dir $(PYTEST_BIN))
+	$(GO) build -o $(PYTEST_BIN) ./cmd/flowsteer
+	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # ---- run ---------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ type evalFlags struct {
 	checkpoint  string
 	policyAddr  string
 	baselines   []string
-	sample      bool
+	greedy      bool
 }
 
 func newEvalCmd() *cobra.Command {
@@ -46,7 +46,7 @@ func newEvalCmd() *cobra.Command {
 			"progress, prints per-family accuracy (EM and F1 for qa, pass@1 for code) with counts and 95%\n" +
 			"intervals, and writes one JSON line per task to --out.\n\n" +
 			"With --policy (embedded [--checkpoint FILE], remote --policy-addr ADDR, random, fixed:DSL), eval plays\n" +
-			"one greedy episode per task with that policy and with each --baselines policy on an in-process\n" +
+			"one sampled episode per task (--greedy for argmax) with that policy and with each --baselines policy on an in-process\n" +
 			"canvas, and prints mean reward, structure-release rate and per-family accuracy with 95% intervals.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,7 +65,7 @@ func newEvalCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.checkpoint, "checkpoint", "", "--policy embedded: checkpoint to load")
 	cmd.Flags().StringVar(&f.policyAddr, "policy-addr", "", "--policy remote: PolicyService address")
 	cmd.Flags().StringSliceVar(&f.baselines, "baselines", []string{"random", "cot", "self-consistency", "full"}, "--policy: baselines to run beside it")
-	cmd.Flags().BoolVar(&f.sample, "sample", false, "--policy: sample decisions instead of greedy ones")
+	cmd.Flags().BoolVar(&f.greedy, "greedy", false, "--policy: take each head's most likely choice instead of sampling (a policy trained by sampling can be degenerate greedily)")
 	_ = cmd.MarkFlagRequired("tasks")
 	cmd.MarkFlagsMutuallyExclusive("workflow", "policy")
 	cmd.MarkFlagsOneRequired("workflow", "policy")
@@ -177,7 +177,7 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	obs := newTermObserver(out, errOut, !f.noProgress)
 	obs.evalOnly = true
 	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: f.sample, Seed: f.simSeed, Observer: obs})
+		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs})
 	obs.finish()
 	if err != nil {
 		return err

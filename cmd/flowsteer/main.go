@@ -10,10 +10,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/flowsteer/flowsteer/internal/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -22,15 +26,56 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
+	err := newRoot().ExecuteContext(ctx)
+	// Spans and metrics are flushed once the command is done: after a
+	// serve's graceful stop, a training run or a single play.
+	if ferr := flushTelemetry(); ferr != nil {
+		fmt.Fprintln(os.Stderr, "flowsteer: telemetry:", ferr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowsteer:", err)
 		os.Exit(1)
 	}
 }
 
 type globalFlags struct {
-	logLevel  string
-	logFormat string
+	logLevel    string
+	logFormat   string
+	traceStdout bool
+	metricsAddr string
+}
+
+// telemetryShutdown flushes what the command's telemetry holds.
+var telemetryShutdown func(context.Context) error
+
+func flushTelemetry() error {
+	if telemetryShutdown == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f := telemetryShutdown
+	telemetryShutdown = nil
+	return f(ctx)
+}
+
+// serviceName names a command's process in traces: flowsteer-serve (or
+// flowsteer-canvas, flowsteer-canvas-policy, ... for --services), else
+// flowsteer-<command>. OTEL_SERVICE_NAME overrides it.
+func serviceName(cmd *cobra.Command) string {
+	name := cmd.Name()
+	if name == "serve" {
+		if f := cmd.Flags().Lookup("services"); f != nil && f.Changed {
+			if ss, err := cmd.Flags().GetStringSlice("services"); err == nil && len(ss) > 0 {
+				for i := range ss {
+					ss[i] = strings.ToLower(strings.TrimSpace(ss[i]))
+				}
+				slices.Sort(ss)
+				name = strings.Join(ss, "-")
+			}
+		}
+	}
+	return "flowsteer-" + name
 }
 
 func newRoot() *cobra.Command {
@@ -47,11 +92,20 @@ func newRoot() *cobra.Command {
 				return err
 			}
 			slog.SetDefault(l)
+			shutdown, _, err := telemetry.Setup(cmd.Context(), serviceName(cmd), telemetry.Options{
+				Version: version, TraceStdout: g.traceStdout, Stdout: cmd.OutOrStdout(), MetricsAddr: g.metricsAddr, Logger: l,
+			})
+			if err != nil {
+				return err
+			}
+			telemetryShutdown = shutdown
 			return nil
 		},
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().BoolVar(&g.traceStdout, "trace-stdout", false, "also print every trace span as JSON on stdout (OTLP export follows the OTEL_* environment variables)")
+	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newRunWorkflowCmd(), newEvalCmd(), newTasksCmd(), newTrainCmd(), newPlayCmd(), newRunsCmd(), newReportCmd(), newVersionCmd())
 	return root
 }
@@ -64,9 +118,9 @@ func newLogger(g *globalFlags) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch strings.ToLower(g.logFormat) {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(os.Stderr, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, opts))), nil
 	}
 	return nil, errors.New("--log-format: use text or json")
 }

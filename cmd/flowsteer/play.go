@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -93,7 +94,7 @@ func buildPolicy(ctx context.Context, f *playFlags) (policy.Policy, func(), erro
 		if f.policyAddr == "" {
 			return nil, nop, fmt.Errorf("--policy remote needs --policy-addr")
 		}
-		conn, err := grpc.NewClient(f.policyAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(f.policyAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 		if err != nil {
 			return nil, nop, err
 		}
@@ -155,6 +156,9 @@ func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
 		if err != nil {
 			return err
 		}
+		// The last turn's feedback ("Finish accepted", "reached max_rounds")
+		// comes with the final observation, which no Act ever sees.
+		printFeedback(out, rec.Final)
 		r := rec.Final.GetReward()
 		fmt.Fprintf(out, "--- ended (%s) after %d turns, %d invalid\n    workflow: %s\n    answer: %s\n    score: %.2f %s\n    reward %+.2f (structure %.1f, released %v, correctness %.2f)\n",
 			strings.ToLower(strings.TrimPrefix(rec.Final.GetEndReason().String(), "END_REASON_")), rec.Final.GetTurn(), rec.Invalid,
@@ -180,11 +184,8 @@ type printingActor struct {
 
 func (p printingActor) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling) (*pb.Decision, error) {
 	if obs.GetTurn() > 0 {
-		mark := "ok"
-		if !obs.GetValid() {
-			mark = "INVALID"
-		}
-		fmt.Fprintf(p.out, "    feedback [%s]: %s\n    workflow: %s\n", mark, oneLine(obs.GetFeedback(), 150), orEmpty(obs.GetWorkflow().GetDsl()))
+		printFeedback(p.out, obs)
+		fmt.Fprintf(p.out, "    workflow: %s\n", orEmpty(obs.GetWorkflow().GetDsl()))
 	}
 	d, err := p.a.Act(ctx, obs, s)
 	if err != nil {
@@ -199,3 +200,12 @@ func (p printingActor) Act(ctx context.Context, obs *pb.Observation, s policy.Sa
 }
 
 func (p printingActor) Close() error { return p.a.Close() }
+
+// printFeedback prints the canvas's answer to the turn that produced obs.
+func printFeedback(out io.Writer, obs *pb.Observation) {
+	mark := "ok"
+	if !obs.GetValid() {
+		mark = "INVALID"
+	}
+	fmt.Fprintf(out, "    feedback [%s]: %s\n", mark, oneLine(obs.GetFeedback(), 150))
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -50,7 +51,7 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 			if !ok || name == "" || addr == "" {
 				return fmt.Errorf("--operator-library %q: use NAME=HOST:PORT", spec)
 			}
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 			if err != nil {
 				return fmt.Errorf("--operator-library %s: %w", name, err)
 			}

@@ -69,6 +69,9 @@ func (c *Canvas) Libraries() *operator.Registry { return c.libs }
 // Store returns the episode store.
 func (c *Canvas) Store() Store { return c.store }
 
+// Scorer returns the configured scorer, possibly nil.
+func (c *Canvas) Scorer() Scorer { return c.scorer }
+
 // Executor returns the configured executor, possibly nil.
 func (c *Canvas) Executor() Executor { return c.exec }
 
@@ -116,6 +119,7 @@ func (c *Canvas) Create(ctx context.Context, t task.Task, cfg Config, rw reward.
 	if err := c.store.Put(e); err != nil {
 		return nil, Observation{}, err
 	}
+	e.opened(ctx)
 	return e, e.Observe(), nil
 }
 

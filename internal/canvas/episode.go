@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flowsteer/flowsteer/internal/action"
 	"github.com/flowsteer/flowsteer/internal/operator"
@@ -95,6 +98,7 @@ type Episode struct {
 	created time.Time
 	updated time.Time
 	closed  bool
+	active  atomic.Bool // counted in the active-episodes metric
 }
 
 // Result is an ended episode's score and reward.
@@ -138,6 +142,13 @@ var (
 // that cannot be parsed or applied still counts as a turn and becomes
 // feedback; only a closed or ended episode is an error.
 func (e *Episode) Step(ctx context.Context, in Input) (Observation, error) {
+	ctx, span := e.startApply(ctx)
+	o, err := e.step(ctx, in)
+	e.endApply(ctx, span, o, err)
+	return o, err
+}
+
+func (e *Episode) step(ctx context.Context, in Input) (Observation, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -642,6 +653,7 @@ func (e *Episode) close(ctx context.Context) bool {
 		e.end = Closed
 		e.awaiting = nil
 		e.finalise(ctx)
+		e.traceEnd(ctx, trace.SpanFromContext(ctx), e.observe())
 	}
 	e.updated = time.Now()
 	return true

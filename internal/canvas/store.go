@@ -90,6 +90,7 @@ func (s *MemoryStore) removeLocked(id, why string) {
 	}
 	s.lru.Remove(el)
 	delete(s.byID, id)
+	el.Value.(*Episode).dropped()
 	if len(s.expRing) >= expiredMemory {
 		delete(s.expired, s.expRing[0])
 		s.expRing = s.expRing[1:]

@@ -18,9 +18,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
+	"github.com/flowsteer/flowsteer/internal/obs"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/sandbox"
 	"github.com/flowsteer/flowsteer/internal/task"
@@ -116,7 +120,7 @@ func (e *Engine) backendFor(run, op string) (executor.Backend, error) {
 	if e.cache != nil {
 		b = executor.Cached(b, e.cache)
 	}
-	return b, nil
+	return executor.Instrumented(b), nil
 }
 
 // run is the state of one workflow execution.
@@ -150,15 +154,20 @@ func (e *Engine) Execute(ctx context.Context, req canvas.ExecRequest) (canvas.Ex
 	if req.Library == nil {
 		return canvas.Execution{}, fmt.Errorf("%w: no operator library to execute the workflow with", canvas.ErrInvalid)
 	}
+	ctx, span := obs.Start(ctx, "workflow.execute", obs.EpisodeID.String(req.Episode), obs.TaskID.String(req.Task.ID), obs.Text(obs.DSL, req.Graph.String()))
+	defer span.End()
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.RunTimeout)
 	defer cancel()
 	r := &run{e: e, req: req, backend: req.Backend, pub: canvas.PublicTask(req.Task), notes: map[string]bool{}}
 	def, err := e.backendFor(req.Backend, "")
 	if err != nil {
-		return canvas.Execution{}, fmt.Errorf("%w: backend: %w", canvas.ErrInvalid, err)
+		err = fmt.Errorf("%w: backend: %w", canvas.ErrInvalid, err)
+		obs.End(span, err)
+		return canvas.Execution{}, err
 	}
 	r.stats.Backend, r.stats.Model, r.stats.Simulated = def.Name(), def.Model(), def.Simulated()
+	span.SetAttributes(obs.Backend.String(def.Name()), obs.GenAIRequestModel.String(def.Model()), obs.Simulated.Bool(def.Simulated()))
 	st := &state{}
 	var runErr error
 	for _, s := range req.Graph.Stages {
@@ -187,7 +196,10 @@ func (e *Engine) Execute(ctx context.Context, req canvas.ExecRequest) (canvas.Ex
 	ex.Note = strings.Join(notes, "; ")
 	if runErr != nil {
 		ex.Error = runErr.Error()
+		span.SetStatus(codes.Error, ex.Error)
 	}
+	span.SetAttributes(obs.Nodes.Int(len(ex.Nodes)), obs.Calls.Int(ex.Stats.Calls), obs.GenAIInputTokens.Int64(ex.Stats.InputTokens), obs.GenAIOutputTokens.Int64(ex.Stats.OutputTokens))
+	obs.SetContent(span, obs.Answer, ex.FinalAnswer)
 	return ex, nil
 }
 
@@ -332,6 +344,8 @@ func (r *run) record(nr canvas.NodeResult) {
 func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, iteration int) (verdict, ok, ran bool) {
 	start := time.Now()
 	nr := canvas.NodeResult{NodeID: n.ID, Operator: n.Operator, Iteration: iteration}
+	ctx, span := obs.Start(ctx, "workflow.node", obs.NodeID.String(n.ID), obs.Operator.String(n.Operator), obs.Iteration.Int(iteration))
+	defer func() { endNode(span, &nr) }()
 	def, found := r.req.Library.Lookup(n.Operator)
 	if !found || def.Impl == nil {
 		nr.Status, nr.Error = canvas.NodeFailed, fmt.Sprintf("operator %s has no implementation in library %s", n.Operator, r.req.Library.Name())
@@ -381,6 +395,17 @@ func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, it
 		return *out.Verdict, true, true
 	}
 	return false, false, true
+}
+
+// endNode records a node's outcome on its span.
+func endNode(span trace.Span, nr *canvas.NodeResult) {
+	span.SetAttributes(obs.NodeStatus.String(string(nr.Status)), obs.CacheHit.Bool(nr.CacheHit), obs.Calls.Int(nr.Calls),
+		obs.GenAIInputTokens.Int64(nr.InputTokens), obs.GenAIOutputTokens.Int64(nr.OutputTokens))
+	if nr.Status == canvas.NodeFailed {
+		span.SetStatus(codes.Error, obs.Bound(nr.Error, obs.MaxContent))
+	}
+	obs.SetContent(span, obs.Reply, nr.Output)
+	span.End()
 }
 
 // invoke runs an operator, turning a panic (a reply no parser expected, a

@@ -10,9 +10,15 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/action"
+	"github.com/flowsteer/flowsteer/internal/obs"
 	"github.com/flowsteer/flowsteer/internal/policy"
 )
 
@@ -79,14 +85,21 @@ func ActionText(d *pb.Decision) string {
 // Play runs one episode to its end. The returned Record has Err set (and
 // the error is returned) when the canvas or the actor failed; a bad action
 // is never an error, it is a turn with feedback.
+//
+// Play traces the episode as an "episode" span with one "turn" span per
+// turn (each holding "policy.act" and "canvas.step"). The episode span is
+// current when the canvas stream opens, so the canvas's spans of this
+// episode (server side, per turn "canvas.apply") land in the same trace.
 func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.EpisodeConfig, s policy.Sampling) (rec Record, err error) {
 	start := time.Now()
 	rec.Task = t
+	ctx, span := obs.Start(ctx, "episode", obs.TaskID.String(t.GetId()), obs.TaskFamily.String(t.GetFamily().String()))
 	defer func() {
 		rec.Duration = time.Since(start)
 		if err != nil {
 			rec.Err = err
 		}
+		endEpisode(span, &rec, err)
 		// The episode is complete or failed already; a failed close only
 		// loses the policy stream.
 		_ = actor.Close()
@@ -97,22 +110,16 @@ func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.Episod
 	}
 	defer ep.Close()
 	rec.EpisodeID = ep.ID()
-	obs := ep.First()
-	limit := int(obs.GetMaxRounds()) + 5
-	for i := 0; !obs.GetDone(); i++ {
+	span.SetAttributes(obs.EpisodeID.String(rec.EpisodeID))
+	o := ep.First()
+	limit := int(o.GetMaxRounds()) + 5
+	for i := 0; !o.GetDone(); i++ {
 		if i >= limit {
-			return rec, fmt.Errorf("episode %s did not end after %d turns (max_rounds %d)", rec.EpisodeID, i, obs.GetMaxRounds())
+			return rec, fmt.Errorf("episode %s did not end after %d turns (max_rounds %d)", rec.EpisodeID, i, o.GetMaxRounds())
 		}
-		d, err := actor.Act(ctx, obs, s)
+		next, d, err := turn(ctx, ep, actor, o, s, rec.EpisodeID)
 		if err != nil {
-			return rec, fmt.Errorf("policy act on turn %d: %w", obs.GetTurn()+1, err)
-		}
-		if d.GetAction() == nil {
-			return rec, fmt.Errorf("policy returned a decision without an action on turn %d", obs.GetTurn()+1)
-		}
-		next, err := ep.Step(ctx, d.GetAction())
-		if err != nil {
-			return rec, fmt.Errorf("canvas step %d: %w", obs.GetTurn()+1, err)
+			return rec, err
 		}
 		rec.Decisions = append(rec.Decisions, d)
 		if !next.GetValid() {
@@ -122,10 +129,90 @@ func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.Episod
 			Number: int(next.GetTurn()), Action: ActionText(d), Kind: next.GetLastActionKind(), Valid: next.GetValid(),
 			Feedback: next.GetFeedback(), DSL: next.GetWorkflow().GetDsl(), State: next.GetState(),
 		})
-		obs = next
+		o = next
 	}
-	rec.Final = obs
+	rec.Final = o
 	return rec, nil
+}
+
+// turn plays one turn in a "turn" span: the actor decides ("policy.act"),
+// the canvas applies the action ("canvas.step").
+func turn(ctx context.Context, ep Episode, actor Actor, o *pb.Observation, s policy.Sampling, episodeID string) (next *pb.Observation, d *pb.Decision, err error) {
+	n := int(o.GetTurn()) + 1
+	ctx, span := obs.Start(ctx, "turn", obs.EpisodeID.String(episodeID), obs.TaskID.String(o.GetTask().GetId()), obs.Turn.Int(n))
+	defer func() {
+		if next != nil {
+			span.SetAttributes(obs.ActionKind.String(kindName(next.GetLastActionKind())), obs.ActionValid.Bool(next.GetValid()),
+				obs.Text(obs.DSL, next.GetWorkflow().GetDsl()), obs.State.String(next.GetState().String()))
+		}
+		obs.End(span, err)
+	}()
+
+	actx, aspan := obs.Start(ctx, "policy.act", obs.Turn.Int(n))
+	d, err = actor.Act(actx, o, s)
+	if err == nil && d.GetAction() == nil {
+		err = fmt.Errorf("policy returned a decision without an action on turn %d", n)
+	} else if err != nil {
+		err = fmt.Errorf("policy act on turn %d: %w", n, err)
+	}
+	if d != nil {
+		aspan.SetAttributes(obs.PolicyModel.String(d.GetModel()), obs.PromptTokens.Int(int(d.GetPromptTokens())),
+			obs.ReplyTokens.Int(int(d.GetCompletionTokens())), obs.ActionKind.String(decisionKind(o, d)),
+			attribute.String("flowsteer.policy.version", d.GetPolicyVersion()))
+		obs.SetContent(aspan, obs.Prompt, d.GetPromptText())
+		obs.SetContent(aspan, obs.Reply, ActionText(d))
+	}
+	obs.End(aspan, err)
+	if err != nil {
+		return nil, d, err
+	}
+
+	sctx, sspan := obs.Start(ctx, "canvas.step", obs.EpisodeID.String(episodeID), obs.Turn.Int(n))
+	next, err = ep.Step(sctx, d.GetAction())
+	if err != nil {
+		err = fmt.Errorf("canvas step %d: %w", n, err)
+	} else {
+		sspan.SetAttributes(obs.ActionKind.String(kindName(next.GetLastActionKind())), obs.ActionValid.Bool(next.GetValid()))
+		if !next.GetValid() {
+			sspan.SetAttributes(obs.Text(obs.ActionError, next.GetFeedback()))
+		}
+	}
+	obs.End(sspan, err)
+	return next, d, err
+}
+
+// endEpisode records the episode's outcome on its span.
+func endEpisode(span trace.Span, rec *Record, err error) {
+	if f := rec.Final; f != nil {
+		r := f.GetReward()
+		span.SetAttributes(obs.Turns.Int(int(f.GetTurn())), obs.Invalid.Int(rec.Invalid), obs.Text(obs.DSL, f.GetWorkflow().GetDsl()),
+			obs.EndReason.String(strings.ToLower(strings.TrimPrefix(f.GetEndReason().String(), "END_REASON_"))),
+			obs.Reward.Float64(r.GetReward()), obs.Released.Bool(r.GetReleased()), obs.Correctness.Float64(r.GetCorrectness()))
+	}
+	obs.End(span, err)
+}
+
+func kindName(k pb.ActionKind) string {
+	if k == pb.ActionKind_ACTION_KIND_UNSPECIFIED {
+		return "unparsed"
+	}
+	return strings.ToLower(strings.TrimPrefix(k.String(), "ACTION_KIND_"))
+}
+
+// decisionKind is the kind of action a decision asks for, as far as the
+// client can tell before the canvas parses it.
+func decisionKind(o *pb.Observation, d *pb.Decision) string {
+	if st := d.GetAction().GetStructured(); st != nil {
+		return kindName(st.GetKind())
+	}
+	if o.GetState() == pb.EpisodeState_EPISODE_STATE_AWAITING_PROMPT {
+		return "prompt"
+	}
+	a, err := action.Parse(d.GetAction().GetText(), action.Options{Lenient: true})
+	if err != nil || a.Kind == "" {
+		return "unparsed"
+	}
+	return string(a.Kind)
 }
 
 // InProcess adapts an in-process policy to an Actor.

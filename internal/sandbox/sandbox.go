@@ -10,6 +10,12 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/flowsteer/flowsteer/internal/obs"
 )
 
 // Isolation modes accepted in Config.Isolation and reported in Isolation.Mode.
@@ -181,7 +187,9 @@ func (r *Runner) Config() Config { return r.cfg }
 // sandbox itself failed (bad Spec, scratch dir, interpreter, setup) or ctx
 // ended: before the start no Result is produced; during the run the Result
 // of the killed program comes back together with ctx's error.
-func (r *Runner) Run(ctx context.Context, s Spec) (Result, error) {
+func (r *Runner) Run(ctx context.Context, s Spec) (res Result, err error) {
+	ctx, span := obs.Start(ctx, "sandbox.run", attribute.String("flowsteer.sandbox.mode", r.plan.iso.Mode))
+	defer func() { r.traceRun(ctx, span, res, err) }()
 	if err := checkSpec(s, r.cfg); err != nil {
 		return Result{}, err
 	}
@@ -195,6 +203,34 @@ func (r *Runner) Run(ctx context.Context, s Spec) (Result, error) {
 		return Result{}, err
 	}
 	return r.run(ctx, r.plan, s)
+}
+
+// traceRun ends a run's span and counts it (runs by mode and outcome,
+// kills by reason).
+func (r *Runner) traceRun(ctx context.Context, span trace.Span, res Result, err error) {
+	outcome := "ok"
+	switch {
+	case err != nil:
+		outcome = "error"
+	case res.Killed != "":
+		outcome = "killed"
+	case res.ExitCode != 0:
+		outcome = "failed"
+	}
+	span.SetAttributes(attribute.Int("flowsteer.sandbox.exit_code", res.ExitCode), attribute.Bool("flowsteer.sandbox.timed_out", res.TimedOut),
+		attribute.String("flowsteer.sandbox.killed", res.Killed), attribute.Bool("flowsteer.sandbox.truncated", res.Truncated),
+		attribute.String("flowsteer.sandbox.outcome", outcome))
+	m := obs.M()
+	mode := attribute.String("flowsteer.sandbox.mode", r.plan.iso.Mode)
+	m.SandboxRuns.Add(ctx, 1, metric.WithAttributes(mode, attribute.String("flowsteer.sandbox.outcome", outcome)))
+	if res.Killed != "" {
+		reason, _, _ := strings.Cut(res.Killed, ":")
+		m.SandboxKills.Add(ctx, 1, metric.WithAttributes(mode, attribute.String("flowsteer.sandbox.killed", reason)))
+	}
+	if res.Duration > 0 {
+		m.SandboxDuration.Record(ctx, res.Duration.Seconds(), metric.WithAttributes(mode))
+	}
+	obs.End(span, err)
 }
 
 func checkSpec(s Spec, cfg Config) error {

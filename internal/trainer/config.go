@@ -92,7 +92,10 @@ type Config struct {
 		Every     int      `yaml:"every"`     // steps between evaluations (0 = only before and after)
 		Tasks     int      `yaml:"tasks"`     // held-out tasks used (0 = all)
 		Baselines []string `yaml:"baselines"` // random, cot, self-consistency, full, or fixed:DSL
-		Sample    bool     `yaml:"sample"`    // sample instead of greedy decisions
+		// Sample evaluates the policy as it acts in training (sampling at
+		// the run's temperature; default) instead of taking the most likely
+		// choice at every decision.
+		Sample bool `yaml:"sample"`
 	} `yaml:"eval"`
 
 	Checkpoint struct {
@@ -128,6 +131,15 @@ func DefaultConfig() Config {
 	c.Eval.Every = 0
 	c.Eval.Tasks = 60
 	c.Eval.Baselines = []string{"random", "cot", "self-consistency", "full"}
+	// The policy is evaluated as it was trained: sampled. Its greedy
+	// decoding (the most likely choice of every head, each turn) is a
+	// different policy that CWRPO never optimised, and on the quickstart it
+	// collapses: after 25 steps (seed 1, 45 eval tasks) greedy decoding
+	// builds "Format -> Format -> ..." on every task, mean reward -0.600
+	// and no release, below the untrained policy, while sampling the same
+	// checkpoint gives +0.609 with 93% release (untrained sampled -0.111,
+	// random -0.202).
+	c.Eval.Sample = true
 	c.Checkpoint.Every = 5
 	c.EpisodeTimeout = 5 * time.Minute
 	return c

@@ -20,13 +20,16 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/eval"
+	"github.com/flowsteer/flowsteer/internal/obs"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -93,7 +96,9 @@ func New(cfg Config, env Env, run runstore.Run, start int64, tasks, evalTasks []
 // Run trains until cfg.Steps or ctx ends. It evaluates before the first
 // step of a fresh run and after the last one, and checkpoints on the
 // configured cadence; a cancelled run keeps everything completed so far.
-func (t *Trainer) Run(ctx context.Context) error {
+func (t *Trainer) Run(ctx context.Context) (err error) {
+	ctx, span := obs.Start(ctx, "train.run", obs.RunID.String(t.run.ID), attribute.Int("flowsteer.train.steps", t.cfg.Steps))
+	defer func() { obs.End(span, err) }()
 	st := t.env.Store
 	if err := st.UpdateRun(t.run.ID, "running", t.start, ""); err != nil {
 		return err
@@ -106,9 +111,18 @@ func (t *Trainer) Run(ctx context.Context) error {
 		_ = st.UpdateRun(t.run.ID, status, t.start, err.Error())
 		return err
 	}
-	if t.start == 0 && len(t.eval) > 0 {
-		if _, err := t.Evaluate(ctx, 0); err != nil {
+	// A fresh run evaluates before its first step. A resumed run redoes
+	// the evaluation due at its checkpoint when the process stopped before
+	// storing it (killed or cancelled during it, the final one included).
+	if t.evalDue(t.start) {
+		done, err := t.hasEval(t.start)
+		if err != nil {
 			return fail(err)
+		}
+		if !done {
+			if _, err := t.Evaluate(ctx, t.start); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	for step := t.start + 1; step <= int64(t.cfg.Steps); step++ {
@@ -127,13 +141,36 @@ func (t *Trainer) Run(ctx context.Context) error {
 		if err := st.UpdateRun(t.run.ID, "running", step, ""); err != nil {
 			return fail(err)
 		}
-		if len(t.eval) > 0 && ((t.cfg.Eval.Every > 0 && step%int64(t.cfg.Eval.Every) == 0) || last) {
+		if t.evalDue(step) {
 			if _, err := t.Evaluate(ctx, step); err != nil {
 				return fail(err)
 			}
 		}
 	}
 	return st.UpdateRun(t.run.ID, "succeeded", t.start, "")
+}
+
+// evalDue tells whether an evaluation belongs after step: before training
+// (step 0), every eval.every steps, and after the last step.
+func (t *Trainer) evalDue(step int64) bool {
+	if len(t.eval) == 0 {
+		return false
+	}
+	return step == 0 || step == int64(t.cfg.Steps) || (t.cfg.Eval.Every > 0 && step%int64(t.cfg.Eval.Every) == 0)
+}
+
+// hasEval tells whether the store holds the evaluation at step.
+func (t *Trainer) hasEval(step int64) (bool, error) {
+	evals, err := t.env.Store.Evals(t.run.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range evals {
+		if e.GetStep() == step {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (t *Trainer) checkpoint(step int64) error {
@@ -203,7 +240,10 @@ func (t *Trainer) batch(step int64) []*group {
 		}
 		return groups
 	}
-	for k := 0; k < t.cfg.BatchSize; k++ {
+	// A batch never holds a task twice: with fewer tasks than batch_tasks a
+	// repeat would be a second group with the same id and the same seeds,
+	// so an exact copy of the first.
+	for k := 0; k < min(t.cfg.BatchSize, n); k++ {
 		tk := t.train[perm[(off+k)%n]]
 		g := &group{id: fmt.Sprintf("s%d-%s", step, tk.GetId())}
 		for range t.cfg.GroupSize {
@@ -234,9 +274,19 @@ func (t *Trainer) play(ctx context.Context, step int64, groups []*group, s polic
 	var mu sync.Mutex
 	for _, gr := range groups {
 		gr.recs = make([]*rollout.Record, len(gr.tasks))
+		gctx, gspan := obs.Start(ctx, "train.group", obs.GroupID.String(gr.id), obs.Step.Int64(step), obs.Episodes.Int(len(gr.tasks)))
+		var left atomic.Int32 // the last episode of the group ends its span
+		if left.Store(int32(len(gr.tasks))); len(gr.tasks) == 0 {
+			gspan.End()
+		}
 		for i, tk := range gr.tasks {
 			g.Go(func() error {
-				ectx, cancel := context.WithTimeout(ctx, t.cfg.EpisodeTimeout)
+				defer func() {
+					if left.Add(-1) == 0 {
+						gspan.End()
+					}
+				}()
+				ectx, cancel := context.WithTimeout(gctx, t.cfg.EpisodeTimeout)
 				defer cancel()
 				a, err := actor(ectx)
 				rec := &rollout.Record{Task: tk}
@@ -275,9 +325,11 @@ func (t *Trainer) actorFor() func(context.Context) (rollout.Actor, error) {
 }
 
 // Step runs one training step and stores it.
-func (t *Trainer) Step(ctx context.Context, step int64) (*pb.StepMetrics, error) {
+func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, err error) {
+	ctx, span := obs.Start(ctx, "train.step", obs.RunID.String(t.run.ID), obs.Step.Int64(step))
 	phase := map[string]float64{}
 	groups := t.batch(step)
+	defer func(start time.Time) { endStep(ctx, span, start, groups, res, err) }(time.Now())
 	total := 0
 	for _, g := range groups {
 		total += len(g.tasks)
@@ -344,7 +396,10 @@ func (t *Trainer) Step(ctx context.Context, step int64) (*pb.StepMetrics, error)
 				m.OperatorUsage[op] += n
 			}
 			rows = append(rows, episodeRow(t.run.ID, step, "train", g.id, r, adv[i]))
-			if !zero && len(live) >= 2 && adv[i] != 0 {
+			// Every live episode of a group with variance is trained on, its
+			// advantage 0 or not: the KL and entropy terms and the mean over
+			// the batch's episodes count it (SPEC section 7).
+			if !zero && len(live) >= 2 {
 				samples = append(samples, &pb.EpisodeSamples{EpisodeId: r.EpisodeID, GroupId: g.id, Reward: rewards[i], Advantage: adv[i], Decisions: r.Decisions})
 			}
 		}
@@ -468,8 +523,9 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// Evaluate plays one greedy episode of the policy (and of each baseline)
-// per held-out task and stores the report.
+// Evaluate plays one episode of the policy (and of each baseline) per
+// held-out task and stores the report. The policy samples (eval.sample,
+// the default) or takes its most likely choices.
 func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, error) {
 	tasks := t.eval
 	if t.cfg.Eval.Tasks > 0 && len(tasks) > t.cfg.Eval.Tasks {
@@ -487,20 +543,26 @@ func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, err
 		}
 		entries = append(entries, EvalEntry{Name: b, Actor: func(context.Context) (rollout.Actor, error) { return rollout.InProcess{P: p}, nil }})
 	}
+	// A sampled evaluation samples as training did at that point of the run.
 	ev := Evaluator{Canvas: t.env.Canvas, Concurrency: t.cfg.Concurrency, MaxRounds: t.cfg.MaxRounds, Reward: t.cfg.Reward,
-		EpisodeTimeout: t.cfg.EpisodeTimeout, Seed: t.cfg.Seed, Observer: t.env.Observer}
+		EpisodeTimeout: t.cfg.EpisodeTimeout, Seed: t.cfg.Seed, Observer: t.env.Observer,
+		Temperature: t.temperature(max(step, 1)), TopP: t.cfg.Sampling.TopP, TopK: t.cfg.Sampling.TopK}
 	rep, recs, err := ev.Run(ctx, step, tasks, entries)
 	if err != nil {
 		return nil, err
 	}
+	// The episodes are written only once every policy has played, in one
+	// transaction just before the report: a run stopped during an
+	// evaluation leaves none of its episodes behind, so the evaluation
+	// redone on resume does not store them twice.
+	var rows []runstore.Episode
 	for i, e := range entries {
-		var rows []runstore.Episode
 		for _, r := range recs[i] {
-			rows = append(rows, episodeRow(t.run.ID, step, "eval:"+e.Name, fmt.Sprintf("eval%d-%s", step, e.Name), r, 0))
+			rows = append(rows, episodeRow(t.run.ID, step, runstore.EvalPhase(e.Name), fmt.Sprintf("eval%d-%s", step, e.Name), r, 0))
 		}
-		if err := t.env.Store.PutEpisodes(rows); err != nil {
-			return nil, err
-		}
+	}
+	if err := t.env.Store.PutEpisodes(rows); err != nil {
+		return nil, err
 	}
 	if err := t.env.Store.PutEval(t.run.ID, rep); err != nil {
 		return nil, err
@@ -525,6 +587,11 @@ type Evaluator struct {
 	EpisodeTimeout time.Duration
 	Seed           int64
 	Observer       Observer
+	// Sampling settings of entries that are not greedy; a zero
+	// Temperature samples at 1.
+	Temperature float64
+	TopP        float64
+	TopK        int
 }
 
 // Run evaluates the entries on tasks and returns the report and, per
@@ -553,7 +620,11 @@ func (e Evaluator) Run(ctx context.Context, step int64, tasks []*pb.Task, entrie
 	for i, en := range entries {
 		g := &group{id: fmt.Sprintf("eval%d-%s", step, en.Name), tasks: tasks}
 		seed := e.Seed*7_777_777 + step
-		s := policy.Sampling{Greedy: en.Greedy, Temperature: 1, Seed: &seed}
+		temp := e.Temperature
+		if temp == 0 {
+			temp = 1
+		}
+		s := policy.Sampling{Greedy: en.Greedy, Temperature: temp, TopP: e.TopP, TopK: e.TopK, Seed: &seed}
 		if err := t.play(ctx, step, []*group{g}, s, en.Actor, func(r *rollout.Record) { obs.EpisodeDone(step, r) }); err != nil {
 			return nil, nil, err
 		}

@@ -357,7 +357,14 @@ func (s *Service) RunWorkflow(req *pb.RunWorkflowRequest, stream grpc.ServerStre
 	if sendErr != nil {
 		return sendErr
 	}
-	return stream.Send(&pb.RunWorkflowResponse{Event: &pb.RunWorkflowResponse_Result{Result: &pb.RunWorkflowResult{
-		Workflow: WorkflowToPB(g), Execution: ExecutionToPB(ex),
-	}}})
+	res := &pb.RunWorkflowResult{Workflow: WorkflowToPB(g), Execution: ExecutionToPB(ex)}
+	if req.GetScore() {
+		sc := s.c.Scorer()
+		if sc == nil {
+			return status.Error(codes.FailedPrecondition, "score was asked for but this canvas has no scorer configured")
+		}
+		v := sc.Score(ctx, t, ex.FinalAnswer)
+		res.Score = &pb.Score{Value: v.Value, Correct: v.Correct, Method: v.Method, Explanation: v.Explanation}
+	}
+	return stream.Send(&pb.RunWorkflowResponse{Event: &pb.RunWorkflowResponse_Result{Result: res}})
 }

@@ -17,6 +17,7 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/server"
 )
 
@@ -121,7 +122,7 @@ func (s *Service) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.Update
 	}
 	st, err := l.Update(ctx, req)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, updateStatus(err)
 	}
 	return &pb.UpdateResponse{Stats: st, PolicyVersion: l.Info().Version}, nil
 }
@@ -177,6 +178,17 @@ func (s *Service) LoadCheckpoint(_ context.Context, req *pb.LoadCheckpointReques
 	return &pb.LoadCheckpointResponse{PolicyVersion: l.Info().Version, Step: step}, nil
 }
 
+// updateStatus maps a learner's Update error. A learner checks the whole
+// batch (and its loss config) before it changes anything, so an error that
+// is not a status or a context error is the batch's fault: InvalidArgument,
+// which a trainer must not retry as it would an Internal error.
+func updateStatus(err error) error {
+	if _, ok := status.FromError(err); ok || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, policy.ErrCannotLearn) {
+		return toStatus(err)
+	}
+	return status.Errorf(codes.InvalidArgument, "update refused: %v", err)
+}
+
 func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
@@ -184,6 +196,8 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, policy.ErrCannotLearn):
 		return status.Error(codes.Unimplemented, err.Error())
+	case errors.Is(err, embedded.ErrEpisodeDone):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

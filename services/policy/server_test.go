@@ -394,7 +394,10 @@ func TestValidatorsRejectMalformedRequests(t *testing.T) {
 			_, err := h.client.Update(ctx, dec([]int32{1, 2}, []float64{-1, -1}, []int32{1}))
 			return err
 		}, []string{"episodes[0].decisions[1]", "mask has 1 entries for 2 logprobs"}},
-		{"save without path", func() error { _, err := h.client.SaveCheckpoint(ctx, &pb.SaveCheckpointRequest{Path: "  "}); return err }, []string{"path is required"}},
+		{"save without path", func() error {
+			_, err := h.client.SaveCheckpoint(ctx, &pb.SaveCheckpointRequest{Path: "  "})
+			return err
+		}, []string{"path is required"}},
 		{"load without path", func() error { _, err := h.client.LoadCheckpoint(ctx, &pb.LoadCheckpointRequest{}); return err }, []string{"path is required"}},
 		{"checkpoint path naming the directory itself", func() error {
 			_, err := h.client.SaveCheckpoint(ctx, &pb.SaveCheckpointRequest{Path: "../"})
@@ -572,4 +575,76 @@ func TestClientCausedPolicyErrorsAreNotInternal(t *testing.T) {
 			t.Fatalf("%v, want FailedPrecondition saying the episode ended", err)
 		}
 	})
+}
+
+// A RemotePolicy is shared by the episodes of a group: reading its Info
+// while a trainer updates it must be safe (run with -race).
+func TestRemotePolicyInfoIsSafeDuringUpdate(t *testing.T) {
+	p := newEmbedded(t)
+	h := start(t, p, "")
+	ctx := testCtx(t)
+	rp, err := flowsteer.NewRemotePolicy(ctx, h.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := collectBatch(t, p, 2)
+	stop := make(chan struct{})
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = rp.Info().Version
+			}
+		}
+	}()
+	for range 3 {
+		if _, err := rp.Update(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-read
+	if rp.Info().Version != p.Info().Version {
+		t.Fatalf("remote version %q, policy %q", rp.Info().Version, p.Info().Version)
+	}
+}
+
+// RemotePolicy's Save and Load go through the service, and after a Load
+// its Info reports the version of the weights it loaded.
+func TestRemotePolicyCheckpointsFollowTheLoadedVersion(t *testing.T) {
+	p := newEmbedded(t)
+	h := start(t, p, t.TempDir())
+	ctx := testCtx(t)
+	rp, err := flowsteer.NewRemotePolicy(ctx, h.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := rp.Info().Version
+	sum, err := rp.Save("runs/../../r.ckpt", 4)
+	if err != nil || len(sum) != 64 {
+		t.Fatalf("save: %q %v", sum, err)
+	}
+	if _, err := rp.Update(ctx, collectBatch(t, p, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if rp.Info().Version == saved {
+		t.Fatal("update did not change the remote version")
+	}
+	step, err := rp.Load("r.ckpt", sum)
+	if err != nil || step != 4 {
+		t.Fatalf("load: step %d, %v", step, err)
+	}
+	if rp.Info().Version != saved || p.Info().Version != saved {
+		t.Fatalf("after load: remote reports %q, policy %q, saved %q", rp.Info().Version, p.Info().Version, saved)
+	}
+	if _, err := rp.Load("nope.ckpt", ""); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("load of a missing file: %v", err)
+	}
+	if rp.Info().Version != saved {
+		t.Fatal("a failed load changed the remote version")
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -121,7 +122,7 @@ func (p *Prepared) evalPolicy(ctx context.Context, spec *pb.PolicySpec, seed int
 		}
 		return pol, inProc(pol), nil
 	case "remote":
-		conn, err := grpc.NewClient(spec.GetAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(spec.GetAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy.address: %w", err)
 		}

@@ -98,6 +98,10 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 	dir := NewRunDir(s.RunsDir, cfg.Name)
 	if req.GetRunDir() != "" {
 		dir = s.dirOf(req.GetRunDir())
+		// "..", "." or "/" would make the runs directory itself the run's.
+		if filepath.Clean(dir) == filepath.Clean(s.RunsDir) {
+			return nil, status.Errorf(codes.InvalidArgument, "run_dir %q names no run directory: give the run's name", req.GetRunDir())
+		}
 	}
 	id := filepath.Base(dir)
 	s.mu.Lock()
@@ -128,10 +132,13 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 		if run, gerr := p.Store.GetRun(id); gerr == nil {
 			h.publish(&pb.RunEvent{Event: &pb.RunEvent_Status{Status: runToPB(run)}})
 		}
-		h.close()
+		// Leave the active set before closing the hub: a watcher whose
+		// subscription closes then reads the status from the run's files,
+		// never from this store while it closes.
 		s.mu.Lock()
 		delete(s.active, id)
 		s.mu.Unlock()
+		h.close()
 		p.Close()
 	}()
 	run, err := p.Store.GetRun(id)
@@ -267,13 +274,25 @@ func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingS
 			return nil
 		case ev, ok := <-sub:
 			if !ok {
-				return nil
+				// The hub closed without a status for this watcher: it
+				// subscribed as the run was ending, or fell behind and was
+				// dropped. The stream still ends on the run's status.
+				return s.withStore(id, func(st *runstore.Store) error {
+					run, err := st.GetRun(id)
+					if err != nil {
+						return status.Error(codes.NotFound, err.Error())
+					}
+					return send(&pb.RunEvent{RunId: id, Time: timestamppb.Now(), Event: &pb.RunEvent_Status{Status: runToPB(run)}})
+				})
 			}
 			if _, isEp := ev.GetEvent().(*pb.RunEvent_Episode); isEp && !req.GetEpisodes() {
 				continue
 			}
 			if err := send(ev); err != nil {
 				return err
+			}
+			if ev.GetStatus() != nil {
+				return nil // the run's last event
 			}
 		}
 	}

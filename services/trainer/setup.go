@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
@@ -70,15 +72,32 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// NewRunDir names a fresh run directory under root.
+// NewRunDir names a fresh run directory under root, NAME-TIMESTAMP, and
+// creates it so that two runs started in the same second (a sweep, two
+// clients) do not collide: the second gets NAME-TIMESTAMP-2, and so on.
+// When the directory cannot be made the name is returned anyway and
+// Prepare reports the error.
 func NewRunDir(root, name string) string {
-	return filepath.Join(root, fmt.Sprintf("%s-%s", name, time.Now().UTC().Format("20060102-150405")))
+	base := filepath.Join(root, fmt.Sprintf("%s-%s", name, time.Now().UTC().Format("20060102-150405")))
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return base
+	}
+	dir := base
+	for i := 2; i < 1000; i++ {
+		if err := os.Mkdir(dir, 0o755); !errors.Is(err, fs.ErrExist) {
+			return dir
+		}
+		dir = fmt.Sprintf("%s-%d", base, i)
+	}
+	return dir
 }
 
 // Prepare sets a run up: for a new run cfg is written to Dir/config.yaml;
 // for a resume the config is read from there and cfg is ignored.
-func Prepare(ctx context.Context, cfg trainer.Config, o Options) (p *Prepared, err error) {
-	p = &Prepared{Dir: o.Dir, Hardware: hardware()}
+func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, err error) {
+	// p is not the named result: every error return sets that to nil, and
+	// the deferred Close must still reach what was opened.
+	p := &Prepared{Dir: o.Dir, Hardware: hardware()}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -265,7 +284,7 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 	go func() { _ = srv.Serve(sctx, lis, 10*time.Second); close(done) }()
 	conn, err := grpc.NewClient("passthrough:///in-process-canvas",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 	if err != nil {
 		stop()
 		return err
@@ -295,7 +314,7 @@ func (p *Prepared) policy(ctx context.Context, cfg trainer.Config, env *trainer.
 		p.Models = append(p.Models, "policy: embedded Go network ("+l.Info().Version+")")
 		return nil
 	case "remote":
-		conn, err := grpc.NewClient(cfg.Policy.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(cfg.Policy.Address, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 		if err != nil {
 			return fmt.Errorf("policy.address: %w", err)
 		}

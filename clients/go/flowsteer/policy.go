@@ -18,7 +18,10 @@ import (
 // fail with Unimplemented when the remote policy does not learn.
 type RemotePolicy struct {
 	client pb.PolicyServiceClient
-	info   policy.Info
+	// mu guards info: the episodes of a group read it while a trainer's
+	// Update or Load changes its version.
+	mu   sync.Mutex
+	info policy.Info
 }
 
 // NewRemotePolicy describes the policy at conn.
@@ -33,7 +36,20 @@ func NewRemotePolicy(ctx context.Context, conn grpc.ClientConnInterface) (*Remot
 	}}, nil
 }
 
-func (r *RemotePolicy) Info() policy.Info { return r.info }
+func (r *RemotePolicy) Info() policy.Info {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.info
+}
+
+func (r *RemotePolicy) setVersion(v string) {
+	if v == "" {
+		return
+	}
+	r.mu.Lock()
+	r.info.Version = v
+	r.mu.Unlock()
+}
 
 // Act makes one unary call.
 func (r *RemotePolicy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling) (*pb.Decision, error) {
@@ -47,7 +63,7 @@ func (r *RemotePolicy) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.L
 	if err != nil {
 		return nil, err
 	}
-	r.info.Version = resp.GetPolicyVersion()
+	r.setVersion(resp.GetPolicyVersion())
 	return resp.GetStats(), nil
 }
 
@@ -60,7 +76,11 @@ func (r *RemotePolicy) Save(path string, step int64) (string, error) {
 // Load asks the remote policy to restore a checkpoint.
 func (r *RemotePolicy) Load(path, checksum string) (int64, error) {
 	resp, err := r.client.LoadCheckpoint(context.Background(), &pb.LoadCheckpointRequest{Path: path, Checksum: checksum})
-	return resp.GetStep(), err
+	if err != nil {
+		return 0, err
+	}
+	r.setVersion(resp.GetPolicyVersion()) // the loaded weights are another version
+	return resp.GetStep(), nil
 }
 
 // Session opens an ActStream for one episode.
