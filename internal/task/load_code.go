@@ -508,12 +508,14 @@ func convDS1000(r rec) (Task, error) {
 
 func crlf(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
 
-// balancedBrackets reports whether (), [] and {} balance outside string
-// literals.
-func balancedBrackets(s string) bool {
-	depth := 0
+// scanCode walks s from index from, skipping string literals, and calls
+// visit for every other byte with the bracket depth after that byte; visit
+// returns false to stop. It returns the final depth and whether s ended
+// inside a string literal. One walker serves the three questions the
+// loaders ask of Python snippets below.
+func scanCode(s string, from int, visit func(i int, c byte, depth int) bool) (depth int, inString bool) {
 	var quote byte
-	for i := 0; i < len(s); i++ {
+	for i := from; i < len(s); i++ {
 		c := s[i]
 		if quote != 0 {
 			if c == '\\' {
@@ -526,45 +528,41 @@ func balancedBrackets(s string) bool {
 		switch c {
 		case '\'', '"':
 			quote = c
+			continue
 		case '(', '[', '{':
 			depth++
 		case ')', ']', '}':
 			depth--
-			if depth < 0 {
-				return false
-			}
+		}
+		if !visit(i, c, depth) {
+			return depth, quote != 0
 		}
 	}
-	return depth == 0 && quote == 0
+	return depth, quote != 0
+}
+
+// balancedBrackets reports whether (), [] and {} balance outside string
+// literals.
+func balancedBrackets(s string) bool {
+	negative := false
+	depth, inString := scanCode(s, 0, func(_ int, _ byte, d int) bool {
+		negative = d < 0
+		return !negative
+	})
+	return !negative && depth == 0 && !inString
 }
 
 // matchParen returns the index of the bracket closing the one at open, or -1.
 func matchParen(s string, open int) int {
-	depth := 0
-	var quote byte
-	for i := open; i < len(s); i++ {
-		c := s[i]
-		if quote != 0 {
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-			continue
+	at := -1
+	scanCode(s, open, func(i int, c byte, d int) bool {
+		if d == 0 && (c == ')' || c == ']' || c == '}') {
+			at = i
+			return false
 		}
-		switch c {
-		case '\'', '"':
-			quote = c
-		case '(', '[', '{':
-			depth++
-		case ')', ']', '}':
-			depth--
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return -1
+		return true
+	})
+	return at
 }
 
 var numLiteral = regexp.MustCompile(`^-?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)`)
@@ -614,44 +612,21 @@ func isFloatLiteral(s string) bool {
 // hasTopLevelAssign reports an "=" outside brackets that is not part of a
 // comparison: ">>> x = f(1)" is a statement, not an expression to assert.
 func hasTopLevelAssign(s string) bool {
-	depth := 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if quote != 0 {
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-			continue
+	found := false
+	scanCode(s, 0, func(i int, c byte, d int) bool {
+		if c != '=' || d > 0 {
+			return true
 		}
-		switch c {
-		case '\'', '"':
-			quote = c
-		case '(', '[', '{':
-			depth++
-		case ')', ']', '}':
-			depth--
-		case '=':
-			if depth > 0 {
-				continue
-			}
-			prev, next := byte(0), byte(0)
-			if i > 0 {
-				prev = s[i-1]
-			}
-			if i+1 < len(s) {
-				next = s[i+1]
-			}
-			if next == '=' {
-				i++
-				continue
-			}
-			if strings.IndexByte("=<>!", prev) < 0 {
-				return true
-			}
+		var prev, next byte
+		if i > 0 {
+			prev = s[i-1]
 		}
-	}
-	return false
+		if i+1 < len(s) {
+			next = s[i+1]
+		}
+		// "==", "<=", ">=", "!=" are comparisons: both bytes of "==" fail here.
+		found = next != '=' && strings.IndexByte("=<>!", prev) < 0
+		return !found
+	})
+	return found
 }
