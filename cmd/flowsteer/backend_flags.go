@@ -8,6 +8,8 @@ import (
 
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/system"
+	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
 // backendFlags choose the executor backend of a command.
@@ -64,4 +66,37 @@ func (b *backendFlags) options() (system.Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// workflowJob is what run-workflow and eval --workflow both start from: a
+// built system, the parsed workflow and the (limited) tasks.
+type workflowJob struct {
+	sys   *system.System
+	graph *workflow.Graph
+	tasks []task.Task
+}
+
+// prepareWorkflowJob builds the system for b, parses dsl (flag names the
+// flag in errors) and loads at most limit tasks (0 = all) from file.
+func prepareWorkflowJob(b *backendFlags, flag, dsl, file, format string, limit int) (*workflowJob, error) {
+	o, err := b.options()
+	if err != nil {
+		return nil, err
+	}
+	sys, err := system.Build(o)
+	if err != nil {
+		return nil, err
+	}
+	g, err := workflow.Parse(dsl, sys.Library)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	tasks, err := task.Load(file, format)
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(tasks) > limit {
+		tasks = tasks[:limit]
+	}
+	return &workflowJob{sys: sys, graph: g, tasks: tasks}, nil
 }

@@ -14,9 +14,7 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/eval"
-	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
-	"github.com/flowsteer/flowsteer/internal/workflow"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
@@ -79,25 +77,11 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 	if f.policy != "" {
 		return evalPolicy(ctx, out, errOut, f)
 	}
-	o, err := f.options()
+	job, err := prepareWorkflowJob(&f.backendFlags, "--workflow", f.workflow, f.tasks, f.format, f.limit)
 	if err != nil {
 		return err
 	}
-	sys, err := system.Build(o)
-	if err != nil {
-		return err
-	}
-	g, err := workflow.Parse(f.workflow, sys.Library)
-	if err != nil {
-		return fmt.Errorf("--workflow: %w", err)
-	}
-	tasks, err := task.Load(f.tasks, f.format)
-	if err != nil {
-		return err
-	}
-	if f.limit > 0 && len(tasks) > f.limit {
-		tasks = tasks[:f.limit]
-	}
+	sys, g, tasks := job.sys, job.graph, job.tasks
 	var sink *os.File
 	var enc *json.Encoder
 	if f.out != "" {

@@ -9,9 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
-	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
-	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
 type runWorkflowFlags struct {
@@ -47,25 +45,11 @@ func newRunWorkflowCmd() *cobra.Command {
 }
 
 func runWorkflow(ctx context.Context, out io.Writer, f *runWorkflowFlags) error {
-	o, err := f.options()
+	job, err := prepareWorkflowJob(&f.backendFlags, "--dsl", f.dsl, f.taskFile, f.format, f.limit)
 	if err != nil {
 		return err
 	}
-	sys, err := system.Build(o)
-	if err != nil {
-		return err
-	}
-	g, err := workflow.Parse(f.dsl, sys.Library)
-	if err != nil {
-		return fmt.Errorf("--dsl: %w", err)
-	}
-	tasks, err := task.Load(f.taskFile, f.format)
-	if err != nil {
-		return err
-	}
-	if f.limit > 0 && len(tasks) > f.limit {
-		tasks = tasks[:f.limit]
-	}
+	sys, g, tasks := job.sys, job.graph, job.tasks
 	b, _ := sys.Backends.Get("")
 	label := b.Name() + " / " + b.Model()
 	if sys.Simulated {
