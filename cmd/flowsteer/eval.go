@@ -101,7 +101,7 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 	}
 	fmt.Fprintf(out, "evaluating %s on %d tasks from %s with %s / %s%s\n", g.String(), len(tasks), f.tasks, b.Name(), b.Model(), simNote)
 	var bar *progressbar.ProgressBar
-	if !f.noProgress {
+	if !f.noProgress && isTerminal(errOut) {
 		bar = progressbar.NewOptions(len(tasks), progressbar.OptionSetWriter(errOut), progressbar.OptionSetDescription("tasks"),
 			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/report"
@@ -159,8 +160,15 @@ type termObserver struct {
 	bar         *progressbar.ProgressBar
 }
 
+// isTerminal reports whether w is a terminal: a progress bar only helps
+// there; in a log file it is noise.
+func isTerminal(w io.Writer) bool {
+	fi, ok := w.(*os.File)
+	return ok && fi != nil && term.IsTerminal(int(fi.Fd()))
+}
+
 func newTermObserver(out, errOut io.Writer, bars bool) *termObserver {
-	if fi, ok := errOut.(*os.File); !ok || fi == nil {
+	if !isTerminal(errOut) {
 		bars = false
 	}
 	return &termObserver{out: out, errOut: errOut, bars: bars}
