@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowsteer/flowsteer/internal/obs"
 	"github.com/flowsteer/flowsteer/internal/telemetry"
 )
 
@@ -39,10 +40,11 @@ func main() {
 }
 
 type globalFlags struct {
-	logLevel    string
-	logFormat   string
-	traceStdout bool
-	metricsAddr string
+	logLevel     string
+	logFormat    string
+	traceStdout  bool
+	traceContent bool
+	metricsAddr  string
 }
 
 // telemetryShutdown flushes what the command's telemetry holds.
@@ -92,6 +94,9 @@ func newRoot() *cobra.Command {
 				return err
 			}
 			slog.SetDefault(l)
+			if g.traceContent {
+				obs.SetContentEnabled(true)
+			}
 			shutdown, _, err := telemetry.Setup(cmd.Context(), serviceName(cmd), telemetry.Options{
 				Version: version, TraceStdout: g.traceStdout, Stdout: cmd.OutOrStdout(), MetricsAddr: g.metricsAddr, Logger: l,
 			})
@@ -105,6 +110,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().BoolVar(&g.traceStdout, "trace-stdout", false, "also print every trace span as JSON on stdout (OTLP export follows the OTEL_* environment variables)")
+	root.PersistentFlags().BoolVar(&g.traceContent, "trace-content", false, "record prompt and reply text on spans, cut to 1 KiB (also FLOWSTEER_TRACE_CONTENT=1); off by default")
 	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newRunWorkflowCmd(), newEvalCmd(), newTasksCmd(), newTrainCmd(), newPlayCmd(), newRunsCmd(), newReportCmd(), newVersionCmd())
 	return root
