@@ -226,9 +226,10 @@ func TestEpisodeSpanTreeOverBufconn(t *testing.T) {
 	}
 	tr.wantParent("canvas.step", "turn")
 
-	// Server side: gRPC carries the trace context once per stream, so the
-	// canvas's per-turn spans hang under the server's Interact span, which
-	// hangs under the client's Interact span, which the episode span holds.
+	// Server side: gRPC carries the trace context once per stream (the
+	// server's Interact span hangs under the client's, which the episode
+	// span holds); each action message carries its turn's context, so the
+	// canvas's per-turn spans hang under the client's canvas.step span.
 	var clientStream, serverStream tracetest.SpanStub
 	for _, s := range tr.named("flowsteer.v1.CanvasService/Interact") {
 		switch s.SpanKind {
@@ -244,7 +245,7 @@ func TestEpisodeSpanTreeOverBufconn(t *testing.T) {
 	if p, ok := tr.parent(serverStream); !ok || p.SpanContext.SpanID() != clientStream.SpanContext.SpanID() {
 		t.Fatalf("server Interact span's parent is %q, want the client Interact span", p.Name)
 	}
-	applies := tr.wantParent("canvas.apply", "flowsteer.v1.CanvasService/Interact")
+	applies := tr.wantParent("canvas.apply", "canvas.step")
 	if len(applies) != len(turns) {
 		t.Fatalf("%d canvas.apply spans for %d turns", len(applies), len(turns))
 	}
@@ -253,6 +254,12 @@ func TestEpisodeSpanTreeOverBufconn(t *testing.T) {
 		ct, ok := clientTurn[n]
 		if !ok || s.SpanContext.TraceID() != ct.SpanContext.TraceID() {
 			t.Fatalf("canvas.apply turn %d has no client turn span in its trace", n)
+		}
+		// Its parent is the canvas.step of that very turn.
+		if step, ok := tr.parent(s); !ok {
+			t.Fatalf("canvas.apply turn %d has no parent", n)
+		} else if turn, ok := tr.parent(step); !ok || turn.SpanContext.SpanID() != ct.SpanContext.SpanID() {
+			t.Fatalf("canvas.apply turn %d hangs under another turn's canvas.step", n)
 		}
 		if mustAttr(t, s, obs.EpisodeID).AsString() != rec.EpisodeID || mustAttr(t, s, obs.TaskID).AsString() != "t-42" {
 			t.Fatal("canvas.apply lacks episode or task id")

@@ -10,6 +10,8 @@ import (
 	"io"
 	"sync"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -308,7 +310,7 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 		if !ok {
 			return status.Error(codes.InvalidArgument, "after open or resume, every message must be an action")
 		}
-		obs, err := ep.Step(ctx, InputFromPB(a.Action))
+		obs, err := ep.Step(turnContext(ctx, m.GetTraceContext()), InputFromPB(a.Action))
 		if err != nil {
 			return toStatus(err)
 		}
@@ -367,4 +369,14 @@ func (s *Service) RunWorkflow(req *pb.RunWorkflowRequest, stream grpc.ServerStre
 		res.Score = &pb.Score{Value: v.Value, Correct: v.Correct, Method: v.Method, Explanation: v.Explanation}
 	}
 	return stream.Send(&pb.RunWorkflowResponse{Event: &pb.RunWorkflowResponse_Result{Result: res}})
+}
+
+// turnContext continues the client's turn trace carried in the message
+// (gRPC metadata carries only the stream's), so the canvas's spans for this
+// turn become children of the client's span for it.
+func turnContext(ctx context.Context, tc map[string]string) context.Context {
+	if len(tc) == 0 {
+		return ctx
+	}
+	return otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(tc))
 }

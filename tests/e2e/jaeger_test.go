@@ -23,10 +23,10 @@ import (
 // What it pins down about streamed turns: gRPC carries W3C trace context
 // once per stream, in the Interact call's metadata. The client's episode
 // span is current when the stream opens, so the server's Interact span is
-// its grandchild (via the client Interact span) in the same trace, and the
-// canvas's per-turn "canvas.apply" spans are children of the server
-// Interact span, matched to the client's "turn" spans by
-// flowsteer.episode.id and flowsteer.turn.
+// its grandchild (via the client Interact span) in the same trace. Each
+// action message also carries its turn's trace context, so the canvas's
+// per-turn "canvas.apply" spans are children of the client's "canvas.step"
+// span of that turn, and carry flowsteer.episode.id and flowsteer.turn.
 func TestTracesInJaeger(t *testing.T) {
 	jaeger := os.Getenv("FLOWSTEER_JAEGER_URL")
 	otlpGRPC := os.Getenv("FLOWSTEER_OTLP_GRPC_ENDPOINT")
@@ -158,7 +158,8 @@ func checkEpisode(t *testing.T, tr *jtrace, client string) {
 	tr.wantParent("canvas.step", "turn")
 
 	// The stream: client Interact under the episode, server Interact
-	// (another process) under it, canvas.apply per turn under that.
+	// (another process) under it; each turn's canvas.apply (in the server)
+	// under that turn's client canvas.step, via the message's trace context.
 	var serverStreams int
 	for _, s := range tr.named("flowsteer.v1.CanvasService/Interact") {
 		switch s.tag("span.kind") {
@@ -177,7 +178,7 @@ func checkEpisode(t *testing.T, tr *jtrace, client string) {
 	if serverStreams == 0 {
 		t.Fatal("no server-side Interact span in the trace: trace context did not cross the stream")
 	}
-	applies := tr.wantParent("canvas.apply", "flowsteer.v1.CanvasService/Interact")
+	applies := tr.wantParent("canvas.apply", "canvas.step")
 	if len(applies) != len(turns) {
 		t.Fatalf("%d canvas.apply spans for %d client turns", len(applies), len(turns))
 	}

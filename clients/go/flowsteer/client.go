@@ -18,6 +18,8 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -152,7 +154,15 @@ func (e *Episode) Step(ctx context.Context, a *pb.Action) (*pb.Observation, erro
 	if e.closed {
 		return nil, errors.New("flowsteer: step on a closed episode stream")
 	}
-	obs, err := e.roundTrip(ctx, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: a}})
+	m := &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: a}}
+	// The stream's metadata carried the trace context of the open; each
+	// step carries its own, so the canvas's turn spans join this turn.
+	tc := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, tc)
+	if len(tc) > 0 {
+		m.TraceContext = tc
+	}
+	obs, err := e.roundTrip(ctx, m)
 	if err != nil {
 		return nil, err
 	}

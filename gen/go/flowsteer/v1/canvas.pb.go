@@ -1347,7 +1347,11 @@ type InteractRequest struct {
 	//	*InteractRequest_Open
 	//	*InteractRequest_Resume
 	//	*InteractRequest_Action
-	Msg           isInteractRequest_Msg `protobuf_oneof:"msg"`
+	Msg isInteractRequest_Msg `protobuf_oneof:"msg"`
+	// W3C trace context (traceparent, tracestate) of the client's turn. gRPC
+	// metadata carries the trace context once per stream; this carries it per
+	// message, so each turn's server spans join the client's turn span.
+	TraceContext  map[string]string `protobuf:"bytes,4,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1412,6 +1416,13 @@ func (x *InteractRequest) GetAction() *Action {
 		if x, ok := x.Msg.(*InteractRequest_Action); ok {
 			return x.Action
 		}
+	}
+	return nil
+}
+
+func (x *InteractRequest) GetTraceContext() map[string]string {
+	if x != nil {
+		return x.TraceContext
 	}
 	return nil
 }
@@ -2213,11 +2224,15 @@ const file_flowsteer_v1_canvas_proto_rawDesc = "" +
 	"\vobservation\x18\x01 \x01(\v2\x19.flowsteer.v1.ObservationR\vobservation\".\n" +
 	"\rResumeEpisode\x12\x1d\n" +
 	"\n" +
-	"episode_id\x18\x01 \x01(\tR\tepisodeId\"\xb9\x01\n" +
+	"episode_id\x18\x01 \x01(\tR\tepisodeId\"\xd0\x02\n" +
 	"\x0fInteractRequest\x128\n" +
 	"\x04open\x18\x01 \x01(\v2\".flowsteer.v1.CreateEpisodeRequestH\x00R\x04open\x125\n" +
 	"\x06resume\x18\x02 \x01(\v2\x1b.flowsteer.v1.ResumeEpisodeH\x00R\x06resume\x12.\n" +
-	"\x06action\x18\x03 \x01(\v2\x14.flowsteer.v1.ActionH\x00R\x06actionB\x05\n" +
+	"\x06action\x18\x03 \x01(\v2\x14.flowsteer.v1.ActionH\x00R\x06action\x12T\n" +
+	"\rtrace_context\x18\x04 \x03(\v2/.flowsteer.v1.InteractRequest.TraceContextEntryR\ftraceContext\x1a?\n" +
+	"\x11TraceContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x05\n" +
 	"\x03msg\"O\n" +
 	"\x10InteractResponse\x12;\n" +
 	"\vobservation\x18\x01 \x01(\v2\x19.flowsteer.v1.ObservationR\vobservation\"\x95\x02\n" +
@@ -2312,7 +2327,7 @@ func file_flowsteer_v1_canvas_proto_rawDescGZIP() []byte {
 }
 
 var file_flowsteer_v1_canvas_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_flowsteer_v1_canvas_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_flowsteer_v1_canvas_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_flowsteer_v1_canvas_proto_goTypes = []any{
 	(OperatorRole)(0),             // 0: flowsteer.v1.OperatorRole
 	(EpisodeState)(0),             // 1: flowsteer.v1.EpisodeState
@@ -2343,83 +2358,85 @@ var file_flowsteer_v1_canvas_proto_goTypes = []any{
 	(*RunWorkflowRequest)(nil),    // 26: flowsteer.v1.RunWorkflowRequest
 	(*RunWorkflowResponse)(nil),   // 27: flowsteer.v1.RunWorkflowResponse
 	(*RunWorkflowResult)(nil),     // 28: flowsteer.v1.RunWorkflowResult
-	nil,                           // 29: flowsteer.v1.RunWorkflowRequest.PromptsEntry
-	(TaskFamily)(0),               // 30: flowsteer.v1.TaskFamily
-	(*RewardSpec)(nil),            // 31: flowsteer.v1.RewardSpec
-	(*Task)(nil),                  // 32: flowsteer.v1.Task
-	(*Workflow)(nil),              // 33: flowsteer.v1.Workflow
-	(*Execution)(nil),             // 34: flowsteer.v1.Execution
-	(*RewardBreakdown)(nil),       // 35: flowsteer.v1.RewardBreakdown
-	(ActionKind)(0),               // 36: flowsteer.v1.ActionKind
-	(*Action)(nil),                // 37: flowsteer.v1.Action
-	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
-	(*NodeResult)(nil),            // 39: flowsteer.v1.NodeResult
-	(*Score)(nil),                 // 40: flowsteer.v1.Score
+	nil,                           // 29: flowsteer.v1.InteractRequest.TraceContextEntry
+	nil,                           // 30: flowsteer.v1.RunWorkflowRequest.PromptsEntry
+	(TaskFamily)(0),               // 31: flowsteer.v1.TaskFamily
+	(*RewardSpec)(nil),            // 32: flowsteer.v1.RewardSpec
+	(*Task)(nil),                  // 33: flowsteer.v1.Task
+	(*Workflow)(nil),              // 34: flowsteer.v1.Workflow
+	(*Execution)(nil),             // 35: flowsteer.v1.Execution
+	(*RewardBreakdown)(nil),       // 36: flowsteer.v1.RewardBreakdown
+	(ActionKind)(0),               // 37: flowsteer.v1.ActionKind
+	(*Action)(nil),                // 38: flowsteer.v1.Action
+	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
+	(*NodeResult)(nil),            // 40: flowsteer.v1.NodeResult
+	(*Score)(nil),                 // 41: flowsteer.v1.Score
 }
 var file_flowsteer_v1_canvas_proto_depIdxs = []int32{
 	0,  // 0: flowsteer.v1.OperatorInfo.roles:type_name -> flowsteer.v1.OperatorRole
-	30, // 1: flowsteer.v1.ListOperatorsRequest.family:type_name -> flowsteer.v1.TaskFamily
+	31, // 1: flowsteer.v1.ListOperatorsRequest.family:type_name -> flowsteer.v1.TaskFamily
 	4,  // 2: flowsteer.v1.ListOperatorsResponse.operators:type_name -> flowsteer.v1.OperatorInfo
 	7,  // 3: flowsteer.v1.EpisodeConfig.finish:type_name -> flowsteer.v1.FinishRules
-	31, // 4: flowsteer.v1.EpisodeConfig.reward:type_name -> flowsteer.v1.RewardSpec
+	32, // 4: flowsteer.v1.EpisodeConfig.reward:type_name -> flowsteer.v1.RewardSpec
 	3,  // 5: flowsteer.v1.RenderedPrompt.kind:type_name -> flowsteer.v1.PromptKind
-	32, // 6: flowsteer.v1.Observation.task:type_name -> flowsteer.v1.Task
-	33, // 7: flowsteer.v1.Observation.workflow:type_name -> flowsteer.v1.Workflow
-	34, // 8: flowsteer.v1.Observation.execution:type_name -> flowsteer.v1.Execution
+	33, // 6: flowsteer.v1.Observation.task:type_name -> flowsteer.v1.Task
+	34, // 7: flowsteer.v1.Observation.workflow:type_name -> flowsteer.v1.Workflow
+	35, // 8: flowsteer.v1.Observation.execution:type_name -> flowsteer.v1.Execution
 	1,  // 9: flowsteer.v1.Observation.state:type_name -> flowsteer.v1.EpisodeState
 	10, // 10: flowsteer.v1.Observation.awaiting:type_name -> flowsteer.v1.AwaitingPrompt
 	11, // 11: flowsteer.v1.Observation.history:type_name -> flowsteer.v1.HistoryEntry
 	9,  // 12: flowsteer.v1.Observation.prompt:type_name -> flowsteer.v1.RenderedPrompt
 	4,  // 13: flowsteer.v1.Observation.operators:type_name -> flowsteer.v1.OperatorInfo
 	2,  // 14: flowsteer.v1.Observation.end_reason:type_name -> flowsteer.v1.EndReason
-	35, // 15: flowsteer.v1.Observation.reward:type_name -> flowsteer.v1.RewardBreakdown
-	36, // 16: flowsteer.v1.Observation.last_action_kind:type_name -> flowsteer.v1.ActionKind
-	32, // 17: flowsteer.v1.CreateEpisodeRequest.task:type_name -> flowsteer.v1.Task
+	36, // 15: flowsteer.v1.Observation.reward:type_name -> flowsteer.v1.RewardBreakdown
+	37, // 16: flowsteer.v1.Observation.last_action_kind:type_name -> flowsteer.v1.ActionKind
+	33, // 17: flowsteer.v1.CreateEpisodeRequest.task:type_name -> flowsteer.v1.Task
 	8,  // 18: flowsteer.v1.CreateEpisodeRequest.config:type_name -> flowsteer.v1.EpisodeConfig
 	12, // 19: flowsteer.v1.CreateEpisodeResponse.observation:type_name -> flowsteer.v1.Observation
-	37, // 20: flowsteer.v1.StepRequest.action:type_name -> flowsteer.v1.Action
+	38, // 20: flowsteer.v1.StepRequest.action:type_name -> flowsteer.v1.Action
 	12, // 21: flowsteer.v1.StepResponse.observation:type_name -> flowsteer.v1.Observation
 	13, // 22: flowsteer.v1.InteractRequest.open:type_name -> flowsteer.v1.CreateEpisodeRequest
 	17, // 23: flowsteer.v1.InteractRequest.resume:type_name -> flowsteer.v1.ResumeEpisode
-	37, // 24: flowsteer.v1.InteractRequest.action:type_name -> flowsteer.v1.Action
-	12, // 25: flowsteer.v1.InteractResponse.observation:type_name -> flowsteer.v1.Observation
-	37, // 26: flowsteer.v1.Turn.action:type_name -> flowsteer.v1.Action
-	1,  // 27: flowsteer.v1.Turn.state:type_name -> flowsteer.v1.EpisodeState
-	38, // 28: flowsteer.v1.Turn.time:type_name -> google.protobuf.Timestamp
-	32, // 29: flowsteer.v1.Episode.task:type_name -> flowsteer.v1.Task
-	8,  // 30: flowsteer.v1.Episode.config:type_name -> flowsteer.v1.EpisodeConfig
-	12, // 31: flowsteer.v1.Episode.observation:type_name -> flowsteer.v1.Observation
-	20, // 32: flowsteer.v1.Episode.turns:type_name -> flowsteer.v1.Turn
-	38, // 33: flowsteer.v1.Episode.created:type_name -> google.protobuf.Timestamp
-	38, // 34: flowsteer.v1.Episode.updated:type_name -> google.protobuf.Timestamp
-	21, // 35: flowsteer.v1.GetEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
-	21, // 36: flowsteer.v1.CloseEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
-	32, // 37: flowsteer.v1.RunWorkflowRequest.task:type_name -> flowsteer.v1.Task
-	29, // 38: flowsteer.v1.RunWorkflowRequest.prompts:type_name -> flowsteer.v1.RunWorkflowRequest.PromptsEntry
-	39, // 39: flowsteer.v1.RunWorkflowResponse.node:type_name -> flowsteer.v1.NodeResult
-	28, // 40: flowsteer.v1.RunWorkflowResponse.result:type_name -> flowsteer.v1.RunWorkflowResult
-	33, // 41: flowsteer.v1.RunWorkflowResult.workflow:type_name -> flowsteer.v1.Workflow
-	34, // 42: flowsteer.v1.RunWorkflowResult.execution:type_name -> flowsteer.v1.Execution
-	40, // 43: flowsteer.v1.RunWorkflowResult.score:type_name -> flowsteer.v1.Score
-	5,  // 44: flowsteer.v1.CanvasService.ListOperators:input_type -> flowsteer.v1.ListOperatorsRequest
-	13, // 45: flowsteer.v1.CanvasService.CreateEpisode:input_type -> flowsteer.v1.CreateEpisodeRequest
-	15, // 46: flowsteer.v1.CanvasService.Step:input_type -> flowsteer.v1.StepRequest
-	18, // 47: flowsteer.v1.CanvasService.Interact:input_type -> flowsteer.v1.InteractRequest
-	22, // 48: flowsteer.v1.CanvasService.GetEpisode:input_type -> flowsteer.v1.GetEpisodeRequest
-	24, // 49: flowsteer.v1.CanvasService.CloseEpisode:input_type -> flowsteer.v1.CloseEpisodeRequest
-	26, // 50: flowsteer.v1.CanvasService.RunWorkflow:input_type -> flowsteer.v1.RunWorkflowRequest
-	6,  // 51: flowsteer.v1.CanvasService.ListOperators:output_type -> flowsteer.v1.ListOperatorsResponse
-	14, // 52: flowsteer.v1.CanvasService.CreateEpisode:output_type -> flowsteer.v1.CreateEpisodeResponse
-	16, // 53: flowsteer.v1.CanvasService.Step:output_type -> flowsteer.v1.StepResponse
-	19, // 54: flowsteer.v1.CanvasService.Interact:output_type -> flowsteer.v1.InteractResponse
-	23, // 55: flowsteer.v1.CanvasService.GetEpisode:output_type -> flowsteer.v1.GetEpisodeResponse
-	25, // 56: flowsteer.v1.CanvasService.CloseEpisode:output_type -> flowsteer.v1.CloseEpisodeResponse
-	27, // 57: flowsteer.v1.CanvasService.RunWorkflow:output_type -> flowsteer.v1.RunWorkflowResponse
-	51, // [51:58] is the sub-list for method output_type
-	44, // [44:51] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	38, // 24: flowsteer.v1.InteractRequest.action:type_name -> flowsteer.v1.Action
+	29, // 25: flowsteer.v1.InteractRequest.trace_context:type_name -> flowsteer.v1.InteractRequest.TraceContextEntry
+	12, // 26: flowsteer.v1.InteractResponse.observation:type_name -> flowsteer.v1.Observation
+	38, // 27: flowsteer.v1.Turn.action:type_name -> flowsteer.v1.Action
+	1,  // 28: flowsteer.v1.Turn.state:type_name -> flowsteer.v1.EpisodeState
+	39, // 29: flowsteer.v1.Turn.time:type_name -> google.protobuf.Timestamp
+	33, // 30: flowsteer.v1.Episode.task:type_name -> flowsteer.v1.Task
+	8,  // 31: flowsteer.v1.Episode.config:type_name -> flowsteer.v1.EpisodeConfig
+	12, // 32: flowsteer.v1.Episode.observation:type_name -> flowsteer.v1.Observation
+	20, // 33: flowsteer.v1.Episode.turns:type_name -> flowsteer.v1.Turn
+	39, // 34: flowsteer.v1.Episode.created:type_name -> google.protobuf.Timestamp
+	39, // 35: flowsteer.v1.Episode.updated:type_name -> google.protobuf.Timestamp
+	21, // 36: flowsteer.v1.GetEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
+	21, // 37: flowsteer.v1.CloseEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
+	33, // 38: flowsteer.v1.RunWorkflowRequest.task:type_name -> flowsteer.v1.Task
+	30, // 39: flowsteer.v1.RunWorkflowRequest.prompts:type_name -> flowsteer.v1.RunWorkflowRequest.PromptsEntry
+	40, // 40: flowsteer.v1.RunWorkflowResponse.node:type_name -> flowsteer.v1.NodeResult
+	28, // 41: flowsteer.v1.RunWorkflowResponse.result:type_name -> flowsteer.v1.RunWorkflowResult
+	34, // 42: flowsteer.v1.RunWorkflowResult.workflow:type_name -> flowsteer.v1.Workflow
+	35, // 43: flowsteer.v1.RunWorkflowResult.execution:type_name -> flowsteer.v1.Execution
+	41, // 44: flowsteer.v1.RunWorkflowResult.score:type_name -> flowsteer.v1.Score
+	5,  // 45: flowsteer.v1.CanvasService.ListOperators:input_type -> flowsteer.v1.ListOperatorsRequest
+	13, // 46: flowsteer.v1.CanvasService.CreateEpisode:input_type -> flowsteer.v1.CreateEpisodeRequest
+	15, // 47: flowsteer.v1.CanvasService.Step:input_type -> flowsteer.v1.StepRequest
+	18, // 48: flowsteer.v1.CanvasService.Interact:input_type -> flowsteer.v1.InteractRequest
+	22, // 49: flowsteer.v1.CanvasService.GetEpisode:input_type -> flowsteer.v1.GetEpisodeRequest
+	24, // 50: flowsteer.v1.CanvasService.CloseEpisode:input_type -> flowsteer.v1.CloseEpisodeRequest
+	26, // 51: flowsteer.v1.CanvasService.RunWorkflow:input_type -> flowsteer.v1.RunWorkflowRequest
+	6,  // 52: flowsteer.v1.CanvasService.ListOperators:output_type -> flowsteer.v1.ListOperatorsResponse
+	14, // 53: flowsteer.v1.CanvasService.CreateEpisode:output_type -> flowsteer.v1.CreateEpisodeResponse
+	16, // 54: flowsteer.v1.CanvasService.Step:output_type -> flowsteer.v1.StepResponse
+	19, // 55: flowsteer.v1.CanvasService.Interact:output_type -> flowsteer.v1.InteractResponse
+	23, // 56: flowsteer.v1.CanvasService.GetEpisode:output_type -> flowsteer.v1.GetEpisodeResponse
+	25, // 57: flowsteer.v1.CanvasService.CloseEpisode:output_type -> flowsteer.v1.CloseEpisodeResponse
+	27, // 58: flowsteer.v1.CanvasService.RunWorkflow:output_type -> flowsteer.v1.RunWorkflowResponse
+	52, // [52:59] is the sub-list for method output_type
+	45, // [45:52] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_canvas_proto_init() }
@@ -2448,7 +2465,7 @@ func file_flowsteer_v1_canvas_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowsteer_v1_canvas_proto_rawDesc), len(file_flowsteer_v1_canvas_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -257,14 +257,23 @@ class ResumeEpisode(_message.Message):
     def __init__(self, episode_id: _Optional[str] = ...) -> None: ...
 
 class InteractRequest(_message.Message):
-    __slots__ = ("open", "resume", "action")
+    __slots__ = ("open", "resume", "action", "trace_context")
+    class TraceContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     OPEN_FIELD_NUMBER: _ClassVar[int]
     RESUME_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     open: CreateEpisodeRequest
     resume: ResumeEpisode
     action: _action_pb2.Action
-    def __init__(self, open: _Optional[_Union[CreateEpisodeRequest, _Mapping]] = ..., resume: _Optional[_Union[ResumeEpisode, _Mapping]] = ..., action: _Optional[_Union[_action_pb2.Action, _Mapping]] = ...) -> None: ...
+    trace_context: _containers.ScalarMap[str, str]
+    def __init__(self, open: _Optional[_Union[CreateEpisodeRequest, _Mapping]] = ..., resume: _Optional[_Union[ResumeEpisode, _Mapping]] = ..., action: _Optional[_Union[_action_pb2.Action, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class InteractResponse(_message.Message):
     __slots__ = ("observation",)
