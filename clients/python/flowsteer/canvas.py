@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import grpc
+from opentelemetry import propagate
 
 from flowsteer import _rpc
 from flowsteer.convert import ActionLike, TaskLike, enum_value, to_action, to_config, to_task
@@ -77,6 +78,13 @@ class Episode:
         """Send one action (reply text, a structured dict, or a message) and
         return the observation that answers it."""
         msg = canvas_pb2.InteractRequest(action=to_action(action))
+        # The stream's metadata carried the trace context of the open; each
+        # step carries the current one, so the canvas's spans for this turn
+        # join the caller's span for it.
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        if carrier:
+            msg.trace_context.update(carrier)
         with self._lock:
             if self._closed:
                 raise FailedPrecondition("step on a closed episode stream")
