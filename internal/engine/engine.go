@@ -352,6 +352,13 @@ func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, it
 		r.record(nr)
 		return false, false, false
 	}
+	if !def.EnabledFor(r.req.Task.Family) {
+		// The canvas refuses such edits; a workflow given as DSL text
+		// (RunWorkflow, eval) reaches here without it.
+		nr.Status, nr.Error = canvas.NodeFailed, fmt.Sprintf("operator %s is disabled for %s tasks", def.Name, r.req.Task.Family)
+		r.record(nr)
+		return false, false, false
+	}
 	backend, err := r.e.backendFor(r.backend, def.Name)
 	if err != nil {
 		nr.Status, nr.Error = canvas.NodeFailed, err.Error()

@@ -13,6 +13,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/operator/builtin"
+	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
@@ -320,4 +321,16 @@ func TestOperatorBackendsRouteOperatorsToTheirBackend(t *testing.T) {
 	if ex.Stats.Backend != "scripted" || ex.Stats.Model != "scripted-model" || ex.Stats.Simulated {
 		t.Errorf("stats name %q/%q simulated=%v", ex.Stats.Backend, ex.Stats.Model, ex.Stats.Simulated)
 	}
+}
+
+func TestOperatorDisabledForTheFamilyIsANodeError(t *testing.T) {
+	srv := newServer(t, answers(canned))
+	e := newEngine(t, srv.registry(t, nil), engineOpts{})
+	mc := task.Task{ID: "mc-1", Family: task.MultipleChoice, Question: "Pick one.", Choices: []string{"1", "2"}, Answers: []string{"a"}}
+	ex := run(t, e, graph(t, "Programmer -> AnswerGenerate", nil), mc)
+	n := requireStatus(t, ex, "node_1", 0, canvas.NodeFailed)
+	if !strings.Contains(n.Error, "Programmer is disabled for mc tasks") {
+		t.Errorf("node error %q", n.Error)
+	}
+	requireStatus(t, ex, "node_2", 0, canvas.NodeOK)
 }
