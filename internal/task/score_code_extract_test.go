@@ -14,3 +14,15 @@ func TestExtractCodePrefersFencedCodeOverAnAnswerTagWithoutCode(t *testing.T) {
 		}
 	}
 }
+
+func TestAnswerTagOffsetsSurviveCaseFoldingThatChangesLength(t *testing.T) {
+	// "İ" lower-cases to two runes of three bytes: offsets taken from a
+	// lower-cased copy would cut the wrong bytes.
+	got, ok := lastAnswerTag("İİİİ <ANSWER>Paris</Answer> tail")
+	if !ok || got != "Paris" {
+		t.Fatalf("lastAnswerTag = %q, %v", got, ok)
+	}
+	if got, _ := lastAnswerTag("<answer>1</answer> then <answer>2"); got != "2" {
+		t.Fatalf("unclosed last tag = %q", got)
+	}
+}

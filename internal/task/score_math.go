@@ -15,17 +15,23 @@ import (
 // lastAnswerTag returns the content of the last <answer> tag; an unclosed
 // last tag (a reply cut at the token limit) runs to the end of the text.
 func lastAnswerTag(text string) (string, bool) {
-	low := strings.ToLower(text)
-	i := strings.LastIndex(low, "<answer>")
-	if i < 0 {
+	// Offsets are found in the text itself: lower-casing can change byte
+	// lengths (İ, Ⱥ) and would make them point into the wrong place.
+	locs := answerOpenRe.FindAllStringIndex(text, -1)
+	if locs == nil {
 		return "", false
 	}
-	rest := text[i+len("<answer>"):]
-	if j := strings.Index(strings.ToLower(rest), "</answer>"); j >= 0 {
-		rest = rest[:j]
+	rest := text[locs[len(locs)-1][1]:]
+	if loc := answerCloseRe.FindStringIndex(rest); loc != nil {
+		rest = rest[:loc[0]]
 	}
 	return strings.TrimSpace(rest), true
 }
+
+var (
+	answerOpenRe  = regexp.MustCompile(`(?i)<answer>`)
+	answerCloseRe = regexp.MustCompile(`(?i)</answer>`)
+)
 
 // lastBoxed returns the argument of the last \boxed (or \fbox), braces
 // balanced; "\boxed 5" (no braces) takes the next token.
