@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
@@ -16,6 +17,7 @@ import (
 
 type demoFlags struct {
 	canvas string
+	auth   clientAuthFlags // --canvas connection
 }
 
 func newDemoCmd() *cobra.Command {
@@ -32,6 +34,7 @@ func newDemoCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&f.canvas, "canvas", "", "address of a running canvas (default: start one in this process)")
+	f.auth.register(cmd.Flags(), "", "--canvas connection")
 	return cmd
 }
 
@@ -57,7 +60,13 @@ var demoReplies = []string{
 
 func runDemo(ctx context.Context, out io.Writer, f *demoFlags) error {
 	addr := f.canvas
-	if addr == "" {
+	var dialOpts []grpc.DialOption
+	if addr != "" {
+		var err error
+		if dialOpts, err = f.auth.dialOptions(); err != nil {
+			return err
+		}
+	} else {
 		sctx, stop := context.WithCancel(ctx)
 		ready := make(chan string, 1)
 		done := make(chan error, 1)
@@ -75,7 +84,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) error {
 		}
 		fmt.Fprintf(out, "canvas started on %s (in this process), executor: sim — SIMULATED, offline; not a real model\n", addr)
 	}
-	c, err := flowsteer.Dial(addr)
+	c, err := flowsteer.Dial(addr, dialOpts...)
 	if err != nil {
 		return err
 	}

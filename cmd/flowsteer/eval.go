@@ -31,6 +31,7 @@ type evalFlags struct {
 	policy      string
 	checkpoint  string
 	policyAddr  string
+	auth        clientAuthFlags // --policy-addr connection
 	baselines   []string
 	greedy      bool
 }
@@ -62,6 +63,7 @@ func newEvalCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.policy, "policy", "", "evaluate a policy instead of a workflow: embedded, remote, random or fixed:DSL")
 	cmd.Flags().StringVar(&f.checkpoint, "checkpoint", "", "--policy embedded: checkpoint to load")
 	cmd.Flags().StringVar(&f.policyAddr, "policy-addr", "", "--policy remote: PolicyService address")
+	f.auth.register(cmd.Flags(), "", "--policy remote: the --policy-addr connection")
 	cmd.Flags().StringSliceVar(&f.baselines, "baselines", []string{"random", "cot", "self-consistency", "full"}, "--policy: baselines to run beside it")
 	cmd.Flags().BoolVar(&f.greedy, "greedy", false, "--policy: take each head's most likely choice instead of sampling (a policy trained by sampling can be degenerate greedily)")
 	_ = cmd.MarkFlagRequired("tasks")
@@ -77,10 +79,11 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 	if f.policy != "" {
 		return evalPolicy(ctx, out, errOut, f)
 	}
-	job, err := prepareWorkflowJob(&f.backendFlags, "--workflow", f.workflow, f.tasks, f.format, f.limit)
+	job, err := prepareWorkflowJob(ctx, &f.backendFlags, "--workflow", f.workflow, f.tasks, f.format, f.limit)
 	if err != nil {
 		return err
 	}
+	defer job.sys.Close()
 	sys, g, tasks := job.sys, job.graph, job.tasks
 	var sink *os.File
 	var enc *json.Encoder
@@ -160,8 +163,12 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	}
 	obs := newTermObserver(out, errOut, !f.noProgress)
 	obs.evalOnly = true
+	dialOpts, err := f.auth.dialOptions()
+	if err != nil {
+		return err
+	}
 	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs})
+		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts})
 	obs.finish()
 	if err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
@@ -36,6 +35,7 @@ type playFlags struct {
 	policyURL  string
 	policyMdl  string
 	policyAddr string
+	auth       clientAuthFlags // --canvas and --policy-addr connections
 }
 
 func newPlayCmd() *cobra.Command {
@@ -64,6 +64,7 @@ func newPlayCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.policyURL, "policy-url", "", "llm: base URL of the policy model's endpoint")
 	cmd.Flags().StringVar(&f.policyMdl, "policy-model", "", "llm: model name")
 	cmd.Flags().StringVar(&f.policyAddr, "policy-addr", "", "remote: address of a PolicyService")
+	f.auth.register(cmd.Flags(), "", "--canvas and --policy-addr connections")
 	_ = cmd.MarkFlagRequired("task-file")
 	return cmd
 }
@@ -94,7 +95,11 @@ func buildPolicy(ctx context.Context, f *playFlags) (policy.Policy, func(), erro
 		if f.policyAddr == "" {
 			return nil, nop, fmt.Errorf("--policy remote needs --policy-addr")
 		}
-		conn, err := grpc.NewClient(f.policyAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+		creds, err := f.auth.dialOptions()
+		if err != nil {
+			return nil, nop, err
+		}
+		conn, err := grpc.NewClient(f.policyAddr, append([]grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, creds...)...)
 		if err != nil {
 			return nil, nop, err
 		}
@@ -122,7 +127,12 @@ func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
 		tasks = tasks[:f.limit]
 	}
 	addr := f.canvasAddr
-	if addr == "" {
+	var dialOpts []grpc.DialOption
+	if addr != "" {
+		if dialOpts, err = f.auth.dialOptions(); err != nil {
+			return err
+		}
+	} else {
 		sctx, stop := context.WithCancel(ctx)
 		ready := make(chan string, 1)
 		done := make(chan error, 1)
@@ -135,7 +145,7 @@ func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
 			return fmt.Errorf("start canvas: %w", err)
 		}
 	}
-	c, err := flowsteer.Dial(addr)
+	c, err := flowsteer.Dial(addr, dialOpts...)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/server"
@@ -35,6 +34,10 @@ type serveFlags struct {
 	grace       time.Duration
 	maxEpisodes int
 	idleTTL     time.Duration
+	resumeGrace time.Duration
+	access      serverAuthFlags // TLS, authentication, per-client limits
+	// closers run when serve returns, last registered first.
+	closers []func()
 }
 
 // serviceBuilders are the services this build can run, by name.
@@ -44,14 +47,18 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		if err != nil {
 			return err
 		}
-		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL}
+		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL, ResumeGrace: f.resumeGrace}
 		o.NoExecute = f.noExecute
 		for _, spec := range f.libraries {
 			name, addr, ok := strings.Cut(spec, "=")
 			if !ok || name == "" || addr == "" {
 				return fmt.Errorf("--operator-library %q: use NAME=HOST:PORT", spec)
 			}
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+			creds, err := f.play.auth.dialOptions()
+			if err != nil {
+				return err
+			}
+			conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, creds...)...)
 			if err != nil {
 				return fmt.Errorf("--operator-library %s: %w", name, err)
 			}
@@ -65,10 +72,11 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 			o.Libraries = append(o.Libraries, lib)
 			slog.Default().Info("operator library", "name", name, "addr", addr, "operators", strings.Join(lib.Names(), ","))
 		}
-		sys, err := system.Build(o)
+		sys, err := system.BuildContext(ctx, o)
 		if err != nil {
 			return err
 		}
+		f.closers = append(f.closers, func() { _ = sys.Close() }) // a managed llama.cpp server, after the server stops
 		go sys.Store.Run(ctx, min(f.idleTTL/4, time.Minute))
 		logSystem(sys)
 		canvassvc.AddValidators(v)
@@ -104,19 +112,28 @@ func serviceNames() []string {
 	return names
 }
 
-func newServeCmd() *cobra.Command {
-	f := &serveFlags{}
+func newServeCmd() *cobra.Command { return newServeCmdWith(&serveFlags{}) }
+
+// newServeCmdWith binds the serve command's flags to f.
+func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run flowsteer's gRPC services in one process",
 		Long: "serve runs the chosen services on one gRPC server with health, reflection, logging and recovery.\n" +
-			"It listens on 127.0.0.1:50051 by default and stops gracefully on Ctrl-C or SIGTERM, finishing in-flight turns.",
+			"It listens on 127.0.0.1:50051 by default and stops gracefully on Ctrl-C or SIGTERM, finishing in-flight turns.\n\n" +
+			"Access control: on a non-loopback --addr, serve requires TLS (--tls-cert, --tls-key) and authentication\n" +
+			"(--auth-token-file or $" + serverTokensEnv + ", and/or client certificates with --tls-client-ca), or --insecure.\n" +
+			"On loopback they are optional and honoured when given. Health and reflection answer without credentials.\n" +
+			"Per-client limits: --rate-limit, --rate-burst, --max-client-episodes. The --dial-* flags are the credentials\n" +
+			"serve itself uses towards --operator-library and --policy-addr servers.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), f, nil)
 		},
 	}
 	f.register(cmd.Flags())
+	f.access.register(cmd.Flags())
+	f.play.auth.register(cmd.Flags(), "dial-", "--operator-library and --policy-addr connections")
 	cmd.Flags().StringVar(&f.play.policy, "policy", "embedded", "policy service: embedded, llm, remote, random or fixed:\"DSL\"")
 	cmd.Flags().StringVar(&f.play.checkpoint, "checkpoint", "", "policy service: embedded checkpoint to load")
 	cmd.Flags().StringVar(&f.play.policyURL, "policy-url", "", "policy service: llm endpoint base URL")
@@ -131,6 +148,7 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "how long a graceful stop waits for in-flight calls")
 	cmd.Flags().IntVar(&f.maxEpisodes, "max-episodes", canvas.DefaultStoreConfig().MaxEpisodes, "most episodes a canvas holds; the least recently used expires first")
 	cmd.Flags().DurationVar(&f.idleTTL, "episode-ttl", canvas.DefaultStoreConfig().IdleTTL, "idle episodes expire after this long")
+	cmd.Flags().DurationVar(&f.resumeGrace, "resume-grace", canvas.DefaultStoreConfig().ResumeGrace, "canvas: an unfinished episode whose stream ended stays resumable by id this long (0 = until --episode-ttl idle); an open stream keeps its episode")
 	return cmd
 }
 
@@ -142,10 +160,21 @@ func serve(ctx context.Context, f *serveFlags, ready chan<- string) error {
 		names = serviceNames()
 	}
 	log := slog.Default()
+	acc, err := f.access.build(f.addr, f.idleTTL, log)
+	if err != nil {
+		return err
+	}
 	v := server.Validators{}
-	s := server.New(server.Options{Logger: log, Validators: v})
+	s := server.New(server.Options{Logger: log, Validators: v,
+		GuardUnary: acc.guard.Unary(), GuardStream: acc.guard.Stream(), ServerOpts: acc.serverOpts})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer func() {
+		for i := len(f.closers) - 1; i >= 0; i-- {
+			f.closers[i]()
+		}
+		f.closers = nil
+	}()
 	for _, n := range names {
 		n = strings.ToLower(strings.TrimSpace(n))
 		build, ok := serviceBuilders[n]
@@ -160,8 +189,12 @@ func serve(ctx context.Context, f *serveFlags, ready chan<- string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
+	if err := acc.checkBound(lis.Addr(), log); err != nil {
+		lis.Close()
+		return err
+	}
 	slices.Sort(names)
-	log.Info("flowsteer serving", "addr", lis.Addr().String(), "services", strings.Join(names, ","), "version", version)
+	log.Info("flowsteer serving", append([]any{"addr", lis.Addr().String(), "services", strings.Join(names, ","), "version", version}, acc.fields...)...)
 	if ready != nil {
 		ready <- lis.Addr().String()
 	}

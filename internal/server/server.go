@@ -3,6 +3,13 @@
 // (go-grpc-middleware v2), request validation, OpenTelemetry's stats
 // handler, health and reflection, deliberate keepalive and message-size
 // limits, and a graceful stop that lets in-flight turns finish.
+//
+// Status codes of malformed requests: a message over MaxRecvBytes is
+// ResourceExhausted (grpc-go's own check); a message that does not decode,
+// such as invalid UTF-8 in a proto3 string field, would be Internal in
+// grpc-go ("failed to unmarshal"), so requestCodec and the validation
+// interceptor make it InvalidArgument naming the field; a request the
+// services' Validators refuse is InvalidArgument naming the field.
 package server
 
 import (
@@ -43,7 +50,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Validators check requests before handlers run (see Validators).
 	Validators Validators
-	// ExtraUnary and ExtraStream run after logging, recovery and validation.
+	// GuardUnary and GuardStream run right after logging and recovery,
+	// before validation: authentication and per-client limits
+	// (internal/auth), so unauthenticated calls reach nothing else and
+	// their rejections are logged.
+	GuardUnary  []grpc.UnaryServerInterceptor
+	GuardStream []grpc.StreamServerInterceptor
+	// ExtraUnary and ExtraStream run after logging, recovery, guard and validation.
 	ExtraUnary  []grpc.UnaryServerInterceptor
 	ExtraStream []grpc.StreamServerInterceptor
 	ServerOpts  []grpc.ServerOption
@@ -73,16 +86,16 @@ func New(o Options) *Server {
 		log.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error: the server recovered from a panic; it was logged")
 	})
-	unary := append([]grpc.UnaryServerInterceptor{
+	unary := []grpc.UnaryServerInterceptor{
 		logging.UnaryServerInterceptor(lg, logOpts...),
 		recovery.UnaryServerInterceptor(rec),
-		o.Validators.Unary(),
-	}, o.ExtraUnary...)
-	stream := append([]grpc.StreamServerInterceptor{
+	}
+	unary = append(append(append(unary, o.GuardUnary...), o.Validators.Unary()), o.ExtraUnary...)
+	stream := []grpc.StreamServerInterceptor{
 		logging.StreamServerInterceptor(lg, logOpts...),
 		recovery.StreamServerInterceptor(rec),
-		o.Validators.Stream(),
-	}, o.ExtraStream...)
+	}
+	stream = append(append(append(stream, o.GuardStream...), o.Validators.Stream()), o.ExtraStream...)
 	opts := append([]grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(unary...),
@@ -90,6 +103,9 @@ func New(o Options) *Server {
 		grpc.MaxRecvMsgSize(MaxRecvBytes),
 		grpc.MaxSendMsgSize(MaxSendBytes),
 		grpc.MaxConcurrentStreams(MaxStreams),
+		// Requests that do not decode become InvalidArgument instead of
+		// grpc-go's Internal (see requestCodec).
+		grpc.ForceServerCodecV2(newRequestCodec()),
 		// Episodes idle for minutes between turns while a slow executor
 		// runs are normal, so connections are kept; pings are allowed often
 		// enough for clients behind NATs and load balancers.

@@ -32,6 +32,10 @@ func Add[M proto.Message](v Validators, check func(M) error) {
 }
 
 func (v Validators) check(m any) error {
+	// First, whether the message decoded at all (see requestCodec).
+	if why, bad := claimDecodeError(m); bad {
+		return status.Error(codes.InvalidArgument, "the request does not decode: "+why)
+	}
 	pm, ok := m.(proto.Message)
 	if !ok || len(v) == 0 {
 		return nil

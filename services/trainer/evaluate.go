@@ -36,6 +36,9 @@ type EvalSpec struct {
 	MaxRounds   int
 	Observer    trainer.Observer
 	Logger      *slog.Logger
+	// DialOptions reach a remote policy (TLS, bearer token: see
+	// flowsteer.Credentials.DialOptions).
+	DialOptions []grpc.DialOption
 }
 
 // EvaluatePolicy plays one episode per task for the policy and each
@@ -55,7 +58,7 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 	if s.MaxRounds > 0 {
 		cfg.MaxRounds = s.MaxRounds
 	}
-	p := &Prepared{}
+	p := &Prepared{dialOptions: s.DialOptions}
 	defer p.Close()
 	env := trainer.Env{}
 	if err := p.canvas(ctx, cfg, &env, s.Logger); err != nil {
@@ -122,7 +125,8 @@ func (p *Prepared) evalPolicy(ctx context.Context, spec *pb.PolicySpec, seed int
 		}
 		return pol, inProc(pol), nil
 	case "remote":
-		conn, err := grpc.NewClient(spec.GetAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+		opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, p.dialOptions...)
+		conn, err := grpc.NewClient(spec.GetAddress(), opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy.address: %w", err)
 		}

@@ -91,21 +91,61 @@ class ClientInterceptor(
         return self._finish(span, continuation(new, request_iterator))
 
 
+def _is_loopback(addr: str) -> bool:
+    """Whether addr (HOST:PORT, [V6]:PORT, or a unix: target) names this machine."""
+    import ipaddress
+
+    if addr.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = addr.rsplit(":", 1)[0] if ":" in addr else addr
+    host = host.strip("[]")
+    if host.startswith("dns:///"):
+        host = host[len("dns:///") :]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def make_channel(
     addr: str,
     *,
     tls: bool = False,
     root_certificates: bytes | None = None,
+    certificate_chain: bytes | None = None,
+    private_key: bytes | None = None,
+    server_name: str | None = None,
     token: str | None = None,
+    insecure: bool = False,
     trace: bool = True,
     tracer_provider: Any = None,
     options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.Channel:
-    """A channel to addr: plaintext, or TLS when ``tls`` or root
-    certificates are given; a token is sent as a bearer token on every call."""
+    """A channel to addr: plaintext, or TLS when ``tls``, root certificates
+    or a client certificate (``certificate_chain`` + ``private_key``, PEM:
+    mTLS) are given; ``server_name`` overrides the name checked in the
+    server's certificate. A token is sent as a bearer token on every call;
+    without TLS only to a loopback address unless ``insecure`` is set, as
+    the Go client does (a token over plaintext on a network is readable by
+    anyone on the path)."""
     opts = list(DEFAULT_OPTIONS) + list(options)
-    if tls or root_certificates is not None:
-        ch = grpc.secure_channel(addr, grpc.ssl_channel_credentials(root_certificates=root_certificates), options=opts)
+    if (certificate_chain is None) != (private_key is None):
+        raise ValueError("give both certificate_chain and private_key for a client certificate, or neither")
+    secure = tls or root_certificates is not None or certificate_chain is not None
+    if token and not secure and not insecure and not _is_loopback(addr):
+        raise ValueError(
+            f"refusing to send a token to {addr} over plaintext: use tls=True or root_certificates=..., "
+            "or insecure=True on a network you trust"
+        )
+    if server_name:
+        opts.append(("grpc.ssl_target_name_override", server_name))
+    if secure:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=root_certificates, private_key=private_key, certificate_chain=certificate_chain
+        )
+        ch = grpc.secure_channel(addr, creds, options=opts)
     else:
         ch = grpc.insecure_channel(addr, options=opts)
     if token or trace:

@@ -1,0 +1,82 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/server"
+)
+
+type canvas struct {
+	pb.UnimplementedCanvasServiceServer
+}
+
+func (canvas) ListOperators(context.Context, *pb.ListOperatorsRequest) (*pb.ListOperatorsResponse, error) {
+	return &pb.ListOperatorsResponse{}, nil
+}
+
+// The guard runs before validation (an unauthenticated caller learns
+// nothing about its request) and before the extra interceptors; without a
+// guard the server behaves as before.
+func TestGuardRunsBeforeValidation(t *testing.T) {
+	deny := func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (any, error) {
+		return nil, status.Error(codes.Unauthenticated, "denied")
+	}
+	allow := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		return h(ctx, req)
+	}
+	cases := []struct {
+		name  string
+		guard []grpc.UnaryServerInterceptor
+		want  codes.Code
+	}{
+		{"no guard: validation answers", nil, codes.InvalidArgument},
+		{"guard that allows: validation answers", []grpc.UnaryServerInterceptor{allow}, codes.InvalidArgument},
+		{"guard that denies: validation never runs", []grpc.UnaryServerInterceptor{deny}, codes.Unauthenticated},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := server.Validators{}
+			server.Add(v, func(*pb.ListOperatorsRequest) error { return errors.New("library: always wrong") })
+			var extraRan atomic.Bool
+			extra := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				extraRan.Store(true)
+				return h(ctx, req)
+			}
+			s := server.New(server.Options{Validators: v, GuardUnary: tc.guard, ExtraUnary: []grpc.UnaryServerInterceptor{extra}})
+			pb.RegisterCanvasServiceServer(s.GRPC, canvas{})
+			lis := bufconn.Listen(1 << 16)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Serve(ctx, lis, time.Second) }()
+			defer func() { cancel(); <-done }()
+			conn, err := grpc.NewClient("passthrough:///buf",
+				grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+				grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer ccancel()
+			_, err = pb.NewCanvasServiceClient(conn).ListOperators(cctx, &pb.ListOperatorsRequest{})
+			if got := status.Code(err); got != tc.want {
+				t.Fatalf("code %v (%v), want %v", got, err, tc.want)
+			}
+			if extraRan.Load() {
+				t.Error("an extra interceptor ran before the guard or validation rejected the call")
+			}
+		})
+	}
+}
