@@ -83,7 +83,7 @@ func ValidateTask(t task.Task) error {
 	if !t.Family.Valid() {
 		return fmt.Errorf("%w: task.family %q is not one of math, qa, code, mc", ErrInvalid, t.Family)
 	}
-	if t.Difficulty < 0 || t.Difficulty > 1 {
+	if !(t.Difficulty >= 0 && t.Difficulty <= 1) { // NaN fails too
 		return fmt.Errorf("%w: task.difficulty must be in [0, 1], got %v", ErrInvalid, t.Difficulty)
 	}
 	return nil

@@ -88,14 +88,28 @@ func (c Config) Validate() error {
 }
 
 // StoreConfig bounds the in-memory episode store.
+//
+// Expiry, by how an episode is used:
+//
+//   - driven by a live Interact stream: never expires for being idle (a
+//     slow policy may think for longer than IdleTTL); only a full store
+//     may evict it, after every episode without a stream.
+//   - unfinished, its stream ended (the client disconnected): resumable by
+//     id for ResumeGrace from the moment the stream ended, then it expires
+//     and a resume answers NotFound saying so.
+//   - otherwise (played through the unary API, or ended and kept for
+//     GetEpisode): expires after IdleTTL without a turn.
 type StoreConfig struct {
 	MaxEpisodes int           // default 10000; when full the least recently used episode expires
 	IdleTTL     time.Duration // episodes idle this long expire, default 30m
+	// ResumeGrace is how long an unfinished episode whose stream ended
+	// stays resumable, default 2m; 0 leaves such episodes to IdleTTL.
+	ResumeGrace time.Duration
 }
 
 // DefaultStoreConfig returns the defaults.
 func DefaultStoreConfig() StoreConfig {
-	return StoreConfig{MaxEpisodes: 10000, IdleTTL: 30 * time.Minute}
+	return StoreConfig{MaxEpisodes: 10000, IdleTTL: 30 * time.Minute, ResumeGrace: 2 * time.Minute}
 }
 
 // Validate names the first bad field.
@@ -105,6 +119,9 @@ func (c StoreConfig) Validate() error {
 	}
 	if c.IdleTTL <= 0 {
 		return fmt.Errorf("idle_ttl must be positive, got %s", c.IdleTTL)
+	}
+	if c.ResumeGrace < 0 {
+		return fmt.Errorf("resume_grace must be >= 0 (0 = the idle TTL applies), got %s", c.ResumeGrace)
 	}
 	return nil
 }

@@ -18,10 +18,21 @@ type Store interface {
 	Len() int
 }
 
-// MemoryStore keeps episodes in memory, bounded in number; idle episodes
-// expire after a TTL, and when full the least recently used one expires
-// first. It remembers recently expired ids so a late caller learns why its
-// episode is gone.
+// StreamTracker is a Store that knows which episodes a live stream drives,
+// so that it keeps them while the stream is open and gives a disconnected
+// client a grace period to resume (MemoryStore is one; see StoreConfig).
+type StreamTracker interface {
+	// Attach marks the episode as driven by a stream; it fails like Get
+	// when the episode is gone. detach ends the attachment (once; later
+	// calls do nothing): unfinished tells whether the episode still
+	// awaits turns, which starts its resume grace.
+	Attach(id string) (detach func(unfinished bool), err error)
+}
+
+// MemoryStore keeps episodes in memory, bounded in number; when full the
+// least recently used one without a live stream expires first. Episodes
+// expire as StoreConfig describes (idle TTL, resume grace). It remembers
+// recently expired ids so a late caller learns why its episode is gone.
 type MemoryStore struct {
 	cfg StoreConfig
 	now func() time.Time
@@ -29,8 +40,17 @@ type MemoryStore struct {
 	mu      sync.Mutex
 	byID    map[string]*list.Element // of *Episode, front = most recently used
 	lru     *list.List
-	expired map[string]string // id -> reason, bounded
+	streams map[string]*streamState // episodes attached to a stream now or before
+	expired map[string]string       // id -> reason, bounded
 	expRing []string
+}
+
+// streamState is what the store knows of an episode's streams.
+type streamState struct {
+	attached int // live streams
+	// detached is when the last stream ended while the episode was
+	// unfinished (zero when it was finished, or never detached).
+	detached time.Time
 }
 
 const expiredMemory = 4096
@@ -40,7 +60,8 @@ func NewMemoryStore(cfg StoreConfig) (*MemoryStore, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("episode store: %w", err)
 	}
-	return &MemoryStore{cfg: cfg, now: time.Now, byID: map[string]*list.Element{}, lru: list.New(), expired: map[string]string{}}, nil
+	return &MemoryStore{cfg: cfg, now: time.Now, byID: map[string]*list.Element{}, lru: list.New(),
+		streams: map[string]*streamState{}, expired: map[string]string{}}, nil
 }
 
 func (s *MemoryStore) Put(e *Episode) error {
@@ -50,17 +71,38 @@ func (s *MemoryStore) Put(e *Episode) error {
 		return fmt.Errorf("episode %s already exists", e.id)
 	}
 	for s.lru.Len() >= s.cfg.MaxEpisodes {
-		old := s.lru.Back().Value.(*Episode)
-		s.removeLocked(old.id, fmt.Sprintf("it expired to make room (the canvas holds at most %d episodes)", s.cfg.MaxEpisodes))
+		s.removeLocked(s.evictionVictimLocked().id, fmt.Sprintf("it expired to make room (the canvas holds at most %d episodes)", s.cfg.MaxEpisodes))
 	}
 	s.byID[e.id] = s.lru.PushFront(e)
 	return nil
 }
 
+// evictionVictimLocked is the least recently used episode without a live
+// stream, or the least recently used one when every episode has a stream.
+func (s *MemoryStore) evictionVictimLocked() *Episode {
+	for el := s.lru.Back(); el != nil; el = el.Prev() {
+		e := el.Value.(*Episode)
+		if st := s.streams[e.id]; st == nil || st.attached == 0 {
+			return e
+		}
+	}
+	return s.lru.Back().Value.(*Episode)
+}
+
 func (s *MemoryStore) Get(id string) (*Episode, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.getLocked(id)
+}
+
+func (s *MemoryStore) getLocked(id string) (*Episode, error) {
 	el, ok := s.byID[id]
+	if ok {
+		if why, over := s.graceOverLocked(id, s.now()); over {
+			s.removeLocked(id, why)
+			ok = false
+		}
+	}
 	if !ok {
 		if why, gone := s.expired[id]; gone {
 			return nil, fmt.Errorf("%w: %s: %s", ErrNotFound, id, why)
@@ -69,6 +111,50 @@ func (s *MemoryStore) Get(id string) (*Episode, error) {
 	}
 	s.lru.MoveToFront(el)
 	return el.Value.(*Episode), nil
+}
+
+// graceOverLocked tells whether id is an unfinished episode whose stream
+// ended more than the resume grace before now, and says so.
+func (s *MemoryStore) graceOverLocked(id string, now time.Time) (string, bool) {
+	st := s.streams[id]
+	if st == nil || st.attached > 0 || st.detached.IsZero() || s.cfg.ResumeGrace <= 0 {
+		return "", false
+	}
+	if now.Sub(st.detached) <= s.cfg.ResumeGrace {
+		return "", false
+	}
+	return fmt.Sprintf("it expired: its stream ended at %s and no client resumed it within the resume grace period of %s; open a new episode",
+		st.detached.UTC().Format(time.RFC3339), s.cfg.ResumeGrace), true
+}
+
+// Attach implements StreamTracker.
+func (s *MemoryStore) Attach(id string) (func(unfinished bool), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.getLocked(id); err != nil {
+		return nil, err
+	}
+	st := s.streams[id]
+	if st == nil {
+		st = &streamState{}
+		s.streams[id] = st
+	}
+	st.attached++
+	st.detached = time.Time{}
+	var once sync.Once
+	return func(unfinished bool) {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.streams[id] != st {
+				return // expired (evicted for room) while attached
+			}
+			st.attached--
+			if st.attached == 0 && unfinished {
+				st.detached = s.now()
+			}
+		})
+	}, nil
 }
 
 func (s *MemoryStore) Delete(id string) {
@@ -90,6 +176,7 @@ func (s *MemoryStore) removeLocked(id, why string) {
 	}
 	s.lru.Remove(el)
 	delete(s.byID, id)
+	delete(s.streams, id)
 	el.Value.(*Episode).dropped()
 	if len(s.expRing) >= expiredMemory {
 		delete(s.expired, s.expRing[0])
@@ -99,31 +186,50 @@ func (s *MemoryStore) removeLocked(id, why string) {
 	s.expRing = append(s.expRing, id)
 }
 
-// Sweep expires episodes idle longer than the TTL and returns how many.
+// Sweep expires the episodes due (StoreConfig: idle TTL, resume grace;
+// never one with a live stream) and returns how many.
 func (s *MemoryStore) Sweep() int {
-	cutoff := s.now().Add(-s.cfg.IdleTTL)
+	now := s.now()
+	cutoff := now.Add(-s.cfg.IdleTTL)
+	n := 0
 	s.mu.Lock()
-	var victims []*Episode
+	var idle []*Episode
 	for el := s.lru.Back(); el != nil; el = el.Prev() {
-		victims = append(victims, el.Value.(*Episode))
+		e := el.Value.(*Episode)
+		if why, over := s.graceOverLocked(e.id, now); over {
+			s.removeLocked(e.id, why)
+			n++
+			continue
+		}
+		if st := s.streams[e.id]; st != nil && (st.attached > 0 || (!st.detached.IsZero() && s.cfg.ResumeGrace > 0)) {
+			continue // a live stream, or a disconnected one still in its grace
+		}
+		idle = append(idle, e)
 	}
 	s.mu.Unlock()
-	n := 0
-	for _, e := range victims {
+	for _, e := range idle {
 		// lastUsed takes the episode's lock, so it is read outside the
 		// store's lock to keep lock order store -> never episode.
-		if e.lastUsed().Before(cutoff) {
-			s.mu.Lock()
+		if !e.lastUsed().Before(cutoff) {
+			continue
+		}
+		s.mu.Lock()
+		// A stream may have attached meanwhile; then the episode stays.
+		if st := s.streams[e.id]; (st == nil || st.attached == 0) && s.byID[e.id] != nil {
 			s.removeLocked(e.id, fmt.Sprintf("it expired after being idle for %s", s.cfg.IdleTTL))
-			s.mu.Unlock()
 			n++
 		}
+		s.mu.Unlock()
 	}
 	return n
 }
 
-// Run sweeps every interval until ctx is done; the caller owns it.
+// Run sweeps until ctx is done; the caller owns it. It sweeps every
+// interval, or every quarter of the resume grace when that is shorter.
 func (s *MemoryStore) Run(ctx context.Context, interval time.Duration) {
+	if g := s.cfg.ResumeGrace / 4; g > 0 && g < interval {
+		interval = g
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

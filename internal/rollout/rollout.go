@@ -9,6 +9,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -64,6 +65,13 @@ type Record struct {
 	// Err is set when the episode failed (canvas or policy error); such
 	// episodes are excluded from their group.
 	Err error
+	// Replica is the address of the canvas replica that served the
+	// episode (or refused to open it), when the canvas client knows it.
+	Replica string
+	// Attempts counts the plays of this episode: 1, or more when a caller
+	// re-ran it from the start after losing its replica (the trainer does,
+	// within rollout.retries).
+	Attempts int
 }
 
 // Reward is the final reward, 0 when the episode failed or never ended.
@@ -106,9 +114,13 @@ func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.Episod
 	}()
 	ep, err := c.Open(ctx, t, cfg)
 	if err != nil {
+		rec.Replica = ReplicaOf(err)
 		return rec, fmt.Errorf("open episode: %w", err)
 	}
 	defer ep.Close()
+	if p, ok := ep.(peerer); ok {
+		rec.Replica = p.Peer()
+	}
 	rec.EpisodeID = ep.ID()
 	span.SetAttributes(obs.EpisodeID.String(rec.EpisodeID))
 	o := ep.First()
@@ -133,6 +145,19 @@ func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.Episod
 	}
 	rec.Final = o
 	return rec, nil
+}
+
+// peerer is an episode, or an error, that knows the canvas replica it
+// came from (the Go client's Episode and its open errors do).
+type peerer interface{ Peer() string }
+
+// ReplicaOf returns the canvas replica named by err, "" when none is.
+func ReplicaOf(err error) string {
+	var p peerer
+	if errors.As(err, &p) {
+		return p.Peer()
+	}
+	return ""
 }
 
 // turn plays one turn in a "turn" span: the actor decides ("policy.act"),

@@ -9,9 +9,11 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/reward"
 )
@@ -65,8 +67,16 @@ type Config struct {
 
 	Policy struct {
 		Kind    string `yaml:"kind"`    // embedded, remote, llm
-		Address string `yaml:"address"` // remote: host:port of a PolicyService
-		Hidden  int    `yaml:"hidden"`  // embedded: hidden units
+		Address string `yaml:"address"` // remote: host:port (or dns:///name:port) of a PolicyService
+		// Addresses lists PolicyService replicas (remote), instead of
+		// Address: each episode's ActStream goes to one healthy replica,
+		// round robin. Update and checkpoints go to one replica too, so the
+		// replicas must share one learner's weights.
+		Addresses []string `yaml:"addresses,omitempty"`
+		// Auth: TLS and bearer token for the PolicyService connection
+		// (remote); unset = plaintext, which suits loopback.
+		Auth   flowsteer.Credentials `yaml:"auth,omitempty"`
+		Hidden int                   `yaml:"hidden"` // embedded: hidden units
 		// LLM: an OpenAI-compatible endpoint serving the policy model.
 		BaseURL string `yaml:"base_url"`
 		Model   string `yaml:"model"`
@@ -74,13 +84,20 @@ type Config struct {
 
 	Canvas struct {
 		// Addresses of Canvas services; empty runs one in this process.
+		// Several host:port entries, or one dns:///name:port whose name has
+		// several addresses, are replicas: one balanced connection puts
+		// each episode on one healthy replica, round robin.
 		Addresses []string `yaml:"addresses"`
-		TwoStep   *bool    `yaml:"two_step"`
-		Hints     bool     `yaml:"hints"`
+		// Auth: TLS and bearer token for the connection to remote
+		// canvases (ca_file, cert_file, key_file, server_name, tls,
+		// token_file, token_env, insecure); unset = plaintext.
+		Auth    flowsteer.Credentials `yaml:"auth,omitempty"`
+		TwoStep *bool                 `yaml:"two_step"`
+		Hints   bool                  `yaml:"hints"`
 	} `yaml:"canvas"`
 
 	Backend struct {
-		Kind      string `yaml:"kind"` // sim or openai
+		Kind      string `yaml:"kind"` // sim, openai or llamacpp (a managed local llama.cpp server with SmolLM2-135M-Instruct)
 		SimConfig string `yaml:"sim_config"`
 		SimSeed   int64  `yaml:"sim_seed"`
 		BaseURL   string `yaml:"base_url"`
@@ -104,6 +121,46 @@ type Config struct {
 
 	// EpisodeTimeout bounds one episode.
 	EpisodeTimeout time.Duration `yaml:"episode_timeout"`
+
+	// Rollout is how episodes survive a lost replica. The written YAML
+	// omits it while it holds the defaults, so runs made before it existed
+	// keep their hash and still resume.
+	Rollout RolloutConfig `yaml:"rollout,omitempty"`
+}
+
+// RolloutConfig is the retry budget of episodes that lose their replica.
+//
+// An episode whose canvas (or remote policy) replica dies or drains fails
+// with a retryable error (gRPC Unavailable, or a stream reset). The trainer
+// plays it again from the start (a new Open, a new policy session, the same
+// sampling seed) on another replica, so its group stays full. Each episode
+// may be re-run Retries times, waiting RetryBackoff, then twice that, up to
+// 5s, between attempts so the balancer can notice the lost replica. When an
+// episode's budget is spent the step fails with an error naming the replica
+// and the cause; no update is made from a partial group. Other errors (an
+// invalid request, a policy that fails) are never retried: such an episode
+// is recorded as failed and left out of its group, as before.
+type RolloutConfig struct {
+	Retries      int           `yaml:"retries"`       // default 3
+	RetryBackoff time.Duration `yaml:"retry_backoff"` // default 200ms
+}
+
+// DefaultRollout is the default retry budget.
+func DefaultRollout() RolloutConfig {
+	return RolloutConfig{Retries: 3, RetryBackoff: 200 * time.Millisecond}
+}
+
+// IsZero tells YAML to omit the defaults (see Config.Rollout).
+func (r RolloutConfig) IsZero() bool { return r == DefaultRollout() }
+
+// PolicyAddresses are the remote policy's replicas: policy.address and
+// policy.addresses together.
+func (c Config) PolicyAddresses() []string {
+	var out []string
+	if c.Policy.Address != "" {
+		out = append(out, c.Policy.Address)
+	}
+	return append(out, c.Policy.Addresses...)
 }
 
 // DefaultConfig is the quickstart: the embedded policy on the offline
@@ -142,6 +199,7 @@ func DefaultConfig() Config {
 	c.Eval.Sample = true
 	c.Checkpoint.Every = 5
 	c.EpisodeTimeout = 5 * time.Minute
+	c.Rollout = DefaultRollout()
 	return c
 }
 
@@ -152,6 +210,21 @@ func ParseConfig(b []byte) (Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	// A second document would be ignored without a word (two files
+	// concatenated, say): refuse it instead.
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if err != nil {
+			if err.Error() != "EOF" {
+				return Config{}, fmt.Errorf("config: %w", err)
+			}
+			break
+		}
+		if len(doc.Content) > 0 && !(doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
+			return Config{}, fmt.Errorf("config: holds more than one YAML document (another starts at line %d)", doc.Content[0].Line)
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
@@ -172,24 +245,35 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
+// Upper bounds of Validate on the counts that size a step.
+const (
+	MaxGroupSize   = 1024
+	MaxBatchTasks  = 4096
+	MaxConcurrency = 4096
+)
+
 // Validate names the first bad key.
 func (c Config) Validate() error {
 	bad := func(key, why string, v any) error { return fmt.Errorf("%s %s, got %v", key, why, v) }
 	switch {
-	case strings.TrimSpace(c.Name) == "" || strings.ContainsAny(c.Name, `/\`):
-		return bad("name", "must be a non-empty name without slashes", c.Name)
+	case strings.TrimSpace(c.Name) == "" || strings.ContainsAny(c.Name, `/\`) || strings.IndexFunc(c.Name, unicode.IsControl) >= 0:
+		return bad("name", "must be a non-empty name without slashes or control characters", fmt.Sprintf("%q", c.Name))
 	case c.Steps < 1:
 		return bad("steps", "must be at least 1", c.Steps)
 	case c.Grouping != "task" && c.Grouping != "source":
 		return bad("grouping", "must be task or source", c.Grouping)
 	case c.GroupSize < 2:
 		return bad("group_size", "must be at least 2 (advantages are relative to the group)", c.GroupSize)
-	case c.BatchSize < 1:
-		return bad("batch_tasks", "must be at least 1", c.BatchSize)
+	// Upper bounds, so that a config (from a file or a StartRun request)
+	// cannot make a step allocate its episodes out of memory.
+	case c.GroupSize > MaxGroupSize:
+		return bad("group_size", fmt.Sprintf("must be at most %d", MaxGroupSize), c.GroupSize)
+	case c.BatchSize < 1 || c.BatchSize > MaxBatchTasks:
+		return bad("batch_tasks", fmt.Sprintf("must be in 1..%d", MaxBatchTasks), c.BatchSize)
 	case c.MaxRounds < 1 || c.MaxRounds > 200:
 		return bad("max_rounds", "must be in 1..200", c.MaxRounds)
-	case c.Concurrency < 1:
-		return bad("concurrency", "must be at least 1", c.Concurrency)
+	case c.Concurrency < 1 || c.Concurrency > MaxConcurrency:
+		return bad("concurrency", fmt.Sprintf("must be in 1..%d", MaxConcurrency), c.Concurrency)
 	// The range checks are written so that NaN fails them too.
 	case !(c.Optimizer.LearningRate > 0 && c.Optimizer.LearningRate <= 1):
 		return bad("optimizer.learning_rate", "must be in (0, 1]", c.Optimizer.LearningRate)
@@ -213,6 +297,20 @@ func (c Config) Validate() error {
 		return bad("episode_timeout", "must be positive", c.EpisodeTimeout)
 	case c.Tasks.Limit < 0:
 		return bad("tasks.limit", "must be >= 0", c.Tasks.Limit)
+	case c.Rollout.Retries < 0 || c.Rollout.Retries > 100:
+		return bad("rollout.retries", "must be in 0..100 (0 = never re-run an episode)", c.Rollout.Retries)
+	case c.Rollout.RetryBackoff < 0 || c.Rollout.RetryBackoff > time.Minute:
+		return bad("rollout.retry_backoff", "must be in 0s..1m", c.Rollout.RetryBackoff)
+	}
+	for i, a := range c.Canvas.Addresses {
+		if strings.TrimSpace(a) == "" {
+			return bad(fmt.Sprintf("canvas.addresses[%d]", i), "must be host:port or dns:///name:port", `""`)
+		}
+	}
+	for i, a := range c.Policy.Addresses {
+		if strings.TrimSpace(a) == "" {
+			return bad(fmt.Sprintf("policy.addresses[%d]", i), "must be host:port or dns:///name:port", `""`)
+		}
 	}
 	for _, f := range c.Tasks.Families {
 		switch f {
@@ -227,8 +325,11 @@ func (c Config) Validate() error {
 			return bad("policy.hidden", "must be in 4..4096", c.Policy.Hidden)
 		}
 	case "remote":
-		if c.Policy.Address == "" {
-			return bad("policy.address", "is required for policy.kind remote", `""`)
+		if c.Policy.Address == "" && len(c.Policy.Addresses) == 0 {
+			return bad("policy.address", "(or policy.addresses) is required for policy.kind remote", `""`)
+		}
+		if c.Policy.Address != "" && len(c.Policy.Addresses) > 0 {
+			return fmt.Errorf("policy.address and policy.addresses are both set: give every replica in policy.addresses")
 		}
 	case "llm":
 		return fmt.Errorf("policy.kind llm cannot learn inside the Go trainer: serve it with a learner (the Python PolicyServer) and use policy.kind remote")
@@ -236,13 +337,13 @@ func (c Config) Validate() error {
 		return bad("policy.kind", "must be embedded or remote", c.Policy.Kind)
 	}
 	switch c.Backend.Kind {
-	case "sim":
+	case "sim", "llamacpp":
 	case "openai":
 		if c.Backend.BaseURL == "" || c.Backend.Model == "" {
 			return fmt.Errorf("backend.base_url and backend.model are required for backend.kind openai")
 		}
 	default:
-		return bad("backend.kind", "must be sim or openai", c.Backend.Kind)
+		return bad("backend.kind", "must be sim, openai or llamacpp", c.Backend.Kind)
 	}
 	for _, b := range c.Eval.Baselines {
 		if b != "random" && b != "cot" && b != "self-consistency" && b != "full" && !strings.HasPrefix(b, "fixed:") {
@@ -263,10 +364,26 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// YAML renders the config.
+// YAML renders the config. A string that opens with a line break is
+// written double-quoted: yaml.v3 writes it as a block scalar that reads
+// back without the break, and the Hash of a resumed run would change.
 func (c Config) YAML() string {
-	b, _ := yaml.Marshal(c)
+	var n yaml.Node
+	if err := n.Encode(c); err != nil {
+		return ""
+	}
+	quoteLeadingBreaks(&n)
+	b, _ := yaml.Marshal(&n)
 	return string(b)
+}
+
+func quoteLeadingBreaks(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && strings.HasPrefix(n.Value, "\n") {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	for _, c := range n.Content {
+		quoteLeadingBreaks(c)
+	}
 }
 
 // Hash identifies a configuration; a resumed run must keep it.

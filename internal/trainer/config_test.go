@@ -84,6 +84,8 @@ func TestParseConfigRejectsUnknownKeysNamingThem(t *testing.T) {
 		{"optimizer: {lr: 0.1}", "lr"},
 		{"reward: {weight: 1}", "weight"},
 		{"loss: {kl_coef: 0.1}", "kl_coef"},
+		{"rollout: {retry: 1}", "retry"},
+		{"policy: {adresses: [a:1]}", "adresses"},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.yaml))
@@ -156,6 +158,13 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"clip out of range", `loss: {clip: 1}`, "clip"},
 		{"negative kl", `loss: {kl: -1}`, "kl"},
 		{"negative entropy", `loss: {entropy: -1}`, "entropy"},
+		{"negative retries", `rollout: {retries: -1}`, "rollout.retries"},
+		{"too many retries", `rollout: {retries: 101}`, "rollout.retries"},
+		{"negative retry backoff", `rollout: {retry_backoff: -1s}`, "rollout.retry_backoff"},
+		{"long retry backoff", `rollout: {retry_backoff: 2m}`, "rollout.retry_backoff"},
+		{"policy address and addresses", `policy: {kind: remote, address: "a:1", addresses: ["b:1"]}`, "policy.addresses"},
+		{"empty policy address in a list", `policy: {kind: remote, addresses: ["a:1", ""]}`, "policy.addresses[1]"},
+		{"empty canvas address", `canvas: {addresses: ["a:1", " "]}`, "canvas.addresses[1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.yaml))
@@ -174,6 +183,11 @@ func TestValidateAcceptsEveryDocumentedChoice(t *testing.T) {
 		`grouping: source`,
 		`tasks: {families: [math, qa, code, mc]}`,
 		`policy: {kind: remote, address: "127.0.0.1:1"}`,
+		`policy: {kind: remote, addresses: ["127.0.0.1:1", "127.0.0.1:2"]}`,
+		`policy: {kind: remote, address: "dns:///policy.internal:50051"}`,
+		`canvas: {addresses: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]}`,
+		`rollout: {retries: 0, retry_backoff: 0s}`,
+		`rollout: {retries: 100, retry_backoff: 1m}`,
 		`backend: {kind: openai, base_url: "http://127.0.0.1:1/v1", model: m}`,
 		`eval: {baselines: [random, cot, self-consistency, full, "fixed:AnswerGenerate -> Format"]}`,
 		`reward: {kind: milestone}`,
@@ -292,5 +306,39 @@ func mutate(t *testing.T, name string, f reflect.Value) {
 		}
 	default:
 		t.Fatalf("field %s of kind %s: teach mutate about it", name, f.Kind())
+	}
+}
+
+// canvas.auth and policy.auth read the client credentials; left out, they
+// stay out of the written YAML so configs (and their hashes) from before
+// they existed are unchanged.
+func TestConfigAuthSections(t *testing.T) {
+	c, err := ParseConfig([]byte(`
+canvas:
+  addresses: [10.0.0.1:50051]
+  auth: {ca_file: ca.pem, token_file: canvas.token, server_name: canvas.internal}
+policy:
+  kind: remote
+  address: 10.0.0.2:50051
+  auth: {cert_file: c.pem, key_file: k.pem, ca_file: ca.pem}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Canvas.Auth.CAFile != "ca.pem" || c.Canvas.Auth.TokenFile != "canvas.token" || c.Canvas.Auth.ServerName != "canvas.internal" {
+		t.Errorf("canvas.auth = %+v", c.Canvas.Auth)
+	}
+	if c.Policy.Auth.CertFile != "c.pem" || c.Policy.Auth.KeyFile != "k.pem" {
+		t.Errorf("policy.auth = %+v", c.Policy.Auth)
+	}
+	back, err := ParseConfig([]byte(c.YAML()))
+	if err != nil || back.Canvas.Auth != c.Canvas.Auth || back.Hash() != c.Hash() {
+		t.Errorf("round trip: %v, %+v", err, back.Canvas.Auth)
+	}
+	if strings.Contains(DefaultConfig().YAML(), "auth") {
+		t.Errorf("the default config's YAML mentions auth:\n%s", DefaultConfig().YAML())
+	}
+	if _, err := ParseConfig([]byte("canvas: {auth: {tokenfile: x}}")); err == nil || !strings.Contains(err.Error(), "tokenfile") {
+		t.Errorf("unknown auth key: %v, want an error naming it", err)
 	}
 }

@@ -29,7 +29,22 @@ type outcome struct {
 	ops         map[string]int32
 	openErr     bool // Open fails
 	actErr      bool // the actor fails on the first turn
+	// The replica goes away: Open fails (lostOnOpen) or the first turn
+	// does (lost) with errReplicaLost, which the retry rigs retry.
+	lostOnOpen bool
+	lost       bool
 }
+
+// errReplicaLost stands for a gRPC Unavailable from a dead replica.
+var errReplicaLost = errors.New("replica lost (Unavailable)")
+
+// lostError is errReplicaLost from a named replica, as the Go client's
+// open errors name theirs.
+type lostError struct{ replica string }
+
+func (e lostError) Error() string { return errReplicaLost.Error() + " at " + e.replica }
+func (e lostError) Unwrap() error { return errReplicaLost }
+func (e lostError) Peer() string  { return e.replica }
 
 // fakeCanvas plays scripted episodes: the n-th episode opened for a task
 // gets the n-th outcome scripted for it (cycling).
@@ -37,6 +52,7 @@ type fakeCanvas struct {
 	mu      sync.Mutex
 	scripts map[string][]outcome
 	opened  map[string]int
+	total   int // opens over every task: names each episode's replica
 }
 
 func newFakeCanvas(scripts map[string][]outcome) *fakeCanvas {
@@ -53,13 +69,18 @@ func (c *fakeCanvas) Open(_ context.Context, t *pb.Task, _ *pb.EpisodeConfig) (r
 	n := c.opened[t.GetId()]
 	c.opened[t.GetId()]++
 	o := s[n%len(s)]
+	replica := fmt.Sprintf("replica-%d", c.total%3)
+	c.total++
 	if o.openErr {
 		return nil, fmt.Errorf("canvas down for %s#%d", t.GetId(), n)
+	}
+	if o.lostOnOpen {
+		return nil, lostError{replica}
 	}
 	if o.turns == 0 {
 		o.turns = 1
 	}
-	return &fakeEpisode{id: fmt.Sprintf("%s#%d", t.GetId(), n), task: t, o: o}, nil
+	return &fakeEpisode{id: fmt.Sprintf("%s#%d", t.GetId(), n), task: t, o: o, replica: replica}, nil
 }
 
 func (c *fakeCanvas) opens(task string) int {
@@ -69,13 +90,16 @@ func (c *fakeCanvas) opens(task string) int {
 }
 
 type fakeEpisode struct {
-	id   string
-	task *pb.Task
-	o    outcome
-	turn int32
+	id      string
+	task    *pb.Task
+	o       outcome
+	turn    int32
+	replica string
 }
 
 func (e *fakeEpisode) ID() string { return e.id }
+
+func (e *fakeEpisode) Peer() string { return e.replica }
 
 func (e *fakeEpisode) First() *pb.Observation {
 	obs := &pb.Observation{EpisodeId: e.id, Task: e.task, MaxRounds: 20, State: pb.EpisodeState_EPISODE_STATE_BUILDING}
@@ -86,6 +110,9 @@ func (e *fakeEpisode) First() *pb.Observation {
 }
 
 func (e *fakeEpisode) Step(_ context.Context, a *pb.Action) (*pb.Observation, error) {
+	if e.o.lost {
+		return nil, fmt.Errorf("stream: %w", errReplicaLost)
+	}
 	e.turn++
 	obs := &pb.Observation{EpisodeId: e.id, Task: e.task, Turn: e.turn, MaxRounds: 20, Valid: int(e.turn) > e.o.invalid,
 		State: pb.EpisodeState_EPISODE_STATE_BUILDING, Feedback: "ok: " + a.GetText(),

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
@@ -65,6 +66,14 @@ type Env struct {
 	Dir string
 	// Hardware describes the machine, for the report.
 	Hardware string
+	// Retryable tells the errors that cost an episode its replica (the
+	// canvas or remote policy died or drained): such an episode is played
+	// again elsewhere within rollout.retries. nil retries nothing. The
+	// gRPC wiring sets flowsteer.Retryable.
+	Retryable func(error) bool
+	// Meter records the trainer's fan-out metrics (retried episodes,
+	// episodes per replica); nil uses the global meter provider.
+	Meter metric.MeterProvider
 }
 
 // Trainer runs one training run.
@@ -75,6 +84,9 @@ type Trainer struct {
 	eval  []*pb.Task
 	run   runstore.Run
 	start int64 // last completed step (resume point)
+
+	inst    *instruments
+	retried atomic.Int64
 }
 
 // New prepares a run. tasks are the training tasks, evalTasks the
@@ -90,8 +102,12 @@ func New(cfg Config, env Env, run runstore.Run, start int64, tasks, evalTasks []
 	if env.Observer == nil {
 		env.Observer = nopObserver{}
 	}
-	return &Trainer{cfg: cfg, env: env, train: tasks, eval: evalTasks, run: run, start: start}, nil
+	return &Trainer{cfg: cfg, env: env, train: tasks, eval: evalTasks, run: run, start: start, inst: newInstruments(env.Meter)}, nil
 }
+
+// Retried is how many times an episode was played again after losing its
+// replica, over this trainer's life.
+func (t *Trainer) Retried() int64 { return t.retried.Load() }
 
 // Run trains until cfg.Steps or ctx ends. It evaluates before the first
 // step of a fresh run and after the last one, and checkpoints on the
@@ -268,6 +284,9 @@ func (t *Trainer) episodeConfig() *pb.EpisodeConfig {
 }
 
 // play runs the episodes of groups with a bounded pool and fills recs.
+// An episode that loses its replica is played again (playEpisode); when
+// one runs out of retries play returns its EpisodeLostError and the other
+// episodes are cancelled, so no partial group reaches an update.
 func (t *Trainer) play(ctx context.Context, step int64, groups []*group, s policy.Sampling, actor func(context.Context) (rollout.Actor, error), onDone func(*rollout.Record)) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(t.cfg.Concurrency)
@@ -286,20 +305,14 @@ func (t *Trainer) play(ctx context.Context, step int64, groups []*group, s polic
 						gspan.End()
 					}
 				}()
-				ectx, cancel := context.WithTimeout(gctx, t.cfg.EpisodeTimeout)
-				defer cancel()
-				a, err := actor(ectx)
-				rec := &rollout.Record{Task: tk}
-				if err == nil {
-					sp := s
-					if sp.Seed != nil {
-						v := *sp.Seed + int64(i)*7919 + step*104729
-						sp.Seed = &v
-					}
-					r, _ := rollout.Play(ectx, t.env.Canvas, a, tk, t.episodeConfig(), sp)
-					rec = &r
-				} else {
-					rec.Err = err
+				sp := s
+				if sp.Seed != nil {
+					v := *sp.Seed + int64(i)*7919 + step*104729
+					sp.Seed = &v
+				}
+				rec, err := t.playEpisode(gctx, gr.id, i, tk, sp, actor)
+				if err != nil {
+					return err
 				}
 				if ctx.Err() != nil {
 					return ctx.Err() // the run is stopping: do not record half-played episodes
@@ -315,6 +328,88 @@ func (t *Trainer) play(ctx context.Context, step int64, groups []*group, s polic
 		}
 	}
 	return g.Wait()
+}
+
+// EpisodeLostError is an episode that lost its replica on every attempt
+// rollout.retries allowed: the step it belongs to fails.
+type EpisodeLostError struct {
+	Group    string
+	Index    int // the episode's place in its group
+	Task     string
+	Attempts int
+	// Replica is where the last attempt ran ("" when unknown); Err is
+	// why it failed.
+	Replica string
+	Err     error
+}
+
+func (e *EpisodeLostError) Error() string {
+	where := "an unknown replica"
+	if e.Replica != "" {
+		where = "canvas replica " + e.Replica
+	}
+	return fmt.Sprintf("episode %d of group %s (task %s) lost its replica on all %d attempts (rollout.retries %d); the last ran on %s: %v: "+
+		"the step is abandoned without an update; check that enough replicas are up or raise rollout.retries",
+		e.Index, e.Group, e.Task, e.Attempts, e.Attempts-1, where, e.Err)
+}
+
+func (e *EpisodeLostError) Unwrap() error { return e.Err }
+
+// maxRetryWait caps the wait between attempts of an episode.
+const maxRetryWait = 5 * time.Second
+
+// playEpisode plays one episode of a group; when the attempt fails with a
+// retryable error (its replica died or drained) it plays the episode again
+// from the start, a new Open and a new actor with the same sampling seed,
+// up to rollout.retries times. It returns an error only when that budget is
+// spent; any other failure is a record with Err set.
+func (t *Trainer) playEpisode(ctx context.Context, groupID string, i int, tk *pb.Task, s policy.Sampling, actor func(context.Context) (rollout.Actor, error)) (*rollout.Record, error) {
+	budget := t.cfg.Rollout.Retries
+	for attempt := 1; ; attempt++ {
+		rec := t.attempt(ctx, tk, s, actor)
+		rec.Attempts = attempt
+		if rec.Err == nil || ctx.Err() != nil || t.env.Retryable == nil || !t.env.Retryable(rec.Err) {
+			t.countEpisode(ctx, rec)
+			return rec, nil
+		}
+		if attempt > budget {
+			return nil, &EpisodeLostError{Group: groupID, Index: i, Task: tk.GetId(), Attempts: attempt, Replica: rec.Replica, Err: rec.Err}
+		}
+		t.retried.Add(1)
+		t.metrics().retried(ctx, rec.Replica)
+		where := "canvas replica " + rec.Replica
+		if rec.Replica == "" {
+			where = "an unknown canvas replica"
+		}
+		t.env.Observer.Log(fmt.Sprintf("episode %d of group %s (task %s) on %s lost its replica after %d turns: %v; playing it again from the start (retry %d of %d)",
+			i, groupID, tk.GetId(), where, len(rec.Turns), rec.Err, attempt, budget))
+		wait := t.cfg.Rollout.RetryBackoff // doubled per attempt, capped
+		for k := 1; k < attempt && wait < maxRetryWait; k++ {
+			wait *= 2
+		}
+		if wait = min(wait, maxRetryWait); wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				t.countEpisode(ctx, rec)
+				return rec, nil // the caller sees ctx.Err()
+			case <-timer.C:
+			}
+		}
+	}
+}
+
+// attempt plays an episode once, bounded by episode_timeout.
+func (t *Trainer) attempt(ctx context.Context, tk *pb.Task, s policy.Sampling, actor func(context.Context) (rollout.Actor, error)) *rollout.Record {
+	ectx, cancel := context.WithTimeout(ctx, t.cfg.EpisodeTimeout)
+	defer cancel()
+	a, err := actor(ectx)
+	if err != nil {
+		return &rollout.Record{Task: tk, Err: err}
+	}
+	r, _ := rollout.Play(ectx, t.env.Canvas, a, tk, t.episodeConfig(), s)
+	return &r
 }
 
 func (t *Trainer) actorFor() func(context.Context) (rollout.Actor, error) {
@@ -546,6 +641,7 @@ func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, err
 	// A sampled evaluation samples as training did at that point of the run.
 	ev := Evaluator{Canvas: t.env.Canvas, Concurrency: t.cfg.Concurrency, MaxRounds: t.cfg.MaxRounds, Reward: t.cfg.Reward,
 		EpisodeTimeout: t.cfg.EpisodeTimeout, Seed: t.cfg.Seed, Observer: t.env.Observer,
+		Retryable: t.env.Retryable, Rollout: &t.cfg.Rollout, retried: &t.retried, inst: t.inst,
 		Temperature: t.temperature(max(step, 1)), TopP: t.cfg.Sampling.TopP, TopK: t.cfg.Sampling.TopK}
 	rep, recs, err := ev.Run(ctx, step, tasks, entries)
 	if err != nil {
@@ -592,6 +688,14 @@ type Evaluator struct {
 	Temperature float64
 	TopP        float64
 	TopK        int
+	// Retryable and Rollout re-run episodes that lose their replica, as in
+	// training; nil Retryable retries nothing, nil Rollout is DefaultRollout.
+	Retryable func(error) bool
+	Rollout   *RolloutConfig
+
+	// A trainer's evaluation counts into the trainer's totals.
+	retried *atomic.Int64
+	inst    *instruments
 }
 
 // Run evaluates the entries on tasks and returns the report and, per
@@ -609,7 +713,13 @@ func (e Evaluator) Run(ctx context.Context, step int64, tasks []*pb.Task, entrie
 	if cfg.EpisodeTimeout == 0 {
 		cfg.EpisodeTimeout = 5 * time.Minute
 	}
-	t := &Trainer{cfg: cfg, env: Env{Canvas: e.Canvas, Observer: obs}}
+	if e.Rollout != nil {
+		cfg.Rollout = *e.Rollout
+	}
+	t := &Trainer{cfg: cfg, env: Env{Canvas: e.Canvas, Observer: obs, Retryable: e.Retryable}, inst: e.inst}
+	if e.retried != nil {
+		defer func() { e.retried.Add(t.retried.Load()) }()
+	}
 	names := make([]string, len(entries))
 	for i, en := range entries {
 		names[i] = en.Name

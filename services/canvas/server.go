@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -40,10 +41,37 @@ func Register(s *server.Server, svc *Service) {
 	s.OnDrain(svc.Drain)
 }
 
-// Drain makes open Interact streams end after their current turn with
-// Unavailable, so a graceful stop finishes in-flight turns and clients
-// can resume the episode elsewhere.
+// Drain starts a graceful stop (the server calls it once health already
+// reports NOT_SERVING, so balancing clients stop picking this replica):
+// new episodes (CreateEpisode, Interact open or resume) are refused with
+// Unavailable, and open Interact streams end with Unavailable after their
+// current turn, which finishes. Episodes live in this process's memory, so
+// a client plays a lost episode again on another replica; the trainer does
+// that on its own (rollout.retries).
 func (s *Service) Drain() { s.drainOnce.Do(func() { close(s.drain) }) }
+
+func (s *Service) draining() bool {
+	select {
+	case <-s.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// firstMessageWait bounds how long a draining canvas waits for the first
+// message of a new stream before refusing it.
+const firstMessageWait = time.Second
+
+// errDraining refuses a new episode during a graceful stop.
+var errDraining = status.Error(codes.Unavailable,
+	"this canvas is shutting down and takes no new episodes: open the episode on another canvas replica (a balancing client such as flowsteer.DialBalanced moves to the next one by itself)")
+
+// drainedStream ends an open stream at a graceful stop.
+func drainedStream(id string) error {
+	return status.Errorf(codes.Unavailable,
+		"the canvas is shutting down: episode %s ended here after its last turn and cannot be resumed on another canvas (episodes live in one canvas's memory): play it again in a new episode on another replica", id)
+}
 
 // Limits on what a request may carry; larger inputs are refused with
 // InvalidArgument before they reach the domain.
@@ -51,6 +79,7 @@ const (
 	maxTextBytes     = 64 << 10
 	maxQuestionBytes = 256 << 10
 	maxTestsBytes    = 1 << 20
+	maxListEntries   = 1000 // answers, choices, distractors of one task
 )
 
 // AddValidators registers request checks for this service's messages.
@@ -86,7 +115,18 @@ func AddValidators(v server.Validators) {
 		if len(m.GetDsl()) > workflow.MaxTextBytes {
 			return fmt.Errorf("dsl is %d bytes, at most %d", len(m.GetDsl()), workflow.MaxTextBytes)
 		}
+		for id, p := range m.GetPrompts() {
+			if len(p) > maxTextBytes {
+				return fmt.Errorf("prompts[%s] is %d bytes, at most %d", id, len(p), maxTextBytes)
+			}
+		}
 		return validateTask("task", m.GetTask())
+	})
+	server.Add(v, func(m *pb.ListOperatorsRequest) error {
+		if f := m.GetFamily(); f != pb.TaskFamily_TASK_FAMILY_UNSPECIFIED && FamilyFromPB(f) == "" {
+			return fmt.Errorf("family has unknown value %d", f)
+		}
+		return nil
 	})
 }
 
@@ -106,6 +146,12 @@ func validateCreate(prefix string, m *pb.CreateEpisodeRequest) error {
 	}
 	return nil
 }
+
+// ValidateTask applies the checks of a task in a canvas request (required
+// fields, known family, size limits, difficulty) to a task that reaches a
+// canvas another way, such as an Evaluate request; field names it in the
+// error.
+func ValidateTask(field string, t *pb.Task) error { return validateTask(field, t) }
 
 func validateTask(field string, t *pb.Task) error {
 	if t == nil {
@@ -133,7 +179,20 @@ func validateTask(field string, t *pb.Task) error {
 	if size > maxTestsBytes {
 		return fmt.Errorf("%s: tests exceed %d bytes", field, maxTestsBytes)
 	}
-	if d := t.GetDifficulty(); d < 0 || d > 1 {
+	// Gold data and references: a list of this many entries is no task.
+	for name, list := range map[string][]string{"answers": t.GetAnswers(), "choices": t.GetChoices(), "distractors": t.GetDistractors()} {
+		if len(list) > maxListEntries {
+			return fmt.Errorf("%s.%s has %d entries, at most %d", field, name, len(list), maxListEntries)
+		}
+		for _, s := range list {
+			size += len(s)
+		}
+	}
+	if size += len(t.GetReference()) + len(t.GetEntryPoint()) + len(t.GetId()) + len(t.GetSource()); size > maxTestsBytes {
+		return fmt.Errorf("%s: tests, answers, choices, distractors and reference together exceed %d bytes", field, maxTestsBytes)
+	}
+	// Written so that NaN fails too.
+	if d := t.GetDifficulty(); !(d >= 0 && d <= 1) {
 		return fmt.Errorf("%s.difficulty must be in [0, 1], got %v", field, d)
 	}
 	return nil
@@ -150,6 +209,16 @@ func validateAction(field string, a *pb.Action) error {
 	}
 	if s := a.GetStructured(); s != nil && len(s.GetOperators()) > 64 {
 		return fmt.Errorf("%s.structured.operators has %d entries, at most 64", field, len(s.GetOperators()))
+	}
+	if s := a.GetStructured(); s != nil {
+		n := len(s.GetOperator()) + len(s.GetCondition()) + len(s.GetIfTrue()) + len(s.GetIfFalse()) + len(s.GetTarget()) +
+			len(s.GetPrompt()) + len(s.GetAnswer()) + len(s.GetReasoning())
+		for _, op := range s.GetOperators() {
+			n += len(op)
+		}
+		if n > maxTextBytes {
+			return fmt.Errorf("%s.structured holds %d bytes of text, at most %d", field, n, maxTextBytes)
+		}
 	}
 	return nil
 }
@@ -201,6 +270,9 @@ func (s *Service) create(ctx context.Context, req *pb.CreateEpisodeRequest) (*ca
 }
 
 func (s *Service) CreateEpisode(ctx context.Context, req *pb.CreateEpisodeRequest) (*pb.CreateEpisodeResponse, error) {
+	if s.draining() {
+		return nil, errDraining
+	}
 	_, obs, err := s.create(ctx, req)
 	if err != nil {
 		return nil, err
@@ -255,6 +327,9 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 			}
 		}
 	}()
+	// onDrain is what a graceful stop answers in place of the next message.
+	onDrain := func() error { return errDraining }
+	started := false // an episode is open on this stream
 	next := func() (*pb.InteractRequest, error) {
 		select {
 		case m := <-msgs:
@@ -262,7 +337,22 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 		case err := <-errc:
 			return nil, err
 		case <-s.drain:
-			return nil, status.Error(codes.Unavailable, "the canvas is shutting down; resume the episode on another canvas")
+			if !started {
+				// The first message is on its way (a client sends it as it
+				// opens the stream): wait a moment for it, so an open or a
+				// resume is answered for what it asks.
+				wait := time.NewTimer(firstMessageWait)
+				defer wait.Stop()
+				select {
+				case m := <-msgs:
+					return m, nil
+				case err := <-errc:
+					return nil, err
+				case <-wait.C:
+				case <-ctx.Done():
+				}
+			}
+			return nil, onDrain()
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
@@ -274,6 +364,12 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 	}
 	if err != nil {
 		return err
+	}
+	if s.draining() {
+		if r := first.GetResume(); r != nil {
+			return drainedStream(r.GetEpisodeId())
+		}
+		return errDraining
 	}
 	var ep *canvas.Episode
 	var obs canvas.Observation
@@ -295,6 +391,19 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 	default:
 		return status.Error(codes.InvalidArgument, "the first message must be open or resume, not an action")
 	}
+	finished := obs.Done
+	// While this stream is open the episode does not expire; when it ends
+	// unfinished, the client has the store's resume grace to come back.
+	if t, ok := s.c.Store().(canvas.StreamTracker); ok {
+		detach, err := t.Attach(ep.ID())
+		if err != nil {
+			return toStatus(err)
+		}
+		defer func() { detach(!finished) }()
+	}
+	id := ep.ID()
+	started = true
+	onDrain = func() error { return drainedStream(id) }
 	if err := stream.Send(&pb.InteractResponse{Observation: ObservationToPB(obs)}); err != nil {
 		return err
 	}
@@ -314,6 +423,7 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 		if err != nil {
 			return toStatus(err)
 		}
+		finished = obs.Done
 		if err := stream.Send(&pb.InteractResponse{Observation: ObservationToPB(obs)}); err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync/atomic"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -28,6 +28,7 @@ import (
 	"github.com/flowsteer/flowsteer/data"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/llamacpp"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -52,6 +53,9 @@ type Prepared struct {
 	Models    []string
 	Hardware  string
 	closers   []func()
+	// dialOptions are added to every connection to remote services
+	// (Options.DialOptions).
+	dialOptions []grpc.DialOption
 }
 
 // Close stops the in-process canvas and closes connections and the store.
@@ -70,6 +74,9 @@ type Options struct {
 	// Observer hears progress.
 	Observer trainer.Observer
 	Logger   *slog.Logger
+	// DialOptions are added to the connections to remote canvases and
+	// policies (credentials, a context dialer, ...), after the defaults.
+	DialOptions []grpc.DialOption
 }
 
 // NewRunDir names a fresh run directory under root, NAME-TIMESTAMP, and
@@ -97,7 +104,7 @@ func NewRunDir(root, name string) string {
 func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, err error) {
 	// p is not the named result: every error return sets that to nil, and
 	// the deferred Close must still reach what was opened.
-	p := &Prepared{Dir: o.Dir, Hardware: hardware()}
+	p := &Prepared{Dir: o.Dir, Hardware: hardware(), dialOptions: o.DialOptions}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -182,6 +189,9 @@ func modelName(cfg trainer.Config) string {
 	if cfg.Backend.Kind == "sim" {
 		return "sim (simulated executor)"
 	}
+	if cfg.Backend.Kind == system.KindLlamaCpp {
+		return llamacpp.ModelName
+	}
 	return cfg.Backend.Model
 }
 
@@ -240,19 +250,22 @@ func contains(xs []string, x string) bool {
 
 // canvas connects the run to canvases: in process (a real Canvas server
 // on bufconn, so episodes travel the same Interact stream as remote ones)
-// or the configured addresses, episodes spread round-robin.
+// or the configured addresses: one balanced connection over every replica
+// (flowsteer.DialBalanced), each episode on one healthy replica, round
+// robin, and an episode that loses its replica played again elsewhere.
 func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.Env, log *slog.Logger) error {
+	env.Retryable = flowsteer.Retryable
 	if len(cfg.Canvas.Addresses) > 0 {
-		var clients []*flowsteer.Client
-		for _, a := range cfg.Canvas.Addresses {
-			c, err := flowsteer.Dial(a)
-			if err != nil {
-				return fmt.Errorf("canvas.addresses: %w", err)
-			}
-			clients = append(clients, c)
-			p.closers = append(p.closers, func() { c.Close() })
+		auth, err := cfg.Canvas.Auth.DialOptions()
+		if err != nil {
+			return fmt.Errorf("canvas.auth: %w", err)
 		}
-		env.Canvas = &roundRobin{clients: clients}
+		c, err := flowsteer.DialBalanced(cfg.Canvas.Addresses, append(auth, p.dialOptions...)...)
+		if err != nil {
+			return fmt.Errorf("canvas.addresses: %w", err)
+		}
+		p.closers = append(p.closers, func() { c.Close() })
+		env.Canvas = canvasClient{c}
 		p.Simulated = cfg.Backend.Kind == "sim"
 		return nil
 	}
@@ -264,10 +277,11 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 	if cfg.Backend.Kind == system.KindOpenAI {
 		o.OpenAI = executor.OpenAIConfig{Name: "openai", BaseURL: cfg.Backend.BaseURL, Model: cfg.Backend.Model, APIKeyEnv: cfg.Backend.APIKeyEnv}
 	}
-	sys, err := system.Build(o)
+	sys, err := system.BuildContext(ctx, o)
 	if err != nil {
 		return err
 	}
+	p.closers = append(p.closers, func() { _ = sys.Close() }) // a managed llama.cpp server stops last
 	p.Simulated = sys.Simulated
 	b, _ := sys.Backends.Get("")
 	p.Models = append(p.Models, "executor: "+b.Model())
@@ -290,7 +304,7 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 		return err
 	}
 	p.closers = append(p.closers, func() { stop(); <-done }, func() { conn.Close() })
-	env.Canvas = &roundRobin{clients: []*flowsteer.Client{flowsteer.New(conn)}}
+	env.Canvas = canvasClient{flowsteer.New(conn)}
 	if sys.Cache != nil {
 		cache := sys.Cache
 		env.ExecutorCalls = func() (int64, int64) {
@@ -314,7 +328,15 @@ func (p *Prepared) policy(ctx context.Context, cfg trainer.Config, env *trainer.
 		p.Models = append(p.Models, "policy: embedded Go network ("+l.Info().Version+")")
 		return nil
 	case "remote":
-		conn, err := grpc.NewClient(cfg.Policy.Address, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+		// One balanced connection: each episode's ActStream goes to one
+		// healthy replica; a lone address behaves as before.
+		addrs := cfg.PolicyAddresses()
+		where := strings.Join(addrs, ",")
+		auth, err := cfg.Policy.Auth.DialOptions()
+		if err != nil {
+			return fmt.Errorf("policy.auth: %w", err)
+		}
+		conn, err := flowsteer.BalancedConn(pb.PolicyService_ServiceDesc.ServiceName, addrs, append(auth, p.dialOptions...)...)
 		if err != nil {
 			return fmt.Errorf("policy.address: %w", err)
 		}
@@ -323,10 +345,10 @@ func (p *Prepared) policy(ctx context.Context, cfg trainer.Config, env *trainer.
 		defer cancel()
 		rp, err := flowsteer.NewRemotePolicy(dctx, conn)
 		if err != nil {
-			return fmt.Errorf("policy at %s: %w", cfg.Policy.Address, err)
+			return fmt.Errorf("policy at %s: %w", where, err)
 		}
 		if !rp.Info().CanLearn {
-			return fmt.Errorf("policy at %s (%s) cannot learn: training needs a learner", cfg.Policy.Address, rp.Info().Kind)
+			return fmt.Errorf("policy at %s (%s) cannot learn: training needs a learner", where, rp.Info().Kind)
 		}
 		env.Learner = rp
 		env.NewActor = func(ctx context.Context) (rollout.Actor, error) { return rp.Session(ctx) }
@@ -336,15 +358,15 @@ func (p *Prepared) policy(ctx context.Context, cfg trainer.Config, env *trainer.
 	return fmt.Errorf("policy.kind %q is not supported", cfg.Policy.Kind)
 }
 
-// roundRobin spreads episodes over canvas clients.
-type roundRobin struct {
-	clients []*flowsteer.Client
-	next    atomic.Uint64
-}
+// canvasClient opens episodes through one (possibly balanced) client.
+type canvasClient struct{ c *flowsteer.Client }
 
-func (r *roundRobin) Open(ctx context.Context, t *pb.Task, cfg *pb.EpisodeConfig) (rollout.Episode, error) {
-	c := r.clients[int(r.next.Add(1)-1)%len(r.clients)]
-	return c.Open(ctx, t, cfg)
+func (c canvasClient) Open(ctx context.Context, t *pb.Task, cfg *pb.EpisodeConfig) (rollout.Episode, error) {
+	ep, err := c.c.Open(ctx, t, cfg)
+	if err != nil {
+		return nil, err // not a nil *Episode in a non-nil interface
+	}
+	return ep, nil
 }
 
 var _ policy.Learner = (*embedded.Policy)(nil)

@@ -8,6 +8,10 @@
 //	obs, err := ep.Step(ctx, flowsteer.Text("<action>add</action><operator>Programmer</operator>"))
 //
 // Each Episode is one Interact stream: one observation back per action.
+//
+// Several canvas replicas: DialBalanced puts each episode on one healthy
+// replica, round robin, over one connection; Retryable tells the errors
+// after which an episode may be played again on another replica.
 package flowsteer
 
 import (
@@ -22,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/peer"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 )
@@ -34,19 +39,25 @@ type Client struct {
 }
 
 // Dial connects to addr. Without options the connection is plaintext,
-// which suits the loopback default; pass grpc.WithTransportCredentials for TLS.
+// which suits the loopback default; for TLS and tokens pass
+// Credentials.DialOptions (options given here override the defaults).
+// For several canvas replicas use DialBalanced.
 func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
-	base := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
-	}
-	conn, err := grpc.NewClient(addr, append(base, opts...)...)
+	conn, err := grpc.NewClient(addr, append(baseOptions(), opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("flowsteer: dial %s: %w", addr, err)
 	}
 	c := New(conn)
 	c.owned = true
 	return c, nil
+}
+
+// baseOptions come before the caller's options, which may override them.
+func baseOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+	}
 }
 
 // New wraps an existing connection (which the caller keeps owning).
@@ -75,6 +86,7 @@ type Episode struct {
 	cancel context.CancelFunc
 	first  *pb.Observation
 	last   *pb.Observation
+	peer   string
 	mu     sync.Mutex
 	closed bool
 }
@@ -89,6 +101,10 @@ func (c *Client) Open(ctx context.Context, task *pb.Task, config ...*pb.EpisodeC
 }
 
 // Resume re-attaches to an open episode by id, e.g. after a disconnect.
+// The canvas keeps an unfinished episode whose stream ended for its resume
+// grace (`flowsteer serve --resume-grace`, 2m by default), then answers
+// NotFound saying it expired. Episodes live in one replica's memory: resume
+// through a client dialed to Episode.Peer(), not a balanced one.
 func (c *Client) Resume(ctx context.Context, episodeID string) (*Episode, error) {
 	return c.start(ctx, &pb.InteractRequest{Msg: &pb.InteractRequest_Resume{Resume: &pb.ResumeEpisode{EpisodeId: episodeID}}})
 }
@@ -104,9 +120,10 @@ func (c *Client) start(ctx context.Context, first *pb.InteractRequest) (*Episode
 	}
 	e := &Episode{stream: stream, cancel: cancel}
 	obs, err := e.roundTrip(ctx, first)
+	e.peer = streamPeer(stream)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, withPeer(err, e.peer)
 	}
 	e.first, e.last = obs, obs
 	return e, nil
@@ -131,6 +148,14 @@ func (e *Episode) roundTrip(ctx context.Context, m *pb.InteractRequest) (*pb.Obs
 	return resp.GetObservation(), nil
 }
 
+// streamPeer is the address of the server end of stream ("" when unknown).
+func streamPeer(stream grpc.ClientStream) string {
+	if p, ok := peer.FromContext(stream.Context()); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
 func (e *Episode) ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("flowsteer: %w (the episode can be resumed by id)", ctx.Err())
@@ -143,6 +168,10 @@ func (e *Episode) ID() string { return e.first.GetEpisodeId() }
 
 // First is the observation returned when the episode was opened or resumed.
 func (e *Episode) First() *pb.Observation { return e.first }
+
+// Peer is the address of the canvas replica serving the episode, as this
+// client connected to it ("" when unknown).
+func (e *Episode) Peer() string { return e.peer }
 
 // Last is the most recent observation.
 func (e *Episode) Last() *pb.Observation { return e.last }
