@@ -109,7 +109,11 @@ func New(o Options) *Server {
 		// Episodes idle for minutes between turns while a slow executor
 		// runs are normal, so connections are kept; pings are allowed often
 		// enough for clients behind NATs and load balancers.
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		// MaxConnectionAge sends clients a GOAWAY after a while (streams
+		// in flight finish: the grace is unbounded), so balancing clients
+		// re-resolve DNS and pick up canvas replicas added since they
+		// connected.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second, MaxConnectionAge: 5 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}, o.ServerOpts...)
 	g := grpc.NewServer(opts...)
