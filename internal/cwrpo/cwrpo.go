@@ -40,11 +40,12 @@ func (p Params) Validate() error {
 	default:
 		return fmt.Errorf("loss must be cwrpo or reinforce, got %q", p.Kind)
 	}
-	if p.Clip <= 0 || p.Clip >= 1 {
+	// Written so that NaN fails too.
+	if !(p.Clip > 0 && p.Clip < 1) {
 		return fmt.Errorf("clip must be in (0, 1), got %v", p.Clip)
 	}
-	if p.KL < 0 || p.Entropy < 0 {
-		return fmt.Errorf("kl and entropy coefficients must be >= 0")
+	if !(p.KL >= 0) || !(p.Entropy >= 0) || math.IsInf(p.KL, 0) || math.IsInf(p.Entropy, 0) {
+		return fmt.Errorf("kl and entropy coefficients must be finite numbers >= 0, got %v and %v", p.KL, p.Entropy)
 	}
 	return nil
 }

@@ -44,10 +44,12 @@
 //
 //   - "bwrap": bubblewrap builds a new root holding read-only binds of /usr,
 //     the /bin and /lib links, a few /etc files and the interpreter's prefix,
-//     a size-capped tmpfs /tmp, a private /proc and minimal /dev, and the
-//     scratch directory read-write at /sandbox; new network, pid, ipc and uts
-//     namespaces, --die-with-parent. The project's files and the rest of /
-//     are not there.
+//     a size-capped tmpfs /tmp, a private /proc and minimal /dev, and at
+//     /sandbox a tmpfs of Config.DiskBytes that the harness fills with a
+//     copy of the scratch directory (bound read-only at /.flowsteer-input);
+//     new network, pid, ipc and uts namespaces, --die-with-parent. The
+//     project's files and the rest of / are not there, and nothing the
+//     program writes reaches the host's disk.
 //   - "namespaces": the same layout built without bubblewrap: Go clones the
 //     child into new mount, pid, network, ipc and uts namespaces (plus a user
 //     namespace when not root) and the harness mounts the new root and
@@ -70,7 +72,8 @@
 // does not work makes New fail with ErrUnavailable instead of silently
 // running with less.
 //
-// Limits not covered: memory is capped per process (RLIMIT_AS), not per run,
-// and files written in the scratch directory count only against
-// RLIMIT_FSIZE each; a cgroup would be needed for more.
+// Limits not covered: memory is capped per process (RLIMIT_AS), not per run
+// (the tmpfs mounts are RAM too, bounded by DiskBytes each); a cgroup would
+// be needed for more. In "none" mode files written in the scratch directory
+// count only against RLIMIT_FSIZE each.
 package sandbox

@@ -20,6 +20,8 @@ package sandbox
 //	root      host directory the new root tmpfs is mounted on
 //	pivot_nr  pivot_root syscall number for this architecture
 //	userns    true when running as root of a user namespace (non-root caller)
+//	stage     read-only copy source of the program's files (isolated modes),
+//	          copied into cwd, a tmpfs, and handed to uid
 //	cwd       directory the program starts in
 //	rlimits   [name, soft, hard] for the resource module
 //	uid, gid  unprivileged ids to switch to, -1 to keep the current ones
@@ -115,6 +117,25 @@ def _init(child):
         if pid == child:
             os._exit(128 + os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st))
 
+def _stage(c):
+    # Copy the program's files from the read-only stage into its tmpfs
+    # (cwd), then give them to the run's uid. Under bwrap as root only
+    # CAP_SETUID, CAP_SETGID and CAP_CHOWN are left, so this reads files
+    # root owns and chdir happened while root still owned cwd.
+    import shutil
+    src, dst = c["stage"], c["cwd"]
+    for name in os.listdir(src):
+        s, d = os.path.join(src, name), os.path.join(dst, name)
+        if os.path.isdir(s) and not os.path.islink(s):
+            shutil.copytree(s, d, symlinks=True)
+        else:
+            shutil.copy2(s, d, follow_symlinks=False)
+    if c["uid"] >= 0:
+        for base, dirs, files in os.walk(dst):
+            for n in dirs + files:
+                os.lchown(os.path.join(base, n), c["uid"], c["gid"])
+        os.chown(dst, c["uid"], c["gid"])
+
 def _main():
     c = json.loads(sys.argv[1])
     if c.get("ops") is not None:
@@ -123,6 +144,8 @@ def _main():
         if child:
             _init(child)
     os.chdir(c["cwd"])
+    if c.get("stage"):
+        _stage(c)
     for name, soft, hard in c["rlimits"]:
         resource.setrlimit(getattr(resource, name), (soft, hard))
     if c["uid"] >= 0:

@@ -15,9 +15,16 @@ import (
 	"time"
 )
 
-// workDir is where the scratch dir appears inside the isolated modes; a
-// fixed path keeps tracebacks and HOME the same from run to run.
-const workDir = "/sandbox"
+// workDir is where the program's directory appears inside the isolated
+// modes; a fixed path keeps tracebacks and HOME the same from run to run.
+// It is a size-capped tmpfs that the harness fills with a copy of the
+// scratch dir, which is bound read-only at stageDir: a bind of the host's
+// scratch dir itself would let a program write file after file, each under
+// RLIMIT_FSIZE, until the host's disk is full.
+const (
+	workDir  = "/sandbox"
+	stageDir = "/.flowsteer-input"
+)
 
 // interpreter is the real Python behind Config.Python (shims resolved away),
 // with the directories a private root must show for it to start.
@@ -150,6 +157,7 @@ var etcFiles = []string{
 }
 
 // rootLayout is the private root shared by the bwrap and namespaces modes.
+// The tmpfs sizes are placeholders: runOps sets each run's DiskBytes.
 func rootLayout(py *interpreter, tmpBytes int64) []mountOp {
 	ops := []mountOp{{Kind: "ro", Src: "/usr", Dst: "/usr"}}
 	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
@@ -191,6 +199,23 @@ func rootLayout(py *interpreter, tmpBytes int64) []mountOp {
 	)
 	// After /tmp so an interpreter installed under /tmp is not hidden by it.
 	return append(ops, py.binds...)
+}
+
+// runOps is the layout of one run: the plan's root with every tmpfs sized
+// to the runner's DiskBytes (the plan is cached across runners), the
+// scratch dir read-only at stageDir and a tmpfs for the program at workDir.
+func (r *Runner) runOps(p *plan, work string) []mountOp {
+	ops := make([]mountOp, 0, len(p.ops)+2)
+	for _, o := range p.ops {
+		if o.Kind == "tmpfs" && o.Dst != "/dev" {
+			o.Size = r.cfg.DiskBytes
+		}
+		ops = append(ops, o)
+	}
+	return append(ops,
+		mountOp{Kind: "ro", Src: work, Dst: stageDir},
+		mountOp{Kind: "tmpfs", Src: "0700", Dst: workDir, Size: r.cfg.DiskBytes},
+	)
 }
 
 // pivotRootNR is the pivot_root syscall number, which glibc has no wrapper
@@ -243,7 +268,7 @@ const offNote = "isolation is off: no network namespace, so generated code can r
 
 func probeMode(r *Runner, mode string) (*plan, error) {
 	root := os.Geteuid() == 0
-	tmpBytes := max(4*r.cfg.FileBytes, 16<<20)
+	tmpBytes := r.cfg.DiskBytes
 	var candidates []*plan
 	switch mode {
 	case ModeBwrap:

@@ -23,6 +23,7 @@ type harnessConfig struct {
 	Root    string    `json:"root,omitempty"`
 	PivotNR int       `json:"pivot_nr,omitempty"`
 	UserNS  bool      `json:"userns"`
+	Stage   string    `json:"stage,omitempty"`
 	Cwd     string    `json:"cwd"`
 	Rlimits [][]any   `json:"rlimits"`
 	UID     int       `json:"uid"`
@@ -50,7 +51,13 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 		gid = uid
 	}
 	work := filepath.Join(scratch, "work")
-	if err := writeWork(work, s, uid, gid); err != nil {
+	owner := -1
+	if p.mode == ModeNone {
+		// The isolated modes copy the files into the run's tmpfs, where
+		// the harness gives them to the run's uid.
+		owner = uid
+	}
+	if err := writeWork(work, s, owner, gid); err != nil {
 		return Result{}, fmt.Errorf("sandbox: scratch dir: %w", err)
 	}
 	if p.mode == ModeNone && uid >= 0 {
@@ -195,6 +202,7 @@ func (r *Runner) command(p *plan, s Spec, scratch, work string, uid, gid int) (a
 	if p.mode != ModeNone {
 		home = workDir
 		hc.Cwd = workDir
+		hc.Stage = stageDir
 	}
 	attr = &syscall.SysProcAttr{
 		// A session of its own: the whole tree can be killed as a group,
@@ -205,14 +213,14 @@ func (r *Runner) command(p *plan, s Spec, scratch, work string, uid, gid int) (a
 	harness := []string{r.py.exe, "-I", "-S", "-c", harnessSource}
 	switch p.mode {
 	case ModeBwrap:
-		argv = append(p.bwrapArgs(work), "--")
+		argv = append(p.bwrapArgs(r.runOps(p, work)), "--")
 		argv = append(argv, harness...)
 	case ModeNamespaces:
 		hc.Root = filepath.Join(scratch, "root")
 		if err := os.Mkdir(hc.Root, 0o700); err != nil {
 			return nil, nil, "", fmt.Errorf("sandbox: scratch dir: %w", err)
 		}
-		hc.Ops = append(append([]mountOp(nil), p.ops...), mountOp{Kind: "rw", Src: work, Dst: workDir})
+		hc.Ops = r.runOps(p, work)
 		hc.PivotNR = pivotRootNR[runtime.GOARCH]
 		attr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
 			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
@@ -233,20 +241,20 @@ func (r *Runner) command(p *plan, s Spec, scratch, work string, uid, gid int) (a
 
 }
 
-// bwrapArgs turns the plan's layout into bubblewrap options.
-func (p *plan) bwrapArgs(work string) []string {
+// bwrapArgs turns a run's layout (runOps) into bubblewrap options.
+func (p *plan) bwrapArgs(ops []mountOp) []string {
 	a := []string{p.bwrap,
 		"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", "sandbox", "--die-with-parent", "--new-session",
 	}
 	if p.dropUID {
 		// Running as root without a user namespace: the harness needs these
-		// two to switch to the run's uid; bwrap drops everything else.
-		a = append(a, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID")
+		// to hand the program's files to the run's uid and switch to it;
+		// bwrap drops everything else, and the switch drops these.
+		a = append(a, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN")
 	} else {
 		a = append(a, "--unshare-user")
 	}
-	ops := append(append([]mountOp(nil), p.ops...), mountOp{Kind: "rw", Src: work, Dst: workDir})
 	made := map[string]bool{"/": true}
 	for _, o := range ops {
 		// bwrap makes missing parents 0700, which would lock the run's uid

@@ -40,9 +40,15 @@ type Config struct {
 	OutputBytes int           // cap on captured stdout and stderr each, default 64 KiB
 	MaxProcs    int           // processes/threads a run may have, default 32
 	FileBytes   int64         // RLIMIT_FSIZE, default 16 MiB
-	MaxParallel int           // runs at once in this Runner, default runtime.NumCPU()
-	Isolation   string        // "auto" (default), "bwrap", "namespaces", "none"
-	ScratchRoot string        // parent dir for scratch dirs, default os.TempDir()
+	// DiskBytes bounds what a run can write in the isolated modes: its
+	// scratch dir, /tmp and /dev/shm are each a tmpfs of this size, so a
+	// full one is ENOSPC for the program and the host's disk never sees
+	// the data. Default max(4*FileBytes, 16 MiB). "none" mode has only
+	// RLIMIT_FSIZE per file.
+	DiskBytes   int64
+	MaxParallel int    // runs at once in this Runner, default runtime.NumCPU()
+	Isolation   string // "auto" (default), "bwrap", "namespaces", "none"
+	ScratchRoot string // parent dir for scratch dirs, default os.TempDir()
 }
 
 // Validate reports the first field holding a value no run could use.
@@ -62,6 +68,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sandbox: Config.MaxProcs %d is negative", c.MaxProcs)
 	case c.FileBytes < 0:
 		return fmt.Errorf("sandbox: Config.FileBytes %d is negative", c.FileBytes)
+	case c.DiskBytes < 0:
+		return fmt.Errorf("sandbox: Config.DiskBytes %d is negative", c.DiskBytes)
+	case c.DiskBytes > 0 && c.DiskBytes < 1<<20:
+		return fmt.Errorf("sandbox: Config.DiskBytes %d is below the 1 MiB a program and its files need", c.DiskBytes)
 	case c.MaxParallel < 0:
 		return fmt.Errorf("sandbox: Config.MaxParallel %d is negative", c.MaxParallel)
 	}
@@ -97,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FileBytes == 0 {
 		c.FileBytes = 16 << 20
+	}
+	if c.DiskBytes == 0 {
+		c.DiskBytes = max(4*c.FileBytes, 16<<20)
 	}
 	if c.MaxParallel == 0 {
 		c.MaxParallel = runtime.NumCPU()

@@ -220,7 +220,7 @@ func DetectRecord(fields map[string]json.RawMessage) (string, error) {
 }
 
 // ReadJSONL reads tasks in the project's own format (one Task JSON per line)
-// and validates each.
+// and validates each; duplicate ids are an error, as in Load.
 func ReadJSONL(r io.Reader) ([]Task, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -232,11 +232,17 @@ func ReadJSONL(r io.Reader) ([]Task, error) {
 		return nil, err
 	}
 	out := make([]Task, 0, len(recs))
+	seen := map[string]int{}
 	for _, rc := range recs {
 		t, err := convFlowsteer(rec{format: FormatFlowsteer, f: rc.fields, raw: rc.raw, defID: fmt.Sprintf("task-%d", rc.line)})
 		if err != nil {
 			return nil, rc.errorf(name, err)
 		}
+		// As in Load: runs, caches and reports key on ids.
+		if first, dup := seen[t.ID]; dup {
+			return nil, rc.errorf(name, fmt.Errorf("duplicate id %q (first at line %d)", t.ID, first))
+		}
+		seen[t.ID] = rc.line
 		out = append(out, t)
 	}
 	return out, nil

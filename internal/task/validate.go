@@ -23,6 +23,12 @@ func (t Task) Validate() error {
 	if t.Difficulty < 0 || t.Difficulty > 1 {
 		bad("difficulty %v is outside [0, 1]", t.Difficulty)
 	}
+	// A blank gold answer would match an empty final answer.
+	for i, a := range t.Answers {
+		if strings.TrimSpace(a) == "" {
+			bad("answers[%d] is blank", i)
+		}
+	}
 	switch t.Family {
 	case Math:
 		if len(t.Answers) == 0 {

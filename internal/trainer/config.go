@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -203,8 +204,25 @@ func DefaultConfig() Config {
 	return c
 }
 
-// ParseConfig reads YAML over the defaults. Unknown keys are errors.
+// ParseConfig reads YAML over the defaults. Unknown keys are errors, and
+// so is a config that YAML() cannot write back as it is: a run stores its
+// config as YAML and a resumed run must find the same Hash.
 func ParseConfig(b []byte) (Config, error) {
+	c, err := parseConfig(b)
+	if err != nil {
+		return Config{}, err
+	}
+	// yaml.v3 writes a string holding a line break as a block scalar,
+	// which loses a leading break ("\n0" reads back as "0") or does not
+	// parse at all ("\t\nx").
+	if back, err := parseConfig([]byte(c.YAML())); err != nil || back.Hash() != c.Hash() {
+		return Config{}, errors.New("config: a string value cannot be written back as YAML unchanged " +
+			"(such as one that opens with a line break): remove the odd whitespace")
+	}
+	return c, nil
+}
+
+func parseConfig(b []byte) (Config, error) {
 	c := DefaultConfig()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -364,26 +382,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// YAML renders the config. A string that opens with a line break is
-// written double-quoted: yaml.v3 writes it as a block scalar that reads
-// back without the break, and the Hash of a resumed run would change.
+// YAML renders the config.
 func (c Config) YAML() string {
-	var n yaml.Node
-	if err := n.Encode(c); err != nil {
-		return ""
-	}
-	quoteLeadingBreaks(&n)
-	b, _ := yaml.Marshal(&n)
+	b, _ := yaml.Marshal(c)
 	return string(b)
-}
-
-func quoteLeadingBreaks(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && strings.HasPrefix(n.Value, "\n") {
-		n.Style = yaml.DoubleQuotedStyle
-	}
-	for _, c := range n.Content {
-		quoteLeadingBreaks(c)
-	}
 }
 
 // Hash identifies a configuration; a resumed run must keep it.

@@ -6,7 +6,9 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,8 +46,23 @@ func AddValidators(v server.Validators) {
 		if len(m.GetEpisodes()) == 0 {
 			return errors.New("episodes is empty: send at least one episode")
 		}
+		if m.GetStep() < 0 {
+			return fmt.Errorf("step must be >= 0, got %d", m.GetStep())
+		}
+		if err := checkLoss(m.GetLoss()); err != nil {
+			return err
+		}
 		for i, e := range m.GetEpisodes() {
+			if !finite(e.GetAdvantage()) || !finite(e.GetReward()) {
+				return fmt.Errorf("episodes[%d]: advantage %v and reward %v must be finite numbers", i, e.GetAdvantage(), e.GetReward())
+			}
+			if j, ok := badLogprob(e.GetRefLogprobs()); !ok {
+				return fmt.Errorf("episodes[%d].ref_logprobs[%d] is %v: log-probs are finite and <= 0", i, j, e.GetRefLogprobs()[j])
+			}
 			for j, d := range e.GetDecisions() {
+				if k, ok := badLogprob(d.GetLogprobs()); !ok {
+					return fmt.Errorf("episodes[%d].decisions[%d].logprobs[%d] is %v: log-probs are finite and <= 0", i, j, k, d.GetLogprobs()[k])
+				}
 				if len(d.GetLogprobs()) != len(d.GetTokenIds()) && len(d.GetTokenIds()) > 0 {
 					return status.Errorf(codes.InvalidArgument, "episodes[%d].decisions[%d]: %d logprobs for %d token_ids", i, j, len(d.GetLogprobs()), len(d.GetTokenIds()))
 				}
@@ -64,12 +81,69 @@ func checkAct(m *pb.ActRequest) error {
 	if m == nil || m.GetObservation() == nil {
 		return errors.New("act.observation is required")
 	}
+	// Zero (or unset) takes the policy's default; anything else must be a
+	// value a sampler can use.
+	s := m.GetSampling()
+	switch {
+	case !(s.GetTemperature() >= 0) || math.IsInf(s.GetTemperature(), 0):
+		return fmt.Errorf("act.sampling.temperature must be a finite number >= 0, got %v", s.GetTemperature())
+	case !(s.GetTopP() >= 0 && s.GetTopP() <= 1):
+		return fmt.Errorf("act.sampling.top_p must be in [0, 1], got %v", s.GetTopP())
+	case s.GetTopK() < 0:
+		return fmt.Errorf("act.sampling.top_k must be >= 0, got %d", s.GetTopK())
+	case s.GetMaxNewTokens() < 0:
+		return fmt.Errorf("act.sampling.max_new_tokens must be >= 0, got %d", s.GetMaxNewTokens())
+	}
 	return nil
 }
+
+func checkLoss(l *pb.LossConfig) error {
+	if l == nil {
+		return nil
+	}
+	for name, v := range map[string]*float64{"clip": l.Clip, "kl_coef": l.KlCoef, "entropy_coef": l.EntropyCoef,
+		"learning_rate": l.LearningRate, "max_grad_norm": l.MaxGradNorm} {
+		if v != nil && !finite(*v) {
+			return fmt.Errorf("loss.%s must be a finite number, got %v", name, *v)
+		}
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// badLogprob returns the index of the first log-prob that is not finite
+// and <= 0, and false; or 0, true when all are.
+func badLogprob(lps []float64) (int, bool) {
+	for i, v := range lps {
+		if !(v <= 0) || math.IsInf(v, 0) {
+			return i, false
+		}
+	}
+	return 0, true
+}
+
+// Checkpoint paths name files inside CheckpointDir; what no file system
+// could name is the request's fault, not the server's.
+const (
+	maxPathBytes    = 1024
+	maxPathElemByte = 200 // leaves room for the temporary name a save writes first
+)
 
 func requirePath(p string) error {
 	if strings.TrimSpace(p) == "" {
 		return errors.New("path is required")
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return errors.New("path holds a NUL byte")
+	}
+	if len(p) > maxPathBytes {
+		return fmt.Errorf("path is %d bytes, at most %d", len(p), maxPathBytes)
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if len(elem) > maxPathElemByte {
+			return fmt.Errorf("path element %.40q... is %d bytes, at most %d", elem, len(elem), maxPathElemByte)
+		}
 	}
 	return nil
 }
@@ -198,6 +272,8 @@ func toStatus(err error) error {
 		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, embedded.ErrEpisodeDone):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, embedded.ErrNoLegalAction):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

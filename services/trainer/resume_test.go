@@ -15,6 +15,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/runstore"
+	"github.com/flowsteer/flowsteer/internal/trainer"
 )
 
 var cli struct {
@@ -125,7 +126,9 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	}
 	t.Logf("killed flowsteer train after:\n%s", out.String())
 
-	// The dead process's store is whole.
+	// The dead process's store is whole: SQLite's own check, every stored
+	// checkpoint loads and matches its checksum, and every step whose
+	// metrics were stored has all of its groups' episodes.
 	st, err := runstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +144,20 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	if run.Status != runstore.StatusRunning {
 		t.Errorf("a killed run is %q, want still running", run.Status)
 	}
+	checkCheckpointsLoad(t, dir)
+	killedSteps, err := st.Steps("killed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := int64(len(killedSteps)) // steps whose metrics reached the store
+	checkStepsWhole(t, st, "killed", cfg, done)
+	// Step counters: checkpoints come every step, so the run's step, its
+	// last checkpoint and its last stored step are at most the one step in
+	// flight apart, and resuming loses at most that step.
+	if done-ck.Step > 1 || ck.Step-run.Step > 1 || run.Step > ck.Step {
+		t.Errorf("after the kill: %d steps stored, checkpoint at %d, run at %d: more than the step in flight apart", done, ck.Step, run.Step)
+	}
+	t.Logf("killed after %d stored steps, checkpoint at step %d, run at step %d", done, ck.Step, run.Step)
 	// Leave what a process killed inside the next step leaves: its
 	// metrics and episodes stored, its checkpoint not.
 	orphan := ck.Step + 1
@@ -160,6 +177,9 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	defer p.Close()
 	if p.Start != ck.Step {
 		t.Errorf("resume starts after step %d, want the last checkpoint's %d", p.Start, ck.Step)
+	}
+	if lost := done - p.Start; lost > 1 {
+		t.Errorf("resume lost %d stored steps (%d stored, resuming after %d), want at most the one in flight", lost, done, p.Start)
 	}
 	steps, err := p.Store.Steps("killed")
 	if err != nil {
@@ -220,7 +240,76 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 			t.Errorf("checkpoint %d does not match its file", c.step)
 		}
 	}
+	// The finished run is whole too: every step has all of its groups,
+	// every checkpoint loads, and the store passes its check.
+	checkStepsWhole(t, p.Store, "killed", cfg, 4)
+	checkCheckpointsLoad(t, dir)
+	if err := p.Store.IntegrityCheck(); err != nil {
+		t.Errorf("after the resumed run: %v", err)
+	}
 	if !strings.Contains(out.String(), "step   1") {
 		t.Errorf("the child printed no step line:\n%s", out.String())
+	}
+}
+
+// checkCheckpointsLoad loads every checkpoint the store references with the
+// project's loader: the file exists, matches the stored checksum, and holds
+// the step of its row.
+func checkCheckpointsLoad(t *testing.T, dir string) {
+	t.Helper()
+	rows := checkpointRows(t, dir)
+	if len(rows) == 0 {
+		t.Error("the store references no checkpoint")
+	}
+	for _, c := range rows {
+		pol, err := embedded.New(embedded.Config{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step, err := pol.Load(c.path, c.checksum); err != nil || step != c.step {
+			t.Errorf("checkpoint row of step %d (%s): loads as step %d, %v", c.step, c.path, step, err)
+		}
+	}
+}
+
+// checkStepsWhole checks the training episodes of a run's first steps
+// steps: each has batch_tasks groups of group_size episodes (the tiny
+// suite has more tasks than batch_tasks), and no step past them has only
+// part of its episodes (a step's episodes are written in one transaction).
+func checkStepsWhole(t *testing.T, st *runstore.Store, id string, cfg trainer.Config, steps int64) {
+	t.Helper()
+	eps, err := st.Episodes(id, runstore.EpisodeFilter{Phase: runstore.PhaseTrain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[int64]map[string]int{}
+	for _, e := range eps {
+		if groups[e.Step] == nil {
+			groups[e.Step] = map[string]int{}
+		}
+		groups[e.Step][e.GroupID]++
+	}
+	for step := int64(1); step <= steps; step++ {
+		g := groups[step]
+		if len(g) != cfg.BatchSize {
+			t.Errorf("step %d: %d groups stored, want %d", step, len(g), cfg.BatchSize)
+		}
+		for id, n := range g {
+			if n != cfg.GroupSize {
+				t.Errorf("step %d group %s: %d episodes stored, want %d", step, id, n, cfg.GroupSize)
+			}
+		}
+	}
+	for step, g := range groups {
+		if step <= steps {
+			continue
+		}
+		n := 0
+		for _, c := range g {
+			n += c
+		}
+		if n != 0 && n != cfg.BatchSize*cfg.GroupSize {
+			t.Errorf("step %d (in flight at the kill): %d of its %d episodes stored", step, n, cfg.BatchSize*cfg.GroupSize)
+		}
 	}
 }

@@ -21,7 +21,9 @@ import (
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/trainer"
+	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // Service implements pb.TrainerServiceServer: it starts runs in the
@@ -65,11 +67,66 @@ func AddValidators(v server.Validators) {
 		if !m.GetResume() && strings.TrimSpace(m.GetConfigYaml()) == "" {
 			return errors.New("config_yaml is required (send {} for the defaults)")
 		}
+		if n := len(m.GetConfigYaml()); n > maxConfigBytes {
+			return fmt.Errorf("config_yaml is %d bytes, at most %d", n, maxConfigBytes)
+		}
 		return nil
 	})
+	server.Add(v, checkEvaluate)
 	server.Add(v, func(m *pb.WatchRunRequest) error { return needRun(m.GetRunId()) })
 	server.Add(v, func(m *pb.GetRunRequest) error { return needRun(m.GetRunId()) })
 	server.Add(v, func(m *pb.CancelRunRequest) error { return needRun(m.GetRunId()) })
+}
+
+// Limits on what a request may carry.
+const (
+	maxConfigBytes = 1 << 20
+	maxBaselines   = 64
+)
+
+// checkEvaluate refuses an Evaluate request no evaluation could run,
+// before a canvas is built or an episode plays.
+func checkEvaluate(m *pb.EvaluateRequest) error {
+	switch k := m.GetPolicy().GetKind(); k {
+	case "":
+		return errors.New("policy.kind is required (embedded, remote, random or fixed)")
+	case "embedded", "remote", "random":
+	case "fixed":
+		if _, err := trainer.Baseline("fixed:"+m.GetPolicy().GetDsl(), 1); err != nil {
+			return fmt.Errorf("policy.dsl: %w", err)
+		}
+	default:
+		return fmt.Errorf("policy.kind %q: use embedded, remote, random or fixed", k)
+	}
+	if len(m.GetTasks()) == 0 && m.GetTasksFile() == "" {
+		return errors.New("tasks or tasks_file is required")
+	}
+	for i, t := range m.GetTasks() {
+		if err := canvassvc.ValidateTask(fmt.Sprintf("tasks[%d]", i), t); err != nil {
+			return err
+		}
+	}
+	if c := m.GetConcurrency(); c < 0 || c > trainer.MaxConcurrency {
+		return fmt.Errorf("concurrency must be in 0..%d (0 = one at a time), got %d", trainer.MaxConcurrency, c)
+	}
+	if n := len(m.GetBaselines()); n > maxBaselines {
+		return fmt.Errorf("baselines has %d entries, at most %d", n, maxBaselines)
+	}
+	for i, b := range m.GetBaselines() {
+		// The rule of a run's eval.baselines.
+		if b != "random" && b != "cot" && b != "self-consistency" && b != "full" && !strings.HasPrefix(b, "fixed:") {
+			return fmt.Errorf("baselines[%d] %q: use random, cot, self-consistency, full or fixed:DSL", i, b)
+		}
+		if _, err := trainer.Baseline(b, 1); err != nil {
+			return fmt.Errorf("baselines[%d]: %w", i, err)
+		}
+	}
+	switch b := m.GetBackend(); b {
+	case "", system.KindSim, system.KindOpenAI, system.KindLlamaCpp:
+	default:
+		return fmt.Errorf("backend %q: use %s, %s or %s", b, system.KindSim, system.KindOpenAI, system.KindLlamaCpp)
+	}
+	return nil
 }
 
 func needRun(id string) error {

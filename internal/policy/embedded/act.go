@@ -90,6 +90,10 @@ func legalityOf(obs *pb.Observation) legality {
 // ErrEpisodeDone is returned by Act on an observation of an ended episode.
 var ErrEpisodeDone = errors.New("embedded: the episode has ended; there is nothing to act on")
 
+// ErrNoLegalAction is returned by Act on an observation whose operator list
+// offers nothing this policy can add (no canvas sends one).
+var ErrNoLegalAction = errors.New("embedded: no legal action: the operator library offers none of the operators this policy knows")
+
 // Act answers one observation.
 //
 // Building turns sample a sequence of choices. Sampling uses
@@ -136,7 +140,7 @@ func (p *Policy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling
 	}
 	leg := legalityOf(obs)
 	if leg.kind == 0 {
-		return nil, errors.New("embedded: no legal action: the operator library offers none of the operators this policy knows")
+		return nil, ErrNoLegalAction
 	}
 
 	var (
