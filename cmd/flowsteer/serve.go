@@ -27,6 +27,7 @@ type serveFlags struct {
 	backendFlags
 	play        playFlags // policy service: --policy and its options
 	runsDir     string
+	dataDir     string
 	libraries   []string
 	noExecute   bool
 	addr        string
@@ -98,7 +99,9 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 	},
 	"trainer": func(ctx context.Context, s *server.Server, v server.Validators, f *serveFlags) error {
 		trainersvc.AddValidators(v)
-		trainersvc.Register(s, trainersvc.NewService(ctx, f.runsDir, slog.Default()))
+		svc := trainersvc.NewService(ctx, f.runsDir, slog.Default())
+		svc.DataDir = f.dataDir
+		trainersvc.Register(s, svc)
 		return nil
 	},
 }
@@ -140,6 +143,7 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().StringVar(&f.play.policyMdl, "policy-model", "", "policy service: llm model name")
 	cmd.Flags().StringVar(&f.play.policyAddr, "policy-addr", "", "policy service: address of the remote policy it forwards to")
 	cmd.Flags().Int64Var(&f.play.seed, "policy-seed", 1, "policy service: seed")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", ".", "trainer service: task and sim-config files clients name must lie inside this directory (relative paths resolve in it)")
 	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "trainer service: where runs are stored (also confines policy checkpoint paths)")
 	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
 	cmd.Flags().BoolVar(&f.noExecute, "no-execute", false, "canvas: apply and validate edits without executing workflows")

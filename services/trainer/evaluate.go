@@ -151,7 +151,11 @@ func (s *Service) Evaluate(req *pb.EvaluateRequest, stream grpc.ServerStreamingS
 	}
 	if len(tasks) == 0 {
 		cfg := trainer.DefaultConfig()
-		cfg.Tasks.Train = req.GetTasksFile()
+		path, err := s.dataPath("tasks_file", req.GetTasksFile())
+		if err != nil {
+			return err
+		}
+		cfg.Tasks.Train = path
 		t, _, err := loadTasks(cfg)
 		if err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())

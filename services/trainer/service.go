@@ -32,6 +32,12 @@ import (
 type Service struct {
 	pb.UnimplementedTrainerServiceServer
 	RunsDir string
+	// DataDir confines the files clients name (tasks.train, tasks.eval,
+	// backend.sim_config, Evaluate's tasks_file): relative paths resolve
+	// inside it and paths leading out of it are refused, so a client of
+	// this service cannot make the server read arbitrary files. "" allows
+	// any path (in-process use).
+	DataDir string
 	Logger  *slog.Logger
 
 	ctx    context.Context // owns every run's goroutine
@@ -139,6 +145,33 @@ func needRun(id string) error {
 // Wait blocks until every run started by the service has stopped.
 func (s *Service) Wait() { s.wg.Wait() }
 
+// dataPath resolves a file a client names inside DataDir; a path that
+// leaves it (absolute elsewhere, "..", a symbolic link out) is
+// PermissionDenied.
+func (s *Service) dataPath(key, p string) (string, error) {
+	if p == "" || s.DataDir == "" {
+		return p, nil
+	}
+	root, err := filepath.Abs(s.DataDir)
+	if err != nil {
+		return "", status.Errorf(codes.Internal, "data directory: %v", err)
+	}
+	if root, err = filepath.EvalSymlinks(root); err != nil {
+		return "", status.Errorf(codes.FailedPrecondition, "data directory %s: %v", s.DataDir, err)
+	}
+	full := p
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(root, full)
+	}
+	if real, err := filepath.EvalSymlinks(full); err == nil {
+		full = real
+	}
+	if rel, err := filepath.Rel(root, full); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", status.Errorf(codes.PermissionDenied, "%s %q is outside the server's data directory %s (flowsteer serve --data-dir): name a file inside it, or send the tasks in the request", key, p, root)
+	}
+	return full, nil
+}
+
 // dirOf confines a client's run directory to RunsDir.
 func (s *Service) dirOf(name string) string {
 	return filepath.Join(s.RunsDir, filepath.Base(filepath.Clean("/"+name)))
@@ -150,6 +183,14 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 	if !req.GetResume() {
 		if cfg, err = trainer.ParseConfig([]byte(req.GetConfigYaml())); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		for _, f := range []struct {
+			key  string
+			path *string
+		}{{"tasks.train", &cfg.Tasks.Train}, {"tasks.eval", &cfg.Tasks.Eval}, {"backend.sim_config", &cfg.Backend.SimConfig}} {
+			if *f.path, err = s.dataPath(f.key, *f.path); err != nil {
+				return nil, err
+			}
 		}
 	}
 	dir := NewRunDir(s.RunsDir, cfg.Name)

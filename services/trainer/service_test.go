@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -458,5 +459,74 @@ func TestHubDropsAWatcherThatFallsBehind(t *testing.T) {
 	late, _ := hb.subscribe()
 	if _, ok := <-late; ok {
 		t.Error("a subscription to a closed hub is open")
+	}
+}
+
+// Files a client names must lie inside the service's data directory:
+// StartRun's task and sim-config paths and Evaluate's tasks_file.
+func TestServiceConfinesClientFilesToTheDataDir(t *testing.T) {
+	h := newService(t)
+	data := t.TempDir()
+	h.svc.DataDir = data
+	tasks := `{"id":"t1","family":"math","question":"What is 2+3?","answers":["5"]}` + "\n"
+	if err := os.WriteFile(filepath.Join(data, "tasks.jsonl"), []byte(tasks), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "secret.jsonl")
+	if err := os.WriteFile(outside, []byte(tasks), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(data, "link.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cases := []struct {
+		name, key, path string
+		want            codes.Code
+	}{
+		{"relative inside", "train", "tasks.jsonl", codes.OK},
+		{"absolute inside", "train", filepath.Join(data, "tasks.jsonl"), codes.OK},
+		{"absolute outside", "train", outside, codes.PermissionDenied},
+		{"dot-dot", "eval", "../" + filepath.Base(filepath.Dir(outside)) + "/secret.jsonl", codes.PermissionDenied},
+		{"symlink out", "train", "link.jsonl", codes.PermissionDenied},
+		{"etc", "train", "/etc/passwd", codes.PermissionDenied},
+	}
+	for _, tc := range cases {
+		t.Run("StartRun/"+tc.name, func(t *testing.T) {
+			cfg := tinyYAML + fmt.Sprintf("tasks: {%s: %q}\n", tc.key, tc.path)
+			if tc.key == "eval" {
+				cfg = tinyYAML + fmt.Sprintf("tasks: {train: tasks.jsonl, eval: %q}\n", tc.path)
+			}
+			res, err := h.client.StartRun(ctx, &pb.StartRunRequest{ConfigYaml: cfg})
+			if status.Code(err) != tc.want {
+				t.Fatalf("StartRun: %v, want %v", err, tc.want)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), "data directory") {
+					t.Errorf("message %q does not say why", err)
+				}
+				return
+			}
+			if _, err := h.watch(t, ctx, res.GetRun().GetId(), false); err != nil {
+				t.Errorf("watch: %v", err)
+			}
+		})
+		t.Run("Evaluate/"+tc.name, func(t *testing.T) {
+			st, err := h.client.Evaluate(ctx, &pb.EvaluateRequest{Policy: &pb.PolicySpec{Kind: "random"}, TasksFile: tc.path})
+			if err == nil {
+				for {
+					if _, err = st.Recv(); err != nil {
+						break
+					}
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			if status.Code(err) != tc.want {
+				t.Fatalf("Evaluate: %v, want %v", err, tc.want)
+			}
+		})
 	}
 }
