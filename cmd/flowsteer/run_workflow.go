@@ -45,10 +45,11 @@ func newRunWorkflowCmd() *cobra.Command {
 }
 
 func runWorkflow(ctx context.Context, out io.Writer, f *runWorkflowFlags) error {
-	job, err := prepareWorkflowJob(&f.backendFlags, "--dsl", f.dsl, f.taskFile, f.format, f.limit)
+	job, err := prepareWorkflowJob(ctx, &f.backendFlags, "--dsl", f.dsl, f.taskFile, f.format, f.limit)
 	if err != nil {
 		return err
 	}
+	defer job.sys.Close()
 	sys, g, tasks := job.sys, job.graph, job.tasks
 	b, _ := sys.Backends.Get("")
 	label := b.Name() + " / " + b.Model()

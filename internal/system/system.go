@@ -7,6 +7,7 @@ package system
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/engine"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
+	"github.com/flowsteer/flowsteer/internal/llamacpp"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/operator/builtin"
 	"github.com/flowsteer/flowsteer/internal/sandbox"
@@ -24,14 +26,22 @@ import (
 const (
 	KindSim    = "sim"
 	KindOpenAI = "openai"
+	// KindLlamaCpp starts a managed llama.cpp server with the small real
+	// model SmolLM2-135M-Instruct on this machine (internal/llamacpp) and
+	// runs operators on it through the OpenAI backend.
+	KindLlamaCpp = "llamacpp"
 )
 
 // Options choose the parts of a process.
 type Options struct {
-	// Backend is the executor backend kind: "sim" (offline, simulated) or
-	// "openai" (any OpenAI-compatible endpoint).
+	// Backend is the executor backend kind: "sim" (offline, simulated),
+	// "openai" (any OpenAI-compatible endpoint) or "llamacpp" (a managed
+	// local llama.cpp server; OpenAI's sampling, timeout and retry fields
+	// apply to it, its base URL, model and concurrency are the server's).
 	Backend string
 	OpenAI  executor.OpenAIConfig
+	// LlamaCpp configures the managed server of backend "llamacpp".
+	LlamaCpp llamacpp.Config
 	// SimConfig is a YAML file over the sim's defaults ("" = defaults).
 	SimConfig string
 	// SimSeed overrides the sim config's seed when set.
@@ -65,11 +75,34 @@ type System struct {
 	Store    *canvas.MemoryStore
 	// Simulated is true when the default backend is the offline simulation.
 	Simulated bool
+	// LlamaCpp is the managed llama.cpp server of backend "llamacpp" (nil
+	// otherwise); Close stops it.
+	LlamaCpp *llamacpp.Server
 }
 
-// Build assembles a System.
+// Close releases what the System started: the managed llama.cpp server.
+// Safe to call more than once and on any System.
+func (s *System) Close() error {
+	if s == nil || s.LlamaCpp == nil {
+		return nil
+	}
+	return s.LlamaCpp.Stop()
+}
+
+// Build assembles a System; see BuildContext.
 func Build(o Options) (*System, error) {
+	return BuildContext(context.Background(), o)
+}
+
+// BuildContext assembles a System. ctx bounds only what starting takes
+// (the managed llama.cpp server's start); call Close when done.
+func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 	s := &System{Library: builtin.Library()}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
 	store, err := canvas.NewMemoryStore(o.Store)
 	if err != nil {
 		return nil, err
@@ -112,8 +145,17 @@ func Build(o Options) (*System, error) {
 			oc.Name = KindOpenAI
 		}
 		b, err = executor.NewOpenAI(oc)
+	case KindLlamaCpp:
+		lc := o.LlamaCpp
+		if lc.Progress == nil {
+			lc.Progress = func(msg string) { slog.Default().Info(msg) }
+		}
+		if s.LlamaCpp, err = llamacpp.Start(ctx, lc); err != nil {
+			return nil, err
+		}
+		b, err = llamacpp.NewBackend(s.LlamaCpp, o.OpenAI)
 	default:
-		return nil, fmt.Errorf("backend: unknown kind %q: use sim or openai", o.Backend)
+		return nil, fmt.Errorf("backend: unknown kind %q: use sim, openai or llamacpp", o.Backend)
 	}
 	if err != nil {
 		return nil, err
