@@ -3,19 +3,17 @@ package server_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 )
 
 type canvas struct {
@@ -54,23 +52,11 @@ func TestGuardRunsBeforeValidation(t *testing.T) {
 				extraRan.Store(true)
 				return h(ctx, req)
 			}
-			s := server.New(server.Options{Validators: v, GuardUnary: tc.guard, ExtraUnary: []grpc.UnaryServerInterceptor{extra}})
-			pb.RegisterCanvasServiceServer(s.GRPC, canvas{})
-			lis := bufconn.Listen(1 << 16)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- s.Serve(ctx, lis, time.Second) }()
-			defer func() { cancel(); <-done }()
-			conn, err := grpc.NewClient("passthrough:///buf",
-				grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-				grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := servertest.Bufconn(t, server.Options{Validators: v, GuardUnary: tc.guard, ExtraUnary: []grpc.UnaryServerInterceptor{extra}},
+				func(s *server.Server) { pb.RegisterCanvasServiceServer(s.GRPC, canvas{}) })
 			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer ccancel()
-			_, err = pb.NewCanvasServiceClient(conn).ListOperators(cctx, &pb.ListOperatorsRequest{})
+			_, err := pb.NewCanvasServiceClient(conn).ListOperators(cctx, &pb.ListOperatorsRequest{})
 			if got := status.Code(err); got != tc.want {
 				t.Fatalf("code %v (%v), want %v", got, err, tc.want)
 			}

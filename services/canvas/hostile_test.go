@@ -5,25 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	"github.com/flowsteer/flowsteer/internal/system"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
@@ -39,73 +32,10 @@ func hostileConn(t *testing.T) (*grpc.ClientConn, pb.CanvasServiceClient) {
 	}
 	v := server.Validators{}
 	canvassvc.AddValidators(v)
-	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validators: v})
-	canvassvc.Register(s, canvassvc.New(sys.Canvas))
-	lis := bufconn.Listen(1 << 20)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis, 2*time.Second) }()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	conn := servertest.Bufconn(t, server.Options{Logger: servertest.Discard(), Validators: v}, func(s *server.Server) {
+		canvassvc.Register(s, canvassvc.New(sys.Canvas))
 	})
 	return conn, pb.NewCanvasServiceClient(conn)
-}
-
-// rawCodec sends rawMsg bytes as they are, so a test can put on the wire
-// what no well-behaved client would marshal (invalid UTF-8 in a string).
-type rawCodec struct{}
-
-type rawMsg []byte
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if r, ok := v.(rawMsg); ok {
-		return mem.BufferSlice{mem.SliceBuffer(r)}, nil
-	}
-	b, err := proto.Marshal(v.(proto.Message))
-	return mem.BufferSlice{mem.SliceBuffer(b)}, err
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
-}
-
-func (rawCodec) Name() string { return "proto" }
-
-// withInvalidUTF8 returns m's wire form with the string field at path (a
-// chain of message fields ending in a string) set to invalid UTF-8: a
-// second occurrence of a message field merges into the first, and the last
-// occurrence of a string wins.
-func withInvalidUTF8(t *testing.T, m proto.Message, path ...protoreflect.Name) rawMsg {
-	t.Helper()
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fds []protoreflect.FieldDescriptor
-	md := m.ProtoReflect().Descriptor()
-	for _, name := range path {
-		fd := md.Fields().ByName(name)
-		if fd == nil {
-			t.Fatalf("%s has no field %s", md.FullName(), name)
-		}
-		fds = append(fds, fd)
-		md = fd.Message()
-	}
-	inner := []byte("\xff\xfe not UTF-8 \xc3")
-	for i := len(fds) - 1; i >= 0; i-- {
-		inner = protowire.AppendBytes(protowire.AppendTag(nil, fds[i].Number(), protowire.BytesType), inner)
-	}
-	return append(b, inner...)
 }
 
 func hostileTask() *pb.Task {
@@ -132,7 +62,7 @@ func chain(n int) string {
 // its side and returns the first error the server answers with (nil when
 // the stream ends cleanly).
 func streamFirstErr(ctx context.Context, conn *grpc.ClientConn, method string, msgs ...any) error {
-	st, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, method, grpc.ForceCodecV2(rawCodec{}))
+	st, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, method, grpc.ForceCodecV2(servertest.RawCodec{}))
 	if err != nil {
 		return err
 	}
@@ -160,7 +90,7 @@ func runWorkflowErr(ctx context.Context, c pb.CanvasServiceClient, req any) erro
 	if r, ok := req.(*pb.RunWorkflowRequest); ok {
 		st, err = c.RunWorkflow(ctx, r)
 	} else {
-		st, err = c.RunWorkflow(ctx, &pb.RunWorkflowRequest{}, grpc.ForceCodecV2(rawCodec{}))
+		st, err = c.RunWorkflow(ctx, &pb.RunWorkflowRequest{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 	}
 	if err != nil {
 		return err
@@ -196,9 +126,9 @@ func TestHostileRequestsGetPreciseCodes(t *testing.T) {
 		edit(tk)
 		return tk
 	}
-	rawCreate := func(m rawMsg) func(ctx context.Context) error {
+	rawCreate := func(m servertest.RawMsg) func(ctx context.Context) error {
 		return func(ctx context.Context) error {
-			return conn.Invoke(ctx, "/flowsteer.v1.CanvasService/CreateEpisode", m, &pb.CreateEpisodeResponse{}, grpc.ForceCodecV2(rawCodec{}))
+			return conn.Invoke(ctx, "/flowsteer.v1.CanvasService/CreateEpisode", m, &pb.CreateEpisodeResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 		}
 	}
 	cases := []struct {
@@ -275,25 +205,25 @@ func TestHostileRequestsGetPreciseCodes(t *testing.T) {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: chain(1001), Task: hostileTask()})
 		}, codes.InvalidArgument},
 		// Invalid UTF-8 in proto3 strings, unary and streaming.
-		{"invalid UTF-8 question (unary)", rawCreate(withInvalidUTF8(t, &pb.CreateEpisodeRequest{Task: hostileTask()}, "task", "question")), codes.InvalidArgument},
+		{"invalid UTF-8 question (unary)", rawCreate(servertest.WithInvalidUTF8(t, &pb.CreateEpisodeRequest{Task: hostileTask()}, "task", "question")), codes.InvalidArgument},
 		{"invalid UTF-8 episode id (unary)", func(ctx context.Context) error {
-			return conn.Invoke(ctx, "/flowsteer.v1.CanvasService/GetEpisode", withInvalidUTF8(t, &pb.GetEpisodeRequest{EpisodeId: "ep_x"}, "episode_id"),
-				&pb.GetEpisodeResponse{}, grpc.ForceCodecV2(rawCodec{}))
+			return conn.Invoke(ctx, "/flowsteer.v1.CanvasService/GetEpisode", servertest.WithInvalidUTF8(t, &pb.GetEpisodeRequest{EpisodeId: "ep_x"}, "episode_id"),
+				&pb.GetEpisodeResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 		}, codes.InvalidArgument},
-		{"undecodable bytes (unary)", rawCreate(rawMsg{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}), codes.InvalidArgument},
+		{"undecodable bytes (unary)", rawCreate(servertest.RawMsg{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}), codes.InvalidArgument},
 		{"invalid UTF-8 action (stream)", func(ctx context.Context) error {
-			act := withInvalidUTF8(t, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: "x"}}}, "action", "text")
+			act := servertest.WithInvalidUTF8(t, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: "x"}}}, "action", "text")
 			return streamFirstErr(ctx, conn, interact, open(hostileTask(), nil), act)
 		}, codes.InvalidArgument},
 		{"invalid UTF-8 open (stream)", func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, withInvalidUTF8(t, open(hostileTask(), nil), "open", "task", "question"))
+			return streamFirstErr(ctx, conn, interact, servertest.WithInvalidUTF8(t, open(hostileTask(), nil), "open", "task", "question"))
 		}, codes.InvalidArgument},
 		{"invalid UTF-8 DSL (server stream)", func(ctx context.Context) error {
-			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/flowsteer.v1.CanvasService/RunWorkflow", grpc.ForceCodecV2(rawCodec{}))
+			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/flowsteer.v1.CanvasService/RunWorkflow", grpc.ForceCodecV2(servertest.RawCodec{}))
 			if err != nil {
 				return err
 			}
-			if err := st.SendMsg(withInvalidUTF8(t, &pb.RunWorkflowRequest{Dsl: "Custom", Task: hostileTask()}, "dsl")); err != nil {
+			if err := st.SendMsg(servertest.WithInvalidUTF8(t, &pb.RunWorkflowRequest{Dsl: "Custom", Task: hostileTask()}, "dsl")); err != nil {
 				return err
 			}
 			_ = st.CloseSend()

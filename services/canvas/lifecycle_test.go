@@ -2,8 +2,6 @@ package canvas_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
@@ -147,7 +146,7 @@ func TestGracefulStopReportsNotServingThenDrains(t *testing.T) {
 	lis := bufconn.Listen(1 << 20)
 	v := server.Validators{}
 	canvassvc.AddValidators(v)
-	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validators: v})
+	s := server.New(server.Options{Logger: servertest.Discard(), Validators: v})
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
 	canvassvc.Register(s, canvassvc.New(canvas.New(canvas.WithExecutor(slowExec{entered: entered, release: release}))))

@@ -3,23 +3,20 @@ package canvas_test
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	"github.com/flowsteer/flowsteer/internal/system"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
@@ -29,36 +26,17 @@ type harness struct {
 	client *flowsteer.Client
 	conn   *grpc.ClientConn
 	svc    *canvassvc.Service
-	stop   func()
 }
 
 func start(t *testing.T, opts ...canvas.Option) *harness {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
 	v := server.Validators{}
 	canvassvc.AddValidators(v)
-	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validators: v})
 	svc := canvassvc.New(canvas.New(opts...))
-	canvassvc.Register(s, svc)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis, 2*time.Second) }()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{client: flowsteer.New(conn), conn: conn, svc: svc}
-	h.stop = func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}
-	t.Cleanup(h.stop)
-	return h
+	conn := servertest.Bufconn(t, server.Options{Logger: servertest.Discard(), Validators: v}, func(s *server.Server) {
+		canvassvc.Register(s, svc)
+	})
+	return &harness{client: flowsteer.New(conn), conn: conn, svc: svc}
 }
 
 func mathTask() *pb.Task {

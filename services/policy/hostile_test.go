@@ -4,26 +4,20 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	policysvc "github.com/flowsteer/flowsteer/services/policy"
 )
 
@@ -33,72 +27,11 @@ func hostilePolicyConn(t *testing.T, p policy.Policy, dir string) *grpc.ClientCo
 	t.Helper()
 	v := server.Validators{}
 	policysvc.AddValidators(v)
-	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validators: v})
 	svc := policysvc.New(p)
 	svc.CheckpointDir = dir
-	policysvc.Register(s, svc)
-	lis := bufconn.Listen(1 << 20)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis, 2*time.Second) }()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	return servertest.Bufconn(t, server.Options{Logger: servertest.Discard(), Validators: v}, func(s *server.Server) {
+		policysvc.Register(s, svc)
 	})
-	return conn
-}
-
-// rawCodec puts rawMsg bytes on the wire as they are.
-type rawCodec struct{}
-
-type rawMsg []byte
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if r, ok := v.(rawMsg); ok {
-		return mem.BufferSlice{mem.SliceBuffer(r)}, nil
-	}
-	b, err := proto.Marshal(v.(proto.Message))
-	return mem.BufferSlice{mem.SliceBuffer(b)}, err
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
-}
-
-func (rawCodec) Name() string { return "proto" }
-
-// badUTF8 is m on the wire with the string at path replaced by invalid
-// UTF-8 (a repeated message field merges, the last string wins).
-func badUTF8(t *testing.T, m proto.Message, path ...protoreflect.Name) rawMsg {
-	t.Helper()
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fds []protoreflect.FieldDescriptor
-	md := m.ProtoReflect().Descriptor()
-	for _, name := range path {
-		fd := md.Fields().ByName(name)
-		if fd == nil {
-			t.Fatalf("%s has no field %s", md.FullName(), name)
-		}
-		fds = append(fds, fd)
-		md = fd.Message()
-	}
-	inner := []byte("\xff\xfe\xc3")
-	for i := len(fds) - 1; i >= 0; i-- {
-		inner = protowire.AppendBytes(protowire.AppendTag(nil, fds[i].Number(), protowire.BytesType), inner)
-	}
-	return append(b, inner...)
 }
 
 func pf(v float64) *float64 { return &v }
@@ -151,7 +84,7 @@ func TestHostilePolicyRequests(t *testing.T) {
 	}
 	stream := func(msgs ...any) func(ctx context.Context) error {
 		return func(ctx context.Context) error {
-			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/flowsteer.v1.PolicyService/ActStream", grpc.ForceCodecV2(rawCodec{}))
+			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/flowsteer.v1.PolicyService/ActStream", grpc.ForceCodecV2(servertest.RawCodec{}))
 			if err != nil {
 				return err
 			}
@@ -179,15 +112,15 @@ func TestHostilePolicyRequests(t *testing.T) {
 		{"17 MiB observation", act(obs(func(o *pb.Observation) { o.Feedback = strings.Repeat("f", 17<<20) }), nil), codes.ResourceExhausted},
 		{"17 MiB update", update(func(r *pb.UpdateRequest) { r.Episodes[0].EpisodeId = strings.Repeat("e", 17<<20) }), codes.ResourceExhausted},
 		{"invalid UTF-8 feedback (unary)", func(ctx context.Context) error {
-			return conn.Invoke(ctx, "/flowsteer.v1.PolicyService/Act", badUTF8(t, &pb.ActRequest{Observation: hostileObservation()}, "observation", "feedback"),
-				&pb.ActResponse{}, grpc.ForceCodecV2(rawCodec{}))
+			return conn.Invoke(ctx, "/flowsteer.v1.PolicyService/Act", servertest.WithInvalidUTF8(t, &pb.ActRequest{Observation: hostileObservation()}, "observation", "feedback"),
+				&pb.ActResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 		}, codes.InvalidArgument},
 		{"invalid UTF-8 checkpoint path", func(ctx context.Context) error {
-			return conn.Invoke(ctx, "/flowsteer.v1.PolicyService/SaveCheckpoint", badUTF8(t, &pb.SaveCheckpointRequest{Path: "x.ckpt"}, "path"),
-				&pb.SaveCheckpointResponse{}, grpc.ForceCodecV2(rawCodec{}))
+			return conn.Invoke(ctx, "/flowsteer.v1.PolicyService/SaveCheckpoint", servertest.WithInvalidUTF8(t, &pb.SaveCheckpointRequest{Path: "x.ckpt"}, "path"),
+				&pb.SaveCheckpointResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 		}, codes.InvalidArgument},
-		{"invalid UTF-8 task question (stream)", stream(badUTF8(t, &pb.ActStreamRequest{Act: &pb.ActRequest{Observation: hostileObservation()}}, "act", "observation", "task", "question")), codes.InvalidArgument},
-		{"undecodable bytes (stream)", stream(rawMsg{0x0a, 0x05, 0x0a}), codes.InvalidArgument},
+		{"invalid UTF-8 task question (stream)", stream(servertest.WithInvalidUTF8(t, &pb.ActStreamRequest{Act: &pb.ActRequest{Observation: hostileObservation()}}, "act", "observation", "task", "question")), codes.InvalidArgument},
+		{"undecodable bytes (stream)", stream(servertest.RawMsg{0x0a, 0x05, 0x0a}), codes.InvalidArgument},
 		// Sampling parameters out of range.
 		{"temperature NaN", act(hostileObservation(), &pb.SamplingParams{Temperature: pf(math.NaN())}), codes.InvalidArgument},
 		{"temperature -1", act(hostileObservation(), &pb.SamplingParams{Temperature: pf(-1)}), codes.InvalidArgument},

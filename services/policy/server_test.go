@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
@@ -27,6 +23,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 	policysvc "github.com/flowsteer/flowsteer/services/policy"
 )
@@ -42,30 +39,14 @@ type harness struct {
 
 func start(t *testing.T, p policy.Policy, checkpointDir string) *harness {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
 	v := server.Validators{}
 	policysvc.AddValidators(v)
 	canvassvc.AddValidators(v)
-	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validators: v})
 	svc := policysvc.New(p)
 	svc.CheckpointDir = checkpointDir
-	policysvc.Register(s, svc)
-	canvassvc.Register(s, canvassvc.New(canvas.New()))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis, 2*time.Second) }()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	conn := servertest.Bufconn(t, server.Options{Logger: servertest.Discard(), Validators: v}, func(s *server.Server) {
+		policysvc.Register(s, svc)
+		canvassvc.Register(s, canvassvc.New(canvas.New()))
 	})
 	return &harness{conn: conn, client: pb.NewPolicyServiceClient(conn), canvas: flowsteer.New(conn), svc: svc}
 }

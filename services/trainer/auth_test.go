@@ -2,9 +2,6 @@ package trainer
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	"github.com/flowsteer/flowsteer/internal/system"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
@@ -40,18 +38,10 @@ func startGuardedCanvas(t *testing.T, token string) string {
 	}
 	v := server.Validators{}
 	canvassvc.AddValidators(v)
-	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validators: v,
-		GuardUnary: g.Unary(), GuardStream: g.Stream()})
-	canvassvc.Register(s, canvassvc.New(sys.Canvas))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis, time.Second) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return lis.Addr().String()
+	return servertest.Loopback(t, server.Options{Logger: servertest.Discard(), Validators: v,
+		GuardUnary: g.Unary(), GuardStream: g.Stream()}, func(s *server.Server) {
+		canvassvc.Register(s, canvassvc.New(sys.Canvas))
+	})
 }
 
 // canvas.auth carries the trainer's token to remote canvases; without it a

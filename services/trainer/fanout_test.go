@@ -3,9 +3,6 @@ package trainer
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +17,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/trainer"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
@@ -53,18 +51,10 @@ func startFlakyReplica(t *testing.T, fail int64) *flakyReplica {
 	}
 	v := server.Validators{}
 	canvassvc.AddValidators(v)
-	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validators: v,
-		ExtraStream: []grpc.StreamServerInterceptor{cut}})
-	canvassvc.Register(s, canvassvc.New(sys.Canvas))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis, time.Second) }()
-	t.Cleanup(func() { cancel(); <-done })
-	r.addr = lis.Addr().String()
+	r.addr = servertest.Loopback(t, server.Options{Logger: servertest.Discard(), Validators: v,
+		ExtraStream: []grpc.StreamServerInterceptor{cut}}, func(s *server.Server) {
+		canvassvc.Register(s, canvassvc.New(sys.Canvas))
+	})
 	return r
 }
 

@@ -4,99 +4,26 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"math"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
-	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 )
 
 // hostileTrainer serves a TrainerService as `flowsteer serve` does
 // (server.New with the service's validators) over bufconn.
 func hostileTrainer(t *testing.T) (*grpc.ClientConn, *Service) {
 	t.Helper()
-	runsDir := filepath.Join(t.TempDir(), "runs")
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	v := server.Validators{}
-	AddValidators(v)
-	srv := server.New(server.Options{Logger: log, Validators: v})
-	svc := NewService(ctx, runsDir, log)
-	Register(srv, svc)
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, lis, 5*time.Second); close(served) }()
-	conn, err := grpc.NewClient("passthrough:///trainer",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		<-served
-		svc.Wait()
-	})
-	return conn, svc
-}
-
-// rawCodec puts rawMsg bytes on the wire as they are.
-type rawCodec struct{}
-
-type rawMsg []byte
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if r, ok := v.(rawMsg); ok {
-		return mem.BufferSlice{mem.SliceBuffer(r)}, nil
-	}
-	b, err := proto.Marshal(v.(proto.Message))
-	return mem.BufferSlice{mem.SliceBuffer(b)}, err
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
-}
-
-func (rawCodec) Name() string { return "proto" }
-
-// badUTF8 is m on the wire with the string at path set to invalid UTF-8.
-func badUTF8(t *testing.T, m proto.Message, path ...protoreflect.Name) rawMsg {
-	t.Helper()
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fds []protoreflect.FieldDescriptor
-	md := m.ProtoReflect().Descriptor()
-	for _, name := range path {
-		fd := md.Fields().ByName(name)
-		if fd == nil {
-			t.Fatalf("%s has no field %s", md.FullName(), name)
-		}
-		fds = append(fds, fd)
-		md = fd.Message()
-	}
-	inner := []byte("name: \xff\xfe")
-	for i := len(fds) - 1; i >= 0; i-- {
-		inner = protowire.AppendBytes(protowire.AppendTag(nil, fds[i].Number(), protowire.BytesType), inner)
-	}
-	return append(b, inner...)
+	h := newService(t)
+	return h.conn, h.svc
 }
 
 func hostileEvalTask() *pb.Task {
@@ -169,15 +96,15 @@ func TestHostileTrainerRequests(t *testing.T) {
 		{"2 MiB config", start("name: big\n# " + strings.Repeat("x", 2<<20)), codes.InvalidArgument},
 		{"17 MiB of tasks to evaluate", eval(func(r *pb.EvaluateRequest) { r.Tasks[0].Context = strings.Repeat("c", 17<<20) }), codes.ResourceExhausted},
 		{"invalid UTF-8 config", func(ctx context.Context) error {
-			return conn.Invoke(ctx, "/flowsteer.v1.TrainerService/StartRun", badUTF8(t, &pb.StartRunRequest{}, "config_yaml"),
-				&pb.StartRunResponse{}, grpc.ForceCodecV2(rawCodec{}))
+			return conn.Invoke(ctx, "/flowsteer.v1.TrainerService/StartRun", servertest.WithInvalidUTF8(t, &pb.StartRunRequest{}, "config_yaml"),
+				&pb.StartRunResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 		}, codes.InvalidArgument},
 		{"invalid UTF-8 run id (stream)", func(ctx context.Context) error {
-			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/flowsteer.v1.TrainerService/WatchRun", grpc.ForceCodecV2(rawCodec{}))
+			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/flowsteer.v1.TrainerService/WatchRun", grpc.ForceCodecV2(servertest.RawCodec{}))
 			if err != nil {
 				return err
 			}
-			if err := st.SendMsg(badUTF8(t, &pb.WatchRunRequest{RunId: "r"}, "run_id")); err != nil {
+			if err := st.SendMsg(servertest.WithInvalidUTF8(t, &pb.WatchRunRequest{RunId: "r"}, "run_id")); err != nil {
 				return err
 			}
 			_ = st.CloseSend()

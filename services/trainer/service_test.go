@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 )
 
 // tinyYAML is a run of a few seconds.
@@ -44,6 +44,7 @@ eval: {tasks: 2, baselines: []}
 `
 
 type svcHarness struct {
+	conn    *grpc.ClientConn
 	client  pb.TrainerServiceClient
 	svc     *Service
 	runsDir string
@@ -54,7 +55,7 @@ func newService(t *testing.T) *svcHarness {
 	t.Helper()
 	runsDir := filepath.Join(t.TempDir(), "runs")
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := servertest.Discard()
 	v := server.Validators{}
 	AddValidators(v)
 	srv := server.New(server.Options{Logger: log, Validators: v})
@@ -75,7 +76,7 @@ func newService(t *testing.T) *svcHarness {
 		<-served
 		svc.Wait()
 	})
-	return &svcHarness{client: pb.NewTrainerServiceClient(conn), svc: svc, runsDir: runsDir}
+	return &svcHarness{conn: conn, client: pb.NewTrainerServiceClient(conn), svc: svc, runsDir: runsDir}
 }
 
 // watch collects a run's events until the stream ends.
