@@ -1,8 +1,8 @@
 # flowsteer build. Everything a fresh machine needs is installed here, at
 # pinned versions, under .tools/ and .venv/ (both git-ignored).
 #
-#   make run    build and run the main job offline (embedded defaults)
-#   make test   install what is missing and run every test
+#   make run        build and run the main job offline (embedded defaults)
+#   make test-all   install what is missing and run every test (CI)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -28,7 +28,8 @@ ADDR     ?= 127.0.0.1:50051
 help:
 	@echo "make run        train the embedded policy offline (CWRPO, simulated executor) and write a report"
 	@echo "make demo       play one scripted episode on a canvas, turn by turn"
-	@echo "make test       install tools, check generated code, lint, run all tests"
+	@echo "make test-all   install what is missing and run every test, the real-model ones included (CI)"
+	@echo "make test       install tools, check generated code, lint, run all tests but the real-model ones"
 	@echo "make gen        regenerate gen/go and gen/python from proto/"
 	@echo "make build      build bin/flowsteer"
 	@echo "make fuzz       run each fuzz target for FUZZTIME ($(FUZZTIME))"
@@ -122,6 +123,12 @@ lint: tools
 .PHONY: test
 test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy
 	@echo "all tests passed"
+
+# test-all: every test, the real-model ones included (what CI runs):
+# make test needs no model, make test-llm installs and uses SmolLM2-135M.
+.PHONY: test-all
+test-all: test test-llm
+	@echo "all tests passed, the real-model ones included"
 
 .PHONY: test-go
 test-go:
