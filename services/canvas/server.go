@@ -331,6 +331,12 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 	onDrain := func() error { return errDraining }
 	started := false // an episode is open on this stream
 	next := func() (*pb.InteractRequest, error) {
+		// Once a stop has begun, a started episode takes no further turn
+		// even when its next action is already waiting: select would pick
+		// between the two at random.
+		if started && s.draining() {
+			return nil, onDrain()
+		}
 		select {
 		case m := <-msgs:
 			return m, nil
