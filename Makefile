@@ -323,8 +323,9 @@ run: build
 # + LoRA as the Flow-Director (python -m flowsteer.llm), the Go trainer with
 # its in-process canvas, the llama.cpp executor (BACKEND=sim for the
 # SIMULATED one); before/after evaluation, RUN_DIR/report.html and
-# RUN_DIR/llm-summary.md. STEPS=N sets the steps, RESUME=RUN_DIR continues a run.
-# Default: 12 steps, under an hour on 2 cores (configs/llm-cpu.yaml).
+# RUN_DIR/llm-summary.md. STEPS=N sets the steps, RESUME=RUN_DIR continues a run,
+# RUN_LLM_ARGS passes more (scripts/run_llm.py --help). Default: 10 steps of
+# configs/llm-cpu.yaml, about 25 minutes on 2 shared cores with BACKEND=sim.
 .PHONY: run-llm
 run-llm: build llm-deps
 	$(PY) scripts/run_llm.py --flowsteer ./bin/flowsteer $(if $(RESUME),--resume $(RESUME)) $(if $(STEPS),--steps $(STEPS)) $(if $(BACKEND),--backend $(BACKEND)) $(RUN_LLM_ARGS)

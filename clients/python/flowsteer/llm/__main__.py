@@ -1,0 +1,3 @@
+from flowsteer.llm.policy import main
+
+main()
