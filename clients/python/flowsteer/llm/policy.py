@@ -49,10 +49,17 @@ What it does, turn by turn (SPEC sections 4 and 7):
   :func:`flowsteer.cwrpo.cwrpo_loss` (token-level ratio, clip, k3 KL,
   entropy bonus, token-mean per episode then mean over episodes), AdamW on
   the LoRA parameters, gradient-norm clipping. Decisions are processed one
-  at a time (gradient accumulation) against a shared system-prompt prefix
-  whose activations are computed once per batch; the gradient through the
-  prefix is accumulated and back-propagated once at the end, so the
-  gradient is exact, not truncated.
+  at a time (gradient accumulation, ``update_batch`` decisions per
+  forward) against a shared system-prompt prefix whose activations are
+  computed once per batch; the gradient through the prefix is accumulated
+  and back-propagated once at the end, so the gradient is exact, not
+  truncated. Logits are computed only at the positions that predict a
+  sampled token. Memory: what autograd keeps for one decision grows
+  linearly with its length (SDPA attention keeps no attention matrix), so
+  an update's peak is about that of its longest decision, whatever the
+  batch; after an update and after each generation batch the freed heap is
+  handed back to the operating system (:func:`release_memory`), otherwise
+  glibc keeps the update's peak resident for the rest of the run.
 - **Checkpoints.** ``save(path)`` writes one file (adapter weights, AdamW
   state, step, options) whose SHA-256 the trainer records, and the adapter
   with ``save_pretrained`` next to it (``PATH.adapter/``, loadable with
@@ -80,6 +87,7 @@ the prefill gives it a foothold (BENCHMARKS.md has both runs).
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import importlib.util
 import io
@@ -140,7 +148,11 @@ class PolicyOptions:
     action_max_tokens: int = 32
     prompt_max_tokens: int = 32
     max_batch: int = 12
-    update_batch: int = 4
+    # Decisions per forward/backward in update. One: a row of a padded
+    # batch costs as much as its longest neighbour, and what autograd keeps
+    # grows with rows x length (measured on 8 decisions of 1,100-1,300
+    # tokens: 55 s and 3.6 GiB peak with 1, 77 s and 8.0 GiB with 4).
+    update_batch: int = 1
     batch_window_ms: float = 30.0
     threads: int = 1
     seed: int = 1
@@ -360,6 +372,8 @@ class LoRAPolicy(PolicyServer):
                     r.error = e
             for r in batch:
                 r.done.set()
+            if self._queue.empty():
+                release_memory()  # between bursts: evaluation batches of 12 leave large KV caches behind
         while True:  # fail whatever is still queued
             try:
                 r = self._queue.get_nowait()
@@ -502,11 +516,19 @@ class LoRAPolicy(PolicyServer):
             cache = DynamicCache([(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in prefix_kv])
         else:
             cache = DynamicCache()
+        # Logits only where a sampled token is predicted: the prompt's
+        # positions need hidden states (they are attended to) but no
+        # vocabulary projection, which would otherwise cost a fifth of the
+        # forward and a (B, L, 49152) tensor kept for the backward.
+        starts = [len(it["prompt"]) - prefix_len - 1 for it in items]
+        lo = min(starts)
+        hi = max(s + len(it["tokens"]) for s, it in zip(starts, items))
         news, ents = [], []
         with torch.set_grad_enabled(grad):
-            out = self.net(input_ids=x, position_ids=pos, cache=cache, use_cache=True)
+            out = self.net(input_ids=x, position_ids=pos, cache=cache, use_cache=True,
+                           logits_to_keep=torch.arange(lo, hi))
             for b, it in enumerate(items):
-                start = len(it["prompt"]) - prefix_len - 1
+                start = starts[b] - lo
                 n = len(it["tokens"])
                 lp = torch.log_softmax(out.logits[b, start:start + n].float() / it["temp"], dim=-1)
                 tgt = torch.tensor(it["tokens"])
@@ -667,11 +689,13 @@ class LoRAPolicy(PolicyServer):
             self._prefix_kv = {k: v for k, v in self._prefix_kv.items() if k[0] == "base"}
             stats["grad_norm"] = norm
             stats["seconds"] = time.monotonic() - t0
+            stats["rss_mib"] = release_memory()
             self.last_stats = stats
             log.info("update step %d: %d episodes, %d tokens, loss %.4f, kl %.5f, entropy %.3f, clip %.3f, grad norm %.3f, "
-                     "%.1fs; generated so far: %d tokens in %.0fs (%.1f tokens/s)", request.step, stats["episodes"],
-                     stats["tokens"], stats["loss"], stats["kl"], stats["entropy"], stats["clip_fraction"], norm,
-                     stats["seconds"], self.stats["generated_tokens"], self.stats["generate_seconds"],
+                     "%.1fs, resident %d MiB (peak %d MiB); generated so far: %d tokens in %.0fs (%.1f tokens/s)",
+                     request.step, stats["episodes"], stats["tokens"], stats["loss"], stats["kl"], stats["entropy"],
+                     stats["clip_fraction"], norm, stats["seconds"], stats["rss_mib"], peak_rss_mib(),
+                     self.stats["generated_tokens"], self.stats["generate_seconds"],
                      self.stats["generated_tokens"] / max(self.stats["generate_seconds"], 1e-9))
             return stats
 
@@ -718,6 +742,47 @@ class LoRAPolicy(PolicyServer):
             self._version = self._hash()
             self._prefix_kv = {k: v for k, v in self._prefix_kv.items() if k[0] == "base"}
             return self.step
+
+
+def _libc_malloc_trim():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+
+
+_malloc_trim = _libc_malloc_trim()
+
+
+def release_memory() -> int:
+    """Hand the heap's free pages back to the operating system and return
+    the resident set size in MiB (0 where /proc is missing).
+
+    Why: an update allocates a few GiB of short-lived activations of ever
+    different shapes from several threads; glibc keeps what they free in its
+    arenas, so without a trim the process stays at its largest update's
+    peak and, as shapes vary, creeps upward (a run grew to 23.7 GB). There
+    is no library for this: it is one call into glibc's ``malloc_trim``."""
+    gc.collect()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
+def peak_rss_mib() -> int:
+    """The process's peak resident set size so far, in MiB (Linux units)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def sample_top_k_top_p(logp: torch.Tensor, top_k: int, top_p: float, gen: torch.Generator | None) -> int:
