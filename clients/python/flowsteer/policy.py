@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from flowsteer import tracing
 from flowsteer.convert import to_action
@@ -26,6 +27,8 @@ from flowsteer.errors import InvalidArgument, Unimplemented, status_of
 from flowsteer.v1 import action_pb2, canvas_pb2, policy_pb2, policy_pb2_grpc
 
 log = logging.getLogger("flowsteer.policy")
+
+POLICY_SERVICE = policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name
 
 
 def to_decision(value: Any) -> policy_pb2.Decision:
@@ -154,11 +157,19 @@ class PolicyServer:
             options=[("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 32 << 20)],
         )
         policy_pb2_grpc.add_PolicyServiceServicer_to_server(self.servicer(tracer_provider), server)
+        # grpc.health.v1, as the Go services serve it: the Go trainer's
+        # balanced connection (policy.addresses) health-checks every replica
+        # for flowsteer.v1.PolicyService and sends nothing to one that is
+        # NOT_SERVING; without it grpc-go logs an error and checks nothing.
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         host = addr.rsplit(":", 1)[0]
         port = server.add_secure_port(addr, credentials) if credentials else server.add_insecure_port(addr)
         if port == 0:
             raise OSError(f"cannot listen on {addr}")
         server.start()
+        for service in ("", POLICY_SERVICE):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         self.address = f"{host}:{port}"
         self.port = port
@@ -171,6 +182,7 @@ class PolicyServer:
 
     def stop(self, grace: float | None = 1.0) -> None:
         if self._server is not None:
+            self._health.enter_graceful_shutdown()  # NOT_SERVING first: balanced clients move on
             self._server.stop(grace).wait()
             self._server = None
 

@@ -136,3 +136,28 @@ class _FakeErr(grpc.RpcError):
 
     def details(self):
         return self._d
+
+
+def test_health_is_served_and_turns_not_serving_on_stop():
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from flowsteer.policy import POLICY_SERVICE
+
+    p = Fixed().serve("127.0.0.1:0")
+    ch = make_channel(p.address)
+    try:
+        h = health_pb2_grpc.HealthStub(ch)
+        for service in ("", POLICY_SERVICE):
+            r = h.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert r.status == health_pb2.HealthCheckResponse.SERVING, service
+        with pytest.raises(grpc.RpcError) as e:
+            h.Check(health_pb2.HealthCheckRequest(service="flowsteer.v1.NoSuchService"), timeout=5)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        watch = h.Watch(health_pb2.HealthCheckRequest(service=POLICY_SERVICE), timeout=10)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        p.stop(grace=1)
+        # A balanced client hears NOT_SERVING before the server goes away.
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        p.stop()
+        ch.close()
