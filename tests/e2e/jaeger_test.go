@@ -327,37 +327,82 @@ func waitJaeger(t *testing.T, base string) {
 }
 
 // findTrace polls Jaeger until a trace of service started after since
-// holds spans with every one of the names (export is batched).
+// holds spans with every one of the names and has settled (see settled).
+// Export is batched twice: by each flowsteer process and again by Jaeger's
+// own batch processor, so a trace becomes visible piece by piece and the
+// serve process's last batch (flushed at its graceful stop) can land after
+// the client's spans and the first server spans are already queryable.
 func findTrace(t *testing.T, base, service string, since time.Time, names ...string) *jtrace {
 	t.Helper()
 	q := url.Values{"service": {service}, "start": {fmt.Sprint(since.UnixMicro())}, "limit": {"50"}}
 	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for {
+	last, first := "no trace yet", ""
+	for polls := 1; ; polls++ {
 		resp, err := http.Get(base + "/api/traces?" + q.Encode())
-		if err == nil {
+		if err != nil {
+			last = err.Error()
+		} else {
 			var body struct {
 				Data []*jtrace `json:"data"`
 			}
 			err = json.NewDecoder(resp.Body).Decode(&body)
 			resp.Body.Close()
+			if err != nil {
+				last = "decoding Jaeger's answer: " + err.Error()
+			} else if len(body.Data) == 0 {
+				last = "Jaeger holds no such trace yet"
+			}
 			for _, tr := range body.Data {
 				tr.t = t
-				ok := true
-				for _, n := range names {
-					if len(tr.named(n)) == 0 {
-						ok = false
+				why := tr.settled(names)
+				if why == "" {
+					if polls > 1 {
+						t.Logf("%s trace settled after %d polls; at first: %s", service, polls, first)
 					}
-				}
-				if ok {
 					return tr
 				}
-				last = fmt.Sprintf("%d traces; one has %d spans", len(body.Data), len(tr.Spans))
+				last = fmt.Sprintf("%d traces; trace %s (%d spans): %s", len(body.Data), tr.TraceID, len(tr.Spans), why)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s trace with spans %v in Jaeger after 30s (%s, %v)", service, names, last, err)
+		if first == "" {
+			first = last
 		}
-		time.Sleep(500 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("no settled %s trace with spans %v in Jaeger after 30s: %s", service, names, last)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// settled says why the trace is not complete yet, or "" once it is: every
+// named span is there, every parent reference resolves inside the trace,
+// every client Interact stream has its server side, and every client turn
+// has its canvas.apply. A trace that never settles fails findTrace with
+// this reason; the assertions after it check the shape in detail.
+func (tr *jtrace) settled(names []string) string {
+	for _, n := range names {
+		if len(tr.named(n)) == 0 {
+			return fmt.Sprintf("no %q span yet", n)
+		}
+	}
+	for _, s := range tr.Spans {
+		if s.parent() != "" && tr.parentSpan(s) == nil {
+			return fmt.Sprintf("the parent of %q has not arrived", s.OperationName)
+		}
+	}
+	serverUnder := map[string]int{}
+	for _, s := range tr.named("flowsteer.v1.CanvasService/Interact") {
+		if s.tag("span.kind") == "server" {
+			serverUnder[s.parent()]++
+		}
+	}
+	for _, s := range tr.named("flowsteer.v1.CanvasService/Interact") {
+		if s.tag("span.kind") == "client" && serverUnder[s.SpanID] == 0 {
+			return "a client Interact span has no server-side Interact span yet"
+		}
+	}
+	if a, n := len(tr.named("canvas.apply")), len(tr.named("turn")); a < n {
+		return fmt.Sprintf("%d canvas.apply spans for %d turns so far", a, n)
+	}
+	return ""
 }
