@@ -32,6 +32,7 @@ ADDR     ?= 127.0.0.1:50051
 help:
 	@echo "make run        train the embedded policy offline (CWRPO, simulated executor) and write a report"
 	@echo "make demo       play one scripted episode on a canvas, turn by turn"
+	@echo "make check      everyday check in a few minutes: generated code, lint, Go tests without e2e/load/race"
 	@echo "make test-all   install what is missing and run every test, the real-model ones included (CI)"
 	@echo "make test       install tools, check generated code, lint, run all tests but the real-model ones"
 	@echo "make gen        regenerate gen/go and gen/python from proto/"
@@ -79,9 +80,9 @@ PROTOS := $(wildcard proto/flowsteer/v1/*.proto)
 
 # gen-into DIR: generate Go and Python stubs under DIR/go and DIR/python.
 define gen-into
-	$(BUF) generate --template buf.gen.yaml -o $(1)/.. >/dev/null
-	rm -rf $(1)/python && mkdir -p $(1)/python
-	$(PY) -m grpc_tools.protoc -Iproto --python_out=$(1)/python --pyi_out=$(1)/python --grpc_python_out=$(1)/python $(PROTOS)
+	$(BUF) generate --template buf.gen.yaml -o $(1)/.. >/dev/null; \
+	rm -rf $(1)/python && mkdir -p $(1)/python; \
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=$(1)/python --pyi_out=$(1)/python --grpc_python_out=$(1)/python $(PROTOS); \
 	touch $(1)/python/flowsteer/__init__.py $(1)/python/flowsteer/v1/__init__.py
 endef
 
@@ -90,14 +91,12 @@ gen: tools
 	$(BUF) lint
 	$(call gen-into,$(ROOT)/gen)
 
-# gen-check regenerates into a scratch tree and fails when gen/ differs.
+# gen-check regenerates into a scratch tree with the same recipe and fails
+# when gen/ differs.
 .PHONY: gen-check
 gen-check: tools
 	tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; mkdir -p $$tmp/gen; \
-	$(BUF) generate --template buf.gen.yaml -o $$tmp >/dev/null; \
-	mkdir -p $$tmp/gen/python; \
-	$(PY) -m grpc_tools.protoc -Iproto --python_out=$$tmp/gen/python --pyi_out=$$tmp/gen/python --grpc_python_out=$$tmp/gen/python $(PROTOS); \
-	touch $$tmp/gen/python/flowsteer/__init__.py $$tmp/gen/python/flowsteer/v1/__init__.py; \
+	$(call gen-into,$$tmp/gen); \
 	find $$tmp/gen -name __pycache__ -prune -exec rm -rf {} +; \
 	if ! diff -r -x __pycache__ $$tmp/gen gen >/dev/null; then \
 		diff -r -x __pycache__ $$tmp/gen gen | head -20; \
@@ -133,6 +132,14 @@ test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python te
 .PHONY: test-all
 test-all: test test-llm
 	@echo "all tests passed, the real-model ones included"
+
+# check: the everyday loop, a few minutes: generated code, lint, and the Go
+# tests of every package but the process-starting ones under tests/ (e2e,
+# load, security), without -race; no Python, LLM, Jaeger or deploy checks.
+.PHONY: check
+check: tools gen-check lint
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/tests/')
+	@echo "make check passed"
 
 .PHONY: test-go
 test-go:
