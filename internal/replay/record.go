@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -145,6 +147,44 @@ type Turn struct {
 	// Parts digests the observation's parts one by one, so that a replay
 	// can say which part differs.
 	Parts map[string]string `json:"parts,omitempty"`
+	// Parsed is the action as the canvas understood it; Outputs are the
+	// node results as the observation showed them (bounded excerpts), for
+	// the viewer. Replay does not compare them (Nodes covers them).
+	Parsed  string       `json:"parsed,omitempty"`
+	Outputs []NodeOutput `json:"outputs,omitempty"`
+}
+
+// NodeOutput is one node's result as an observation showed it.
+type NodeOutput struct {
+	NodeID    string `json:"node"`
+	Operator  string `json:"operator"`
+	Status    string `json:"status"`
+	Iteration int32  `json:"iteration,omitempty"`
+	Excerpt   string `json:"excerpt,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// maxExcerpt bounds a stored node output excerpt.
+const maxExcerpt = 400
+
+func outputsOf(o *pb.Observation) []NodeOutput {
+	var out []NodeOutput
+	for _, n := range o.GetExecution().GetNodes() {
+		out = append(out, NodeOutput{NodeID: n.GetNodeId(), Operator: n.GetOperator(),
+			Status: strings.ToLower(strings.TrimPrefix(n.GetStatus().String(), "NODE_STATUS_")), Iteration: n.GetIteration(),
+			Excerpt: bound(n.GetOutputExcerpt(), maxExcerpt), Error: bound(n.GetError(), maxExcerpt)})
+	}
+	return out
+}
+
+func bound(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // Record is an episode's replay record, stored with the episode (gzipped
@@ -194,6 +234,8 @@ func NewRecord(rec *rollout.Record, cfg *pb.EpisodeConfig, b BackendInfo, calls 
 			t.Observation = ObservationDigest(tu.Obs)
 			t.Nodes = NodeDigests(tu.Obs)
 			t.Parts = PartDigests(tu.Obs)
+			t.Parsed = tu.Obs.GetLastAction()
+			t.Outputs = outputsOf(tu.Obs)
 		}
 		out.Turns = append(out.Turns, t)
 	}

@@ -145,7 +145,7 @@ func compare(b *Bundle, rec *rollout.Record, res *Result) {
 			case gotNodes[j] != want.Nodes[j]:
 				res.Node = want.Nodes[j].label()
 				res.What = fmt.Sprintf("node output differs (status recorded %s, replayed %s); replayed output: %q",
-					want.Nodes[j].Status, gotNodes[j].Status, excerpt(nodeOutput(got.Obs, j), 200))
+					statusWord(want.Nodes[j].Status), statusWord(gotNodes[j].Status), excerpt(nodeOutput(got.Obs, j), 200))
 			default:
 				continue
 			}
@@ -188,6 +188,8 @@ func compare(b *Bundle, rec *rollout.Record, res *Result) {
 	}
 	res.Identical = true
 }
+
+func statusWord(s string) string { return strings.ToLower(strings.TrimPrefix(s, "NODE_STATUS_")) }
 
 func nodeOutput(o *pb.Observation, j int) string {
 	ns := o.GetExecution().GetNodes()

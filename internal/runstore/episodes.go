@@ -46,6 +46,8 @@ type EpisodeFilter struct {
 	Step  *int64
 	Phase string
 	Limit int
+	// GroupID keeps one group's episodes.
+	GroupID string
 }
 
 // WorkflowCount is one final workflow and how often episodes ended with it.
@@ -157,6 +159,10 @@ func (s *Store) Episodes(runID string, f EpisodeFilter) ([]Episode, error) {
 	if f.Phase != "" {
 		q.WriteString(` AND phase = ?`)
 		args = append(args, f.Phase)
+	}
+	if f.GroupID != "" {
+		q.WriteString(` AND group_id = ?`)
+		args = append(args, f.GroupID)
 	}
 	q.WriteString(` ORDER BY step, seq`)
 	if f.Limit > 0 {

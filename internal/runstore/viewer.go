@@ -218,3 +218,41 @@ func (s *Store) Resumes(runID string) ([]Resume, error) {
 	}
 	return out, rows.Err()
 }
+
+// GroupSummary is one group of episodes of a step.
+type GroupSummary struct {
+	Step       int64
+	Phase      string
+	GroupID    string
+	Episodes   int
+	MeanReward float64 // NaN when none has a reward
+	Released   int     // episodes whose correctness was released
+}
+
+// Groups summarises a run's groups, by step then phase then group.
+func (s *Store) Groups(runID string) ([]GroupSummary, error) {
+	rows, err := s.db.Query(`SELECT step, phase, group_id, COUNT(*), AVG(reward_value),
+		SUM(CASE WHEN json_extract(reward, '$.released') THEN 1 ELSE 0 END)
+		FROM episodes WHERE run_id = ? GROUP BY step, phase, group_id ORDER BY step, phase, MIN(seq)`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("runstore: groups of run %q: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []GroupSummary
+	for rows.Next() {
+		var g GroupSummary
+		var mean sql.NullFloat64
+		var rel sql.NullInt64
+		if err := rows.Scan(&g.Step, &g.Phase, &g.GroupID, &g.Episodes, &mean, &rel); err != nil {
+			return nil, fmt.Errorf("runstore: groups of run %q: %w", runID, err)
+		}
+		g.MeanReward, g.Released = floatOrNaN(mean), int(rel.Int64)
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// GroupEpisodes returns the episodes of one group of a step, in write order.
+func (s *Store) GroupEpisodes(runID string, step int64, groupID string) ([]Episode, error) {
+	return s.Episodes(runID, EpisodeFilter{Step: &step, GroupID: groupID})
+}
