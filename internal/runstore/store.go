@@ -269,6 +269,12 @@ CREATE TABLE evals (
 	// episode's replay record, the spans flowsteer recorded itself, and
 	// the resumes of a run.
 	`
+CREATE INDEX episodes_by_id ON episodes (run_id, episode_id);
+-- Covering indexes: a run page summarises 10,000 episodes without reading
+-- their turn logs.
+CREATE INDEX episodes_groups ON episodes (run_id, step, phase, group_id, reward_value, json_extract(reward, '$.released'));
+CREATE INDEX episodes_workflows ON episodes (run_id, phase, step, dsl, reward_value);
+
 CREATE TABLE episode_replays (
 	episode_seq INTEGER PRIMARY KEY REFERENCES episodes (seq) ON DELETE CASCADE,
 	data        BLOB NOT NULL -- gzipped JSON owned by internal/replay
