@@ -189,7 +189,7 @@ func (r *SpanRecorder) OnEnd(s sdktrace.ReadOnlySpan) {
 		r.dropped++
 		return
 	}
-	if len(buf.spans) < r.maxPerEpisode {
+	if len(buf.spans) < r.maxPerEpisode || ep == id { // the episode span itself is always kept
 		buf.spans = append(buf.spans, rs)
 	} else {
 		r.dropped++

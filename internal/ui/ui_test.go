@@ -231,3 +231,42 @@ func TestEventsStreamNewSteps(t *testing.T) {
 		}
 	}
 }
+
+func TestResumedRunShowsTheInterruptedAndReplayedStep(t *testing.T) {
+	dir := t.TempDir()
+	st := fixture(t, dir, fixtureOpts{steps: 3, groups: 1, group: 2})
+	// The process died during step 3: resume from the checkpoint of step 2,
+	// which discards step 3's episodes, then step 3 is played again.
+	if err := st.RecordResume("run-1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Truncate("run-1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutStep("run-1", &pb.StepMetrics{Step: 3, MeanReward: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{RunsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	_, body := get(t, ts.URL+"/runs/run-1")
+	if !strings.Contains(body, "from the checkpoint of step 2: step 3 was interrupted (2 stored episodes discarded) and played again") {
+		t.Errorf("the run page does not show the resume")
+	}
+	if !strings.Contains(body, `<td>3 <span class="resume">replayed</span></td>`) {
+		t.Errorf("step 3 is not marked as replayed")
+	}
+	_, body = get(t, ts.URL+"/runs/run-1?format=json")
+	var p RunPage
+	if err := json.Unmarshal([]byte(body), &p); err != nil || len(p.Resumes) != 1 || p.Resumes[0].Interrupted != 3 || p.Resumes[0].Dropped != 2 {
+		t.Errorf("resumes %+v (%v)", p.Resumes, err)
+	}
+	_, body = get(t, ts.URL+"/?format=json")
+	if !strings.Contains(body, `"resumes": 1`) {
+		t.Errorf("runs page: %s", body)
+	}
+}

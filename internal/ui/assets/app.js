@@ -33,8 +33,8 @@
     if (ys.length) {
       var lo = Math.min.apply(null, ys), hi = Math.max.apply(null, ys);
       if (hi === lo) { hi = lo + 1; lo = lo - 1; }
-      var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
-      if (x1 === x0) { x1 = x0 + 1; }
+      var first = Math.min.apply(null, xs), lastStep = Math.max.apply(null, xs);
+      var x0 = first, x1 = lastStep === first ? first + 1 : lastStep;
       var pts = [];
       for (var i = 0; i < ys.length; i++) {
         var x = P + (W - 2 * P) * (xs[i] - x0) / (x1 - x0);
@@ -43,7 +43,7 @@
         el("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 2, "class": "pt" }, svg);
       }
       el("polyline", { points: pts.join(" ") }, svg);
-      var a = el("text", { x: 4, y: H - 4 }, svg); a.textContent = "step " + x0 + "–" + x1;
+      var a = el("text", { x: 4, y: H - 4 }, svg); a.textContent = first === lastStep ? "step " + first : "step " + first + "–" + lastStep;
       var b = el("text", { x: W - 110, y: 12 }, svg); b.textContent = "last " + ys[ys.length - 1].toFixed(3);
     }
     box.appendChild(svg);
