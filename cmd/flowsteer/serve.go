@@ -101,6 +101,7 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 	"trainer": func(ctx context.Context, s *server.Server, v server.Validators, f *serveFlags) error {
 		trainersvc.AddValidators(v)
 		svc := trainersvc.NewService(ctx, f.runsDir, slog.Default())
+		svc.OnRun = attachSpans
 		svc.DataDir = f.dataDir
 		trainersvc.Register(s, svc)
 		return nil
@@ -149,6 +150,7 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
 	cmd.Flags().BoolVar(&f.noExecute, "no-execute", false, "canvas: apply and validate edits without executing workflows")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:50051", "address to listen on")
+	cmd.Flags().Bool("record-spans", true, "trainer service: record each run's spans into its store for the viewer's trace pages (sampled as OTEL_TRACES_SAMPLER says, at most 5000 per episode)")
 	f.ui.register(cmd, "ui", "", "also serve the read-only web viewer over --runs-dir on this address (e.g. 127.0.0.1:8080), under the same TLS and token rules")
 	cmd.Flags().StringSliceVar(&f.services, "services", nil, "services to run (default all: "+strings.Join(serviceNames(), ", ")+")")
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "how long a graceful stop waits for in-flight calls")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -9,14 +11,25 @@ import (
 	"github.com/flowsteer/flowsteer/internal/telemetry"
 )
 
-// spanRecorder records the spans of `flowsteer train` into its run store
+// spanRecorder records the spans of `flowsteer train`, and of the runs
+// the trainer service of `flowsteer serve` starts, into their run stores
 // (the viewer's trace pages read them); nil for other commands or with
 // --record-spans=false.
 var spanRecorder *telemetry.SpanRecorder
 
 // recorderFor makes the span recorder of commands that train.
 func recorderFor(cmd *cobra.Command) *telemetry.SpanRecorder {
-	if cmd.Name() != "train" {
+	switch cmd.Name() {
+	case "train":
+	case "serve":
+		// Only runs record spans: a serve without the trainer service
+		// keeps the no-op tracer unless OTEL_* asks for export.
+		if ss, err := cmd.Flags().GetStringSlice("services"); err == nil && len(ss) > 0 && !slices.ContainsFunc(ss, func(s string) bool {
+			return strings.EqualFold(strings.TrimSpace(s), "trainer")
+		}) {
+			return nil
+		}
+	default:
 		return nil
 	}
 	if on, err := cmd.Flags().GetBool("record-spans"); err == nil && !on {

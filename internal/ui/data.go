@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"gopkg.in/yaml.v3"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/replay"
@@ -37,6 +38,29 @@ type RunSummary struct {
 	Updated    string  `json:"updated"`
 	Error      string  `json:"error,omitempty"`
 	Resumes    int     `json:"resumes"`
+	// Config summarises the run's configuration (tasks x episodes,
+	// grouping, reward, loss).
+	Config string `json:"config_summary"`
+}
+
+// configSummary reads the few settings that tell runs apart.
+func configSummary(yml string) string {
+	var c struct {
+		Steps     int    `yaml:"steps"`
+		Grouping  string `yaml:"grouping"`
+		GroupSize int    `yaml:"group_size"`
+		BatchSize int    `yaml:"batch_tasks"`
+		Reward    struct {
+			Kind string `yaml:"kind"`
+		} `yaml:"reward"`
+		Loss struct {
+			Kind string `yaml:"kind"`
+		} `yaml:"loss"`
+	}
+	if yaml.Unmarshal([]byte(yml), &c) != nil || c.Steps == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d tasks x %d episodes (%s), reward %s, loss %s", c.BatchSize, c.GroupSize, c.Grouping, c.Reward.Kind, c.Loss.Kind)
 }
 
 func viewStatus(r runstore.Run) string {
@@ -63,7 +87,8 @@ func (s *Server) summary(name string) (RunSummary, error) {
 		return RunSummary{}, err
 	}
 	out := RunSummary{ID: r.ID, Name: r.Name, Status: viewStatus(r), Step: r.Step, TotalSteps: r.TotalSteps, Backend: r.Backend,
-		Policy: r.Policy, Model: r.Model, Simulated: r.Simulated, Updated: r.Updated.UTC().Format(time.RFC3339), Error: r.Error}
+		Policy: r.Policy, Model: r.Model, Simulated: r.Simulated, Updated: r.Updated.UTC().Format(time.RFC3339), Error: r.Error,
+		Config: configSummary(r.ConfigYAML)}
 	evals, err := st.Evals(name)
 	if err != nil {
 		return out, err
