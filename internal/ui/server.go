@@ -103,9 +103,6 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-// errNotFound answers 404.
-var errNotFound = errors.New("not found")
-
 type httpError struct {
 	code int
 	err  error
