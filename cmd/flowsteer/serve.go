@@ -151,6 +151,7 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&f.noExecute, "no-execute", false, "canvas: apply and validate edits without executing workflows")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:50051", "address to listen on")
 	cmd.Flags().Bool("record-spans", true, "trainer service: record each run's spans into its store for the viewer's trace pages (sampled as OTEL_TRACES_SAMPLER says, at most 5000 per episode)")
+	cmd.Flags().Float64("span-episodes", 0.1, "share of episodes whose spans are recorded after a run's first 200, which all are (0 to 1)")
 	f.ui.register(cmd, "ui", "", "also serve the read-only web viewer over --runs-dir on this address (e.g. 127.0.0.1:8080), under the same TLS and token rules")
 	cmd.Flags().StringSliceVar(&f.services, "services", nil, "services to run (default all: "+strings.Join(serviceNames(), ", ")+")")
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "how long a graceful stop waits for in-flight calls")

@@ -35,7 +35,11 @@ func recorderFor(cmd *cobra.Command) *telemetry.SpanRecorder {
 	if on, err := cmd.Flags().GetBool("record-spans"); err == nil && !on {
 		return nil
 	}
-	spanRecorder = telemetry.NewSpanRecorder()
+	ratio, err := cmd.Flags().GetFloat64("span-episodes")
+	if err != nil {
+		ratio = telemetry.DefaultEpisodeRatio
+	}
+	spanRecorder = telemetry.NewSpanRecorder(min(max(ratio, 0), 1), telemetry.DefaultFirstEpisodes)
 	return spanRecorder
 }
 

@@ -37,6 +37,12 @@ const (
 	DefaultMaxSpansPerEpisode = 5000
 	// DefaultMaxOpenEpisodes caps the episodes buffered at once.
 	DefaultMaxOpenEpisodes = 4096
+	// DefaultEpisodeRatio is the share of episodes whose spans are kept
+	// after a run's first DefaultFirstEpisodes, which are all kept: an
+	// episode is about 150 spans (60 kB), so a quickstart run keeping
+	// every one would grow its store by hundreds of megabytes.
+	DefaultEpisodeRatio  = 0.1
+	DefaultFirstEpisodes = 200
 	// recorderQueue is how many batches may wait for the sink; more are
 	// dropped (and counted) rather than slowing training down.
 	recorderQueue = 256
@@ -52,12 +58,15 @@ const (
 type SpanRecorder struct {
 	maxPerEpisode int
 	maxOpen       int
+	ratio         float64
+	first         int
 
 	mu      sync.Mutex
 	sinks   map[string]SpanSink           // by run id
 	runOf   map[trace.SpanID]string       // open span -> its run
 	epOf    map[trace.SpanID]trace.SpanID // open span -> its episode span
 	buffers map[trace.SpanID]*epBuffer    // by episode span
+	started map[string]int                // episodes seen per run
 	dropped int64
 
 	queue chan batch
@@ -79,11 +88,17 @@ type batch struct {
 
 var _ sdktrace.SpanProcessor = (*SpanRecorder)(nil)
 
-// NewSpanRecorder returns a recorder with no sink attached.
-func NewSpanRecorder() *SpanRecorder {
-	r := &SpanRecorder{maxPerEpisode: DefaultMaxSpansPerEpisode, maxOpen: DefaultMaxOpenEpisodes,
+// NewSpanRecorder returns a recorder with no sink attached that keeps the
+// spans of a run's first firstEpisodes episodes and of a ratio of the
+// others (chosen by the episode span's random id, so uniformly); ratio
+// outside [0, 1] means the defaults.
+func NewSpanRecorder(ratio float64, firstEpisodes int) *SpanRecorder {
+	if ratio < 0 || ratio > 1 {
+		ratio, firstEpisodes = DefaultEpisodeRatio, DefaultFirstEpisodes
+	}
+	r := &SpanRecorder{maxPerEpisode: DefaultMaxSpansPerEpisode, maxOpen: DefaultMaxOpenEpisodes, ratio: ratio, first: max(0, firstEpisodes),
 		sinks: map[string]SpanSink{}, runOf: map[trace.SpanID]string{}, epOf: map[trace.SpanID]trace.SpanID{},
-		buffers: map[trace.SpanID]*epBuffer{}, queue: make(chan batch, recorderQueue)}
+		buffers: map[trace.SpanID]*epBuffer{}, started: map[string]int{}, queue: make(chan batch, recorderQueue)}
 	r.idle.L = &r.mu
 	r.wg.Add(1)
 	go r.work()
@@ -117,6 +132,7 @@ func (r *SpanRecorder) Attach(runID string, sink SpanSink) (detach func()) {
 		_ = r.ForceFlush(context.Background())
 		r.mu.Lock()
 		delete(r.sinks, runID)
+		delete(r.started, runID)
 		r.mu.Unlock()
 	}
 }
@@ -144,8 +160,13 @@ func (r *SpanRecorder) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
 	if run == "" || r.sinks[run] == nil {
 		return
 	}
-	r.runOf[id] = run
 	if s.Name() == "episode" {
+		n := r.started[run]
+		r.started[run] = n + 1
+		if n >= r.first && float64(id[0])+float64(id[1])/256 >= 256*r.ratio {
+			return // not sampled: neither it nor its subtree is kept
+		}
+		r.runOf[id] = run
 		if len(r.buffers) >= r.maxOpen {
 			return // counted as dropped when its spans end unbuffered
 		}
@@ -153,9 +174,12 @@ func (r *SpanRecorder) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
 		r.epOf[id] = id
 		return
 	}
+	// The subtree of an episode that was not sampled never gets here: its
+	// parent has no run.
 	if ep, ok := r.epOf[parent]; ok {
 		r.epOf[id] = ep
 	}
+	r.runOf[id] = run
 }
 
 // OnEnd buffers the span with its episode, or hands it over (an episode

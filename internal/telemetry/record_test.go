@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -26,7 +27,7 @@ func (s *sinkRec) put(spans []RecordedSpan) error {
 }
 
 func TestSpanRecorderKeepsARunsEpisodesWithTheirIDs(t *testing.T) {
-	rec := NewSpanRecorder()
+	rec := NewSpanRecorder(1, 0)
 	rec.maxPerEpisode = 4
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background())
@@ -89,7 +90,7 @@ func TestSpanRecorderKeepsARunsEpisodesWithTheirIDs(t *testing.T) {
 }
 
 func TestSpanRecorderCountsASinkThatFails(t *testing.T) {
-	rec := NewSpanRecorder()
+	rec := NewSpanRecorder(1, 0)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background())
 	detach := rec.Attach("r", func([]RecordedSpan) error { return errors.New("disk full") })
@@ -104,3 +105,46 @@ func TestSpanRecorderCountsASinkThatFails(t *testing.T) {
 }
 
 func withAttr(kv ...attribute.KeyValue) trace.SpanStartOption { return trace.WithAttributes(kv...) }
+
+func TestSpanRecorderSamplesEpisodesAfterTheFirst(t *testing.T) {
+	rec := NewSpanRecorder(0.25, 10)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	tr := tp.Tracer("t")
+	var sink sinkRec
+	detach := rec.Attach("r", sink.put)
+	ctx, run := tr.Start(context.Background(), "train.run", withAttr(obs.RunID.String("r")))
+	for i := range 410 {
+		ectx, ep := tr.Start(ctx, "episode")
+		_, turn := tr.Start(ectx, "turn")
+		turn.End()
+		ep.SetAttributes(obs.EpisodeID.String(fmt.Sprint("ep_", i)))
+		ep.End()
+	}
+	run.End()
+	detach()
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	kept := map[string]int{}
+	for _, b := range sink.batches {
+		for _, s := range b {
+			if s.EpisodeID != "" {
+				kept[s.EpisodeID]++
+			}
+		}
+	}
+	for i := range 10 {
+		if kept[fmt.Sprint("ep_", i)] != 2 {
+			t.Errorf("episode %d of the first 10 not kept whole: %d spans", i, kept[fmt.Sprint("ep_", i)])
+		}
+	}
+	for id, n := range kept {
+		if n != 2 {
+			t.Errorf("%s kept in part: %d spans", id, n)
+		}
+	}
+	// 10 + a quarter of 400, give or take chance (binomial sd ~8.7).
+	if n := len(kept); n < 10+100-40 || n > 10+100+40 {
+		t.Errorf("kept %d episodes, want about 110", n)
+	}
+}
