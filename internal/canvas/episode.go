@@ -533,7 +533,7 @@ func (e *Episode) execute(ctx context.Context) string {
 		e.lastExec = Execution{Note: notExecutedNote}
 		return " The workflow was not executed (no executor configured)."
 	}
-	ex, err := e.exec.Execute(ctx, ExecRequest{Graph: e.graph.Clone(), Task: e.task, Library: e.lib, Backend: e.cfg.Backend, Episode: e.id})
+	ex, err := e.exec.Execute(ctx, ExecRequest{Graph: e.graph.Clone(), Task: e.task, Library: e.lib, Backend: e.cfg.Backend, Episode: e.id, Turn: e.turn})
 	if err != nil {
 		ex.Executed = true
 		if ex.Error == "" {

@@ -24,6 +24,8 @@ type ExecRequest struct {
 	Backend string
 	// Episode is the episode id, for logs and traces ("" outside episodes).
 	Episode string
+	// Turn is the episode's turn that asked for the run (0 outside episodes).
+	Turn int
 	// OnNode, when set, is called as each node finishes (RunWorkflow streams these).
 	OnNode func(NodeResult)
 }

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
@@ -74,6 +75,23 @@ type Engine struct {
 	cache    *executor.Cache
 	sandbox  Sandbox
 	runs     *runCache
+	recorder atomic.Pointer[CallRecorder]
+}
+
+// CallRecorder hears every executor call an operator makes, above the
+// cache (a cache hit is recorded too, with the answer it got), with the
+// episode it belongs to ("" outside episodes). internal/replay records
+// calls this way so that an episode can be replayed without the backend.
+// It must be safe for concurrent use and must not block.
+type CallRecorder func(episode string, turn int, req executor.Request, resp executor.Response, err error)
+
+// SetRecorder installs (nil removes) the recorder of executor calls.
+func (e *Engine) SetRecorder(r CallRecorder) {
+	if r == nil {
+		e.recorder.Store(nil)
+		return
+	}
+	e.recorder.Store(&r)
 }
 
 // New returns an engine. cache may be nil to disable caching; sb may be
@@ -522,7 +540,11 @@ type env struct {
 }
 
 func (v *env) Complete(ctx context.Context, req executor.Request) (executor.Response, error) {
-	return v.backend.Complete(ctx, req)
+	resp, err := v.backend.Complete(ctx, req)
+	if rec := v.r.e.recorder.Load(); rec != nil {
+		(*rec)(v.r.req.Episode, v.r.req.Turn, req, resp, err)
+	}
+	return resp, err
 }
 
 func (v *env) RunPython(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {

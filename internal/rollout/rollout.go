@@ -51,6 +51,8 @@ type Turn struct {
 	Feedback string
 	DSL      string
 	State    pb.EpisodeState
+	// Obs is the observation the turn produced (exact replay digests it).
+	Obs *pb.Observation
 }
 
 // Record is a played episode.
@@ -72,6 +74,8 @@ type Record struct {
 	// re-ran it from the start after losing its replica (the trainer does,
 	// within rollout.retries).
 	Attempts int
+	// First is the observation the episode opened with.
+	First *pb.Observation
 }
 
 // Reward is the final reward, 0 when the episode failed or never ended.
@@ -124,6 +128,7 @@ func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.Episod
 	rec.EpisodeID = ep.ID()
 	span.SetAttributes(obs.EpisodeID.String(rec.EpisodeID))
 	o := ep.First()
+	rec.First = o
 	limit := int(o.GetMaxRounds()) + 5
 	for i := 0; !o.GetDone(); i++ {
 		if i >= limit {
@@ -139,7 +144,7 @@ func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.Episod
 		}
 		rec.Turns = append(rec.Turns, Turn{
 			Number: int(next.GetTurn()), Action: ActionText(d), Kind: next.GetLastActionKind(), Valid: next.GetValid(),
-			Feedback: next.GetFeedback(), DSL: next.GetWorkflow().GetDsl(), State: next.GetState(),
+			Feedback: next.GetFeedback(), DSL: next.GetWorkflow().GetDsl(), State: next.GetState(), Obs: next,
 		})
 		o = next
 	}

@@ -35,6 +35,10 @@ type Episode struct {
 	// feedback). The store keeps the bytes as given so the rollout code
 	// owns the format.
 	TurnLog []byte
+	// Replay is the episode's replay record (internal/replay owns the
+	// bytes): kept in its own table so listings never read it. Empty
+	// stores none.
+	Replay []byte
 }
 
 // EpisodeFilter narrows Episodes. Zero values mean no restriction.
@@ -42,6 +46,8 @@ type EpisodeFilter struct {
 	Step  *int64
 	Phase string
 	Limit int
+	// GroupID keeps one group's episodes.
+	GroupID string
 }
 
 // WorkflowCount is one final workflow and how often episodes ended with it.
@@ -97,16 +103,24 @@ func (s *Store) PutEpisodes(eps []Episode) error {
 				dsl = excluded.dsl, turns = excluded.turns, reward = excluded.reward,
 				reward_value = excluded.reward_value, advantage = excluded.advantage,
 				failed = excluded.failed, error = excluded.error, invalid = excluded.invalid,
-				finished = excluded.finished, turn_log = excluded.turn_log`)
+				finished = excluded.finished, turn_log = excluded.turn_log
+			RETURNING seq`)
 		if err != nil {
 			return fmt.Errorf("runstore: put episodes: %w", err)
 		}
 		defer stmt.Close()
 		for i, e := range eps {
-			if _, err := stmt.Exec(e.RunID, e.Step, e.Phase, sql.NullString{String: e.EpisodeID, Valid: e.EpisodeID != ""}, e.TaskID, e.Family, e.GroupID, e.DSL,
+			var seq int64
+			if err := stmt.QueryRow(e.RunID, e.Step, e.Phase, sql.NullString{String: e.EpisodeID, Valid: e.EpisodeID != ""}, e.TaskID, e.Family, e.GroupID, e.DSL,
 				e.Turns, rows[i].reward, rows[i].rewardValue, nullFloat(e.Advantage), e.Failed, e.Error,
-				e.Invalid, e.Finished, e.TurnLog); err != nil {
+				e.Invalid, e.Finished, e.TurnLog).Scan(&seq); err != nil {
 				return fmt.Errorf("runstore: put episode %q of run %q: %w", e.EpisodeID, e.RunID, err)
+			}
+			if len(e.Replay) > 0 {
+				if _, err := tx.Exec(`INSERT INTO episode_replays (episode_seq, data) VALUES (?, ?)
+					ON CONFLICT (episode_seq) DO UPDATE SET data = excluded.data`, seq, e.Replay); err != nil {
+					return fmt.Errorf("runstore: put replay of episode %q of run %q: %w", e.EpisodeID, e.RunID, err)
+				}
 			}
 		}
 		return nil
@@ -145,6 +159,10 @@ func (s *Store) Episodes(runID string, f EpisodeFilter) ([]Episode, error) {
 	if f.Phase != "" {
 		q.WriteString(` AND phase = ?`)
 		args = append(args, f.Phase)
+	}
+	if f.GroupID != "" {
+		q.WriteString(` AND group_id = ?`)
+		args = append(args, f.GroupID)
 	}
 	q.WriteString(` ORDER BY step, seq`)
 	if f.Limit > 0 {

@@ -265,6 +265,45 @@ CREATE TABLE evals (
 	PRIMARY KEY (run_id, step)
 ) STRICT;
 `,
+	// 2: what the viewer and exact replay need (issue #22): each
+	// episode's replay record, the spans flowsteer recorded itself, and
+	// the resumes of a run.
+	`
+CREATE INDEX episodes_by_id ON episodes (run_id, episode_id);
+-- Covering indexes: a run page summarises 10,000 episodes without reading
+-- their turn logs.
+CREATE INDEX episodes_groups ON episodes (run_id, step, phase, group_id, reward_value, json_extract(reward, '$.released'));
+CREATE INDEX episodes_workflows ON episodes (run_id, phase, step, dsl, reward_value);
+
+CREATE TABLE episode_replays (
+	episode_seq INTEGER PRIMARY KEY REFERENCES episodes (seq) ON DELETE CASCADE,
+	data        BLOB NOT NULL -- gzipped JSON owned by internal/replay
+) STRICT;
+
+CREATE TABLE spans (
+	run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	episode_id TEXT NOT NULL DEFAULT '',
+	trace_id   TEXT NOT NULL,
+	span_id    TEXT NOT NULL,
+	parent_id  TEXT NOT NULL DEFAULT '',
+	name       TEXT NOT NULL,
+	start_ns   INTEGER NOT NULL,
+	end_ns     INTEGER NOT NULL,
+	status     TEXT NOT NULL DEFAULT '',
+	attrs      TEXT NOT NULL DEFAULT '{}', -- JSON object
+	PRIMARY KEY (run_id, span_id)
+) STRICT;
+CREATE INDEX spans_by_episode ON spans (run_id, episode_id);
+CREATE INDEX spans_by_trace ON spans (trace_id);
+
+CREATE TABLE resumes (
+	run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	from_step   INTEGER NOT NULL, -- the checkpoint's step the run resumed from
+	interrupted INTEGER NOT NULL, -- the step that was in flight and is played again
+	dropped     INTEGER NOT NULL, -- episodes of that step the dead process had stored
+	at          INTEGER NOT NULL  -- unix nanoseconds
+) STRICT;
+`,
 }
 
 // SchemaVersion is the schema this build writes.

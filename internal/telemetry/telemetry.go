@@ -49,6 +49,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Env replaces os.Getenv (tests).
 	Env func(string) string
+	// Recorder, when set, records spans into run stores (SpanRecorder):
+	// a tracer provider is installed for it even when nothing is exported.
+	Recorder *SpanRecorder
 }
 
 // Status says what Setup enabled.
@@ -125,6 +128,10 @@ func Setup(ctx context.Context, serviceName string, o Options) (shutdown func(co
 		}
 		tpOpts = append(tpOpts, sdktrace.WithSyncer(exp))
 		names = append(names, "stdout")
+	}
+	if o.Recorder != nil {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(o.Recorder))
+		names = append(names, "run store")
 	}
 	if len(tpOpts) > 0 {
 		// The sampler follows OTEL_TRACES_SAMPLER (default: parent-based, always on).

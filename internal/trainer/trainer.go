@@ -32,6 +32,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/eval"
 	"github.com/flowsteer/flowsteer/internal/obs"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/replay"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
@@ -74,6 +75,9 @@ type Env struct {
 	// Meter records the trainer's fan-out metrics (retried episodes,
 	// episodes per replica); nil uses the global meter provider.
 	Meter metric.MeterProvider
+	// Replay, when set, holds the executor calls of in-process episodes:
+	// each stored episode then carries its replay record (internal/replay).
+	Replay *replay.Recorder
 }
 
 // Trainer runs one training run.
@@ -454,7 +458,7 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 		for _, r := range g.recs {
 			if r.Err != nil || r.Final == nil {
 				m.FailedEpisodes++
-				rows = append(rows, episodeRow(t.run.ID, step, "train", g.id, r, 0))
+				rows = append(rows, t.withReplay(episodeRow(t.run.ID, step, "train", g.id, r, 0), r, nil))
 				continue
 			}
 			live = append(live, r)
@@ -490,7 +494,7 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 			for op, n := range r.Final.GetWorkflow().GetStats().GetOperatorCounts() {
 				m.OperatorUsage[op] += n
 			}
-			rows = append(rows, episodeRow(t.run.ID, step, "train", g.id, r, adv[i]))
+			rows = append(rows, t.withReplay(episodeRow(t.run.ID, step, "train", g.id, r, adv[i]), r, nil))
 			// Every live episode of a group with variance is trained on, its
 			// advantage 0 or not: the KL and entropy terms and the mean over
 			// the batch's episodes count it (SPEC section 7).
@@ -611,6 +615,32 @@ func episodeRow(runID string, step int64, phase, groupID string, r *rollout.Reco
 	return row
 }
 
+// withReplay attaches the episode's replay record (its executor calls
+// taken from the recorder). A record that cannot be built is left out:
+// the episode is stored without it rather than not at all.
+// cfg is the episode configuration it was played with (nil: training's).
+func (t *Trainer) withReplay(row runstore.Episode, r *rollout.Record, cfg *pb.EpisodeConfig) runstore.Episode {
+	rec := t.env.Replay
+	if rec == nil || r.EpisodeID == "" {
+		return row
+	}
+	calls, dropped := rec.Take(r.EpisodeID)
+	if r.Err != nil || r.Final == nil {
+		return row
+	}
+	if cfg == nil {
+		cfg = t.episodeConfig()
+	}
+	rr, err := replay.NewRecord(r, cfg, rec.Backend(), calls, dropped)
+	if err == nil {
+		row.Replay, err = rr.Encode()
+	}
+	if err != nil {
+		t.env.Observer.Log(fmt.Sprintf("episode %s is stored without its replay record: %v", r.EpisodeID, err))
+	}
+	return row
+}
+
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -652,9 +682,13 @@ func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, err
 	// evaluation leaves none of its episodes behind, so the evaluation
 	// redone on resume does not store them twice.
 	var rows []runstore.Episode
+	// The evaluator plays with the default canvas settings (Evaluator.Run).
+	evalCfg := DefaultConfig()
+	evalCfg.MaxRounds, evalCfg.Reward = t.cfg.MaxRounds, t.cfg.Reward
+	epCfg := (&Trainer{cfg: evalCfg}).episodeConfig()
 	for i, e := range entries {
 		for _, r := range recs[i] {
-			rows = append(rows, episodeRow(t.run.ID, step, runstore.EvalPhase(e.Name), fmt.Sprintf("eval%d-%s", step, e.Name), r, 0))
+			rows = append(rows, t.withReplay(episodeRow(t.run.ID, step, runstore.EvalPhase(e.Name), fmt.Sprintf("eval%d-%s", step, e.Name), r, 0), r, epCfg))
 		}
 	}
 	if err := t.env.Store.PutEpisodes(rows); err != nil {

@@ -196,6 +196,10 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	if eps, _ := p.Store.Episodes("killed", runstore.EpisodeFilter{Step: &orphan}); len(eps) != 0 {
 		t.Errorf("%d episodes of the unfinished step survived", len(eps))
 	}
+	// The viewer can still say which step was interrupted and replayed.
+	if rs, err := p.Store.Resumes("killed"); err != nil || len(rs) != 1 || rs[0].FromStep != ck.Step || rs[0].Interrupted != orphan || rs[0].Dropped < 1 {
+		t.Errorf("resumes %+v (%v), want one from step %d interrupting %d with the orphan dropped", rs, err, ck.Step, orphan)
+	}
 	if err := p.Store.IntegrityCheck(); err != nil {
 		t.Error(err)
 	}

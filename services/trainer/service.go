@@ -39,6 +39,10 @@ type Service struct {
 	// any path (in-process use).
 	DataDir string
 	Logger  *slog.Logger
+	// OnRun, when set, is called as each run starts; the returned detach
+	// runs when it ends, before its store closes (serve records the run's
+	// spans into its store this way).
+	OnRun func(st *runstore.Store, runID string) (detach func())
 
 	ctx    context.Context // owns every run's goroutine
 	mu     sync.Mutex
@@ -223,7 +227,12 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 		defer s.wg.Done()
 		defer close(a.done)
 		defer cancel()
+		detach := func() {}
+		if s.OnRun != nil {
+			detach = s.OnRun(p.Store, id)
+		}
 		err := p.Trainer.Run(rctx)
+		detach()
 		if err != nil {
 			s.Logger.Warn("run ended with an error", "run", id, "err", err)
 		}

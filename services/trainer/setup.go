@@ -31,6 +31,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/llamacpp"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/replay"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/server"
@@ -166,7 +167,11 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 			p.Start = ck.Step
 		}
 		// Whatever was stored after the checkpoint belongs to the step in
-		// flight when the run stopped: it is played again.
+		// flight when the run stopped: it is played again. The resume is
+		// noted first so the viewer can show the interrupted step.
+		if err := st.RecordResume(runID, p.Start); err != nil {
+			return nil, err
+		}
 		if err := st.Truncate(runID, p.Start); err != nil {
 			return nil, err
 		}
@@ -285,6 +290,11 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 	p.Simulated = sys.Simulated
 	b, _ := sys.Backends.Get("")
 	p.Models = append(p.Models, "executor: "+b.Model())
+	// Every executor call is recorded per episode so that each stored
+	// episode can be replayed exactly (internal/replay).
+	rec := replay.NewRecorder(replay.BackendInfo{Name: b.Name(), Model: b.Model(), Simulated: b.Simulated()})
+	sys.Engine.SetRecorder(rec.Record)
+	env.Replay = rec
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
