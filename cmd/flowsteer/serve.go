@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
+	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/system"
@@ -37,6 +39,10 @@ type serveFlags struct {
 	idleTTL     time.Duration
 	resumeGrace time.Duration
 	access      serverAuthFlags // TLS, authentication, per-client limits
+	credentials []string        // --credential NAME=token-file:PATH|env:VAR
+	allowDial   []string        // --allow-dial
+	memory      string          // --episode-memory
+	tenantMem   string          // --client-episode-memory
 	// closers run when serve returns, last registered first.
 	closers []func()
 }
@@ -48,7 +54,16 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		if err != nil {
 			return err
 		}
-		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL, ResumeGrace: f.resumeGrace}
+		maxBytes, err := parseBytes("--episode-memory", f.memory)
+		if err != nil {
+			return err
+		}
+		tenantBytes, err := parseBytes("--client-episode-memory", f.tenantMem)
+		if err != nil {
+			return err
+		}
+		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL, ResumeGrace: f.resumeGrace,
+			MaxTenantEpisodes: f.access.maxClientEpisodes, MaxBytes: maxBytes, MaxTenantBytes: tenantBytes}
 		o.NoExecute = f.noExecute
 		for _, spec := range f.libraries {
 			name, addr, ok := strings.Cut(spec, "=")
@@ -101,6 +116,16 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		trainersvc.AddValidators(v)
 		svc := trainersvc.NewService(ctx, f.runsDir, slog.Default())
 		svc.DataDir = f.dataDir
+		creds, err := auth.NewCredentials(f.credentials)
+		if err != nil {
+			return err
+		}
+		allow, err := auth.NewDialAllow(f.allowDial)
+		if err != nil {
+			return err
+		}
+		svc.ClientConfigs, svc.Credentials, svc.AllowDial = true, creds, allow
+		slog.Default().Info("trainer service", "credentials", strings.Join(creds.Names(), ","), "allow_dial", allow.String())
 		trainersvc.Register(s, svc)
 		return nil
 	},
@@ -143,6 +168,10 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().StringVar(&f.play.policyMdl, "policy-model", "", "policy service: llm model name")
 	cmd.Flags().StringVar(&f.play.policyAddr, "policy-addr", "", "policy service: address of the remote policy it forwards to")
 	cmd.Flags().Int64Var(&f.play.seed, "policy-seed", 1, "policy service: seed")
+	cmd.Flags().StringArrayVar(&f.credentials, "credential", nil, "trainer service: a secret clients' run configs may name (canvas.credential, policy.credential, backend.credential) without seeing it: NAME=token-file:PATH or NAME=env:VAR (repeatable)")
+	cmd.Flags().StringSliceVar(&f.allowDial, "allow-dial", auth.DefaultDialAllow, "trainer service: addresses runs and evaluations may dial for clients: loopback, CIDRs, IPs, host names, host:port, or * for any")
+	cmd.Flags().StringVar(&f.memory, "episode-memory", "2GiB", "canvas: memory budget of all stored episodes (what each holds plus what it may still grow to), checked when an episode opens (0 = none)")
+	cmd.Flags().StringVar(&f.tenantMem, "client-episode-memory", "512MiB", "canvas: the same budget per client (tenant) (0 = none)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", ".", "trainer service: task and sim-config files clients name must lie inside this directory (relative paths resolve in it)")
 	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "trainer service: where runs are stored (also confines policy checkpoint paths)")
 	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
@@ -224,4 +253,25 @@ func logSystem(sys *system.System) {
 	} else {
 		log.Info("sandbox", "mode", iso.Mode)
 	}
+}
+
+// parseBytes reads a size such as 512MiB, 2GiB, 64KiB or a plain number
+// of bytes; 0 turns the limit off.
+func parseBytes(flag, v string) (int64, error) {
+	t := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%s %q: give a size such as 512MiB, 2GiB or a number of bytes (0 = no limit)", flag, v)
+	}
+	return n * mult, nil
 }
