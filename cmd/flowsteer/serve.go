@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -64,6 +66,13 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		}
 		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL, ResumeGrace: f.resumeGrace,
 			MaxTenantEpisodes: f.access.maxClientEpisodes, MaxBytes: maxBytes, MaxTenantBytes: tenantBytes}
+		if maxBytes > 0 && os.Getenv("GOMEMLIMIT") == "" {
+			// Episodes stay within maxBytes of live data; a soft limit
+			// on the Go heap makes the collector return garbage before
+			// the process grows far past it (Go lets the heap reach
+			// twice the live data between collections by default).
+			debug.SetMemoryLimit(maxBytes + memoryHeadroom)
+		}
 		o.NoExecute = f.noExecute
 		for _, spec := range f.libraries {
 			name, addr, ok := strings.Cut(spec, "=")
@@ -254,6 +263,11 @@ func logSystem(sys *system.System) {
 		log.Info("sandbox", "mode", iso.Mode)
 	}
 }
+
+// memoryHeadroom is what serve allows beyond --episode-memory for
+// everything else a process holds (executor cache, gRPC buffers, the
+// runtime) in the Go heap's soft limit.
+const memoryHeadroom = 128 << 20
 
 // parseBytes reads a size such as 512MiB, 2GiB, 64KiB or a plain number
 // of bytes; 0 turns the limit off.

@@ -167,10 +167,10 @@ func TestMemoryBudgetHoldsAgainstAHostileClient(t *testing.T) {
 	after := srv.rssBytes(t)
 	t.Logf("admitted %v episodes (20 rounds, %d KiB tasks, 64 KiB replies); RSS %d MiB -> %d MiB (global budget %d MiB)",
 		admitted, len(maxTask().GetQuestion())>>10, before>>20, after>>20, globalBudget>>20)
-	// The Go heap may hold up to twice the live data between collections
-	// (GOGC=100), so the bound is on the growth against twice the budget.
-	if grow := after - before; grow > 2*globalBudget {
-		t.Errorf("the server grew by %d MiB, over twice the %d MiB episode budget", grow>>20, globalBudget>>20)
+	// serve puts the Go heap's soft limit at the budget plus 128 MiB of
+	// headroom for everything else (cmd/flowsteer/serve.go).
+	if grow := after - before; grow > globalBudget+128<<20 {
+		t.Errorf("the server grew by %d MiB, over the %d MiB episode budget and its 128 MiB headroom", grow>>20, globalBudget>>20)
 	}
 	_ = tenantBudget
 }
