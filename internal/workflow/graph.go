@@ -42,6 +42,11 @@ func ParseKind(s string) (Kind, bool) {
 const (
 	MaxTextBytes     = 64 << 10 // longest DSL text Parse accepts
 	MaxOperators     = 1000     // most operator occurrences in one graph
+	// MaxBlockOperators bounds the operators of one parallel block or loop
+	// body, on every path (the DSL parser, so RunWorkflow and the CLI, and
+	// the canvas's actions): the SPEC sets no bound, and this one keeps a
+	// workflow from fanning out into hundreds of concurrent executor calls.
+	MaxBlockOperators = 32
 	MinLoopCount     = 1
 	MaxLoopCount     = 10
 	DefaultLoopCount = 3 // what the canvas uses when an add loop action gives no count
