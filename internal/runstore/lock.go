@@ -49,9 +49,9 @@ func Alive(dir string) bool {
 }
 
 // ShownStatus is the status to show for a run stored as status in dir:
-// interrupted for a running run whose process is gone.
+// interrupted for a pending or running run whose process is gone.
 func ShownStatus(dir, status string) string {
-	if status == StatusRunning && !Alive(dir) {
+	if (status == StatusRunning || status == StatusPending) && !Alive(dir) {
 		return StatusInterrupted
 	}
 	return status
