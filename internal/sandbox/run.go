@@ -82,6 +82,23 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 		return Result{}, fmt.Errorf("sandbox: %w", err)
 	}
 	defer cfgR.Close()
+	var cg *runCgroup
+	if h := hostCgroups(); h.version != "" {
+		// The tmpfs mounts of the isolated modes are RAM the run holds too.
+		mem := r.cfg.MemoryBytes
+		if p.mode != ModeNone {
+			mem += 2 * r.cfg.DiskBytes
+		}
+		// bwrap, its init and the harness's init count as processes too.
+		if cg, err = h.newRun(mem, r.cfg.MaxProcs+4); err != nil {
+			cfgW.Close()
+			return Result{}, fmt.Errorf("sandbox: cgroup: %w", err)
+		}
+		defer cg.remove()
+		if cg.fd != nil {
+			attr.UseCgroupFD, attr.CgroupFD = true, int(cg.fd.Fd())
+		}
+	}
 	go func() {
 		_, _ = cfgW.Write(cfgJSON) // EPIPE when the child died first
 		cfgW.Close()
@@ -137,6 +154,13 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 		return Result{}, fmt.Errorf("sandbox: start %s: %w", argv[0], err)
 	}
 	k.started(cmd.Process.Pid)
+	if cg != nil {
+		if err := cg.add(cmd.Process.Pid); err != nil {
+			k.kill("cancelled")
+			_ = cmd.Wait()
+			return Result{}, err
+		}
+	}
 	waitErr := cmd.Wait()
 	dur := time.Since(start)
 	pgid := k.finished()
@@ -181,6 +205,13 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 	res.ExitCode, why = classify(cmd.ProcessState, p.mode, r.cfg.CPUSeconds, res.Stderr)
 	if res.Killed == "" {
 		res.Killed = why
+	}
+	res.Isolation.Seccomp = true
+	if cg != nil {
+		res.Isolation.Cgroup = cg.version
+		if res.ExitCode != 0 && (res.Killed == "" || strings.HasPrefix(res.Killed, "signal")) && cg.oomKilled() {
+			res.Killed = "memory"
+		}
 	}
 	if reason == "cancelled" {
 		return res, ctx.Err()
