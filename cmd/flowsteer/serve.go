@@ -257,10 +257,14 @@ func logSystem(sys *system.System) {
 		log.Info("executor backend", "backend", b.Name(), "model", b.Model())
 	}
 	iso := sys.Sandbox.Isolation()
+	cg := iso.Cgroup
+	if cg == "" {
+		cg = "none (memory capped per process only)"
+	}
 	if iso.Note != "" {
-		log.Warn("sandbox isolation is reduced", "mode", iso.Mode, "note", iso.Note)
+		log.Warn("sandbox isolation is reduced", "mode", iso.Mode, "seccomp", iso.Seccomp, "cgroup", cg, "note", iso.Note)
 	} else {
-		log.Info("sandbox", "mode", iso.Mode)
+		log.Info("sandbox", "mode", iso.Mode, "seccomp", iso.Seccomp, "cgroup", cg)
 	}
 }
 

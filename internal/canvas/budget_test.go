@@ -96,3 +96,46 @@ func TestEpisodeReservationCoversMeasuredMemory(t *testing.T) {
 		})
 	}
 }
+
+// ownedEpisode is a bare episode of owner with a cost; ended ones are not
+// active (nothing left to resume).
+func ownedEpisode(id, owner string, cost int64, ended bool) *Episode {
+	e := &Episode{id: id, owner: owner, updated: time.Now()}
+	e.cost.Store(cost)
+	e.active.Store(!ended)
+	return e
+}
+
+func TestStoreBudgetsPerTenantAndGlobal(t *testing.T) {
+	s := newStore(t, StoreConfig{MaxEpisodes: 100, IdleTTL: time.Hour, MaxTenantEpisodes: 2, MaxTenantBytes: 1000, MaxBytes: 1500})
+	put := func(e *Episode) error { return s.Put(e) }
+	if err := put(ownedEpisode("a1", "alice", 400, false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(ownedEpisode("a2", "alice", 400, true)); err != nil {
+		t.Fatal(err)
+	}
+	// A third episode of alice: her ended one expires to make room.
+	if err := put(ownedEpisode("a3", "alice", 400, false)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Get("a2")
+	wantErrIs(t, err, ErrNotFound, "its tenant")
+	// Over her count with only open episodes: refused, naming the flag.
+	err = put(ownedEpisode("a4", "alice", 10, false))
+	wantErrIs(t, err, ErrExhausted, "--max-client-episodes")
+	// Bob is not affected by alice's count, but by his own bytes.
+	err = put(ownedEpisode("b1", "bob", 1001, false))
+	wantErrIs(t, err, ErrExhausted, "--client-episode-memory")
+	if err := put(ownedEpisode("b1", "bob", 600, false)); err != nil {
+		t.Fatal(err)
+	}
+	// 800 + 600 held; 200 more is over the global 1500 and nothing has
+	// ended, but open episodes without a live stream may expire for room.
+	if err := put(ownedEpisode("c1", "carol", 200, false)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 3 {
+		t.Fatalf("Len %d, want 3 after one expired for room", s.Len())
+	}
+}

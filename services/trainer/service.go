@@ -182,7 +182,7 @@ func (s *Service) dataPath(key, p string) (string, error) {
 		full = real
 	}
 	if rel, err := filepath.Rel(root, full); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", status.Errorf(codes.PermissionDenied, "%s %q is outside the server's data directory %s (flowsteer serve --data-dir): name a file inside it, or send the tasks in the request", key, p, root)
+		return "", status.Errorf(codes.PermissionDenied, "%s %q is outside the server's data directory %s (flowsteer serve --data-dir): name a file inside it, or send the tasks in the request", key, auth.Clip(p, 256), root)
 	}
 	return full, nil
 }
