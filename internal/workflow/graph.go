@@ -40,19 +40,19 @@ func ParseKind(s string) (Kind, bool) {
 // Limits and defaults of the graph. They are constants rather than options
 // because the DSL is stored in runs and must parse the same everywhere.
 const (
-	MaxTextBytes = 64 << 10 // longest DSL text Parse accepts
-	MaxOperators = 1000     // most operator occurrences in one graph
+	MaxTextBytes     = 64 << 10 // longest DSL text Parse accepts
+	MaxOperators     = 1000     // most operator occurrences in one graph
+	MinLoopCount     = 1
+	MaxLoopCount     = 10
+	DefaultLoopCount = 3 // what the canvas uses when an add loop action gives no count
+	// Done is the reserved word for an empty false branch. It is reserved in
+	// any case, everywhere, so that no operator name can be read back as it.
+	Done = "done"
 	// MaxBlockOperators bounds the operators of one parallel block or loop
 	// body, on every path (the DSL parser, so RunWorkflow and the CLI, and
 	// the canvas's actions): the SPEC sets no bound, and this one keeps a
 	// workflow from fanning out into hundreds of concurrent executor calls.
 	MaxBlockOperators = 32
-	MinLoopCount      = 1
-	MaxLoopCount      = 10
-	DefaultLoopCount  = 3 // what the canvas uses when an add loop action gives no count
-	// Done is the reserved word for an empty false branch. It is reserved in
-	// any case, everywhere, so that no operator name can be read back as it.
-	Done = "done"
 )
 
 // Node is one operator occurrence. Prompts belong to node ids, never to
