@@ -44,6 +44,7 @@ help:
 	@echo "make test-llm   the tests with that real model on the CPU (llm-deps first)"
 	@echo "make run-llm    train SmolLM2-135M-Instruct + LoRA as the Flow-Director with CWRPO on the CPU (STEPS=, RESUME=, BACKEND=)"
 	@echo "make test-ui    drive the web viewer with headless Chromium during a short training run (screenshots in UI_ARTIFACTS=$(UI_ARTIFACTS))"
+	@echo "make test-security  tests/security against a real serve (tenants, secrets, budgets) and the sandbox escape table (also in test-go)"
 
 # ---- tools -----------------------------------------------------------------
 
@@ -380,3 +381,10 @@ test-ui: uideps
 		echo "test-ui: chromium could not be installed with apt-get"; exit 1; \
 	fi; \
 	mkdir -p $(UI_ARTIFACTS) && UI_ARTIFACTS=$(abspath $(UI_ARTIFACTS)) $(GO) test -tags browser -count=1 -timeout 10m -v ./tests/ui
+# ---- tenants, secrets and bounded memory (issue #21) ----
+# tests/security starts real `flowsteer serve` processes on loopback; it and
+# the sandbox escape table are plain Go tests, so test-go runs them too.
+.PHONY: test-security
+test-security:
+	$(GO) test -count=1 -v ./tests/security
+	$(GO) test -count=1 -v -run '^TestEscapeTable$$' ./internal/sandbox

@@ -81,6 +81,7 @@ type serverAuthFlags struct {
 	rateLimit         float64
 	rateBurst         int
 	maxClientEpisodes int
+	admins            []string
 }
 
 func (s *serverAuthFlags) register(fs *pflag.FlagSet) {
@@ -91,7 +92,8 @@ func (s *serverAuthFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.insecure, "insecure", false, "allow a non-loopback --addr without TLS and authentication (logs a warning; anyone who can reach the port can use every service)")
 	fs.Float64Var(&s.rateLimit, "rate-limit", 0, "requests per second each client may make (a unary call or a stream start; 0 = no limit)")
 	fs.IntVar(&s.rateBurst, "rate-burst", 0, "most requests a client may make in one burst before --rate-limit paces it (0 = --rate-limit rounded up)")
-	fs.IntVar(&s.maxClientEpisodes, "max-client-episodes", 0, "canvas episodes each client may hold open at once: Interact streams plus CreateEpisode episodes not closed (0 = no limit)")
+	fs.IntVar(&s.maxClientEpisodes, "max-client-episodes", 0, "canvas episodes each client (tenant) may hold: every stored episode counts, however it was opened; its ended ones expire first to make room (0 = no limit)")
+	fs.StringSliceVar(&s.admins, "admin", nil, "identities that see every tenant's episodes and runs (token or certificate names, e.g. ops or token:ops; repeatable)")
 }
 
 // access is serve's access control, ready to plug into server.Options.
@@ -119,8 +121,11 @@ func (s *serverAuthFlags) build(addr string, episodeTTL time.Duration, log *slog
 		return nil, fmt.Errorf("--rate-limit, --rate-burst and --max-client-episodes must not be negative (0 turns a limit off)")
 	}
 	a := &access{insecure: s.insecure}
+	// --max-client-episodes is enforced by the canvas's episode store,
+	// which counts every stored episode of a tenant however it was opened
+	// (serve.go); the guard's stream counter would miss some.
 	cfg := auth.Config{ClientCerts: s.clientCA != "", RateLimit: s.rateLimit, RateBurst: s.rateBurst,
-		MaxClientEpisodes: s.maxClientEpisodes, EpisodeTTL: episodeTTL}
+		EpisodeTTL: episodeTTL, Admins: s.admins}
 	envTokens := os.Getenv(serverTokensEnv)
 	if s.tokenFile != "" || strings.TrimSpace(envTokens) != "" {
 		store, err := auth.NewTokenStore(auth.TokenOptions{File: s.tokenFile, EnvName: serverTokensEnv, EnvValue: envTokens, Reload: auth.DefaultReload, Logger: log})

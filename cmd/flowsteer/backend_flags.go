@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -119,6 +120,10 @@ type workflowJob struct {
 // flag in errors) and loads at most limit tasks (0 = all) from file. The
 // caller closes job.sys (it may hold a managed llama.cpp server).
 func prepareWorkflowJob(ctx context.Context, b *backendFlags, flag, dsl, file, format string, limit int) (_ *workflowJob, err error) {
+	// The RunWorkflow RPC refuses an empty workflow; so does the CLI.
+	if strings.TrimSpace(dsl) == "" {
+		return nil, fmt.Errorf("%s is empty: give a workflow, e.g. %s %q", flag, flag, "Programmer -> Format")
+	}
 	o, err := b.options()
 	if err != nil {
 		return nil, err

@@ -46,7 +46,7 @@ func newRunsCmd() *cobra.Command {
 					if r.Simulated {
 						sim = " (simulated)"
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%-40s %-10s %4d/%-4d  %-9s %s%s\n", n, r.Status, r.Step, r.TotalSteps, r.Policy, r.Backend, sim)
+					fmt.Fprintf(cmd.OutOrStdout(), "%-40s %-10s %4d/%-4d  %-9s %s%s\n", n, runstore.ShownStatus(filepath.Join(runsDir, n), r.Status), r.Step, r.TotalSteps, r.Policy, r.Backend, sim)
 				}
 				st.Close()
 			}
@@ -68,7 +68,7 @@ func newRunsCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "run %s: %s, step %d/%d, policy %s, backend %s, simulated %v\nconfig hash %s\n", r.ID, r.Status, r.Step, r.TotalSteps, r.Policy, r.Backend, r.Simulated, r.ConfigHash)
+			fmt.Fprintf(out, "run %s: %s, step %d/%d, policy %s, backend %s, simulated %v\nconfig hash %s\n", r.ID, runstore.ShownStatus(dir, r.Status), r.Step, r.TotalSteps, r.Policy, r.Backend, r.Simulated, r.ConfigHash)
 			if r.Error != "" {
 				fmt.Fprintf(out, "error: %s\n", r.Error)
 			}

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
+	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/system"
@@ -38,6 +42,10 @@ type serveFlags struct {
 	resumeGrace time.Duration
 	access      serverAuthFlags // TLS, authentication, per-client limits
 	ui          uiFlags         // --ui: the web viewer beside the services
+	credentials []string        // --credential NAME=token-file:PATH|env:VAR
+	allowDial   []string        // --allow-dial
+	memory      string          // --episode-memory
+	tenantMem   string          // --client-episode-memory
 	// closers run when serve returns, last registered first.
 	closers []func()
 }
@@ -49,7 +57,23 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		if err != nil {
 			return err
 		}
-		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL, ResumeGrace: f.resumeGrace}
+		maxBytes, err := parseBytes("--episode-memory", f.memory)
+		if err != nil {
+			return err
+		}
+		tenantBytes, err := parseBytes("--client-episode-memory", f.tenantMem)
+		if err != nil {
+			return err
+		}
+		o.Store = canvas.StoreConfig{MaxEpisodes: f.maxEpisodes, IdleTTL: f.idleTTL, ResumeGrace: f.resumeGrace,
+			MaxTenantEpisodes: f.access.maxClientEpisodes, MaxBytes: maxBytes, MaxTenantBytes: tenantBytes}
+		if maxBytes > 0 && os.Getenv("GOMEMLIMIT") == "" {
+			// Episodes stay within maxBytes of live data; a soft limit
+			// on the Go heap makes the collector return garbage before
+			// the process grows far past it (Go lets the heap reach
+			// twice the live data between collections by default).
+			debug.SetMemoryLimit(maxBytes + memoryHeadroom)
+		}
 		o.NoExecute = f.noExecute
 		for _, spec := range f.libraries {
 			name, addr, ok := strings.Cut(spec, "=")
@@ -103,6 +127,16 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		svc := trainersvc.NewService(ctx, f.runsDir, slog.Default())
 		svc.OnRun = attachSpans
 		svc.DataDir = f.dataDir
+		creds, err := auth.NewCredentials(f.credentials)
+		if err != nil {
+			return err
+		}
+		allow, err := auth.NewDialAllow(f.allowDial)
+		if err != nil {
+			return err
+		}
+		svc.ClientConfigs, svc.Credentials, svc.AllowDial = true, creds, allow
+		slog.Default().Info("trainer service", "credentials", strings.Join(creds.Names(), ","), "allow_dial", allow.String())
 		trainersvc.Register(s, svc)
 		return nil
 	},
@@ -145,6 +179,10 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().StringVar(&f.play.policyMdl, "policy-model", "", "policy service: llm model name")
 	cmd.Flags().StringVar(&f.play.policyAddr, "policy-addr", "", "policy service: address of the remote policy it forwards to")
 	cmd.Flags().Int64Var(&f.play.seed, "policy-seed", 1, "policy service: seed")
+	cmd.Flags().StringArrayVar(&f.credentials, "credential", nil, "trainer service: a secret clients' run configs may name (canvas.credential, policy.credential, backend.credential) without seeing it: NAME=token-file:PATH or NAME=env:VAR (repeatable)")
+	cmd.Flags().StringSliceVar(&f.allowDial, "allow-dial", auth.DefaultDialAllow, "trainer service: addresses runs and evaluations may dial for clients: loopback, CIDRs, IPs, host names, host:port, or * for any")
+	cmd.Flags().StringVar(&f.memory, "episode-memory", "2GiB", "canvas: memory budget of all stored episodes (what each holds plus what it may still grow to), checked when an episode opens (0 = none)")
+	cmd.Flags().StringVar(&f.tenantMem, "client-episode-memory", "512MiB", "canvas: the same budget per client (tenant) (0 = none)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", ".", "trainer service: task and sim-config files clients name must lie inside this directory (relative paths resolve in it)")
 	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "trainer service: where runs are stored (also confines policy checkpoint paths)")
 	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
@@ -238,9 +276,39 @@ func logSystem(sys *system.System) {
 		log.Info("executor backend", "backend", b.Name(), "model", b.Model())
 	}
 	iso := sys.Sandbox.Isolation()
-	if iso.Note != "" {
-		log.Warn("sandbox isolation is reduced", "mode", iso.Mode, "note", iso.Note)
-	} else {
-		log.Info("sandbox", "mode", iso.Mode)
+	cg := iso.Cgroup
+	if cg == "" {
+		cg = "none (memory capped per process only)"
 	}
+	if iso.Note != "" {
+		log.Warn("sandbox isolation is reduced", "mode", iso.Mode, "seccomp", iso.Seccomp, "cgroup", cg, "note", iso.Note)
+	} else {
+		log.Info("sandbox", "mode", iso.Mode, "seccomp", iso.Seccomp, "cgroup", cg)
+	}
+}
+
+// memoryHeadroom is what serve allows beyond --episode-memory for
+// everything else a process holds (executor cache, gRPC buffers, the
+// runtime) in the Go heap's soft limit.
+const memoryHeadroom = 128 << 20
+
+// parseBytes reads a size such as 512MiB, 2GiB, 64KiB or a plain number
+// of bytes; 0 turns the limit off.
+func parseBytes(flag, v string) (int64, error) {
+	t := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%s %q: give a size such as 512MiB, 2GiB or a number of bytes (0 = no limit)", flag, v)
+	}
+	return n * mult, nil
 }

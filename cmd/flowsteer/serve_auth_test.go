@@ -252,9 +252,17 @@ func TestServeClientLimits(t *testing.T) {
 		if err := ep.Close(); err != nil {
 			t.Fatal(err)
 		}
+		// An unfinished episode whose stream ended stays resumable, so it
+		// still counts until it is closed (or expires).
+		if _, err = c.Open(ctx, task); status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("after the first stream ended, its resumable episode no longer counted: %v", err)
+		}
+		if _, err := c.CloseEpisode(ctx, ep.ID()); err != nil {
+			t.Fatal(err)
+		}
 		ep, err = c.Open(ctx, task)
 		if err != nil {
-			t.Fatalf("after the first stream closed: %v", err)
+			t.Fatalf("after the first episode was closed: %v", err)
 		}
 		if err := ep.Close(); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
 // Kind is what an action does to the canvas.
@@ -42,9 +44,9 @@ const (
 	MinLoopCount = 1
 	MaxLoopCount = 10
 	// MaxBlockOperators bounds the operators of one parallel block or loop
-	// body. The SPEC sets no bound; this one keeps a runaway reply from
-	// fanning out into hundreds of concurrent executor calls.
-	MaxBlockOperators = 32
+	// body: the graph's own limit, so actions, the DSL parser, RunWorkflow
+	// and the CLI refuse the same blocks.
+	MaxBlockOperators = workflow.MaxBlockOperators
 	// Done is the "nothing" branch of a conditional.
 	Done = "done"
 )

@@ -34,6 +34,30 @@ type Identity struct {
 	// Name is the token's name (from a name:token line, else a short
 	// fingerprint), the certificate's common name, or the peer's IP.
 	Name string
+	// Admin: the operator named this identity with --admin; it sees every
+	// tenant's episodes and runs.
+	Admin bool
+}
+
+// Tenant is the owner recorded on what a call creates (episodes, runs,
+// checkpoints) and compared on every later call naming it: the
+// identity's String form, or "" (the one anonymous tenant) for a caller
+// that no authentication identified, as on an open loopback server.
+func Tenant(ctx context.Context) string {
+	id, ok := FromContext(ctx)
+	if !ok || id.Kind == KindPeer {
+		return ""
+	}
+	return id.String()
+}
+
+// CanAccess says whether the caller in ctx may see something owned by
+// owner: its own tenant's, or anything for an admin.
+func CanAccess(ctx context.Context, owner string) bool {
+	if id, ok := FromContext(ctx); ok && id.Admin {
+		return true
+	}
+	return Tenant(ctx) == owner
 }
 
 // String is the form used in logs and as the key of per-client limits,

@@ -111,8 +111,10 @@ func (c *Canvas) Create(ctx context.Context, t task.Task, cfg Config, rw reward.
 	e := &Episode{
 		id: "ep_" + randomID(), task: t, cfg: cfg, lib: lib, rewards: rw,
 		exec: c.exec, scorer: c.scorer, graph: workflow.New(), state: Building,
-		created: now, updated: now,
+		created: now, updated: now, owner: OwnerFrom(ctx),
 	}
+	e.size = episodeBase + taskBytes(t)
+	e.reserveLocked()
 	if cfg.Hints {
 		e.hint = adviseNext(e) // the first observation advises too
 	}

@@ -105,7 +105,23 @@ type StoreConfig struct {
 	// ResumeGrace is how long an unfinished episode whose stream ended
 	// stays resumable, default 2m; 0 leaves such episodes to IdleTTL.
 	ResumeGrace time.Duration
+	// MaxTenantEpisodes bounds the episodes one tenant (an authenticated
+	// client; everyone on an open server) holds, every stored episode
+	// counted however it was opened; 0: no limit. Over it the tenant's
+	// own ended episodes expire first, then new ones are refused.
+	MaxTenantEpisodes int
+	// MaxBytes and MaxTenantBytes bound the memory of stored episodes
+	// (budget.go), globally and per tenant; 0: no limit.
+	MaxBytes       int64
+	MaxTenantBytes int64
 }
+
+// Byte budgets flowsteer serve applies by default (--episode-memory,
+// --client-episode-memory); an in-process canvas has none unless given.
+const (
+	DefaultServeMaxBytes       = 2 << 30
+	DefaultServeMaxTenantBytes = 512 << 20
+)
 
 // DefaultStoreConfig returns the defaults.
 func DefaultStoreConfig() StoreConfig {
@@ -119,6 +135,9 @@ func (c StoreConfig) Validate() error {
 	}
 	if c.IdleTTL <= 0 {
 		return fmt.Errorf("idle_ttl must be positive, got %s", c.IdleTTL)
+	}
+	if c.MaxTenantEpisodes < 0 || c.MaxBytes < 0 || c.MaxTenantBytes < 0 {
+		return fmt.Errorf("max_tenant_episodes, max_bytes and max_tenant_bytes must be >= 0 (0 = no limit)")
 	}
 	if c.ResumeGrace < 0 {
 		return fmt.Errorf("resume_grace must be >= 0 (0 = the idle TTL applies), got %s", c.ResumeGrace)

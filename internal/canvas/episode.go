@@ -99,6 +99,12 @@ type Episode struct {
 	updated time.Time
 	closed  bool
 	active  atomic.Bool // counted in the active-episodes metric
+
+	// owner is the tenant that created the episode; size the bytes it
+	// holds and cost what it holds or may still grow to (budget.go).
+	owner string
+	size  int64
+	cost  atomic.Int64
 }
 
 // Result is an ended episode's score and reward.
@@ -186,10 +192,13 @@ func (e *Episode) step(ctx context.Context, in Input) (Observation, error) {
 		a.Operators = append([]string(nil), a.Operators...)
 		in.Structured = &a
 	}
-	e.turns = append(e.turns, Turn{
+	tr := Turn{
 		Number: e.turn, Input: in, Kind: t.kind, Summary: t.summary, Valid: t.valid,
 		Feedback: e.lastFeedback, DSL: e.graph.String(), State: e.state, Time: e.updated,
-	})
+	}
+	e.turns = append(e.turns, tr)
+	e.size += turnBytes(tr)
+	e.reserveLocked()
 	return e.observe(), nil
 }
 
@@ -656,6 +665,7 @@ func (e *Episode) close(ctx context.Context) bool {
 		e.traceEnd(ctx, trace.SpanFromContext(ctx), e.observe())
 	}
 	e.updated = time.Now()
+	e.reserveLocked()
 	return true
 }
 

@@ -147,18 +147,18 @@ func TestFullStoreEvictsEpisodesWithoutAStreamFirst(t *testing.T) {
 	}
 	_, err := s.Get("plain")
 	wantErrIs(t, err, ErrNotFound, "expired to make room")
-	// With every episode streamed, the least recently used one goes; its
-	// late detach must not disturb the store.
+	// With every episode streamed, none is evicted: the new one is
+	// refused, naming the limit.
 	attach(t, s, "new")
-	if _, err := s.Get("new"); err != nil {
-		t.Fatal(err)
+	err = s.Put(bareEpisode("third", clk.t))
+	wantErrIs(t, err, ErrExhausted, "--max-episodes")
+	if _, err := s.Get("live"); err != nil {
+		t.Fatalf("an episode with a live stream was evicted: %v", err)
 	}
-	if err := s.Put(bareEpisode("third", clk.t)); err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Get("live")
-	wantErrIs(t, err, ErrNotFound, "expired to make room")
 	detach(true)
+	if err := s.Put(bareEpisode("third", clk.t)); err != nil {
+		t.Fatalf("after a stream ended its episode should make room: %v", err)
+	}
 	if s.Len() != 2 || len(s.streams) != 1 {
 		t.Fatalf("Len %d, %d stream records; want 2 and 1", s.Len(), len(s.streams))
 	}

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -70,23 +71,97 @@ func (s *MemoryStore) Put(e *Episode) error {
 	if _, dup := s.byID[e.id]; dup {
 		return fmt.Errorf("episode %s already exists", e.id)
 	}
-	for s.lru.Len() >= s.cfg.MaxEpisodes {
-		s.removeLocked(s.evictionVictimLocked().id, fmt.Sprintf("it expired to make room (the canvas holds at most %d episodes)", s.cfg.MaxEpisodes))
+	if err := s.admitLocked(e); err != nil {
+		return err
 	}
 	s.byID[e.id] = s.lru.PushFront(e)
 	return nil
 }
 
-// evictionVictimLocked is the least recently used episode without a live
-// stream, or the least recently used one when every episode has a stream.
-func (s *MemoryStore) evictionVictimLocked() *Episode {
+// admitLocked makes room for e within the store's budgets (count, bytes;
+// global and per tenant) or refuses it with ErrExhausted naming the
+// limit. Room comes from expiring, least recently used first: for a
+// tenant's own limits, that tenant's ended episodes; for the global
+// limits, ended episodes, then any without a live stream. An episode with
+// a live stream never expires to make room: the new one is refused.
+func (s *MemoryStore) admitLocked(e *Episode) error {
+	cost := e.Cost()
+	who := "the anonymous tenant"
+	if e.owner != "" {
+		who = "client " + e.owner
+	}
+	for {
+		var n, tn int
+		var total, tbytes int64
+		for el := s.lru.Front(); el != nil; el = el.Next() {
+			x := el.Value.(*Episode)
+			c := x.Cost()
+			n++
+			total += c
+			if x.owner == e.owner {
+				tn++
+				tbytes += c
+			}
+		}
+		var victim *Episode
+		var why, refuse string
+		switch {
+		case s.cfg.MaxTenantEpisodes > 0 && tn >= s.cfg.MaxTenantEpisodes:
+			victim = s.victimLocked(e.owner, true)
+			why = fmt.Sprintf("it expired to make room for a newer episode of its tenant (at most %d episodes each)", s.cfg.MaxTenantEpisodes)
+			refuse = fmt.Sprintf("%s already holds %d episodes, the most this server allows per client (--max-client-episodes %d; every stored episode counts, however it was opened): close or finish one first",
+				who, tn, s.cfg.MaxTenantEpisodes)
+		case s.cfg.MaxTenantBytes > 0 && tbytes+cost > s.cfg.MaxTenantBytes:
+			victim = s.victimLocked(e.owner, true)
+			why = "it expired to make room within its tenant's episode memory budget"
+			refuse = fmt.Sprintf("%s's episodes hold or may grow to %d bytes; this one reserves %d more, over the per-client episode memory budget of %d bytes (--client-episode-memory): close episodes, lower max_rounds or send a smaller task",
+				who, tbytes, cost, s.cfg.MaxTenantBytes)
+		case n >= s.cfg.MaxEpisodes:
+			victim = s.victimLocked(anyOwner, false)
+			why = fmt.Sprintf("it expired to make room (the canvas holds at most %d episodes)", s.cfg.MaxEpisodes)
+			refuse = fmt.Sprintf("the canvas holds %d episodes, its limit (--max-episodes), and every one has a live stream: retry later", n)
+		case s.cfg.MaxBytes > 0 && total+cost > s.cfg.MaxBytes:
+			victim = s.victimLocked(anyOwner, false)
+			why = "it expired to make room within the canvas's episode memory budget"
+			refuse = fmt.Sprintf("the canvas's episodes hold or may grow to %d bytes; this one reserves %d more, over the episode memory budget of %d bytes (--episode-memory): retry later, lower max_rounds or send a smaller task",
+				total, cost, s.cfg.MaxBytes)
+		default:
+			return nil
+		}
+		if victim == nil {
+			return fmt.Errorf("%w: %s", ErrExhausted, refuse)
+		}
+		s.removeLocked(victim.id, why)
+	}
+}
+
+// anyOwner makes victimLocked consider every tenant's episodes.
+const anyOwner = "\x00any"
+
+// victimLocked is the least recently used episode of owner (anyOwner:
+// of anyone) without a live stream: an ended one first; with endedOnly
+// only an ended one. nil when there is none.
+func (s *MemoryStore) victimLocked(owner string, endedOnly bool) *Episode {
+	var idle *Episode
 	for el := s.lru.Back(); el != nil; el = el.Prev() {
 		e := el.Value.(*Episode)
-		if st := s.streams[e.id]; st == nil || st.attached == 0 {
+		if owner != anyOwner && e.owner != owner {
+			continue
+		}
+		if st := s.streams[e.id]; st != nil && st.attached > 0 {
+			continue
+		}
+		if !e.active.Load() { // ended or closed: nothing left to resume
 			return e
 		}
+		if idle == nil {
+			idle = e
+		}
 	}
-	return s.lru.Back().Value.(*Episode)
+	if endedOnly {
+		return nil
+	}
+	return idle
 }
 
 func (s *MemoryStore) Get(id string) (*Episode, error) {
@@ -107,7 +182,7 @@ func (s *MemoryStore) getLocked(id string) (*Episode, error) {
 		if why, gone := s.expired[id]; gone {
 			return nil, fmt.Errorf("%w: %s: %s", ErrNotFound, id, why)
 		}
-		return nil, fmt.Errorf("%w: no episode %q on this canvas", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: no episode %q on this canvas", ErrNotFound, clipID(id))
 	}
 	s.lru.MoveToFront(el)
 	return el.Value.(*Episode), nil
@@ -241,3 +316,16 @@ func (s *MemoryStore) Run(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// clipID bounds an episode id echoed into an error (ids are short; a
+// client may send a megabyte).
+func clipID(id string) string {
+	if len(id) <= MaxIDBytes {
+		return id
+	}
+	return strings.ToValidUTF8(id[:MaxIDBytes], "") + fmt.Sprintf("...(%d bytes)", len(id))
+}
+
+// MaxIDBytes is the longest episode id a canvas accepts; the ids it makes
+// ("ep_" and 16 hex digits) are far shorter.
+const MaxIDBytes = 64

@@ -47,6 +47,11 @@ type Options struct {
 	// by New; empty means DefaultAPIKeyEnv. An unset or empty variable sends
 	// no Authorization header, as local servers expect.
 	APIKeyEnv string
+	// UseAPIKey sends APIKey (none when empty) and never reads the
+	// environment: a server running a client's config uses only keys its
+	// operator declared (flowsteer serve --credential).
+	UseAPIKey bool
+	APIKey    string
 	// Settings, defaults already filled in: zero values are taken as they
 	// are (no per-attempt timeout, no retries, no backoff wait), except a
 	// MaxConcurrency below 1, which means 1.
@@ -80,6 +85,10 @@ func New(o Options) *Client {
 	set := o.Settings
 	set.MaxConcurrency = max(set.MaxConcurrency, 1)
 	set.MaxRetries = max(set.MaxRetries, 0)
+	key := os.Getenv(env)
+	if o.UseAPIKey {
+		key = o.APIKey
+	}
 	endpoint := Endpoint(o.BaseURL)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// As many idle connections as requests may run at once; the default of
@@ -90,7 +99,7 @@ func New(o Options) *Client {
 		prefix:   o.ErrorPrefix,
 		endpoint: endpoint,
 		shown:    Redact(endpoint),
-		apiKey:   os.Getenv(env),
+		apiKey:   key,
 		// No client-wide timeout: each attempt gets its own deadline so
 		// that waiting for a concurrency slot does not count against it.
 		http: &http.Client{Transport: tr},

@@ -45,7 +45,11 @@ type OpenAIConfig struct {
 	// APIKeyEnv names the environment variable holding the key (the key
 	// itself never sits in a config file). An empty value sends no
 	// Authorization header, as local servers expect.
-	APIKeyEnv   string  `yaml:"api_key_env" json:"api_key_env"`
+	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env"`
+	// UseAPIKey sends APIKey (none when empty) instead of reading
+	// APIKeyEnv: set by a server for a client's config, never from a file.
+	UseAPIKey   bool    `yaml:"-" json:"-"`
+	APIKey      string  `yaml:"-" json:"-"`
 	Temperature float64 `yaml:"temperature" json:"temperature"`
 	MaxTokens   int     `yaml:"max_tokens" json:"max_tokens"`
 	// Timeout bounds one HTTP attempt, not the whole call with its retries;
@@ -126,6 +130,8 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 		client: chatapi.New(chatapi.Options{
 			BaseURL:     cfg.BaseURL,
 			APIKeyEnv:   cfg.APIKeyEnv,
+			UseAPIKey:   cfg.UseAPIKey,
+			APIKey:      cfg.APIKey,
 			Settings:    cfg.settings(),
 			ErrorPrefix: fmt.Sprintf("openai backend %q", cfg.Name),
 		}),

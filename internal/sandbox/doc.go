@@ -72,8 +72,13 @@
 // does not work makes New fail with ErrUnavailable instead of silently
 // running with less.
 //
-// Limits not covered: memory is capped per process (RLIMIT_AS), not per run
-// (the tmpfs mounts are RAM too, bounded by DiskBytes each); a cgroup would
-// be needed for more. In "none" mode files written in the scratch directory
-// count only against RLIMIT_FSIZE each.
+// In every mode the harness loads a seccomp filter right before exec
+// (seccomp.go: no namespaces, mount, ptrace, modules, keyring, ...), and
+// where the host lets this process make cgroups each run gets one with a
+// memory and a pids limit for all its processes together (cgroup.go; v2,
+// else v1; Isolation.Cgroup says which). Without one, memory is capped per
+// process only (RLIMIT_AS; the tmpfs mounts are RAM too, bounded by
+// DiskBytes each). The harness reads its config from fd 4, so nothing of
+// it shows in /proc/PID/cmdline. In "none" mode files written in the
+// scratch directory count only against RLIMIT_FSIZE each.
 package sandbox

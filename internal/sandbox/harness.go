@@ -1,7 +1,8 @@
 package sandbox
 
 // harnessSource is the Python preamble every run starts with (python -I -S -c
-// harnessSource CONFIG_JSON). It exists because os/exec can run nothing
+// harnessSource, its config JSON on fd 4, read and closed first so that
+// neither the program nor /proc/1/cmdline shows it). It exists because os/exec can run nothing
 // between clone and exec: mount work, resource limits and the drop to an
 // unprivileged uid have to happen inside the child, in that order (mounts
 // need root, the uid drop must come last), and then the user's program is
@@ -26,6 +27,7 @@ package sandbox
 //	rlimits   [name, soft, hard] for the resource module
 //	uid, gid  unprivileged ids to switch to, -1 to keep the current ones
 //	exe, argv what to exec
+//	seccomp   the seccomp filter (base64 sock_filter array) loaded last
 const harnessSource = `
 import os, sys, json, resource
 
@@ -136,8 +138,29 @@ def _stage(c):
                 os.lchown(os.path.join(base, n), c["uid"], c["gid"])
         os.chown(dst, c["uid"], c["gid"])
 
+def _config():
+    chunks = []
+    while True:
+        b = os.read(4, 1 << 16)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(4)
+    return json.loads(b"".join(chunks))
+
+def _seccomp(prog):
+    # PR_SET_SECCOMP (22), SECCOMP_MODE_FILTER (2), a struct sock_fprog.
+    import base64
+    ctypes, libc = _libc()
+    raw = base64.b64decode(prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    fp = Fprog(len(raw) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    _check(ctypes, libc.prctl(22, 2, ctypes.byref(fp), 0, 0), "seccomp")
+
 def _main():
-    c = json.loads(sys.argv[1])
+    c = _config()
     if c.get("ops") is not None:
         _mounts(c)
         child = os.fork()
@@ -156,6 +179,8 @@ def _main():
         _drop_caps()
     ctypes, libc = _libc()
     _check(ctypes, libc.prctl(38, 1, 0, 0, 0), "no_new_privs")
+    if c.get("seccomp"):
+        _seccomp(c["seccomp"])
     os.set_inheritable(3, False)
     os.write(3, b"S")
     os.execv(c["exe"], c["argv"])

@@ -30,6 +30,8 @@ type harnessConfig struct {
 	GID     int       `json:"gid"`
 	Exe     string    `json:"exe"`
 	Argv    []string  `json:"argv"`
+	// Seccomp is the filter the harness loads before exec (seccomp.go).
+	Seccomp string `json:"seccomp,omitempty"`
 }
 
 func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
@@ -68,10 +70,39 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 		}
 	}
 
-	argv, attr, home, err := r.command(p, s, scratch, work, uid, gid)
+	argv, cfgJSON, attr, home, err := r.command(p, s, scratch, work, uid, gid)
 	if err != nil {
 		return Result{}, err
 	}
+	// The harness reads its config from fd 4, not its argv: argv stays
+	// readable in /proc/PID/cmdline (the harness is pid 1 of the program's
+	// pid namespace) and would show the host's layout to the program.
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: %w", err)
+	}
+	defer cfgR.Close()
+	var cg *runCgroup
+	if h := hostCgroups(); h.version != "" {
+		// The tmpfs mounts of the isolated modes are RAM the run holds too.
+		mem := r.cfg.MemoryBytes
+		if p.mode != ModeNone {
+			mem += 2 * r.cfg.DiskBytes
+		}
+		// bwrap, its init and the harness's init count as processes too.
+		if cg, err = h.newRun(mem, r.cfg.MaxProcs+4); err != nil {
+			cfgW.Close()
+			return Result{}, fmt.Errorf("sandbox: cgroup: %w", err)
+		}
+		defer cg.remove()
+		if cg.fd != nil {
+			attr.UseCgroupFD, attr.CgroupFD = true, int(cg.fd.Fd())
+		}
+	}
+	go func() {
+		_, _ = cfgW.Write(cfgJSON) // EPIPE when the child died first
+		cfgW.Close()
+	}()
 
 	k := &killer{}
 	stdout := &capWriter{limit: r.cfg.OutputBytes, overflow: func() { k.kill("output") }}
@@ -102,7 +133,7 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 		"MKL_NUM_THREADS=1",
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pipes.childIn, pipes.childOut, pipes.childErr
-	cmd.ExtraFiles = []*os.File{pipes.childStatus}
+	cmd.ExtraFiles = []*os.File{pipes.childStatus, cfgR}
 	cmd.SysProcAttr = attr
 	cmd.Cancel = func() error {
 		if ctx.Err() != nil {
@@ -118,10 +149,18 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 	start := time.Now()
 	err = cmd.Start()
 	pipes.started()
+	cfgR.Close()
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: start %s: %w", argv[0], err)
 	}
 	k.started(cmd.Process.Pid)
+	if cg != nil {
+		if err := cg.add(cmd.Process.Pid); err != nil {
+			k.kill("cancelled")
+			_ = cmd.Wait()
+			return Result{}, err
+		}
+	}
 	waitErr := cmd.Wait()
 	dur := time.Since(start)
 	pgid := k.finished()
@@ -167,6 +206,13 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 	if res.Killed == "" {
 		res.Killed = why
 	}
+	res.Isolation.Seccomp = true
+	if cg != nil {
+		res.Isolation.Cgroup = cg.version
+		if res.ExitCode != 0 && (res.Killed == "" || strings.HasPrefix(res.Killed, "signal")) && cg.oomKilled() {
+			res.Killed = "memory"
+		}
+	}
 	if reason == "cancelled" {
 		return res, ctx.Err()
 	}
@@ -176,13 +222,16 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 // command builds the argv and process attributes of one run: the harness,
 // inside bwrap or new namespaces as the plan says, and its config. home is
 // the program's HOME as it sees it.
-func (r *Runner) command(p *plan, s Spec, scratch, work string, uid, gid int) (argv []string, attr *syscall.SysProcAttr, home string, err error) {
+func (r *Runner) command(p *plan, s Spec, scratch, work string, uid, gid int) (argv []string, cfgJSON []byte, attr *syscall.SysProcAttr, home string, err error) {
 	hc := harnessConfig{
 		UID: uid, GID: gid, UserNS: p.userns, Cwd: work, Exe: r.py.exe,
 		// -E -s is -I without -P: the environment and user site stay out,
 		// but main.py's directory stays on sys.path so that Spec.Files can
 		// be imported.
 		Argv: append([]string{r.py.exe, "-E", "-s", "-B", "-X", "utf8", "main.py"}, s.Args...),
+	}
+	if hc.Seccomp, err = seccompFilter(); err != nil {
+		return nil, nil, nil, "", err
 	}
 	nproc := int64(r.cfg.MaxProcs)
 	if uid < 0 && os.Geteuid() != 0 {
@@ -218,7 +267,7 @@ func (r *Runner) command(p *plan, s Spec, scratch, work string, uid, gid int) (a
 	case ModeNamespaces:
 		hc.Root = filepath.Join(scratch, "root")
 		if err := os.Mkdir(hc.Root, 0o700); err != nil {
-			return nil, nil, "", fmt.Errorf("sandbox: scratch dir: %w", err)
+			return nil, nil, nil, "", fmt.Errorf("sandbox: scratch dir: %w", err)
 		}
 		hc.Ops = r.runOps(p, work)
 		hc.PivotNR = pivotRootNR[runtime.GOARCH]
@@ -233,12 +282,11 @@ func (r *Runner) command(p *plan, s Spec, scratch, work string, uid, gid int) (a
 	default:
 		argv = harness
 	}
-	cfgJSON, err := json.Marshal(hc)
+	cfgJSON, err = json.Marshal(hc)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("sandbox: %w", err)
+		return nil, nil, nil, "", fmt.Errorf("sandbox: %w", err)
 	}
-	return append(argv, string(cfgJSON)), attr, home, nil
-
+	return argv, cfgJSON, attr, home, nil
 }
 
 // bwrapArgs turns a run's layout (runOps) into bubblewrap options.

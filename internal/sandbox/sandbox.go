@@ -130,6 +130,13 @@ type Isolation struct {
 	Filesystem   bool   // project files invisible, writes outside scratch (and a private /tmp) fail
 	ProcessLimit bool   // RLIMIT_NPROC binds the run (it runs as an unprivileged uid)
 	Note         string // plain words on what is reduced; empty when nothing is
+	// Seccomp: the filter of seccomp.go is loaded before the program
+	// starts (every mode). Cgroup: "v2" or "v1" when each run has a
+	// cgroup with memory and pids limits for all its processes together
+	// (cgroup.go); "" when the host allows none, and memory is then
+	// capped per process only.
+	Seccomp bool
+	Cgroup  string
 }
 
 // Spec is one program to run.
@@ -191,7 +198,11 @@ func New(cfg Config) (*Runner, error) {
 }
 
 // Isolation reports the protection every run of r gets.
-func (r *Runner) Isolation() Isolation { return r.plan.iso }
+func (r *Runner) Isolation() Isolation {
+	iso := r.plan.iso
+	iso.Seccomp, iso.Cgroup = true, hostCgroups().version
+	return iso
+}
 
 // Config returns the effective configuration, defaults filled in.
 func (r *Runner) Config() Config { return r.cfg }

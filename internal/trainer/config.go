@@ -76,8 +76,12 @@ type Config struct {
 		Addresses []string `yaml:"addresses,omitempty"`
 		// Auth: TLS and bearer token for the PolicyService connection
 		// (remote); unset = plaintext, which suits loopback.
-		Auth   flowsteer.Credentials `yaml:"auth,omitempty"`
-		Hidden int                   `yaml:"hidden"` // embedded: hidden units
+		Auth flowsteer.Credentials `yaml:"auth,omitempty"`
+		// Credential names a bearer token the server's operator declared
+		// (flowsteer serve --credential NAME=...), for runs started over
+		// TrainerService, whose configs may not name files or variables.
+		Credential string `yaml:"credential,omitempty"`
+		Hidden     int    `yaml:"hidden"` // embedded: hidden units
 		// LLM: an OpenAI-compatible endpoint serving the policy model.
 		BaseURL string `yaml:"base_url"`
 		Model   string `yaml:"model"`
@@ -92,9 +96,11 @@ type Config struct {
 		// Auth: TLS and bearer token for the connection to remote
 		// canvases (ca_file, cert_file, key_file, server_name, tls,
 		// token_file, token_env, insecure); unset = plaintext.
-		Auth    flowsteer.Credentials `yaml:"auth,omitempty"`
-		TwoStep *bool                 `yaml:"two_step"`
-		Hints   bool                  `yaml:"hints"`
+		Auth flowsteer.Credentials `yaml:"auth,omitempty"`
+		// Credential: as policy.credential, for the canvases.
+		Credential string `yaml:"credential,omitempty"`
+		TwoStep    *bool  `yaml:"two_step"`
+		Hints      bool   `yaml:"hints"`
 	} `yaml:"canvas"`
 
 	Backend struct {
@@ -104,6 +110,8 @@ type Config struct {
 		BaseURL   string `yaml:"base_url"`
 		Model     string `yaml:"model"`
 		APIKeyEnv string `yaml:"api_key_env"`
+		// Credential: as policy.credential, the openai backend's API key.
+		Credential string `yaml:"credential,omitempty"`
 	} `yaml:"backend"`
 
 	Eval struct {

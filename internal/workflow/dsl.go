@@ -284,6 +284,9 @@ func (p *parser) parallel() (*Stage, *ParseError) {
 				return nil, errAt(t.pos, "%s", combinerMsg(n.Operator))
 			}
 			s.Branches = append(s.Branches, n)
+			if len(s.Branches) > MaxBlockOperators {
+				return nil, errAt(t.pos, "a parallel block holds at most %d operators", MaxBlockOperators)
+			}
 		case tLBrack, tLParen:
 			return nil, errAt(t.pos, nestedParallel)
 		case tEOF:
@@ -330,6 +333,9 @@ body:
 				return nil, perr
 			}
 			s.Body = append(s.Body, n)
+			if len(s.Body) > MaxBlockOperators {
+				return nil, errAt(t.pos, "a loop body holds at most %d operators", MaxBlockOperators)
+			}
 		case tLBrack, tLParen:
 			return nil, errAt(t.pos, nestedLoop)
 		case tEOF:

@@ -217,3 +217,18 @@ func TestParseErrorIsNilInterfaceOnSuccess(t *testing.T) {
 		t.Fatalf("err = %#v, want a nil interface", err)
 	}
 }
+
+// One set of structural limits on every path: the parser refuses the
+// blocks the canvas's actions refuse (issue #21: 999 branches parsed).
+func TestParseRefusesBlocksOverTheOperatorLimit(t *testing.T) {
+	wide := func(n int) string { return strings.TrimSuffix(strings.Repeat("Custom, ", n), ", ") }
+	if _, err := Parse("["+wide(MaxBlockOperators)+"]", nil); err != nil {
+		t.Fatalf("a parallel block of %d: %v", MaxBlockOperators, err)
+	}
+	for _, in := range []string{"[" + wide(MaxBlockOperators+1) + "]", "[" + wide(999) + "]", "(" + strings.ReplaceAll(wide(MaxBlockOperators+1), ", ", " -> ") + ") * 2"} {
+		_, err := Parse(in, nil)
+		if err == nil || !strings.Contains(err.Error(), "at most 32 operators") {
+			t.Errorf("Parse(%.30q...) = %v; want a refusal naming the limit", in, err)
+		}
+	}
+}

@@ -70,6 +70,9 @@ func build(spec StageSpec, cat Catalog) (*Stage, error) {
 		if len(spec.Operators) < 2 {
 			return nil, invalid("a parallel block needs at least 2 operators")
 		}
+		if len(spec.Operators) > MaxBlockOperators {
+			return nil, invalidf("a parallel block holds at most %d operators, got %d", MaxBlockOperators, len(spec.Operators))
+		}
 		for _, name := range spec.Operators {
 			op, err := resolveErr(name, cat)
 			if err != nil {
@@ -113,6 +116,9 @@ func build(spec StageSpec, cat Catalog) (*Stage, error) {
 	case Loop:
 		if len(spec.Operators) < 1 {
 			return nil, invalid("a loop needs at least 1 operator in its body")
+		}
+		if len(spec.Operators) > MaxBlockOperators {
+			return nil, invalidf("a loop body holds at most %d operators, got %d", MaxBlockOperators, len(spec.Operators))
 		}
 		if spec.Count < MinLoopCount || spec.Count > MaxLoopCount {
 			return nil, invalidf("loops hold %d..%d repetitions, got %d", MinLoopCount, MaxLoopCount, spec.Count)

@@ -48,6 +48,11 @@ const (
 	// Done is the reserved word for an empty false branch. It is reserved in
 	// any case, everywhere, so that no operator name can be read back as it.
 	Done = "done"
+	// MaxBlockOperators bounds the operators of one parallel block or loop
+	// body, on every path (the DSL parser, so RunWorkflow and the CLI, and
+	// the canvas's actions): the SPEC sets no bound, and this one keeps a
+	// workflow from fanning out into hundreds of concurrent executor calls.
+	MaxBlockOperators = 32
 )
 
 // Node is one operator occurrence. Prompts belong to node ids, never to

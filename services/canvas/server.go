@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/workflow"
@@ -86,8 +89,8 @@ const (
 func AddValidators(v server.Validators) {
 	server.Add(v, func(m *pb.CreateEpisodeRequest) error { return validateCreate("", m) })
 	server.Add(v, func(m *pb.StepRequest) error {
-		if blank(m.GetEpisodeId()) {
-			return errors.New("episode_id is required")
+		if err := requireID(m.GetEpisodeId()); err != nil {
+			return err
 		}
 		return validateAction("action", m.GetAction())
 	})
@@ -98,8 +101,8 @@ func AddValidators(v server.Validators) {
 		case *pb.InteractRequest_Open:
 			return validateCreate("open.", x.Open)
 		case *pb.InteractRequest_Resume:
-			if blank(x.Resume.GetEpisodeId()) {
-				return errors.New("resume.episode_id is required")
+			if err := requireID(x.Resume.GetEpisodeId()); err != nil {
+				return fmt.Errorf("resume.%w", err)
 			}
 		case *pb.InteractRequest_Action:
 			return validateAction("action", x.Action)
@@ -130,9 +133,14 @@ func AddValidators(v server.Validators) {
 	})
 }
 
+// requireID refuses a missing id, and one longer than any id a canvas
+// makes before any lookup (the id is not echoed back).
 func requireID(id string) error {
 	if blank(id) {
 		return errors.New("episode_id is required")
+	}
+	if len(id) > canvas.MaxIDBytes {
+		return fmt.Errorf("episode_id is %d bytes; episode ids are at most %d", len(id), canvas.MaxIDBytes)
 	}
 	return nil
 }
@@ -207,6 +215,11 @@ func validateAction(field string, a *pb.Action) error {
 	if len(a.GetText()) > maxTextBytes {
 		return fmt.Errorf("%s.text is %d bytes, at most %d", field, len(a.GetText()), maxTextBytes)
 	}
+	// A NUL byte is no part of any reply a model writes; stored as a
+	// node prompt it would reach executors and logs.
+	if i := strings.IndexByte(a.GetText(), 0); i >= 0 {
+		return fmt.Errorf("%s.text holds a NUL byte at offset %d", field, i)
+	}
 	if s := a.GetStructured(); s != nil && len(s.GetOperators()) > 64 {
 		return fmt.Errorf("%s.structured.operators has %d entries, at most 64", field, len(s.GetOperators()))
 	}
@@ -218,6 +231,11 @@ func validateAction(field string, a *pb.Action) error {
 		}
 		if n > maxTextBytes {
 			return fmt.Errorf("%s.structured holds %d bytes of text, at most %d", field, n, maxTextBytes)
+		}
+		for _, f := range append([]string{s.GetOperator(), s.GetCondition(), s.GetIfTrue(), s.GetIfFalse(), s.GetTarget(), s.GetPrompt(), s.GetAnswer(), s.GetReasoning()}, s.GetOperators()...) {
+			if strings.IndexByte(f, 0) >= 0 {
+				return fmt.Errorf("%s.structured holds a NUL byte", field)
+			}
 		}
 	}
 	return nil
@@ -238,6 +256,8 @@ func toStatus(err error) error {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, canvas.ErrInvalid):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, canvas.ErrExhausted):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
@@ -265,8 +285,21 @@ func (s *Service) create(ctx context.Context, req *pb.CreateEpisodeRequest) (*ca
 		return nil, canvas.Observation{}, status.Error(codes.InvalidArgument, err.Error())
 	}
 	t := TaskFromPB(req.GetTask())
-	e, obs, err := s.c.Create(ctx, t, cfg, rw)
+	e, obs, err := s.c.Create(canvas.WithOwner(ctx, auth.Tenant(ctx)), t, cfg, rw)
 	return e, obs, toStatus(err)
+}
+
+// episode finds id for the caller: an episode of another tenant is
+// NotFound with the very message of a missing one, so ids do not leak.
+func (s *Service) episode(ctx context.Context, id string) (*canvas.Episode, error) {
+	e, err := s.c.Get(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if !auth.CanAccess(ctx, e.Owner()) {
+		return nil, status.Errorf(codes.NotFound, "%v: no episode %q on this canvas", canvas.ErrNotFound, id)
+	}
+	return e, nil
 }
 
 func (s *Service) CreateEpisode(ctx context.Context, req *pb.CreateEpisodeRequest) (*pb.CreateEpisodeResponse, error) {
@@ -281,27 +314,56 @@ func (s *Service) CreateEpisode(ctx context.Context, req *pb.CreateEpisodeReques
 }
 
 func (s *Service) Step(ctx context.Context, req *pb.StepRequest) (*pb.StepResponse, error) {
-	obs, err := s.c.Step(ctx, req.GetEpisodeId(), InputFromPB(req.GetAction()))
+	e, err := s.episode(ctx, req.GetEpisodeId())
+	if err != nil {
+		return nil, err
+	}
+	obs, err := e.Step(ctx, InputFromPB(req.GetAction()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.StepResponse{Observation: ObservationToPB(obs)}, nil
 }
 
-func (s *Service) GetEpisode(_ context.Context, req *pb.GetEpisodeRequest) (*pb.GetEpisodeResponse, error) {
-	e, err := s.c.Get(req.GetEpisodeId())
+func (s *Service) GetEpisode(ctx context.Context, req *pb.GetEpisodeRequest) (*pb.GetEpisodeResponse, error) {
+	e, err := s.episode(ctx, req.GetEpisodeId())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
-	return &pb.GetEpisodeResponse{Episode: SnapshotToPB(e.Snapshot(req.GetIncludeTurns()))}, nil
+	return &pb.GetEpisodeResponse{Episode: fitReply(SnapshotToPB(e.Snapshot(req.GetIncludeTurns())))}, nil
 }
 
 func (s *Service) CloseEpisode(ctx context.Context, req *pb.CloseEpisodeRequest) (*pb.CloseEpisodeResponse, error) {
+	if _, err := s.episode(ctx, req.GetEpisodeId()); err != nil {
+		return nil, err
+	}
 	snap, err := s.c.Close(ctx, req.GetEpisodeId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.CloseEpisodeResponse{Episode: SnapshotToPB(snap)}, nil
+	return &pb.CloseEpisodeResponse{Episode: fitReply(SnapshotToPB(snap))}, nil
+}
+
+// replyBudget leaves room under the server's send limit for the rest of
+// the reply and gRPC's framing.
+const replyBudget = server.MaxSendBytes - 1<<20
+
+// fitReply keeps an episode record under the send limit by dropping its
+// oldest turns (each Turn carries its number, so a reader sees where the
+// history starts): a reply that cannot be sent would otherwise fail after
+// its side effect (a CloseEpisode that closed the episode anyway).
+func fitReply(ep *pb.Episode) *pb.Episode {
+	size := proto.Size(ep)
+	if size <= replyBudget {
+		return ep
+	}
+	drop := 0
+	for drop < len(ep.Turns) && size > replyBudget {
+		size -= proto.Size(ep.Turns[drop]) + 8
+		drop++
+	}
+	ep.Turns = ep.Turns[drop:]
+	return ep
 }
 
 // Interact plays one episode over a stream: open or resume first, then one
@@ -386,9 +448,9 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 			return err
 		}
 	case *pb.InteractRequest_Resume:
-		ep, err = s.c.Get(x.Resume.GetEpisodeId())
+		ep, err = s.episode(ctx, x.Resume.GetEpisodeId())
 		if err != nil {
-			return toStatus(err)
+			return err
 		}
 		if ep.Snapshot(false).Closed {
 			return status.Errorf(codes.FailedPrecondition, "episode %s is closed; open a new one", ep.ID())

@@ -18,8 +18,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/server"
 )
 
@@ -201,7 +203,14 @@ func (s *Service) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.Update
 	return &pb.UpdateResponse{Stats: st, PolicyVersion: l.Info().Version}, nil
 }
 
-func (s *Service) path(p string) (string, error) {
+// path resolves a checkpoint path a client names inside CheckpointDir
+// (the runs directory) and inside the caller's own run: RUN/... where RUN
+// is a run directory the caller's tenant owns (runstore.OwnerFile), or a
+// new one that saving creates for it. Another tenant's run is NotFound,
+// a run's own records (run.db, config.yaml, ...) are never a checkpoint,
+// and only the anonymous tenant (an open loopback server) may name files
+// directly in the runs directory, as before tenants existed.
+func (s *Service) path(ctx context.Context, p string, save bool) (string, error) {
 	if s.CheckpointDir == "" {
 		return p, nil
 	}
@@ -209,15 +218,46 @@ func (s *Service) path(p string) (string, error) {
 	if full == filepath.Clean(s.CheckpointDir) {
 		return "", status.Errorf(codes.InvalidArgument, "path %q names the checkpoint directory itself: give a file name inside it", p)
 	}
+	if runstore.IsRunFile(filepath.Base(full)) {
+		return "", status.Errorf(codes.PermissionDenied, "path %q names one of a run's own records, not a checkpoint: use RUN/checkpoints/NAME.ckpt", auth.Clip(p, 128))
+	}
+	rel, _ := filepath.Rel(s.CheckpointDir, full)
+	run, rest, inRun := strings.Cut(rel, string(filepath.Separator))
+	tenant := auth.Tenant(ctx)
+	if !inRun || rest == "" {
+		if tenant != "" {
+			return "", status.Errorf(codes.InvalidArgument, "path %q: name a file inside one of your runs, RUN/checkpoints/NAME.ckpt", auth.Clip(p, 128))
+		}
+		return full, nil
+	}
+	dir := filepath.Join(s.CheckpointDir, run)
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		owner, err := runstore.ReadOwner(dir)
+		if err != nil || !auth.CanAccess(ctx, owner) {
+			return "", status.Errorf(codes.NotFound, "path %q: no run %q of yours under the checkpoint directory", auth.Clip(p, 128), auth.Clip(run, 128))
+		}
+		return full, nil
+	}
+	if !save {
+		return full, nil // the load fails as a missing file
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", status.Errorf(codes.Internal, "save checkpoint: %v", err)
+	}
+	if tenant != "" {
+		if err := runstore.WriteOwner(dir, tenant); err != nil {
+			return "", status.Errorf(codes.Internal, "save checkpoint: %v", err)
+		}
+	}
 	return full, nil
 }
 
-func (s *Service) SaveCheckpoint(_ context.Context, req *pb.SaveCheckpointRequest) (*pb.SaveCheckpointResponse, error) {
+func (s *Service) SaveCheckpoint(ctx context.Context, req *pb.SaveCheckpointRequest) (*pb.SaveCheckpointResponse, error) {
 	l, err := s.learner()
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.path(req.GetPath())
+	p, err := s.path(ctx, req.GetPath(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -236,12 +276,12 @@ func (s *Service) SaveCheckpoint(_ context.Context, req *pb.SaveCheckpointReques
 	return &pb.SaveCheckpointResponse{Path: p, Checksum: sum, PolicyVersion: l.Info().Version}, nil
 }
 
-func (s *Service) LoadCheckpoint(_ context.Context, req *pb.LoadCheckpointRequest) (*pb.LoadCheckpointResponse, error) {
+func (s *Service) LoadCheckpoint(ctx context.Context, req *pb.LoadCheckpointRequest) (*pb.LoadCheckpointResponse, error) {
 	l, err := s.learner()
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.path(req.GetPath())
+	p, err := s.path(ctx, req.GetPath(), false)
 	if err != nil {
 		return nil, err
 	}

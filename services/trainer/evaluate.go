@@ -164,8 +164,17 @@ func (s *Service) Evaluate(req *pb.EvaluateRequest, stream grpc.ServerStreamingS
 	}
 	spec := req.GetPolicy()
 	if spec.GetCheckpoint() != "" {
-		// Checkpoints named by clients must live under the runs directory.
-		spec.Checkpoint = filepath.Join(s.RunsDir, filepath.Clean("/"+spec.GetCheckpoint()))
+		// Checkpoints named by clients live in the caller's own runs.
+		p, err := s.checkpointPath(stream.Context(), spec.GetCheckpoint())
+		if err != nil {
+			return err
+		}
+		spec.Checkpoint = p
+	}
+	if spec.GetKind() == "remote" {
+		if err := s.checkDial("policy.address", spec.GetAddress()); err != nil {
+			return err
+		}
 	}
 	for _, b := range req.GetBaselines() {
 		if _, err := trainer.Baseline(b, 1); err != nil {

@@ -164,7 +164,7 @@ func TestHostileTrainerRequests(t *testing.T) {
 		}), codes.InvalidArgument},
 		{"resume of no run", unary(func(ctx context.Context) (proto.Message, error) {
 			return c.StartRun(ctx, &pb.StartRunRequest{Resume: true, RunDir: "no-such-run"})
-		}), codes.FailedPrecondition},
+		}), codes.NotFound},
 		{"GetRun without id", unary(func(ctx context.Context) (proto.Message, error) { return c.GetRun(ctx, &pb.GetRunRequest{}) }), codes.InvalidArgument},
 		{"GetRun of a path", unary(func(ctx context.Context) (proto.Message, error) {
 			return c.GetRun(ctx, &pb.GetRunRequest{RunId: "../../etc"})
@@ -175,7 +175,7 @@ func TestHostileTrainerRequests(t *testing.T) {
 		{"CancelRun without id", unary(func(ctx context.Context) (proto.Message, error) { return c.CancelRun(ctx, &pb.CancelRunRequest{}) }), codes.InvalidArgument},
 		{"CancelRun of no run", unary(func(ctx context.Context) (proto.Message, error) {
 			return c.CancelRun(ctx, &pb.CancelRunRequest{RunId: "no-such-run"})
-		}), codes.FailedPrecondition},
+		}), codes.NotFound},
 		{"WatchRun without id", watch(""), codes.InvalidArgument},
 		{"WatchRun of ..", watch(".."), codes.InvalidArgument},
 		{"WatchRun of no run", watch("no-such-run"), codes.NotFound},

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/server"
@@ -43,6 +44,12 @@ type Service struct {
 	// runs when it ends, before its store closes (serve records the run's
 	// spans into its store this way).
 	OnRun func(st *runstore.Store, runID string) (detach func())
+	// ClientConfigs: run configs come from clients (flowsteer serve), so
+	// they may name only declared Credentials, never files or variables,
+	// and dial only what AllowDial allows (nil: anything); see tenancy.go.
+	ClientConfigs bool
+	Credentials   *auth.Credentials
+	AllowDial     *auth.DialAllow
 
 	ctx    context.Context // owns every run's goroutine
 	mu     sync.Mutex
@@ -51,6 +58,7 @@ type Service struct {
 }
 
 type activeRun struct {
+	owner  string
 	cancel context.CancelFunc
 	prep   *Prepared
 	hub    *hub
@@ -74,6 +82,9 @@ func AddValidators(v server.Validators) {
 		if m.GetResume() && m.GetRunDir() == "" {
 			return errors.New("run_dir is required with resume")
 		}
+		if len(m.GetRunDir()) > maxRunIDBytes {
+			return fmt.Errorf("run_dir is %d bytes, at most %d", len(m.GetRunDir()), maxRunIDBytes)
+		}
 		if !m.GetResume() && strings.TrimSpace(m.GetConfigYaml()) == "" {
 			return errors.New("config_yaml is required (send {} for the defaults)")
 		}
@@ -92,6 +103,7 @@ func AddValidators(v server.Validators) {
 const (
 	maxConfigBytes = 1 << 20
 	maxBaselines   = 64
+	maxRunIDBytes  = 255 // a file name
 )
 
 // checkEvaluate refuses an Evaluate request no evaluation could run,
@@ -143,6 +155,9 @@ func needRun(id string) error {
 	if strings.TrimSpace(id) == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
 		return errors.New("run_id must be a run name (no slashes)")
 	}
+	if len(id) > maxRunIDBytes {
+		return fmt.Errorf("run_id is %d bytes, at most %d", len(id), maxRunIDBytes)
+	}
 	return nil
 }
 
@@ -171,7 +186,7 @@ func (s *Service) dataPath(key, p string) (string, error) {
 		full = real
 	}
 	if rel, err := filepath.Rel(root, full); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", status.Errorf(codes.PermissionDenied, "%s %q is outside the server's data directory %s (flowsteer serve --data-dir): name a file inside it, or send the tasks in the request", key, p, root)
+		return "", status.Errorf(codes.PermissionDenied, "%s %q is outside the server's data directory %s (flowsteer serve --data-dir): name a file inside it, or send the tasks in the request", key, auth.Clip(p, 256), root)
 	}
 	return full, nil
 }
@@ -196,6 +211,9 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 				return nil, err
 			}
 		}
+		if err := s.checkConfig(cfg); err != nil {
+			return nil, err
+		}
 	}
 	dir := NewRunDir(s.RunsDir, cfg.Name)
 	if req.GetRunDir() != "" {
@@ -206,19 +224,46 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 		}
 	}
 	id := filepath.Base(dir)
+	owner := auth.Tenant(ctx)
+	if req.GetResume() {
+		// Another tenant's run is as missing as one that never was.
+		if !isDir(dir) || !canSee(ctx, dir) {
+			return nil, s.runNotFound(id)
+		}
+	} else if isDir(dir) {
+		if o, err := runstore.ReadOwner(dir); err != nil || (o != owner && entries(dir) > 0) {
+			return nil, status.Errorf(codes.AlreadyExists, "run_dir %q is taken: choose another name", auth.Clip(id, 128))
+		}
+	}
 	s.mu.Lock()
 	if _, busy := s.active[id]; busy {
 		s.mu.Unlock()
+		if !canSee(ctx, dir) {
+			return nil, status.Errorf(codes.AlreadyExists, "run_dir %q is taken: choose another name", auth.Clip(id, 128))
+		}
 		return nil, status.Errorf(codes.AlreadyExists, "run %s is already running", id)
 	}
 	s.mu.Unlock()
+	if !req.GetResume() {
+		// The owner is the run directory's first record, before its config.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		if err := runstore.WriteOwner(dir, owner); err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+	}
 	h := newHub(id)
-	p, err := Prepare(ctx, cfg, Options{Dir: dir, Resume: req.GetResume(), Observer: h, Logger: s.Logger})
+	p, err := Prepare(ctx, cfg, Options{Dir: dir, Resume: req.GetResume(), Observer: h, Logger: s.Logger,
+		Check: s.checkConfig, Credentials: s.Credentials.Resolve, ServerKeys: s.ClientConfigs})
+	if st, ok := status.FromError(err); ok && err != nil && st.Code() == codes.PermissionDenied {
+		return nil, err
+	}
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	rctx, cancel := context.WithCancel(s.ctx)
-	a := &activeRun{cancel: cancel, prep: p, hub: h, done: make(chan struct{})}
+	a := &activeRun{owner: owner, cancel: cancel, prep: p, hub: h, done: make(chan struct{})}
 	s.mu.Lock()
 	s.active[id] = a
 	s.mu.Unlock()
@@ -255,17 +300,21 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 	return &pb.StartRunResponse{Run: runToPB(run)}, nil
 }
 
-// withStore runs f on the store of run id, active or not.
-func (s *Service) withStore(id string, f func(*runstore.Store) error) error {
+// withStore runs f on the store of run id, active or not, when the
+// caller may see the run; another tenant's run is NotFound.
+func (s *Service) withStore(ctx context.Context, id string, f func(*runstore.Store) error) error {
 	s.mu.Lock()
 	a := s.active[id]
 	s.mu.Unlock()
 	if a != nil {
+		if !auth.CanAccess(ctx, a.owner) {
+			return s.runNotFound(id)
+		}
 		return f(a.prep.Store)
 	}
 	dir := s.dirOf(id)
-	if _, err := os.Stat(filepath.Join(dir, "run.db")); err != nil {
-		return status.Errorf(codes.NotFound, "no run %q under %s", id, s.RunsDir)
+	if _, err := os.Stat(filepath.Join(dir, "run.db")); err != nil || !canSee(ctx, dir) {
+		return s.runNotFound(id)
 	}
 	st, err := runstore.Open(dir)
 	if err != nil {
@@ -275,14 +324,14 @@ func (s *Service) withStore(id string, f func(*runstore.Store) error) error {
 	return f(st)
 }
 
-func (s *Service) GetRun(_ context.Context, req *pb.GetRunRequest) (*pb.GetRunResponse, error) {
+func (s *Service) GetRun(ctx context.Context, req *pb.GetRunRequest) (*pb.GetRunResponse, error) {
 	out := &pb.GetRunResponse{}
-	err := s.withStore(req.GetRunId(), func(st *runstore.Store) error {
+	err := s.withStore(ctx, req.GetRunId(), func(st *runstore.Store) error {
 		run, err := st.GetRun(req.GetRunId())
 		if err != nil {
 			return status.Error(codes.NotFound, err.Error())
 		}
-		out.Run = runToPB(run)
+		out.Run = s.runPB(run)
 		out.Steps, err = st.Steps(req.GetRunId())
 		if n := len(out.Steps); n > 0 {
 			out.Run.LastMetrics = out.Steps[n-1]
@@ -292,7 +341,7 @@ func (s *Service) GetRun(_ context.Context, req *pb.GetRunRequest) (*pb.GetRunRe
 	return out, err
 }
 
-func (s *Service) ListRuns(context.Context, *pb.ListRunsRequest) (*pb.ListRunsResponse, error) {
+func (s *Service) ListRuns(ctx context.Context, _ *pb.ListRunsRequest) (*pb.ListRunsResponse, error) {
 	entries, err := os.ReadDir(s.RunsDir)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, status.Error(codes.Internal, err.Error())
@@ -302,9 +351,9 @@ func (s *Service) ListRuns(context.Context, *pb.ListRunsRequest) (*pb.ListRunsRe
 		if !e.IsDir() {
 			continue
 		}
-		_ = s.withStore(e.Name(), func(st *runstore.Store) error {
+		_ = s.withStore(ctx, e.Name(), func(st *runstore.Store) error {
 			if run, err := st.GetRun(e.Name()); err == nil {
-				out.Runs = append(out.Runs, runToPB(run))
+				out.Runs = append(out.Runs, s.runPB(run))
 			}
 			return nil
 		})
@@ -313,11 +362,17 @@ func (s *Service) ListRuns(context.Context, *pb.ListRunsRequest) (*pb.ListRunsRe
 	return out, nil
 }
 
-func (s *Service) CancelRun(_ context.Context, req *pb.CancelRunRequest) (*pb.CancelRunResponse, error) {
+func (s *Service) CancelRun(ctx context.Context, req *pb.CancelRunRequest) (*pb.CancelRunResponse, error) {
 	s.mu.Lock()
 	a := s.active[req.GetRunId()]
 	s.mu.Unlock()
+	if a != nil && !auth.CanAccess(ctx, a.owner) {
+		return nil, s.runNotFound(req.GetRunId())
+	}
 	if a == nil {
+		if dir := s.dirOf(req.GetRunId()); !isDir(dir) || !canSee(ctx, dir) {
+			return nil, s.runNotFound(req.GetRunId())
+		}
 		return nil, status.Errorf(codes.FailedPrecondition, "run %s is not running", req.GetRunId())
 	}
 	a.cancel()
@@ -327,9 +382,9 @@ func (s *Service) CancelRun(_ context.Context, req *pb.CancelRunRequest) (*pb.Ca
 		return nil, status.Errorf(codes.DeadlineExceeded, "run %s is still stopping", req.GetRunId())
 	}
 	var out *pb.Run
-	err := s.withStore(req.GetRunId(), func(st *runstore.Store) error {
+	err := s.withStore(ctx, req.GetRunId(), func(st *runstore.Store) error {
 		run, err := st.GetRun(req.GetRunId())
-		out = runToPB(run)
+		out = s.runPB(run)
 		return err
 	})
 	return &pb.CancelRunResponse{Run: out}, err
@@ -339,8 +394,13 @@ func (s *Service) CancelRun(_ context.Context, req *pb.CancelRunRequest) (*pb.Ca
 // until the run ends or the client leaves.
 func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingServer[pb.WatchRunResponse]) error {
 	id := req.GetRunId()
+	ctx := stream.Context()
 	s.mu.Lock()
 	a := s.active[id]
+	if a != nil && !auth.CanAccess(ctx, a.owner) {
+		s.mu.Unlock()
+		return s.runNotFound(id)
+	}
 	var sub chan *pb.RunEvent
 	var unsub func()
 	if a != nil {
@@ -352,7 +412,7 @@ func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingS
 	}
 	send := func(ev *pb.RunEvent) error { return stream.Send(&pb.WatchRunResponse{Event: ev}) }
 	if req.GetFromStart() || a == nil {
-		err := s.withStore(id, func(st *runstore.Store) error {
+		err := s.withStore(ctx, id, func(st *runstore.Store) error {
 			steps, err := st.Steps(id)
 			if err != nil {
 				return err
@@ -367,7 +427,7 @@ func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingS
 				if err != nil {
 					return err
 				}
-				return send(&pb.RunEvent{RunId: id, Event: &pb.RunEvent_Status{Status: runToPB(run)}})
+				return send(&pb.RunEvent{RunId: id, Event: &pb.RunEvent_Status{Status: s.runPB(run)}})
 			}
 			return nil
 		})
@@ -384,12 +444,12 @@ func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingS
 				// The hub closed without a status for this watcher: it
 				// subscribed as the run was ending, or fell behind and was
 				// dropped. The stream still ends on the run's status.
-				return s.withStore(id, func(st *runstore.Store) error {
+				return s.withStore(ctx, id, func(st *runstore.Store) error {
 					run, err := st.GetRun(id)
 					if err != nil {
 						return status.Error(codes.NotFound, err.Error())
 					}
-					return send(&pb.RunEvent{RunId: id, Time: timestamppb.Now(), Event: &pb.RunEvent_Status{Status: runToPB(run)}})
+					return send(&pb.RunEvent{RunId: id, Time: timestamppb.Now(), Event: &pb.RunEvent_Status{Status: s.runPB(run)}})
 				})
 			}
 			if _, isEp := ev.GetEvent().(*pb.RunEvent_Episode); isEp && !req.GetEpisodes() {
@@ -403,6 +463,29 @@ func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingS
 			}
 		}
 	}
+}
+
+// runPB is runToPB with the status a reader should see: a run stored as
+// running whose process is gone shows as failed, its error saying it was
+// interrupted (a resume continues it).
+func (s *Service) runPB(r runstore.Run) *pb.Run {
+	if runstore.ShownStatus(s.dirOf(r.ID), r.Status) == runstore.StatusInterrupted {
+		r.Status = runstore.StatusFailed
+		r.Error = "interrupted: the process running it ended without recording an end; resume it with StartRun(resume=true)"
+	}
+	return runToPB(r)
+}
+
+// entries counts the files in dir other than its owner record.
+func entries(dir string) int {
+	es, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range es {
+		if e.Name() != runstore.OwnerFile && !strings.HasPrefix(e.Name(), ".owner-") {
+			n++
+		}
+	}
+	return n
 }
 
 func runToPB(r runstore.Run) *pb.Run {

@@ -275,7 +275,7 @@ func TestServiceRejectsBadRequests(t *testing.T) {
 		{"resume of nothing", func() error {
 			_, err := h.client.StartRun(ctx, &pb.StartRunRequest{Resume: true, RunDir: "ghost"})
 			return err
-		}, codes.FailedPrecondition, "ghost"},
+		}, codes.NotFound, "ghost"},
 		{"run_dir that names no directory", func() error {
 			_, err := h.client.StartRun(ctx, &pb.StartRunRequest{ConfigYaml: tinyYAML, RunDir: ".."})
 			return err
@@ -295,7 +295,7 @@ func TestServiceRejectsBadRequests(t *testing.T) {
 		{"cancel unknown run", func() error {
 			_, err := h.client.CancelRun(ctx, &pb.CancelRunRequest{RunId: "nope"})
 			return err
-		}, codes.FailedPrecondition, "nope"},
+		}, codes.NotFound, "nope"},
 		{"run id with a slash", func() error {
 			_, err := h.client.GetRun(ctx, &pb.GetRunRequest{RunId: "../etc"})
 			return err

@@ -57,6 +57,25 @@ type Prepared struct {
 	// dialOptions are added to every connection to remote services
 	// (Options.DialOptions).
 	dialOptions []grpc.DialOption
+	creds       func(string) (string, error)
+	serverKeys  bool
+}
+
+// withCredential returns auth with the bearer token of the declared
+// credential name in place of its own, when name is set.
+func (p *Prepared) withCredential(key string, auth flowsteer.Credentials, name string) (flowsteer.Credentials, error) {
+	if name == "" {
+		return auth, nil
+	}
+	if p.creds == nil {
+		return auth, fmt.Errorf("%s %q: this process declares no credentials (flowsteer serve --credential NAME=...)", key, name)
+	}
+	tok, err := p.creds(name)
+	if err != nil {
+		return auth, fmt.Errorf("%s: %w", key, err)
+	}
+	auth.Token, auth.TokenFile, auth.TokenEnv = tok, "", ""
+	return auth, nil
 }
 
 // Close stops the in-process canvas and closes connections and the store.
@@ -78,6 +97,18 @@ type Options struct {
 	// DialOptions are added to the connections to remote canvases and
 	// policies (credentials, a context dialer, ...), after the defaults.
 	DialOptions []grpc.DialOption
+	// Check, when set, vets the config (the new one, or the one read for
+	// a resume) before anything is dialled or read: a server refuses
+	// client configs that name files, variables or addresses it does
+	// not allow.
+	Check func(trainer.Config) error
+	// Credentials resolves canvas.credential, policy.credential and
+	// backend.credential; nil: naming one is an error. Resolved values
+	// reach only the connections, never config.yaml or the run record.
+	Credentials func(name string) (string, error)
+	// ServerKeys: the openai backend sends only backend.credential's key,
+	// never one read from the server's environment.
+	ServerKeys bool
 }
 
 // NewRunDir names a fresh run directory under root, NAME-TIMESTAMP, and
@@ -105,7 +136,7 @@ func NewRunDir(root, name string) string {
 func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, err error) {
 	// p is not the named result: every error return sets that to nil, and
 	// the deferred Close must still reach what was opened.
-	p := &Prepared{Dir: o.Dir, Hardware: hardware(), dialOptions: o.DialOptions}
+	p := &Prepared{Dir: o.Dir, Hardware: hardware(), dialOptions: o.DialOptions, creds: o.Credentials, serverKeys: o.ServerKeys}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -116,17 +147,34 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 		if cfg, err = trainer.LoadConfig(cfgPath); err != nil {
 			return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
 		}
+		if o.Check != nil {
+			if err := o.Check(cfg); err != nil {
+				return nil, err
+			}
+		}
 	} else {
+		if o.Check != nil {
+			if err := o.Check(cfg); err != nil {
+				return nil, err
+			}
+		}
 		if _, err := os.Stat(filepath.Join(o.Dir, "run.db")); err == nil {
 			return nil, fmt.Errorf("%s already holds a run: resume it with --resume %s, or choose another directory", o.Dir, o.Dir)
 		}
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(cfgPath, []byte(cfg.YAML()), 0o644); err != nil {
+		if err := writeFileAtomic(cfgPath, []byte(cfg.YAML())); err != nil {
 			return nil, err
 		}
 	}
+	// The run lock says the run's process lives (runstore.Alive): a run
+	// stored as running whose lock is free shows as interrupted.
+	release, err := runstore.Lock(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, release)
 	p.Config = cfg
 	st, err := runstore.Open(o.Dir)
 	if err != nil {
@@ -150,7 +198,14 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 
 	runID := filepath.Base(o.Dir)
 	if o.Resume {
-		if p.Run, err = st.GetRun(runID); err != nil {
+		if p.Run, err = st.GetRun(runID); errors.Is(err, runstore.ErrNotFound) {
+			// Killed before its run record was written: the run is empty,
+			// and resuming it starts it.
+			p.Run = newRunRecord(runID, cfg, p)
+			if err := st.CreateRun(p.Run); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
 			return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
 		}
 		ck, ok, err := st.LastCheckpoint(runID)
@@ -176,9 +231,7 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 			return nil, err
 		}
 	} else {
-		p.Run = runstore.Run{ID: runID, Name: cfg.Name, Status: "pending", ConfigYAML: cfg.YAML(), ConfigHash: cfg.Hash(),
-			Backend: cfg.Backend.Kind, Policy: cfg.Policy.Kind, Model: modelName(cfg), Hardware: p.Hardware, Simulated: p.Simulated,
-			TotalSteps: int64(cfg.Steps), Created: time.Now(), Updated: time.Now()}
+		p.Run = newRunRecord(runID, cfg, p)
 		if err := st.CreateRun(p.Run); err != nil {
 			return nil, err
 		}
@@ -188,6 +241,39 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 		return nil, err
 	}
 	return p, nil
+}
+
+func newRunRecord(id string, cfg trainer.Config, p *Prepared) runstore.Run {
+	return runstore.Run{ID: id, Name: cfg.Name, Status: "pending", ConfigYAML: cfg.YAML(), ConfigHash: cfg.Hash(),
+		Backend: cfg.Backend.Kind, Policy: cfg.Policy.Kind, Model: modelName(cfg), Hardware: p.Hardware, Simulated: p.Simulated,
+		TotalSteps: int64(cfg.Steps), Created: time.Now(), Updated: time.Now()}
+}
+
+// writeFileAtomic writes a temporary file and renames it into place, so a
+// process killed at any moment leaves the old file or the whole new one.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func modelName(cfg trainer.Config) string {
@@ -261,7 +347,11 @@ func contains(xs []string, x string) bool {
 func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.Env, log *slog.Logger) error {
 	env.Retryable = flowsteer.Retryable
 	if len(cfg.Canvas.Addresses) > 0 {
-		auth, err := cfg.Canvas.Auth.DialOptions()
+		creds, err := p.withCredential("canvas.credential", cfg.Canvas.Auth, cfg.Canvas.Credential)
+		if err != nil {
+			return err
+		}
+		auth, err := creds.DialOptions()
 		if err != nil {
 			return fmt.Errorf("canvas.auth: %w", err)
 		}
@@ -281,6 +371,16 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 	o.SimSeed = &seed
 	if cfg.Backend.Kind == system.KindOpenAI {
 		o.OpenAI = executor.OpenAIConfig{Name: "openai", BaseURL: cfg.Backend.BaseURL, Model: cfg.Backend.Model, APIKeyEnv: cfg.Backend.APIKeyEnv}
+		if cfg.Backend.Credential != "" || p.serverKeys {
+			o.OpenAI.UseAPIKey = true
+			if cfg.Backend.Credential != "" {
+				c, err := p.withCredential("backend.credential", flowsteer.Credentials{}, cfg.Backend.Credential)
+				if err != nil {
+					return err
+				}
+				o.OpenAI.APIKey = c.Token
+			}
+		}
 	}
 	sys, err := system.BuildContext(ctx, o)
 	if err != nil {
@@ -342,7 +442,11 @@ func (p *Prepared) policy(ctx context.Context, cfg trainer.Config, env *trainer.
 		// healthy replica; a lone address behaves as before.
 		addrs := cfg.PolicyAddresses()
 		where := strings.Join(addrs, ",")
-		auth, err := cfg.Policy.Auth.DialOptions()
+		creds, err := p.withCredential("policy.credential", cfg.Policy.Auth, cfg.Policy.Credential)
+		if err != nil {
+			return err
+		}
+		auth, err := creds.DialOptions()
 		if err != nil {
 			return fmt.Errorf("policy.auth: %w", err)
 		}
