@@ -35,6 +35,11 @@ func parse(reply string, opt Options) (Action, *Error) {
 		return Action{}, errorf("empty reply", "write a short reflection and one action, e.g. "+tagExample["action"])
 	}
 	reply = strings.ToValidUTF8(reply, "\uFFFD")
+	if !opt.Lenient && plain(reply) {
+		// No tag of any form can be in it: what noAction would say,
+		// without scanning (the canvas asks this of every prompt reply).
+		return Action{}, errorf("no <action> tag found", "write exactly one action, e.g. "+tagExample["action"])
+	}
 	think, rest, runaway := stripThink(reply)
 	d := scan(rest)
 
@@ -56,6 +61,11 @@ func parse(reply string, opt Options) (Action, *Error) {
 	}
 	a.Reasoning = reflection(d, sec.act.open.start, think)
 	return a, nil
+}
+
+// plain reports that s holds neither '<' nor '[', so no tag of either form.
+func plain(s string) bool {
+	return strings.IndexByte(s, '<') < 0 && strings.IndexByte(s, '[') < 0
 }
 
 func noAction(d *doc, opt Options, runaway bool) (Action, *Error) {

@@ -127,6 +127,9 @@ func cutRunes(s string, n int) string {
 // Fenced code is kept as written.
 func PromptText(reply string) string {
 	reply = strings.ToValidUTF8(reply, "\uFFFD")
+	if plain(reply) {
+		return strings.TrimSpace(reply) // nothing to strip, no scan needed
+	}
 	_, rest, _ := stripThink(reply)
 	d := scan(rest)
 	if e, ok := d.first("prompt"); ok {

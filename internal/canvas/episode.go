@@ -95,6 +95,7 @@ type Episode struct {
 	result       *Result
 
 	turns   []Turn
+	view    viewCache // what observations share between turns (observation.go)
 	created time.Time
 	updated time.Time
 	closed  bool
@@ -188,7 +189,7 @@ func (e *Episode) step(ctx context.Context, in Input) (Observation, error) {
 	}
 	e.turns = append(e.turns, Turn{
 		Number: e.turn, Input: in, Kind: t.kind, Summary: t.summary, Valid: t.valid,
-		Feedback: e.lastFeedback, DSL: e.graph.String(), State: e.state, Time: e.updated,
+		Feedback: e.lastFeedback, DSL: e.dsl(), State: e.state, Time: e.updated,
 	})
 	return e.observe(), nil
 }
@@ -214,7 +215,7 @@ func (e *Episode) takePrompt(ctx context.Context, in Input) turnOutcome {
 		text = action.PromptText(in.Text)
 	}
 	text = strings.TrimSpace(text)
-	summary := fmt.Sprintf("prompt for %s (%s)", p.nodeID, p.operator)
+	summary := "prompt for " + p.nodeID + " (" + p.operator + ")"
 	if in.Structured == nil {
 		// A well-formed action without a <prompt> is not a prompt: taking
 		// its leftover text ("Review" from <operator>Review</operator>)
@@ -243,7 +244,7 @@ func (e *Episode) takePrompt(ctx context.Context, in Input) turnOutcome {
 		return invalid(action.SetPrompt, summary, "Could not set the prompt: "+err.Error())
 	}
 	e.awaiting = e.awaiting[1:]
-	fb := fmt.Sprintf("Prompt set for %s (%s).", p.nodeID, p.operator)
+	fb := "Prompt set for " + p.nodeID + " (" + p.operator + ")."
 	if len(e.awaiting) > 0 {
 		fb += " " + e.awaitingText()
 		return turnOutcome{valid: true, kind: action.SetPrompt, summary: summary, feedback: fb}
@@ -260,11 +261,11 @@ const (
 
 func (e *Episode) awaitingText() string {
 	p := e.awaiting[0]
-	s := fmt.Sprintf("Now write the prompt for %s (%s)", p.nodeID, p.operator)
+	const rules = ": 1 to 3 sentences specific to this problem, no tags."
 	if p.context != "" {
-		s += ", " + p.context
+		return "Now write the prompt for " + p.nodeID + " (" + p.operator + "), " + p.context + rules
 	}
-	return s + ": 1 to 3 sentences specific to this problem, no tags."
+	return "Now write the prompt for " + p.nodeID + " (" + p.operator + ")" + rules
 }
 
 func (e *Episode) parse(in Input) (action.Action, error) {
@@ -283,7 +284,7 @@ func (e *Episode) parse(in Input) (action.Action, error) {
 		}
 		return a, nil
 	}
-	a, err := action.Parse(in.Text, action.Options{Lenient: e.cfg.Lenient, Operators: e.lib.Names()})
+	a, err := action.Parse(in.Text, action.Options{Lenient: e.cfg.Lenient, Operators: e.view.names(e)})
 	if err != nil {
 		return a, err
 	}

@@ -2,6 +2,7 @@ package canvas
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -17,8 +18,33 @@ import (
 // the server's Interact span (gRPC carries trace context once per stream,
 // not per message); it carries the episode id and turn number that the
 // client's turn span carries too.
+//
+// Attributes are only built for a span that records: with tracing off a
+// turn pays nothing for them.
 func (e *Episode) startApply(ctx context.Context) (context.Context, trace.Span) {
-	return obs.Start(ctx, "canvas.apply", obs.EpisodeID.String(e.id), obs.TaskID.String(e.task.ID), obs.TaskFamily.String(string(e.task.Family)))
+	ctx, span := obs.Tracer().Start(ctx, "canvas.apply")
+	if span.IsRecording() {
+		span.SetAttributes(obs.EpisodeID.String(e.id), obs.TaskID.String(e.task.ID), obs.TaskFamily.String(string(e.task.Family)))
+	}
+	return ctx, span
+}
+
+// turnSets holds the metric attribute option of each (action kind, valid)
+// pair, built once: the kinds are few and a turn should not allocate them.
+var turnSets sync.Map // turnKey -> metric.AddOption
+
+type turnKey struct {
+	kind  string
+	valid bool
+}
+
+func turnSet(kind string, valid bool) metric.AddOption {
+	k := turnKey{kind, valid}
+	if v, ok := turnSets.Load(k); ok {
+		return v.(metric.AddOption)
+	}
+	v, _ := turnSets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(obs.ActionKind.String(kind), obs.ActionValid.Bool(valid))))
+	return v.(metric.AddOption)
 }
 
 // endApply records the turn's outcome on span and in the metrics.
@@ -31,19 +57,20 @@ func (e *Episode) endApply(ctx context.Context, span trace.Span, o Observation, 
 	if kind == "" {
 		kind = "unparsed"
 	}
-	span.SetAttributes(
-		obs.Turn.Int(o.Turn), obs.ActionKind.String(kind), obs.ActionValid.Bool(o.Valid),
-		obs.Text(obs.DSL, o.DSL), obs.State.String(string(o.State)),
-	)
-	if !o.Valid {
-		span.SetAttributes(obs.Text(obs.ActionError, o.Feedback))
-		span.SetStatus(codes.Error, "invalid action")
-	} else {
-		obs.SetContent(span, obs.Feedback, o.Feedback)
+	if span.IsRecording() {
+		span.SetAttributes(
+			obs.Turn.Int(o.Turn), obs.ActionKind.String(kind), obs.ActionValid.Bool(o.Valid),
+			obs.Text(obs.DSL, o.DSL), obs.State.String(string(o.State)),
+		)
+		if !o.Valid {
+			span.SetAttributes(obs.Text(obs.ActionError, o.Feedback))
+			span.SetStatus(codes.Error, "invalid action")
+		} else {
+			obs.SetContent(span, obs.Feedback, o.Feedback)
+		}
 	}
 	m := obs.M()
-	set := metric.WithAttributeSet(attribute.NewSet(obs.ActionKind.String(kind), obs.ActionValid.Bool(o.Valid)))
-	m.Turns.Add(ctx, 1, set)
+	m.Turns.Add(ctx, 1, turnSet(kind, o.Valid))
 	if !o.Valid {
 		m.InvalidActions.Add(ctx, 1, metric.WithAttributes(obs.ActionKind.String(kind)))
 	}

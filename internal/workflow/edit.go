@@ -140,7 +140,9 @@ func (g *Graph) Insert(pos int, spec StageSpec, cat Catalog) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if total := g.Stats().TotalOperators + len(s.Nodes()); total > MaxOperators {
+	total := s.nodeCount()
+	g.EachNode(func(*Node) { total++ })
+	if total > MaxOperators {
 		return nil, invalidf("the workflow would hold %d operators; the limit is %d", total, MaxOperators)
 	}
 	n := g.nextNum()
@@ -151,6 +153,7 @@ func (g *Graph) Insert(pos int, spec StageSpec, cat Catalog) (*Stage, error) {
 	} else {
 		g.Stages = slices.Insert(g.Stages, pos, s)
 	}
+	g.version++
 	return s, nil
 }
 
@@ -193,6 +196,7 @@ func (g *Graph) Delete(id string) error {
 	for i, s := range g.Stages {
 		if s.ID == key {
 			g.Stages = slices.Delete(g.Stages, i, i+1)
+			g.version++
 			return nil
 		}
 	}
@@ -250,6 +254,7 @@ func (g *Graph) SetOperator(id, op string, cat Catalog) error {
 		}
 	}
 	n.Operator = canon
+	g.version++
 	return nil
 }
 
@@ -262,5 +267,6 @@ func (g *Graph) SetPrompt(id, prompt string) error {
 		return err
 	}
 	n.Prompt = prompt
+	g.version++
 	return nil
 }

@@ -80,6 +80,20 @@ type Graph struct {
 	// the policy has seen is never given to a different stage later, which
 	// would silently retarget its stale references.
 	next int
+	// version counts the edits made through Graph's methods, so a caller can
+	// keep what it derived from the graph (its DSL, a snapshot) until the
+	// next edit instead of rebuilding it on every read.
+	version uint64
+}
+
+// Version changes after every edit made through the Graph's methods
+// (Insert, Delete, SetOperator, SetPrompt). Code that assigns Stages
+// directly must not rely on it.
+func (g *Graph) Version() uint64 {
+	if g == nil {
+		return 0
+	}
+	return g.version
 }
 
 // New returns an empty graph whose first stage will be node_1.
@@ -147,29 +161,61 @@ func (s *Stage) setIDs(id string) {
 // Nodes returns the stage's operator nodes in execution order (condition,
 // true branch, false branch for a conditional; a loop body once).
 func (s *Stage) Nodes() []*Node {
-	var out []*Node
-	add := func(n *Node) {
-		if n != nil {
-			out = append(out, n)
-		}
+	c := s.nodeCount()
+	if c == 0 {
+		return nil
 	}
+	out := make([]*Node, 0, c)
+	s.eachNode(func(n *Node) { out = append(out, n) })
+	return out
+}
+
+// nodeCount is len(s.Nodes()) without building the slice.
+func (s *Stage) nodeCount() int {
+	n := 0
+	s.eachNode(func(*Node) { n++ })
+	return n
+}
+
+// eachNode calls f on the stage's operator nodes in the order of Nodes,
+// without allocating: the hot paths (statistics, lookups) walk every node
+// of the graph on every canvas turn.
+func (s *Stage) eachNode(f func(*Node)) {
 	switch s.Kind {
 	case Operator:
-		add(s.Op)
+		if s.Op != nil {
+			f(s.Op)
+		}
 	case Parallel:
 		for _, n := range s.Branches {
-			add(n)
+			if n != nil {
+				f(n)
+			}
 		}
 	case Conditional:
-		add(s.Cond)
-		add(s.True)
-		add(s.False)
+		for _, n := range [3]*Node{s.Cond, s.True, s.False} {
+			if n != nil {
+				f(n)
+			}
+		}
 	case Loop:
 		for _, n := range s.Body {
-			add(n)
+			if n != nil {
+				f(n)
+			}
 		}
 	}
-	return out
+}
+
+// EachNode calls f on every operator node in execution order, the order of
+// NodeIDs, without allocating.
+func (g *Graph) EachNode(f func(*Node)) {
+	if g == nil {
+		return
+	}
+	for _, s := range g.Stages {
+		s.eachNode(f)
+	}
 }
 
 // String is the stage's canonical DSL.
@@ -249,35 +295,51 @@ func (n *Node) clone() *Node {
 	return &c
 }
 
-func cloneNodes(ns []*Node) []*Node {
-	if ns == nil {
-		return nil
-	}
-	out := make([]*Node, len(ns))
-	for i, n := range ns {
-		out[i] = n.clone()
-	}
-	return out
-}
-
-func (s *Stage) clone() *Stage {
-	c := *s
-	c.Op = s.Op.clone()
-	c.Branches = cloneNodes(s.Branches)
-	c.Cond, c.True, c.False = s.Cond.clone(), s.True.clone(), s.False.clone()
-	c.Body = cloneNodes(s.Body)
-	return &c
-}
-
 // Clone returns a deep copy that keeps the id counter, so that an edit tried
-// on the copy assigns the same ids it would on the original.
+// on the copy assigns the same ids it would on the original. The copy's
+// stages, nodes and node lists each live in one allocation (a snapshot is
+// taken on every canvas turn that changed the graph); edits on the copy
+// work as on any graph.
 func (g *Graph) Clone() *Graph {
 	if g == nil {
 		return nil
 	}
-	c := &Graph{next: g.next, Stages: make([]*Stage, len(g.Stages))}
+	nodes, lists := 0, 0
+	for _, s := range g.Stages {
+		nodes += s.nodeCount()
+		lists += len(s.Branches) + len(s.Body)
+	}
+	c := &Graph{next: g.next, version: g.version, Stages: make([]*Stage, len(g.Stages))}
+	stages := make([]Stage, len(g.Stages))
+	nodeSlab := make([]Node, 0, nodes)
+	listSlab := make([]*Node, 0, lists)
+	one := func(n *Node) *Node {
+		if n == nil {
+			return nil
+		}
+		nodeSlab = append(nodeSlab, *n)
+		return &nodeSlab[len(nodeSlab)-1]
+	}
+	list := func(ns []*Node) []*Node {
+		if ns == nil {
+			return nil
+		}
+		start := len(listSlab)
+		for _, n := range ns {
+			listSlab = append(listSlab, one(n))
+		}
+		// The full slice expression keeps an append on one list from
+		// overwriting the next one in the shared slab.
+		return listSlab[start:len(listSlab):len(listSlab)]
+	}
 	for i, s := range g.Stages {
-		c.Stages[i] = s.clone()
+		st := &stages[i]
+		*st = *s
+		st.Op = one(s.Op)
+		st.Branches = list(s.Branches)
+		st.Cond, st.True, st.False = one(s.Cond), one(s.True), one(s.False)
+		st.Body = list(s.Body)
+		c.Stages[i] = st
 	}
 	return c
 }
@@ -366,10 +428,10 @@ func (g *Graph) Stats() Stats {
 		case Loop:
 			st.Loop++
 		}
-		for _, n := range s.Nodes() {
+		s.eachNode(func(n *Node) {
 			st.TotalOperators++
 			st.OperatorCounts[n.Operator]++
-		}
+		})
 	}
 	st.UniqueOperators = len(st.OperatorCounts)
 	return st
@@ -381,27 +443,15 @@ func (g *Graph) Has(op string) bool {
 	if g == nil {
 		return false
 	}
-	for _, s := range g.Stages {
-		for _, n := range s.Nodes() {
-			if n.Operator == op {
-				return true
-			}
-		}
-	}
-	return false
+	found := false
+	g.EachNode(func(n *Node) { found = found || n.Operator == op })
+	return found
 }
 
 // Operators lists every operator occurrence in execution order.
 func (g *Graph) Operators() []string {
 	var out []string
-	if g == nil {
-		return out
-	}
-	for _, s := range g.Stages {
-		for _, n := range s.Nodes() {
-			out = append(out, n.Operator)
-		}
-	}
+	g.EachNode(func(n *Node) { out = append(out, n.Operator) })
 	return out
 }
 
@@ -480,10 +530,14 @@ func (g *Graph) Node(id string) (*Node, *Stage, bool) {
 	}
 	key := normID(id)
 	for _, s := range g.Stages {
-		for _, n := range s.Nodes() {
-			if n.ID == key {
-				return n, s, true
+		var hit *Node
+		s.eachNode(func(n *Node) {
+			if hit == nil && n.ID == key {
+				hit = n
 			}
+		})
+		if hit != nil {
+			return hit, s, true
 		}
 	}
 	return nil, nil, false
