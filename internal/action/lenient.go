@@ -143,7 +143,7 @@ func hedged(t string, i, j int) bool {
 	for _, w := range strings.FieldsFunc(before, func(r rune) bool {
 		return !unicode.IsLetter(r) && r != '\''
 	}) {
-		if notWords[w] || strings.HasSuffix(w, "n't") {
+		if notWords[w] != "" || strings.HasSuffix(w, "n't") {
 			return true
 		}
 	}

@@ -38,7 +38,7 @@ func parse(reply string, opt Options) (Action, *Error) {
 	if !opt.Lenient && plain(reply) {
 		// No tag of any form can be in it: what noAction would say,
 		// without scanning (the canvas asks this of every prompt reply).
-		return Action{}, errorf("no <action> tag found", "write exactly one action, e.g. "+tagExample["action"])
+		return Action{}, errNoActionTag()
 	}
 	think, rest, runaway := stripThink(reply)
 	d := scan(rest)
@@ -63,6 +63,12 @@ func parse(reply string, opt Options) (Action, *Error) {
 	return a, nil
 }
 
+// noActionFix is built once: the canvas meets this error on every
+// prompt-writing reply.
+var noActionFix = "write exactly one action, e.g. " + tagExample["action"]
+
+func errNoActionTag() *Error { return errorf("no <action> tag found", noActionFix) }
+
 // plain reports that s holds neither '<' nor '[', so no tag of either form.
 func plain(s string) bool {
 	return strings.IndexByte(s, '<') < 0 && strings.IndexByte(s, '[') < 0
@@ -83,7 +89,7 @@ func noAction(d *doc, opt Options, runaway bool) (Action, *Error) {
 			"end your thinking with </think>, then write one action, e.g. "+tagExample["action"])
 	}
 	if !opt.Lenient {
-		return Action{}, errorf("no <action> tag found", "write exactly one action, e.g. "+tagExample["action"])
+		return Action{}, errNoActionTag()
 	}
 	return lenient(lenientText(d), opt.Operators)
 }

@@ -171,6 +171,9 @@ func (v *viewCache) recentHistory(e *Episode) []HistoryEntry {
 		if !t.Valid {
 			h.Error = excerpt(t.Feedback, 300)
 		}
+		if v.history == nil {
+			v.history = make([]HistoryEntry, 0, max(e.cfg.MaxRounds, len(e.turns)))
+		}
 		v.history = append(v.history, h)
 	}
 	n := len(v.history)

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/flowsteer/flowsteer/internal/obs"
 )
@@ -19,9 +20,15 @@ import (
 // not per message); it carries the episode id and turn number that the
 // client's turn span carries too.
 //
-// Attributes are only built for a span that records: with tracing off a
-// turn pays nothing for them.
+// Attributes are only built for a span that records, and with no tracer
+// provider installed no span is started: a turn pays nothing for tracing
+// that is off.
 func (e *Episode) startApply(ctx context.Context) (context.Context, trace.Span) {
+	if obs.TracingOff() {
+		// The global tracer would only make a non-recording span; ctx
+		// stays as it is, so what runs below sees the same parent.
+		return ctx, offSpan
+	}
 	ctx, span := obs.Tracer().Start(ctx, "canvas.apply")
 	if span.IsRecording() {
 		span.SetAttributes(obs.EpisodeID.String(e.id), obs.TaskID.String(e.task.ID), obs.TaskFamily.String(string(e.task.Family)))
@@ -29,22 +36,26 @@ func (e *Episode) startApply(ctx context.Context) (context.Context, trace.Span) 
 	return ctx, span
 }
 
+var offSpan trace.Span = noop.Span{}
+
 // turnSets holds the metric attribute option of each (action kind, valid)
 // pair, built once: the kinds are few and a turn should not allocate them.
-var turnSets sync.Map // turnKey -> metric.AddOption
+var turnSets sync.Map // turnKey -> []metric.AddOption
 
 type turnKey struct {
 	kind  string
 	valid bool
 }
 
-func turnSet(kind string, valid bool) metric.AddOption {
+// turnSet returns the options as a slice, so that passing them on to the
+// variadic Add makes no new slice.
+func turnSet(kind string, valid bool) []metric.AddOption {
 	k := turnKey{kind, valid}
 	if v, ok := turnSets.Load(k); ok {
-		return v.(metric.AddOption)
+		return v.([]metric.AddOption)
 	}
-	v, _ := turnSets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(obs.ActionKind.String(kind), obs.ActionValid.Bool(valid))))
-	return v.(metric.AddOption)
+	v, _ := turnSets.LoadOrStore(k, []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(obs.ActionKind.String(kind), obs.ActionValid.Bool(valid)))})
+	return v.([]metric.AddOption)
 }
 
 // endApply records the turn's outcome on span and in the metrics.
@@ -70,7 +81,7 @@ func (e *Episode) endApply(ctx context.Context, span trace.Span, o Observation, 
 		}
 	}
 	m := obs.M()
-	m.Turns.Add(ctx, 1, turnSet(kind, o.Valid))
+	m.Turns.Add(ctx, 1, turnSet(kind, o.Valid)...)
 	if !o.Valid {
 		m.InvalidActions.Add(ctx, 1, metric.WithAttributes(obs.ActionKind.String(kind)))
 	}

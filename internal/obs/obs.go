@@ -32,6 +32,14 @@ const Scope = "github.com/flowsteer/flowsteer"
 // Tracer returns the flowsteer tracer of the global provider.
 func Tracer() trace.Tracer { return otel.Tracer(Scope) }
 
+// defaultProvider is the global tracer provider before anyone installed
+// one: it only makes non-recording spans.
+var defaultProvider = otel.GetTracerProvider()
+
+// TracingOff reports that no tracer provider was installed, so no span can
+// record. Hot paths use it to skip starting spans nobody would see.
+func TracingOff() bool { return otel.GetTracerProvider() == defaultProvider }
+
 // Start starts a span from ctx with the flowsteer tracer.
 func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	return Tracer().Start(ctx, name, trace.WithAttributes(attrs...))

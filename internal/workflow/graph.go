@@ -220,9 +220,8 @@ func (g *Graph) EachNode(f func(*Node)) {
 
 // String is the stage's canonical DSL.
 func (s *Stage) String() string {
-	var b strings.Builder
-	s.write(&b)
-	return b.String()
+	var buf [128]byte
+	return string(s.appendTo(buf[:0]))
 }
 
 func opName(n *Node) string {
@@ -232,59 +231,63 @@ func opName(n *Node) string {
 	return n.Operator
 }
 
-func (s *Stage) write(b *strings.Builder) {
+// appendTo appends the stage's DSL to b: the DSL is printed on every canvas
+// turn, so it is built in one buffer instead of a growing Builder.
+func (s *Stage) appendTo(b []byte) []byte {
 	switch s.Kind {
 	case Operator:
-		b.WriteString(opName(s.Op))
+		b = append(b, opName(s.Op)...)
 	case Parallel:
-		b.WriteByte('[')
+		b = append(b, '[')
 		for i, n := range s.Branches {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
-			b.WriteString(opName(n))
+			b = append(b, opName(n)...)
 		}
-		b.WriteByte(']')
+		b = append(b, ']')
 	case Conditional:
-		b.WriteString(opName(s.Cond))
-		b.WriteString(" ? ")
-		b.WriteString(opName(s.True))
-		b.WriteString(" : ")
+		b = append(b, opName(s.Cond)...)
+		b = append(b, " ? "...)
+		b = append(b, opName(s.True)...)
+		b = append(b, " : "...)
 		if s.False == nil {
-			b.WriteString(Done)
+			b = append(b, Done...)
 		} else {
-			b.WriteString(s.False.Operator)
+			b = append(b, s.False.Operator...)
 		}
 	case Loop:
-		b.WriteByte('(')
+		b = append(b, '(')
 		for i, n := range s.Body {
 			if i > 0 {
-				b.WriteString(" -> ")
+				b = append(b, " -> "...)
 			}
-			b.WriteString(opName(n))
+			b = append(b, opName(n)...)
 		}
-		b.WriteString(") * ")
-		b.WriteString(strconv.Itoa(s.Count))
+		b = append(b, ") * "...)
+		b = strconv.AppendInt(b, int64(s.Count), 10)
 	default:
-		b.WriteString("?")
+		b = append(b, '?')
 	}
+	return b
 }
 
 // String is the canonical DSL: single spaces around "->", "?" and ":",
 // ", " inside parallel blocks, "* N" for loops and ": done" always written.
 // The empty graph prints as "".
 func (g *Graph) String() string {
-	if g == nil {
+	if g == nil || len(g.Stages) == 0 {
 		return ""
 	}
-	var b strings.Builder
+	var buf [512]byte
+	b := buf[:0]
 	for i, s := range g.Stages {
 		if i > 0 {
-			b.WriteString(" -> ")
+			b = append(b, " -> "...)
 		}
-		s.write(&b)
+		b = s.appendTo(b)
 	}
-	return b.String()
+	return string(b)
 }
 
 func (n *Node) clone() *Node {
@@ -448,9 +451,18 @@ func (g *Graph) Has(op string) bool {
 	return found
 }
 
+func (g *Graph) nodeTotal() int {
+	n := 0
+	g.EachNode(func(*Node) { n++ })
+	return n
+}
+
 // Operators lists every operator occurrence in execution order.
 func (g *Graph) Operators() []string {
 	var out []string
+	if n := g.nodeTotal(); n > 0 {
+		out = make([]string, 0, n)
+	}
 	g.EachNode(func(n *Node) { out = append(out, n.Operator) })
 	return out
 }
