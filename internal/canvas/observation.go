@@ -100,14 +100,27 @@ func (e *Episode) observe() Observation {
 		o.Valid = true
 		o.Feedback = "New episode: the workflow is empty. Add the first operator or structure."
 	}
+	// The awaited node and the rendered prompt, when there are any, share
+	// one allocation.
+	var x *struct {
+		awaiting Awaiting
+		prompt   Rendered
+	}
+	if (e.state == AwaitingPrompt && len(e.awaiting) > 0) || (e.cfg.RenderPrompt && !o.Done) {
+		x = new(struct {
+			awaiting Awaiting
+			prompt   Rendered
+		})
+	}
 	if e.state == AwaitingPrompt && len(e.awaiting) > 0 {
 		p := e.awaiting[0]
 		d, _ := e.lib.Lookup(p.operator)
-		o.Awaiting = &Awaiting{NodeID: p.nodeID, Operator: p.operator, Description: d.Description, Context: p.context, Remaining: len(e.awaiting) - 1}
+		o.Awaiting = &x.awaiting
+		*o.Awaiting = Awaiting{NodeID: p.nodeID, Operator: p.operator, Description: d.Description, Context: p.context, Remaining: len(e.awaiting) - 1}
 	}
 	if e.cfg.RenderPrompt && !o.Done {
-		r := render(e, o)
-		o.Prompt = &r
+		o.Prompt = &x.prompt
+		*o.Prompt = render(e, o)
 	}
 	return o
 }

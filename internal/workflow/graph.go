@@ -299,10 +299,10 @@ func (n *Node) clone() *Node {
 }
 
 // Clone returns a deep copy that keeps the id counter, so that an edit tried
-// on the copy assigns the same ids it would on the original. The copy's
-// stages, nodes and node lists each live in one allocation (a snapshot is
-// taken on every canvas turn that changed the graph); edits on the copy
-// work as on any graph.
+// on the copy assigns the same ids it would on the original. A snapshot is
+// taken on every canvas turn that changed the graph, so the copy is made
+// of few allocations: the graph with its stages (one block for a small
+// graph), all nodes, all node lists. Edits on the copy work as on any graph.
 func (g *Graph) Clone() *Graph {
 	if g == nil {
 		return nil
@@ -312,8 +312,8 @@ func (g *Graph) Clone() *Graph {
 		nodes += s.nodeCount()
 		lists += len(s.Branches) + len(s.Body)
 	}
-	c := &Graph{next: g.next, version: g.version, Stages: make([]*Stage, len(g.Stages))}
-	stages := make([]Stage, len(g.Stages))
+	c, stages := newGraphBlock(len(g.Stages))
+	c.next, c.version = g.next, g.version
 	nodeSlab := make([]Node, 0, nodes)
 	listSlab := make([]*Node, 0, lists)
 	one := func(n *Node) *Node {
@@ -345,6 +345,39 @@ func (g *Graph) Clone() *Graph {
 		c.Stages[i] = st
 	}
 	return c
+}
+
+// Small graphs (what a policy builds) get the graph, its stage list and
+// its stages in one allocation.
+type (
+	graphBlock4 struct {
+		g      Graph
+		ptrs   [4]*Stage
+		stages [4]Stage
+	}
+	graphBlock8 struct {
+		g      Graph
+		ptrs   [8]*Stage
+		stages [8]Stage
+	}
+)
+
+// newGraphBlock returns an empty graph whose Stages has length n (capacity
+// n, so an append on it reallocates) and the n stages to fill it with.
+func newGraphBlock(n int) (*Graph, []Stage) {
+	switch {
+	case n == 0:
+		return &Graph{Stages: []*Stage{}}, nil
+	case n <= 4:
+		b := &graphBlock4{}
+		b.g.Stages = b.ptrs[:n:n]
+		return &b.g, b.stages[:n]
+	case n <= 8:
+		b := &graphBlock8{}
+		b.g.Stages = b.ptrs[:n:n]
+		return &b.g, b.stages[:n]
+	}
+	return &Graph{Stages: make([]*Stage, n)}, make([]Stage, n)
 }
 
 func sameOp(a, b *Node) bool {
