@@ -81,6 +81,7 @@ const (
 	NodeStatus   = attribute.Key("flowsteer.node.status")
 	Iteration    = attribute.Key("flowsteer.node.iteration")
 	CacheHit     = attribute.Key("flowsteer.cache.hit")
+	CacheTier    = attribute.Key("flowsteer.cache.tier") // local or shared, on hits
 	Backend      = attribute.Key("flowsteer.executor.backend")
 	Simulated    = attribute.Key("flowsteer.executor.simulated")
 	Calls        = attribute.Key("flowsteer.executor.calls")
