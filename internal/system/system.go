@@ -48,7 +48,10 @@ type Options struct {
 	SimSeed *int64
 	// CacheEntries bounds the shared executor cache; negative disables it.
 	CacheEntries int
-	Engine       engine.Config
+	// SharedCache, when its Addr is set, puts a Redis/Valkey tier shared by
+	// the canvas replicas behind the cache (ignored when the cache is off).
+	SharedCache executor.RedisConfig
+	Engine      engine.Config
 	Sandbox      sandbox.Config
 	Store        canvas.StoreConfig
 	// NoExecute builds a canvas without an executor (edits only).
@@ -166,6 +169,13 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 	s.Simulated = b.Simulated()
 	if o.CacheEntries >= 0 {
 		s.Cache = executor.NewCache(o.CacheEntries)
+		if o.SharedCache.Addr != "" {
+			tier, err := executor.NewRedisTier(o.SharedCache)
+			if err != nil {
+				return nil, err
+			}
+			s.Cache.SetShared(tier, executor.SharedOptions{})
+		}
 	}
 	ecfg := o.Engine
 	if ecfg.RunTimeout == 0 {
