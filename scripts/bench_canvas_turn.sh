@@ -31,7 +31,10 @@ echo
 echo "medians over $rounds rounds of $turns turns per side ($(go env GOARCH), GOMAXPROCS $(nproc)), $base vs $(git -C "$root" rev-parse --short HEAD):"
 awk '
 	$2 ~ /^BenchmarkCanvasTurnLatency/ {
-		for (i = 4; i < NF; i += 2) v[$1, $(i+1)] = v[$1, $(i+1)] " " $i
+		for (i = 4; i < NF; i += 2) { v[$1, $(i+1)] = v[$1, $(i+1)] " " $i; last[$1, $(i+1)] = $i }
+		# The two sides of one round ran back to back: their ratio is the
+		# least disturbed by neighbours that come and go.
+		if ($1 == "new") for (i = 4; i < NF; i += 2) if ($i > 0) r[$(i+1)] = r[$(i+1)] " " last["old", $(i+1)] / $i
 	}
 	function median(s,   a, n, i, j, t) {
 		n = split(s, a, " ")
@@ -40,9 +43,9 @@ awk '
 	}
 	END {
 		split("allocs/op B/op mean-ns p50-ns p99-ns cpu-mean-ns cpu-p99-ns ns/op", m, " ")
-		printf "| per turn | %s | new | old / new |\n| --- | ---: | ---: | ---: |\n", "old"
+		printf "| per turn | old | new | old / new (of the medians) | old / new (median of the rounds) |\n| --- | ---: | ---: | ---: | ---: |\n"
 		for (k = 1; k <= 8; k++) {
 			o = median(v["old", m[k]]); n = median(v["new", m[k]])
-			printf "| %s | %.0f | %.0f | %.2fx |\n", m[k], o, n, (n > 0 ? o / n : 0)
+			printf "| %s | %.0f | %.0f | %.2fx | %.2fx |\n", m[k], o, n, (n > 0 ? o / n : 0), median(r[m[k]])
 		}
 	}' "$tmp/raw"

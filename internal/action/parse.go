@@ -295,6 +295,10 @@ func parseStructure(v string) (Structure, bool) {
 	return "", false
 }
 
+// arrowsToCommas is built once (a Replacer is safe for concurrent use):
+// operator lists are split on every add.
+var arrowsToCommas = strings.NewReplacer("->", ",", "→", ",")
+
 // splitOperators splits a list written with commas, semicolons, blanks,
 // arrows or the words "and" and "then"; enclosing brackets or parentheses
 // are dropped.
@@ -303,7 +307,7 @@ func splitOperators(v string) []string {
 	if len(v) >= 2 && (v[0] == '[' && v[len(v)-1] == ']' || v[0] == '(' && v[len(v)-1] == ')') {
 		v = v[1 : len(v)-1]
 	}
-	v = strings.NewReplacer("->", ",", "→", ",").Replace(v)
+	v = arrowsToCommas.Replace(v)
 	var out []string
 	for _, f := range strings.FieldsFunc(v, func(r rune) bool {
 		return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == '\r'

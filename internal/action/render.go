@@ -88,10 +88,13 @@ func Render(a Action) string {
 	return open + r + close + body
 }
 
+// fenceDefuser is built once; a Replacer is safe for concurrent use.
+var fenceDefuser = strings.NewReplacer("```", "'''", "~~~", "---")
+
 // defuse makes free text safe to embed: no fence can open in it and no tag
 // of this package can be read from it.
 func defuse(s string) string {
-	s = strings.NewReplacer("```", "'''", "~~~", "---").Replace(s)
+	s = fenceDefuser.Replace(s)
 	toks := lexTags(s, allTags)
 	if len(toks) == 0 {
 		return s
