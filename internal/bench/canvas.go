@@ -52,7 +52,7 @@ type CanvasResult struct {
 	InProcessProto Latency `json:"in_process_proto"`
 	// GRPC is one action and its observation on an Interact stream
 	// (Go client, loopback TCP, the serve stack).
-	GRPC     Latency `json:"grpc"`
+	GRPC Latency `json:"grpc"`
 	// InProcessCPU is the in-process turn's CPU time on its thread
 	// (CLOCK_THREAD_CPUTIME_ID; zero where there is no such clock).
 	InProcessCPU Latency `json:"in_process_cpu"`
@@ -60,8 +60,8 @@ type CanvasResult struct {
 	// allocations (runtime.MemStats deltas around each Step).
 	AllocsPerTurn float64 `json:"allocs_per_turn"`
 	BytesPerTurn  float64 `json:"bytes_per_turn"`
-	RatioP50 float64 `json:"ratio_grpc_in_process_p50"`
-	RatioP99 float64 `json:"ratio_grpc_in_process_p99"`
+	RatioP50      float64 `json:"ratio_grpc_in_process_p50"`
+	RatioP99      float64 `json:"ratio_grpc_in_process_p99"`
 }
 
 func runCanvas(ctx context.Context, cfg Config) (*CanvasResult, error) {

@@ -52,8 +52,8 @@ type Options struct {
 	// the canvas replicas behind the cache (ignored when the cache is off).
 	SharedCache executor.RedisConfig
 	Engine      engine.Config
-	Sandbox      sandbox.Config
-	Store        canvas.StoreConfig
+	Sandbox     sandbox.Config
+	Store       canvas.StoreConfig
 	// NoExecute builds a canvas without an executor (edits only).
 	NoExecute bool
 	// Libraries are extra operator libraries (e.g. served by another
