@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/task"
 )
 
@@ -40,13 +41,53 @@ func render(e *Episode, o Observation) Rendered {
 	return Rendered{Kind: PromptAction, System: e.view.systemPrompt(e), User: userPrompt(e, o), MaxNewTokens: ActionMaxTokens}
 }
 
-// systemPrompt is rendered once per episode: it depends only on the
-// library, the task's family and the configuration, all fixed at creation.
+// systemPrompt depends only on the library, the task's family, the finish
+// rules and max_rounds, all fixed at creation: it is rendered once per
+// such combination and process (systemPrompts), not per turn or episode.
 func (v *viewCache) systemPrompt(e *Episode) string {
 	if v.system == "" {
-		v.system = systemPrompt(e)
+		v.system = systemPrompts.get(e)
 	}
 	return v.system
+}
+
+// systemKey is everything systemPrompt reads. Libraries are immutable
+// (WithImpls makes a new one), so the pointer names the content.
+type systemKey struct {
+	lib       *operator.Library
+	family    task.Family
+	finish    FinishRules
+	maxRounds int
+}
+
+// promptCache holds rendered system prompts. It is bounded because
+// libraries served by other processes may come and go: when full it
+// starts over, which costs one rendering per key.
+type promptCache struct {
+	mu sync.Mutex
+	m  map[systemKey]string
+}
+
+const maxSystemPrompts = 256
+
+var systemPrompts promptCache
+
+func (c *promptCache) get(e *Episode) string {
+	k := systemKey{lib: e.lib, family: e.task.Family, finish: e.cfg.Finish, maxRounds: e.cfg.MaxRounds}
+	c.mu.Lock()
+	s, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return s
+	}
+	s = systemPrompt(e)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxSystemPrompts {
+		c.m = make(map[systemKey]string)
+	}
+	c.m[k] = s
+	c.mu.Unlock()
+	return s
 }
 
 // textBuf is a pooled byte buffer for the prompts rendered on every turn:
