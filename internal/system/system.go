@@ -81,12 +81,22 @@ type System struct {
 	// LlamaCpp is the managed llama.cpp server of backend "llamacpp" (nil
 	// otherwise); Close stops it.
 	LlamaCpp *llamacpp.Server
+
+	redis *executor.RedisTier // the shared cache tier's connections, if any
 }
 
-// Close releases what the System started: the managed llama.cpp server.
-// Safe to call more than once and on any System.
+// Close releases what the System started: the managed llama.cpp server
+// and the shared cache tier's connections. Safe to call more than once and
+// on any System.
 func (s *System) Close() error {
-	if s == nil || s.LlamaCpp == nil {
+	if s == nil {
+		return nil
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
+		s.redis = nil
+	}
+	if s.LlamaCpp == nil {
 		return nil
 	}
 	return s.LlamaCpp.Stop()
@@ -175,6 +185,7 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 				return nil, err
 			}
 			s.Cache.SetShared(tier, executor.SharedOptions{})
+			s.redis = tier
 		}
 	}
 	ecfg := o.Engine
