@@ -220,7 +220,6 @@ func (e *Episode) takePrompt(ctx context.Context, in Input) turnOutcome {
 	}
 	text = strings.TrimSpace(text)
 	summary := "prompt for " + p.nodeID + " (" + p.operator + ")"
-	set := "Prompt set for " + p.nodeID + " (" + p.operator + ")."
 	if in.Structured == nil {
 		// A well-formed action without a <prompt> is not a prompt: taking
 		// its leftover text ("Review" from <operator>Review</operator>)
@@ -249,6 +248,7 @@ func (e *Episode) takePrompt(ctx context.Context, in Input) turnOutcome {
 		return invalid(action.SetPrompt, summary, "Could not set the prompt: "+err.Error())
 	}
 	e.awaiting = e.awaiting[1:]
+	set := "Prompt set for " + p.nodeID + " (" + p.operator + ")."
 	if len(e.awaiting) > 0 {
 		return turnOutcome{valid: true, kind: action.SetPrompt, summary: summary, feedback: e.awaitingText(set + " ")}
 	}

@@ -177,7 +177,7 @@ func (v *viewCache) operatorViews(e *Episode) []OperatorView {
 // copies instead of writing into the cache.
 func (v *viewCache) recentHistory(e *Episode) []HistoryEntry {
 	if len(v.history) > len(e.turns) {
-		v.history = v.history[:0] // the record was cut: rebuild it
+		v.history = nil // the record was cut: rebuild it (never in place: observations hold it)
 	}
 	for _, t := range e.turns[len(v.history):] {
 		h := HistoryEntry{Turn: t.Number, Action: t.Summary, Valid: t.Valid}
