@@ -17,22 +17,24 @@ import (
 
 // backendFlags choose the executor backend of a command.
 type backendFlags struct {
-	backend       string
-	baseURL       string
-	model         string
-	apiKeyEnv     string
-	temperature   float64
-	maxTokens     int
-	concurrency   int
-	timeout       time.Duration
-	simConfig     string
-	simSeed       int64
-	noCache       bool
+	backend     string
+	baseURL     string
+	model       string
+	apiKeyEnv   string
+	temperature float64
+	maxTokens   int
+	concurrency int
+	timeout     time.Duration
+	simConfig   string
+	simSeed     int64
+	noCache     bool
+	runTimeout  time.Duration
+	llama       llamaFlags
+	fs          *pflag.FlagSet
+
+	// The shared executor cache tier (issue #24).
 	cacheRedis    string
 	cacheRedisTTL time.Duration
-	runTimeout    time.Duration
-	llama         llamaFlags
-	fs            *pflag.FlagSet
 }
 
 // llamaFlags configure the managed llama.cpp server (--backend llamacpp,

@@ -48,17 +48,18 @@ type Options struct {
 	SimSeed *int64
 	// CacheEntries bounds the shared executor cache; negative disables it.
 	CacheEntries int
-	// SharedCache, when its Addr is set, puts a Redis/Valkey tier shared by
-	// the canvas replicas behind the cache (ignored when the cache is off).
-	SharedCache executor.RedisConfig
-	Engine      engine.Config
-	Sandbox     sandbox.Config
-	Store       canvas.StoreConfig
+	Engine       engine.Config
+	Sandbox      sandbox.Config
+	Store        canvas.StoreConfig
 	// NoExecute builds a canvas without an executor (edits only).
 	NoExecute bool
 	// Libraries are extra operator libraries (e.g. served by another
 	// process), chosen per episode by EpisodeConfig.library.
 	Libraries []*operator.Library
+
+	// SharedCache, when its Addr is set, puts a Redis/Valkey tier shared by
+	// the canvas replicas behind the cache (ignored when the cache is off).
+	SharedCache executor.RedisConfig
 }
 
 // DefaultOptions run offline on the simulated backend.
