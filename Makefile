@@ -45,6 +45,7 @@ help:
 	@echo "make run-llm    train SmolLM2-135M-Instruct + LoRA as the Flow-Director with CWRPO on the CPU (STEPS=, RESUME=, BACKEND=)"
 	@echo "make test-ui    drive the web viewer with headless Chromium during a short training run (screenshots in UI_ARTIFACTS=$(UI_ARTIFACTS))"
 	@echo "make test-security  tests/security against a real serve (tenants, secrets, budgets) and the sandbox escape table (also in test-go)"
+	@echo "make test-shared-cache  the shared executor cache tier against a real redis-server on loopback (installs it; ~3 min)"
 
 # ---- tools -----------------------------------------------------------------
 
@@ -126,7 +127,7 @@ lint: tools
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 .PHONY: test
-test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy test-ui
+test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy test-ui test-shared-cache
 	@echo "all tests passed"
 
 # test-all: every test, the real-model ones included (what CI runs):
@@ -388,3 +389,31 @@ test-ui: uideps
 test-security:
 	$(GO) test -count=1 -v ./tests/security
 	$(GO) test -count=1 -v -run '^TestEscapeTable$$' ./internal/sandbox
+# ---- speed: canvas turn, shared executor cache (issue #24) --------------------
+
+# shared-cache-deps: a Redis server for the shared executor cache tier's
+# tests (Debian's redis-server; valkey-server works too). Installed as root
+# via apt-get where possible, like sysdeps.
+.PHONY: shared-cache-deps
+shared-cache-deps:
+	@if ! command -v redis-server >/dev/null 2>&1 && ! command -v valkey-server >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing redis-server for the shared executor cache tests"; \
+			apt-get install -y -qq redis-server >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq redis-server >/dev/null 2>&1); \
+		fi; \
+	fi
+	@command -v redis-server >/dev/null 2>&1 || command -v valkey-server >/dev/null 2>&1 || { echo "no redis-server or valkey-server: install one (apt-get install redis-server)"; exit 1; }
+
+# test-shared-cache: the shared tier against a real server on loopback
+# (fails rather than skips without one), then one training step on three
+# canvas replicas with, without and losing the tier (about 3 minutes).
+.PHONY: test-shared-cache
+test-shared-cache: shared-cache-deps
+	FLOWSTEER_REQUIRE_REDIS=1 $(GO) test -count=1 -run 'Shared|Redis' ./internal/executor/...
+	FLOWSTEER_REQUIRE_REDIS=1 FLOWSTEER_SHARED_CACHE_STEP=1 $(GO) test -count=1 -timeout 15m -run TestSharedCacheAcrossReplicas -v ./internal/bench
+
+# bench-canvas-turn: the canvas turn now and at 05ebaf7, side by side
+# (BASE=, ROUNDS=, TURNS=); figures in BENCHMARKS.md.
+.PHONY: bench-canvas-turn
+bench-canvas-turn:
+	scripts/bench_canvas_turn.sh $(or $(BASE),05ebaf7) $(or $(ROUNDS),5) $(or $(TURNS),20000)

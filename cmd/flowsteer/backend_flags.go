@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ type backendFlags struct {
 	runTimeout  time.Duration
 	llama       llamaFlags
 	fs          *pflag.FlagSet
+
+	// The shared executor cache tier (issue #24).
+	cacheRedis    string
+	cacheRedisTTL time.Duration
 }
 
 // llamaFlags configure the managed llama.cpp server (--backend llamacpp,
@@ -72,6 +77,8 @@ func (b *backendFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&b.simConfig, "sim-config", "", "sim: YAML file over the sim's documented defaults")
 	fs.Int64Var(&b.simSeed, "sim-seed", 1, "sim: seed of the simulated executor")
 	fs.BoolVar(&b.noCache, "no-cache", false, "do not cache deterministic executor calls")
+	fs.StringVar(&b.cacheRedis, "cache-redis", "", "host:port of a Redis/Valkey server that the canvas replicas share as a second executor cache tier (password from $FLOWSTEER_CACHE_REDIS_PASSWORD); unreachable = per-replica caching")
+	fs.DurationVar(&b.cacheRedisTTL, "cache-redis-ttl", 24*time.Hour, "expiry of shared executor cache entries")
 	fs.DurationVar(&b.runTimeout, "run-timeout", 600*time.Second, "timeout for one whole workflow run")
 	b.llama.register(fs, "llamacpp-")
 }
@@ -85,6 +92,9 @@ func (b *backendFlags) options() (system.Options, error) {
 	o.Engine.RunTimeout = b.runTimeout
 	if b.noCache {
 		o.CacheEntries = -1
+	}
+	if b.cacheRedis != "" {
+		o.SharedCache = executor.RedisConfig{Addr: b.cacheRedis, TTL: b.cacheRedisTTL, Password: os.Getenv("FLOWSTEER_CACHE_REDIS_PASSWORD")}
 	}
 	if b.backend == system.KindOpenAI {
 		if b.baseURL == "" {

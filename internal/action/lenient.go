@@ -86,12 +86,15 @@ func lenient(text string, operators []string) (Action, *Error) {
 	return Action{}, errorf(reason, "write exactly one action, e.g. "+tagExample["action"])
 }
 
+// curlyQuotes is built once; a Replacer is safe for concurrent use.
+var curlyQuotes = strings.NewReplacer("’", "'", "‘", "'")
+
 // normalise lower-cases text, straightens apostrophes and collapses blanks, so
 // that phrases match however they were typed. Line breaks survive as
 // sentence ends.
 func normalise(s string) string {
 	s = strings.ToLower(s)
-	s = strings.NewReplacer("’", "'", "‘", "'").Replace(s)
+	s = curlyQuotes.Replace(s)
 	var b strings.Builder
 	b.Grow(len(s))
 	blank, newline := false, false
@@ -143,7 +146,7 @@ func hedged(t string, i, j int) bool {
 	for _, w := range strings.FieldsFunc(before, func(r rune) bool {
 		return !unicode.IsLetter(r) && r != '\''
 	}) {
-		if notWords[w] || strings.HasSuffix(w, "n't") {
+		if notWords[w] != "" || strings.HasSuffix(w, "n't") {
 			return true
 		}
 	}

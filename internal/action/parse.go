@@ -35,6 +35,11 @@ func parse(reply string, opt Options) (Action, *Error) {
 		return Action{}, errorf("empty reply", "write a short reflection and one action, e.g. "+tagExample["action"])
 	}
 	reply = strings.ToValidUTF8(reply, "\uFFFD")
+	if !opt.Lenient && plain(reply) {
+		// No tag of any form can be in it: what noAction would say,
+		// without scanning (the canvas asks this of every prompt reply).
+		return Action{}, errNoActionTag()
+	}
 	think, rest, runaway := stripThink(reply)
 	d := scan(rest)
 
@@ -58,6 +63,17 @@ func parse(reply string, opt Options) (Action, *Error) {
 	return a, nil
 }
 
+// noActionFix is built once: the canvas meets this error on every
+// prompt-writing reply.
+var noActionFix = "write exactly one action, e.g. " + tagExample["action"]
+
+func errNoActionTag() *Error { return errorf("no <action> tag found", noActionFix) }
+
+// plain reports that s holds neither '<' nor '[', so no tag of either form.
+func plain(s string) bool {
+	return strings.IndexByte(s, '<') < 0 && strings.IndexByte(s, '[') < 0
+}
+
 func noAction(d *doc, opt Options, runaway bool) (Action, *Error) {
 	for _, t := range d.strays {
 		if t.name == "action" {
@@ -73,7 +89,7 @@ func noAction(d *doc, opt Options, runaway bool) (Action, *Error) {
 			"end your thinking with </think>, then write one action, e.g. "+tagExample["action"])
 	}
 	if !opt.Lenient {
-		return Action{}, errorf("no <action> tag found", "write exactly one action, e.g. "+tagExample["action"])
+		return Action{}, errNoActionTag()
 	}
 	return lenient(lenientText(d), opt.Operators)
 }
@@ -279,6 +295,10 @@ func parseStructure(v string) (Structure, bool) {
 	return "", false
 }
 
+// arrowsToCommas is built once (a Replacer is safe for concurrent use):
+// operator lists are split on every add.
+var arrowsToCommas = strings.NewReplacer("->", ",", "→", ",")
+
 // splitOperators splits a list written with commas, semicolons, blanks,
 // arrows or the words "and" and "then"; enclosing brackets or parentheses
 // are dropped.
@@ -287,7 +307,7 @@ func splitOperators(v string) []string {
 	if len(v) >= 2 && (v[0] == '[' && v[len(v)-1] == ']' || v[0] == '(' && v[len(v)-1] == ')') {
 		v = v[1 : len(v)-1]
 	}
-	v = strings.NewReplacer("->", ",", "→", ",").Replace(v)
+	v = arrowsToCommas.Replace(v)
 	var out []string
 	for _, f := range strings.FieldsFunc(v, func(r rune) bool {
 		return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == '\r'

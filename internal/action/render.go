@@ -88,10 +88,13 @@ func Render(a Action) string {
 	return open + r + close + body
 }
 
+// fenceDefuser is built once; a Replacer is safe for concurrent use.
+var fenceDefuser = strings.NewReplacer("```", "'''", "~~~", "---")
+
 // defuse makes free text safe to embed: no fence can open in it and no tag
 // of this package can be read from it.
 func defuse(s string) string {
-	s = strings.NewReplacer("```", "'''", "~~~", "---").Replace(s)
+	s = fenceDefuser.Replace(s)
 	toks := lexTags(s, allTags)
 	if len(toks) == 0 {
 		return s
@@ -127,6 +130,9 @@ func cutRunes(s string, n int) string {
 // Fenced code is kept as written.
 func PromptText(reply string) string {
 	reply = strings.ToValidUTF8(reply, "\uFFFD")
+	if plain(reply) {
+		return strings.TrimSpace(reply) // nothing to strip, no scan needed
+	}
 	_, rest, _ := stripThink(reply)
 	d := scan(rest)
 	if e, ok := d.first("prompt"); ok {

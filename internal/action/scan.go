@@ -18,10 +18,12 @@ var allTags = nameSet("action", "operator", "operators", "structure", "condition
 
 const maxTagName = 9 // len("reasoning"), the longest name in allTags
 
-func nameSet(names ...string) map[string]bool {
-	m := make(map[string]bool, len(names))
+// nameSet maps each name to itself, so that a lexed tag takes the set's
+// string instead of allocating its own.
+func nameSet(names ...string) map[string]string {
+	m := make(map[string]string, len(names))
 	for _, n := range names {
-		m[n] = true
+		m[n] = n
 	}
 	return m
 }
@@ -36,8 +38,11 @@ type token struct {
 // lexTags returns the tags of s whose names are in names, in order. A tag is
 // <name>, </name>, [name] or [/name], with the name in any case and nothing
 // else inside the brackets.
-func lexTags(s string, names map[string]bool) []token {
+func lexTags(s string, names map[string]string) []token {
 	var toks []token
+	if n := strings.Count(s, "<") + strings.Count(s, "["); n > 0 {
+		toks = make([]token, 0, min(n, 64)) // at most one tag per bracket
+	}
 	for i := 0; i < len(s); {
 		j := strings.IndexAny(s[i:], "<[")
 		if j < 0 {
@@ -54,7 +59,7 @@ func lexTags(s string, names map[string]bool) []token {
 	return toks
 }
 
-func tagAt(s string, p int, names map[string]bool) (token, bool) {
+func tagAt(s string, p int, names map[string]string) (token, bool) {
 	closer := byte('>')
 	if s[p] == '[' {
 		closer = ']'
@@ -82,10 +87,14 @@ func tagAt(s string, p int, names map[string]bool) (token, bool) {
 		n++
 		q++
 	}
-	if n == 0 || q >= len(s) || s[q] != closer || !names[string(buf[:n])] {
+	if n == 0 || q >= len(s) || s[q] != closer {
 		return token{}, false
 	}
-	t.name = string(buf[:n])
+	name, ok := names[string(buf[:n])]
+	if !ok {
+		return token{}, false
+	}
+	t.name = name
 	t.end = q + 1
 	return t, true
 }
@@ -156,8 +165,9 @@ type doc struct {
 
 func scan(s string) *doc {
 	d := &doc{text: s, fenced: fences(s)}
-	var vis []token
-	for _, t := range lexTags(s, actionTags) {
+	toks := lexTags(s, actionTags)
+	vis := toks[:0] // filtered in place: toks is this call's own
+	for _, t := range toks {
 		if inRanges(d.fenced, t.start) {
 			if t.name == "action" && !t.close {
 				d.hiddenAct = true
@@ -168,15 +178,34 @@ func scan(s string) *doc {
 	}
 	// next[i] is the next token with vis[i]'s name; computing it up front
 	// keeps pairing linear however many stray tags a reply holds.
-	next := make([]int, len(vis))
-	last := map[string]int{}
+	var nextBuf [32]int
+	next := nextBuf[:0]
+	if len(vis) > len(nextBuf) {
+		next = make([]int, 0, len(vis))
+	}
+	next = next[:len(vis)]
+	// last holds each name's latest index; the names are the few of
+	// actionTags, so a list beats a map.
+	type seen struct {
+		name string
+		at   int
+	}
+	var lastBuf [16]seen
+	last := lastBuf[:0]
 	for i := len(vis) - 1; i >= 0; i-- {
 		next[i] = -1
-		if j, ok := last[vis[i].name]; ok {
-			next[i] = j
+		k := 0
+		for k < len(last) && last[k].name != vis[i].name {
+			k++
 		}
-		last[vis[i].name] = i
+		if k < len(last) {
+			next[i] = last[k].at
+			last[k].at = i
+		} else {
+			last = append(last, seen{vis[i].name, i})
+		}
 	}
+	d.elems = make([]element, 0, len(vis)/2+1)
 	for i := 0; i < len(vis); {
 		t := vis[i]
 		if t.close {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
@@ -51,9 +52,16 @@ type CanvasResult struct {
 	InProcessProto Latency `json:"in_process_proto"`
 	// GRPC is one action and its observation on an Interact stream
 	// (Go client, loopback TCP, the serve stack).
-	GRPC     Latency `json:"grpc"`
-	RatioP50 float64 `json:"ratio_grpc_in_process_p50"`
-	RatioP99 float64 `json:"ratio_grpc_in_process_p99"`
+	GRPC Latency `json:"grpc"`
+	// InProcessCPU is the in-process turn's CPU time on its thread
+	// (CLOCK_THREAD_CPUTIME_ID; zero where there is no such clock).
+	InProcessCPU Latency `json:"in_process_cpu"`
+	// AllocsPerTurn and BytesPerTurn are the in-process turn's heap
+	// allocations (runtime.MemStats deltas around each Step).
+	AllocsPerTurn float64 `json:"allocs_per_turn"`
+	BytesPerTurn  float64 `json:"bytes_per_turn"`
+	RatioP50      float64 `json:"ratio_grpc_in_process_p50"`
+	RatioP99      float64 `json:"ratio_grpc_in_process_p99"`
 }
 
 func runCanvas(ctx context.Context, cfg Config) (*CanvasResult, error) {
@@ -71,20 +79,24 @@ func runCanvas(ctx context.Context, cfg Config) (*CanvasResult, error) {
 	}
 	defer cl.Close()
 	h := &canvasHarness{sys: srv.Sys, client: cl}
-	var in, proto, grpc []time.Duration
+	var in, proto, grpc, cpu []time.Duration
+	var allocs, bytes uint64
 	const warm = 2
 	for i := range cfg.CanvasEpisodes + warm {
 		keep := i >= warm
 		// The sides alternate episode by episode, so a noisy neighbour
 		// slows all three alike.
-		d, err := h.inProcess(ctx, false)
+		d, c, err := h.inProcess(ctx, false)
 		if err != nil {
 			return nil, fmt.Errorf("in process: %w", err)
 		}
 		if keep {
 			in = append(in, d...)
+			cpu = append(cpu, c.cpu...)
+			allocs += c.allocs
+			bytes += c.bytes
 		}
-		if d, err = h.inProcess(ctx, true); err != nil {
+		if d, _, err = h.inProcess(ctx, true); err != nil {
 			return nil, fmt.Errorf("in process + proto: %w", err)
 		}
 		if keep {
@@ -98,6 +110,13 @@ func runCanvas(ctx context.Context, cfg Config) (*CanvasResult, error) {
 		}
 	}
 	r := &CanvasResult{Turns: len(in), InProcess: summarize(in), InProcessProto: summarize(proto), GRPC: summarize(grpc)}
+	if cpuClock {
+		r.InProcessCPU = summarize(cpu)
+	}
+	if len(in) > 0 {
+		r.AllocsPerTurn = float64(allocs) / float64(len(in))
+		r.BytesPerTurn = float64(bytes) / float64(len(in))
+	}
 	r.RatioP50 = ratio(r.GRPC.P50us, r.InProcess.P50us)
 	r.RatioP99 = ratio(r.GRPC.P99us, r.InProcess.P99us)
 	return r, nil
@@ -109,34 +128,56 @@ type canvasHarness struct {
 	client *flowsteer.Client
 }
 
+// turnCost is what the plain in-process side also measures per turn: CPU
+// time on the turn's thread and the heap allocations of the whole episode.
+type turnCost struct {
+	cpu           []time.Duration
+	allocs, bytes uint64
+}
+
 // inProcess plays one scripted episode on the domain canvas and returns
-// each turn's time; withProto also converts each observation to its message.
-func (h *canvasHarness) inProcess(ctx context.Context, withProto bool) ([]time.Duration, error) {
+// each turn's time; withProto also converts each observation to its
+// message. Without it, each turn's thread CPU time and allocations are
+// measured too (the MemStats reads lie outside the timed span).
+func (h *canvasHarness) inProcess(ctx context.Context, withProto bool) ([]time.Duration, turnCost, error) {
+	var cost turnCost
 	ep, _, err := h.sys.Canvas.Create(ctx, ScriptTask, canvas.DefaultConfig(), reward.Default())
 	if err != nil {
-		return nil, err
+		return nil, cost, err
 	}
 	defer h.drop(ctx, ep.ID())
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	out := make([]time.Duration, 0, len(Script))
+	var ms0, ms1 runtime.MemStats
 	for i, text := range Script {
-		t0 := time.Now()
+		if !withProto {
+			runtime.ReadMemStats(&ms0)
+		}
+		c0, t0 := threadCPU(), time.Now()
 		o, err := ep.Step(ctx, canvas.Input{Text: text})
 		var m *pb.Observation
 		if withProto && err == nil {
 			m = canvassvc.ObservationToPB(o)
 		}
 		out = append(out, time.Since(t0))
+		if !withProto {
+			cost.cpu = append(cost.cpu, threadCPU()-c0)
+			runtime.ReadMemStats(&ms1)
+			cost.allocs += ms1.Mallocs - ms0.Mallocs
+			cost.bytes += ms1.TotalAlloc - ms0.TotalAlloc
+		}
 		if err != nil {
-			return nil, fmt.Errorf("turn %d: %w", i+1, err)
+			return nil, cost, fmt.Errorf("turn %d: %w", i+1, err)
 		}
 		if withProto && m.GetTurn() != int32(i+1) {
-			return nil, fmt.Errorf("turn %d: converted observation says turn %d", i+1, m.GetTurn())
+			return nil, cost, fmt.Errorf("turn %d: converted observation says turn %d", i+1, m.GetTurn())
 		}
 		if err := checkTurn(i, o.Valid, o.Done, o.Feedback); err != nil {
-			return nil, err
+			return nil, cost, err
 		}
 	}
-	return out, nil
+	return out, cost, nil
 }
 
 // overGRPC plays one scripted episode on an Interact stream.

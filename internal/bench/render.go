@@ -23,6 +23,14 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
+// The canvas turn before issue #24, as go test -bench measured it at that
+// commit (BenchmarkCanvasTurn/in-process, -benchmem): the earlier figures
+// the report shows its own next to.
+const (
+	turnBaselineCommit = "05ebaf7"
+	turnBaseline       = "118 allocations, 17.4 KiB"
+)
+
 func us(v float64) string {
 	switch {
 	case v >= 10_000:
@@ -64,6 +72,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("  in process + proto conversion\t%s\t%s\t%s", us(c.InProcessProto.P50us), us(c.InProcessProto.P99us), us(c.InProcessProto.MeanUs))
 		p("  gRPC Interact stream, loopback TCP\t%s\t%s\t%s", us(c.GRPC.P50us), us(c.GRPC.P99us), us(c.GRPC.MeanUs))
 		p("  ratio gRPC / in process\t%.1fx\t%.1fx\t", c.RatioP50, c.RatioP99)
+		if c.InProcessCPU.N > 0 {
+			p("  in process, CPU time (thread clock)\t%s\t%s\t%s", us(c.InProcessCPU.P50us), us(c.InProcessCPU.P99us), us(c.InProcessCPU.MeanUs))
+		}
+		p("  in process, heap per turn\t%.1f allocations, %s\t(before #24, %s: %s)", c.AllocsPerTurn, kib(c.BytesPerTurn), turnBaselineCommit, turnBaseline)
 	}
 	if o := r.Rollout; o != nil {
 		p("")
@@ -124,6 +136,11 @@ func (r *Report) Markdown() string {
 		p("| in process + proto conversion | %s | %s | %s |", us(c.InProcessProto.P50us), us(c.InProcessProto.P99us), us(c.InProcessProto.MeanUs))
 		p("| gRPC Interact stream, loopback TCP | %s | %s | %s |", us(c.GRPC.P50us), us(c.GRPC.P99us), us(c.GRPC.MeanUs))
 		p("| **ratio gRPC / in process** | **%.1fx** | **%.1fx** | |", c.RatioP50, c.RatioP99)
+		if c.InProcessCPU.N > 0 {
+			p("| in process, CPU time (thread clock) | %s | %s | %s |", us(c.InProcessCPU.P50us), us(c.InProcessCPU.P99us), us(c.InProcessCPU.MeanUs))
+		}
+		p("")
+		p("In process, heap per turn: %.1f allocations, %s (before issue #24, at %s: %s; `make bench-canvas-turn` measures both side by side).", c.AllocsPerTurn, kib(c.BytesPerTurn), turnBaselineCommit, turnBaseline)
 	}
 	if o := r.Rollout; o != nil {
 		p("")

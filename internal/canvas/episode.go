@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,7 @@ type Episode struct {
 	result       *Result
 
 	turns   []Turn
+	view    viewCache // what observations share between turns (observation.go)
 	created time.Time
 	updated time.Time
 	closed  bool
@@ -192,9 +194,12 @@ func (e *Episode) step(ctx context.Context, in Input) (Observation, error) {
 		a.Operators = append([]string(nil), a.Operators...)
 		in.Structured = &a
 	}
+	if e.turns == nil {
+		e.turns = make([]Turn, 0, min(e.cfg.MaxRounds, 32)) // one allocation for a typical episode
+	}
 	tr := Turn{
 		Number: e.turn, Input: in, Kind: t.kind, Summary: t.summary, Valid: t.valid,
-		Feedback: e.lastFeedback, DSL: e.graph.String(), State: e.state, Time: e.updated,
+		Feedback: e.lastFeedback, DSL: e.dsl(), State: e.state, Time: e.updated,
 	}
 	e.turns = append(e.turns, tr)
 	e.size += turnBytes(tr)
@@ -223,7 +228,7 @@ func (e *Episode) takePrompt(ctx context.Context, in Input) turnOutcome {
 		text = action.PromptText(in.Text)
 	}
 	text = strings.TrimSpace(text)
-	summary := fmt.Sprintf("prompt for %s (%s)", p.nodeID, p.operator)
+	summary := "prompt for " + p.nodeID + " (" + p.operator + ")"
 	if in.Structured == nil {
 		// A well-formed action without a <prompt> is not a prompt: taking
 		// its leftover text ("Review" from <operator>Review</operator>)
@@ -252,14 +257,12 @@ func (e *Episode) takePrompt(ctx context.Context, in Input) turnOutcome {
 		return invalid(action.SetPrompt, summary, "Could not set the prompt: "+err.Error())
 	}
 	e.awaiting = e.awaiting[1:]
-	fb := fmt.Sprintf("Prompt set for %s (%s).", p.nodeID, p.operator)
+	set := "Prompt set for " + p.nodeID + " (" + p.operator + ")."
 	if len(e.awaiting) > 0 {
-		fb += " " + e.awaitingText()
-		return turnOutcome{valid: true, kind: action.SetPrompt, summary: summary, feedback: fb}
+		return turnOutcome{valid: true, kind: action.SetPrompt, summary: summary, feedback: e.awaitingText(set + " ")}
 	}
 	e.state = Building
-	fb += e.execute(ctx)
-	return turnOutcome{valid: true, kind: action.SetPrompt, summary: summary, feedback: fb}
+	return turnOutcome{valid: true, kind: action.SetPrompt, summary: summary, feedback: set + e.execute(ctx)}
 }
 
 const (
@@ -267,13 +270,15 @@ const (
 	maxPromptLen = 4000
 )
 
-func (e *Episode) awaitingText() string {
+// awaitingText asks for the next awaited prompt, after prefix (built in
+// one concatenation: this is feedback on most turns).
+func (e *Episode) awaitingText(prefix string) string {
 	p := e.awaiting[0]
-	s := fmt.Sprintf("Now write the prompt for %s (%s)", p.nodeID, p.operator)
+	const rules = ": 1 to 3 sentences specific to this problem, no tags."
 	if p.context != "" {
-		s += ", " + p.context
+		return prefix + "Now write the prompt for " + p.nodeID + " (" + p.operator + "), " + p.context + rules
 	}
-	return s + ": 1 to 3 sentences specific to this problem, no tags."
+	return prefix + "Now write the prompt for " + p.nodeID + " (" + p.operator + ")" + rules
 }
 
 func (e *Episode) parse(in Input) (action.Action, error) {
@@ -292,7 +297,7 @@ func (e *Episode) parse(in Input) (action.Action, error) {
 		}
 		return a, nil
 	}
-	a, err := action.Parse(in.Text, action.Options{Lenient: e.cfg.Lenient, Operators: e.lib.Names()})
+	a, err := action.Parse(in.Text, action.Options{Lenient: e.cfg.Lenient, Operators: e.view.names(e)})
 	if err != nil {
 		return a, err
 	}
@@ -342,7 +347,7 @@ func (e *Episode) applyAction(ctx context.Context, in Input) turnOutcome {
 		if e.cfg.TwoStep {
 			e.awaiting = []pendingPrompt{{nodeID: id, operator: op}}
 			e.state = AwaitingPrompt
-			return turnOutcome{valid: true, kind: a.Kind, summary: summary, feedback: fb + " " + e.awaitingText()}
+			return turnOutcome{valid: true, kind: a.Kind, summary: summary, feedback: e.awaitingText(fb + " ")}
 		}
 		fb += e.execute(ctx)
 		return turnOutcome{valid: true, kind: a.Kind, summary: summary, feedback: fb}
@@ -483,7 +488,7 @@ func (e *Episode) add(ctx context.Context, a action.Action, summary string) turn
 		return invalid(a.Kind, summary, "Cannot add: "+err.Error())
 	}
 	nodes := st.Nodes()
-	fb := fmt.Sprintf("Added %s as %s.", describeStage(st), st.ID)
+	fb := "Added " + describeStage(st) + " as " + st.ID + "."
 	if a.Structure == action.NoStructure && len([]rune(strings.TrimSpace(a.Prompt))) >= minPromptLen {
 		// An add that brings its own prompt needs no second step.
 		_ = e.graph.SetPrompt(st.ID, strings.TrimSpace(a.Prompt))
@@ -491,12 +496,12 @@ func (e *Episode) add(ctx context.Context, a action.Action, summary string) turn
 		fb += " Prompt set."
 	}
 	if e.cfg.TwoStep && len(nodes) > 0 {
-		e.awaiting = e.awaiting[:0]
+		e.awaiting = slices.Grow(e.awaiting[:0], len(nodes))
 		for i, n := range nodes {
 			e.awaiting = append(e.awaiting, pendingPrompt{nodeID: n.ID, operator: n.Operator, context: nodeContext(st, i, len(nodes))})
 		}
 		e.state = AwaitingPrompt
-		return turnOutcome{valid: true, kind: a.Kind, summary: summary, feedback: fb + " " + e.awaitingText()}
+		return turnOutcome{valid: true, kind: a.Kind, summary: summary, feedback: e.awaitingText(fb + " ")}
 	}
 	fb += e.execute(ctx)
 	return turnOutcome{valid: true, kind: a.Kind, summary: summary, feedback: fb}
@@ -507,9 +512,7 @@ func describeStage(st *workflow.Stage) string {
 	case workflow.Operator:
 		return st.Op.Operator
 	default:
-		g := workflow.New()
-		g.Stages = []*workflow.Stage{st}
-		return st.Kind.String() + " " + g.String()
+		return st.Kind.String() + " " + st.String()
 	}
 }
 

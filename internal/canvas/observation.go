@@ -2,7 +2,7 @@ package canvas
 
 import (
 	"fmt"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/flowsteer/flowsteer/internal/action"
 	"github.com/flowsteer/flowsteer/internal/operator"
@@ -72,12 +72,13 @@ func PublicTask(t task.Task) task.Task {
 }
 
 func (e *Episode) observe() Observation {
+	v := e.view.refresh(e)
 	o := Observation{
 		EpisodeID:  e.id,
 		Task:       PublicTask(e.task),
-		Graph:      e.graph.Clone(),
-		DSL:        e.graph.String(),
-		Stats:      e.graph.Stats(),
+		Graph:      v.graph,
+		DSL:        v.dsl,
+		Stats:      v.stats,
 		Execution:  boundExecution(e.lastExec, e.cfg.ExcerptLimit),
 		Feedback:   e.lastFeedback,
 		Valid:      e.lastValid,
@@ -92,30 +93,108 @@ func (e *Episode) observe() Observation {
 		LastAction: e.lastSummary,
 		LastKind:   e.lastKind,
 		Answer:     e.answer,
-		Operators:  operatorViews(e.lib, e.task.Family),
+		Operators:  v.operatorViews(e),
+		History:    v.recentHistory(e),
 	}
 	if e.turn == 0 {
 		o.Valid = true
 		o.Feedback = "New episode: the workflow is empty. Add the first operator or structure."
 	}
+	// The awaited node and the rendered prompt, when there are any, share
+	// one allocation.
+	var x *struct {
+		awaiting Awaiting
+		prompt   Rendered
+	}
+	if (e.state == AwaitingPrompt && len(e.awaiting) > 0) || (e.cfg.RenderPrompt && !o.Done) {
+		x = new(struct {
+			awaiting Awaiting
+			prompt   Rendered
+		})
+	}
 	if e.state == AwaitingPrompt && len(e.awaiting) > 0 {
 		p := e.awaiting[0]
 		d, _ := e.lib.Lookup(p.operator)
-		o.Awaiting = &Awaiting{NodeID: p.nodeID, Operator: p.operator, Description: d.Description, Context: p.context, Remaining: len(e.awaiting) - 1}
+		o.Awaiting = &x.awaiting
+		*o.Awaiting = Awaiting{NodeID: p.nodeID, Operator: p.operator, Description: d.Description, Context: p.context, Remaining: len(e.awaiting) - 1}
 	}
-	start := max(0, len(e.turns)-e.cfg.HistoryLimit)
-	for _, t := range e.turns[start:] {
+	if e.cfg.RenderPrompt && !o.Done {
+		o.Prompt = &x.prompt
+		*o.Prompt = render(e, o)
+	}
+	return o
+}
+
+// viewCache keeps what an episode's observations share from turn to turn,
+// so that a turn builds only what changed (the canvas turn is the hot path
+// of every rollout). Everything it hands out is shared between
+// observations: an Observation is read-only to its receivers.
+type viewCache struct {
+	// The graph snapshot, its DSL and statistics, valid while the episode's
+	// graph is the same graph at the same version.
+	src     *workflow.Graph
+	version uint64
+	graph   *workflow.Graph
+	dsl     string
+	stats   workflow.Stats
+
+	operators []OperatorView // the library and the task family are fixed per episode
+	opNames   []string       // the library's names, for the action parser
+	system    string         // the rendered system prompt, likewise fixed
+	history   []HistoryEntry // one entry per recorded turn, in order
+}
+
+// refresh brings the graph snapshot up to date with the episode's graph.
+func (v *viewCache) refresh(e *Episode) *viewCache {
+	if v.graph == nil || v.src != e.graph || v.version != e.graph.Version() {
+		v.src, v.version = e.graph, e.graph.Version()
+		v.graph = e.graph.Clone()
+		v.dsl = v.graph.String()
+		v.stats = v.graph.Stats()
+	}
+	return v
+}
+
+// dsl is the episode graph's canonical DSL, built once per edit.
+func (e *Episode) dsl() string { return e.view.refresh(e).dsl }
+
+func (v *viewCache) names(e *Episode) []string {
+	if v.opNames == nil {
+		v.opNames = e.lib.Names()
+	}
+	return v.opNames
+}
+
+func (v *viewCache) operatorViews(e *Episode) []OperatorView {
+	if v.operators == nil {
+		v.operators = operatorViews(e.lib, e.task.Family)
+	}
+	return v.operators
+}
+
+// recentHistory summarises the last HistoryLimit turns. Entries are made
+// once per turn; the returned slice is capped, so a receiver's append
+// copies instead of writing into the cache.
+func (v *viewCache) recentHistory(e *Episode) []HistoryEntry {
+	if len(v.history) > len(e.turns) {
+		v.history = nil // the record was cut: rebuild it (never in place: observations hold it)
+	}
+	for _, t := range e.turns[len(v.history):] {
 		h := HistoryEntry{Turn: t.Number, Action: t.Summary, Valid: t.Valid}
 		if !t.Valid {
 			h.Error = excerpt(t.Feedback, 300)
 		}
-		o.History = append(o.History, h)
+		if v.history == nil {
+			v.history = make([]HistoryEntry, 0, max(e.cfg.MaxRounds, len(e.turns)))
+		}
+		v.history = append(v.history, h)
 	}
-	if e.cfg.RenderPrompt && !o.Done {
-		r := render(e, o)
-		o.Prompt = &r
+	n := len(v.history)
+	start := max(0, n-e.cfg.HistoryLimit)
+	if start == n {
+		return nil
 	}
-	return o
+	return v.history[start:n:n]
 }
 
 func operatorViews(lib *operator.Library, f task.Family) []OperatorView {
@@ -128,7 +207,9 @@ func operatorViews(lib *operator.Library, f task.Family) []OperatorView {
 }
 
 func boundExecution(ex Execution, limit int) Execution {
-	ex.Nodes = append([]NodeResult(nil), ex.Nodes...)
+	if ex.Nodes != nil {
+		ex.Nodes = append([]NodeResult(nil), ex.Nodes...)
+	}
 	for i := range ex.Nodes {
 		ex.Nodes[i].Output = excerpt(ex.Nodes[i].Output, limit)
 		ex.Nodes[i].Error = excerpt(ex.Nodes[i].Error, limit)
@@ -139,10 +220,10 @@ func boundExecution(ex Execution, limit int) Execution {
 
 // excerpt cuts s to at most n runes, marking the cut.
 func excerpt(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+	if len(s) <= n || utf8.RuneCountInString(s) <= n {
+		return s // the common case, without converting to runes
 	}
+	r := []rune(s)
 	if n <= 20 {
 		return string(r[:n])
 	}
@@ -191,13 +272,16 @@ func firstSolver(f task.Family) string {
 	return "Programmer or AnswerGenerate"
 }
 
-// joinNodeIDs lists node ids for prompts.
-func joinNodeIDs(g *workflow.Graph) string {
-	var parts []string
-	for _, s := range g.Stages {
-		for _, n := range s.Nodes() {
-			parts = append(parts, n.ID+"="+n.Operator)
+// writeNodeIDs lists node ids for prompts ("node_1=Plan, node_2_p0=...").
+// It reports whether there was any.
+func writeNodeIDs(b *textBuf, g *workflow.Graph) bool {
+	first := true
+	g.EachNode(func(n *workflow.Node) {
+		if !first {
+			b.str(", ")
 		}
-	}
-	return strings.Join(parts, ", ")
+		first = false
+		b.str(n.ID, "=", n.Operator)
+	})
+	return !first
 }

@@ -2,8 +2,11 @@ package canvas
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 
+	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/task"
 )
 
@@ -35,7 +38,87 @@ func render(e *Episode, o Observation) Rendered {
 	if o.Awaiting != nil {
 		return renderNodePrompt(e, o)
 	}
-	return Rendered{Kind: PromptAction, System: systemPrompt(e), User: userPrompt(e, o), MaxNewTokens: ActionMaxTokens}
+	return Rendered{Kind: PromptAction, System: e.view.systemPrompt(e), User: userPrompt(e, o), MaxNewTokens: ActionMaxTokens}
+}
+
+// systemPrompt depends only on the library, the task's family, the finish
+// rules and max_rounds, all fixed at creation: it is rendered once per
+// such combination and process (systemPrompts), not per turn or episode.
+func (v *viewCache) systemPrompt(e *Episode) string {
+	if v.system == "" {
+		v.system = systemPrompts.get(e)
+	}
+	return v.system
+}
+
+// systemKey is everything systemPrompt reads. Libraries are immutable
+// (WithImpls makes a new one), so the pointer names the content.
+type systemKey struct {
+	lib       *operator.Library
+	family    task.Family
+	finish    FinishRules
+	maxRounds int
+}
+
+// promptCache holds rendered system prompts. It is bounded because
+// libraries served by other processes may come and go: when full it
+// starts over, which costs one rendering per key.
+type promptCache struct {
+	mu sync.Mutex
+	m  map[systemKey]string
+}
+
+const maxSystemPrompts = 256
+
+var systemPrompts promptCache
+
+func (c *promptCache) get(e *Episode) string {
+	k := systemKey{lib: e.lib, family: e.task.Family, finish: e.cfg.Finish, maxRounds: e.cfg.MaxRounds}
+	c.mu.Lock()
+	s, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return s
+	}
+	s = systemPrompt(e)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxSystemPrompts {
+		c.m = make(map[systemKey]string)
+	}
+	c.m[k] = s
+	c.mu.Unlock()
+	return s
+}
+
+// textBuf is a pooled byte buffer for the prompts rendered on every turn:
+// the text is built in a reused buffer and copied out once, so a turn's
+// prompt costs one allocation of its own size.
+type textBuf struct{ b []byte }
+
+var textBufs = sync.Pool{New: func() any { return &textBuf{b: make([]byte, 0, 4096)} }}
+
+func getBuf() *textBuf { t := textBufs.Get().(*textBuf); t.b = t.b[:0]; return t }
+
+// done returns the text and gives the buffer back (a very large one is
+// dropped rather than kept alive by the pool).
+func (t *textBuf) done() string {
+	s := string(t.b)
+	if cap(t.b) <= 64<<10 {
+		textBufs.Put(t)
+	}
+	return s
+}
+
+func (t *textBuf) Write(p []byte) (int, error)       { t.b = append(t.b, p...); return len(p), nil }
+func (t *textBuf) WriteString(s string) (int, error) { t.b = append(t.b, s...); return len(s), nil }
+func (t *textBuf) WriteByte(c byte) error            { t.b = append(t.b, c); return nil }
+func (t *textBuf) int(n int)                         { t.b = strconv.AppendInt(t.b, int64(n), 10) }
+
+// str writes its parts in order, a Fprintf without boxing its arguments.
+func (t *textBuf) str(parts ...string) {
+	for _, p := range parts {
+		t.b = append(t.b, p...)
+	}
 }
 
 // RepairPrompt is the one bounded follow-up a language-model policy sends
@@ -50,17 +133,17 @@ func RepairPrompt(feedback string) Rendered {
 }
 
 func systemPrompt(e *Episode) string {
-	var b strings.Builder
+	b := getBuf()
 	b.WriteString("You are the Flow-Director. You build an agentic workflow that another model will execute to solve the problem. " +
 		"Each turn, write a brief reflection in <reasoning>...</reasoning> and then exactly ONE action in tags. " +
 		"The canvas applies it, runs the workflow and shows you the feedback.\n\n")
 	b.WriteString("Operators:\n")
-	for _, v := range operatorViews(e.lib, e.task.Family) {
+	for _, v := range e.view.operatorViews(e) {
 		if !v.Enabled {
-			fmt.Fprintf(&b, "- %s: disabled for this task.\n", v.Name)
+			b.str("- ", v.Name, ": disabled for this task.\n")
 			continue
 		}
-		fmt.Fprintf(&b, "- %s (%s): %s When: %s\n", v.Name, v.Group, v.Description, v.WhenToUse)
+		b.str("- ", v.Name, " (", string(v.Group), "): ", v.Description, " When: ", v.WhenToUse, "\n")
 	}
 	b.WriteString(`
 Actions (one per reply):
@@ -100,9 +183,10 @@ Structures: a parallel block runs 2+ operators on the same input and passes thei
 	if len(rules) > 0 {
 		b.WriteString("Finish is accepted only with: " + strings.Join(rules, ", ") + ".\n")
 	}
-	fmt.Fprintf(&b, "You have %d rounds in all; prompt replies count as rounds.\n\n", e.cfg.MaxRounds)
-	b.WriteString("Task kind: " + familyHint(e.task.Family))
-	return b.String()
+	b.str("You have ")
+	b.int(e.cfg.MaxRounds)
+	b.str(" rounds in all; prompt replies count as rounds.\n\nTask kind: ", familyHint(e.task.Family))
+	return b.done()
 }
 
 func familyHint(f task.Family) string {
@@ -120,71 +204,90 @@ func familyHint(f task.Family) string {
 }
 
 func userPrompt(e *Episode, o Observation) string {
-	var b strings.Builder
-	writeProblem(&b, e.task)
+	b := getBuf()
+	writeProblem(b, e.task)
 	if o.Turn == 0 {
-		b.WriteString("\nThe workflow is empty. Choose the first action.")
-		return b.String()
+		b.str("\nThe workflow is empty. Choose the first action.")
+		return b.done()
 	}
-	fmt.Fprintf(&b, "\nRound %d/%d.\nCurrent workflow: %s\n", o.Turn+1, o.MaxRounds, emptyAs(o.DSL, "(empty)"))
+	b.str("\nRound ")
+	b.int(o.Turn + 1)
+	b.WriteByte('/')
+	b.int(o.MaxRounds)
+	b.str(".\nCurrent workflow: ", emptyAs(o.DSL, "(empty)"), "\n")
 	st := o.Stats
-	fmt.Fprintf(&b, "Statistics: %d operators, %d types, %d stages, structures: parallel %d, conditional %d, loop %d.\n",
-		st.TotalOperators, st.UniqueOperators, st.Stages, st.Parallel, st.Conditional, st.Loop)
-	if ids := joinNodeIDs(o.Graph); ids != "" {
-		b.WriteString("Nodes: " + ids + "\n")
+	b.str("Statistics: ")
+	b.int(st.TotalOperators)
+	b.str(" operators, ")
+	b.int(st.UniqueOperators)
+	b.str(" types, ")
+	b.int(st.Stages)
+	b.str(" stages, structures: parallel ")
+	b.int(st.Parallel)
+	b.str(", conditional ")
+	b.int(st.Conditional)
+	b.str(", loop ")
+	b.int(st.Loop)
+	b.str(".\n")
+	mark := len(b.b)
+	b.str("Nodes: ")
+	if writeNodeIDs(b, o.Graph) {
+		b.WriteByte('\n')
+	} else {
+		b.b = b.b[:mark] // no nodes, no line
 	}
-	b.WriteString("Last feedback: " + excerpt(o.Feedback, e.cfg.FeedbackLimit) + "\n")
+	b.str("Last feedback: ", excerpt(o.Feedback, e.cfg.FeedbackLimit), "\n")
 	if o.Execution.Executed {
-		b.WriteString("Current answer: " + excerpt(o.Execution.FinalAnswer, 300) + "\n")
+		b.str("Current answer: ", excerpt(o.Execution.FinalAnswer, 300), "\n")
 	}
 	if o.Hint != "" {
-		b.WriteString("Hint (advisory): " + o.Hint + "\n")
+		b.str("Hint (advisory): ", o.Hint, "\n")
 	}
-	b.WriteString("Write your reasoning and exactly one action.")
-	return b.String()
+	b.str("Write your reasoning and exactly one action.")
+	return b.done()
 }
 
 func renderNodePrompt(e *Episode, o Observation) Rendered {
 	a := o.Awaiting
-	var b strings.Builder
-	writeProblem(&b, e.task)
-	fmt.Fprintf(&b, "\nWrite the instruction for node %s (%s): %s\n", a.NodeID, a.Operator, a.Description)
+	b := getBuf()
+	writeProblem(b, e.task)
+	b.str("\nWrite the instruction for node ", a.NodeID, " (", a.Operator, "): ", a.Description, "\n")
 	if a.Context != "" {
-		b.WriteString("It is " + a.Context + ".\n")
+		b.str("It is ", a.Context, ".\n")
 	}
-	b.WriteString("Workflow: " + emptyAs(o.DSL, "(empty)") + "\n")
-	b.WriteString("Rules: 1 to 3 sentences, specific to this problem, no tags, no code.")
+	b.str("Workflow: ", emptyAs(o.DSL, "(empty)"), "\n")
+	b.str("Rules: 1 to 3 sentences, specific to this problem, no tags, no code.")
 	return Rendered{
 		Kind:         PromptNode,
 		System:       "You write short, specific instructions for one operator of a workflow.",
-		User:         b.String(),
+		User:         b.done(),
 		MaxNewTokens: PromptMaxTokens,
 	}
 }
 
-func writeProblem(b *strings.Builder, t task.Task) {
-	b.WriteString("Problem: " + t.Question + "\n")
+func writeProblem(b *textBuf, t task.Task) {
+	b.str("Problem: ", t.Question, "\n")
 	if t.Context != "" {
-		b.WriteString("Context: " + excerpt(t.Context, 2000) + "\n")
+		b.str("Context: ", excerpt(t.Context, 2000), "\n")
 	}
 	for i, c := range t.Choices {
 		fmt.Fprintf(b, "(%c) %s\n", 'a'+i, c)
 	}
 	if t.Family == task.Code {
 		if t.EntryPoint != "" {
-			b.WriteString("Entry point: " + t.EntryPoint + "\n")
+			b.str("Entry point: ", t.EntryPoint, "\n")
 		}
 		if t.Prompt != "" {
-			b.WriteString("Signature:\n" + excerpt(t.Prompt, 1500) + "\n")
+			b.str("Signature:\n", excerpt(t.Prompt, 1500), "\n")
 		}
 		if t.PublicTests.Code != "" {
-			b.WriteString("Public tests:\n" + excerpt(t.PublicTests.Code, 1000) + "\n")
+			b.str("Public tests:\n", excerpt(t.PublicTests.Code, 1000), "\n")
 		}
 		for i, c := range t.PublicTests.Cases {
 			if i == 3 {
 				break
 			}
-			fmt.Fprintf(b, "Example input:\n%s\nExpected output:\n%s\n", excerpt(c.Input, 300), excerpt(c.Output, 300))
+			b.str("Example input:\n", excerpt(c.Input, 300), "\nExpected output:\n", excerpt(c.Output, 300), "\n")
 		}
 	}
 }

@@ -2,12 +2,14 @@ package canvas
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/flowsteer/flowsteer/internal/obs"
 )
@@ -17,8 +19,43 @@ import (
 // the server's Interact span (gRPC carries trace context once per stream,
 // not per message); it carries the episode id and turn number that the
 // client's turn span carries too.
+//
+// Attributes are only built for a span that records, and with no tracer
+// provider installed no span is started: a turn pays nothing for tracing
+// that is off.
 func (e *Episode) startApply(ctx context.Context) (context.Context, trace.Span) {
-	return obs.Start(ctx, "canvas.apply", obs.EpisodeID.String(e.id), obs.TaskID.String(e.task.ID), obs.TaskFamily.String(string(e.task.Family)))
+	if obs.TracingOff() {
+		// The global tracer would only make a non-recording span; ctx
+		// stays as it is, so what runs below sees the same parent.
+		return ctx, offSpan
+	}
+	ctx, span := obs.Tracer().Start(ctx, "canvas.apply")
+	if span.IsRecording() {
+		span.SetAttributes(obs.EpisodeID.String(e.id), obs.TaskID.String(e.task.ID), obs.TaskFamily.String(string(e.task.Family)))
+	}
+	return ctx, span
+}
+
+var offSpan trace.Span = noop.Span{}
+
+// turnSets holds the metric attribute option of each (action kind, valid)
+// pair, built once: the kinds are few and a turn should not allocate them.
+var turnSets sync.Map // turnKey -> []metric.AddOption
+
+type turnKey struct {
+	kind  string
+	valid bool
+}
+
+// turnSet returns the options as a slice, so that passing them on to the
+// variadic Add makes no new slice.
+func turnSet(kind string, valid bool) []metric.AddOption {
+	k := turnKey{kind, valid}
+	if v, ok := turnSets.Load(k); ok {
+		return v.([]metric.AddOption)
+	}
+	v, _ := turnSets.LoadOrStore(k, []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(obs.ActionKind.String(kind), obs.ActionValid.Bool(valid)))})
+	return v.([]metric.AddOption)
 }
 
 // endApply records the turn's outcome on span and in the metrics.
@@ -31,19 +68,20 @@ func (e *Episode) endApply(ctx context.Context, span trace.Span, o Observation, 
 	if kind == "" {
 		kind = "unparsed"
 	}
-	span.SetAttributes(
-		obs.Turn.Int(o.Turn), obs.ActionKind.String(kind), obs.ActionValid.Bool(o.Valid),
-		obs.Text(obs.DSL, o.DSL), obs.State.String(string(o.State)),
-	)
-	if !o.Valid {
-		span.SetAttributes(obs.Text(obs.ActionError, o.Feedback))
-		span.SetStatus(codes.Error, "invalid action")
-	} else {
-		obs.SetContent(span, obs.Feedback, o.Feedback)
+	if span.IsRecording() {
+		span.SetAttributes(
+			obs.Turn.Int(o.Turn), obs.ActionKind.String(kind), obs.ActionValid.Bool(o.Valid),
+			obs.Text(obs.DSL, o.DSL), obs.State.String(string(o.State)),
+		)
+		if !o.Valid {
+			span.SetAttributes(obs.Text(obs.ActionError, o.Feedback))
+			span.SetStatus(codes.Error, "invalid action")
+		} else {
+			obs.SetContent(span, obs.Feedback, o.Feedback)
+		}
 	}
 	m := obs.M()
-	set := metric.WithAttributeSet(attribute.NewSet(obs.ActionKind.String(kind), obs.ActionValid.Bool(o.Valid)))
-	m.Turns.Add(ctx, 1, set)
+	m.Turns.Add(ctx, 1, turnSet(kind, o.Valid)...)
 	if !o.Valid {
 		m.InvalidActions.Add(ctx, 1, metric.WithAttributes(obs.ActionKind.String(kind)))
 	}

@@ -27,7 +27,7 @@ type CacheKeyer interface {
 // CacheStats are a Cache's counters. A Cache shared by several wrapped
 // backends reports their sum.
 type CacheStats struct {
-	Hits      int64 // answered from a stored entry
+	Hits      int64 // answered from a stored entry (local LRU or shared tier)
 	Misses    int64 // deterministic calls that went to the backend
 	Coalesced int64 // answered by an identical call already in flight
 	Bypass    int64 // non-deterministic calls, never cached
@@ -53,6 +53,8 @@ type Cache struct {
 
 	hits, misses, coalesced, bypass, evictions atomic.Int64
 	savedIn, savedOut                          atomic.Int64
+
+	shared *sharedTier // optional second tier shared by replicas (shared.go)
 }
 
 type cacheKey [sha256.Size]byte
@@ -180,6 +182,7 @@ func (cb *cachedBackend) Complete(ctx context.Context, req Request) (Response, e
 			c.hits.Add(1)
 			c.saved(resp)
 			resp.CacheHit = true
+			resp.CacheTier = TierLocal
 			resp.Latency = time.Since(start)
 			return resp, nil
 		}
@@ -206,20 +209,23 @@ func (cb *cachedBackend) Complete(ctx context.Context, req Request) (Response, e
 			c.saved(f.resp)
 			resp := f.resp
 			resp.CacheHit = true
+			resp.CacheTier = TierLocal
 			resp.Latency = time.Since(start)
 			return resp, nil
 		}
 		f := &flight{done: make(chan struct{})}
 		c.inflight[key] = f
 		c.mu.Unlock()
-		c.misses.Add(1)
-		return cb.lead(ctx, key, f, req)
+		return cb.lead(ctx, key, f, req, start)
 	}
 }
 
 // lead makes the backend call for a flight and publishes its outcome, also
 // when the backend panics, so waiters are never stranded.
-func (cb *cachedBackend) lead(ctx context.Context, key cacheKey, f *flight, req Request) (resp Response, err error) {
+//
+// With a shared tier the leader asks it first, so identical calls in this
+// process still make one lookup; the backend's answer is stored in both.
+func (cb *cachedBackend) lead(ctx context.Context, key cacheKey, f *flight, req Request, start time.Time) (resp Response, err error) {
 	c := cb.c
 	finished := false
 	defer func() {
@@ -234,10 +240,26 @@ func (cb *cachedBackend) lead(ctx context.Context, key cacheKey, f *flight, req 
 		c.mu.Unlock()
 		close(f.done)
 	}()
+	if s := c.shared; s != nil {
+		if r, ok := s.get(ctx, key); ok {
+			c.hits.Add(1)
+			c.saved(r)
+			f.resp = r
+			finished = true
+			r.CacheHit = true
+			r.CacheTier = TierShared
+			r.Latency = time.Since(start)
+			return r, nil
+		}
+	}
+	c.misses.Add(1)
 	resp, err = cb.b.Complete(ctx, req)
 	f.resp, f.err = resp, err
 	f.leaderCancelled = err != nil && ctx.Err() != nil
 	finished = true
+	if err == nil && c.shared != nil {
+		c.shared.set(ctx, key, resp)
+	}
 	return resp, err
 }
 

@@ -70,8 +70,15 @@ type Response struct {
 	Latency      time.Duration
 	Simulated    bool
 	CacheHit     bool
+	CacheTier    string // with CacheHit: TierLocal or TierShared
 	FinishReason string
 }
+
+// Cache tiers a hit can come from (Response.CacheTier).
+const (
+	TierLocal  = "local"  // this process's LRU, or an identical call in flight here
+	TierShared = "shared" // the tier shared by replicas (SharedTier)
+)
 
 // Backend answers chat-completion calls. Implementations are safe for
 // concurrent use and bound their own concurrency.

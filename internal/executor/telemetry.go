@@ -103,6 +103,9 @@ func (i *instrumented) Complete(ctx context.Context, req Request) (Response, err
 		return resp, err
 	}
 	span.SetAttributes(obs.GenAIInputTokens.Int64(resp.InputTokens), obs.GenAIOutputTokens.Int64(resp.OutputTokens), hit)
+	if resp.CacheHit && resp.CacheTier != "" {
+		span.SetAttributes(obs.CacheTier.String(resp.CacheTier))
+	}
 	if resp.Model != "" {
 		span.SetAttributes(obs.GenAIResponseModel.String(resp.Model))
 	}
@@ -113,7 +116,7 @@ func (i *instrumented) Complete(ctx context.Context, req Request) (Response, err
 	m.ExecCalls.Add(ctx, 1, metric.WithAttributes(backend, obs.GenAIRequestModel.String(model), hit, attribute.String("outcome", "ok")))
 	m.ExecDuration.Record(ctx, secs, metric.WithAttributes(backend, hit))
 	if resp.CacheHit {
-		m.CacheHits.Add(ctx, 1, metric.WithAttributes(backend))
+		m.CacheHits.Add(ctx, 1, metric.WithAttributes(backend, obs.CacheTier.String(resp.CacheTier)))
 	} else {
 		sys := obs.GenAISystem.String(i.system)
 		m.TokenUsage.Record(ctx, resp.InputTokens, metric.WithAttributes(sys, backend, obs.GenAITokenType.String("input")))

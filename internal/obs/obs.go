@@ -32,6 +32,14 @@ const Scope = "github.com/flowsteer/flowsteer"
 // Tracer returns the flowsteer tracer of the global provider.
 func Tracer() trace.Tracer { return otel.Tracer(Scope) }
 
+// defaultProvider is the global tracer provider before anyone installed
+// one: it only makes non-recording spans.
+var defaultProvider = otel.GetTracerProvider()
+
+// TracingOff reports that no tracer provider was installed, so no span can
+// record. Hot paths use it to skip starting spans nobody would see.
+func TracingOff() bool { return otel.GetTracerProvider() == defaultProvider }
+
 // Start starts a span from ctx with the flowsteer tracer.
 func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	return Tracer().Start(ctx, name, trace.WithAttributes(attrs...))
@@ -73,6 +81,7 @@ const (
 	NodeStatus   = attribute.Key("flowsteer.node.status")
 	Iteration    = attribute.Key("flowsteer.node.iteration")
 	CacheHit     = attribute.Key("flowsteer.cache.hit")
+	CacheTier    = attribute.Key("flowsteer.cache.tier") // local or shared, on hits
 	Backend      = attribute.Key("flowsteer.executor.backend")
 	Simulated    = attribute.Key("flowsteer.executor.simulated")
 	Calls        = attribute.Key("flowsteer.executor.calls")
@@ -211,7 +220,7 @@ func NewInstruments(mp metric.MeterProvider) *Instruments {
 	i.ExecCalls, _ = m.Int64Counter("flowsteer.executor.calls", metric.WithDescription("Executor (LLM) calls, by backend, model, cache hit and outcome."), metric.WithUnit("{call}"))
 	i.ExecDuration, _ = m.Float64Histogram("flowsteer.executor.duration", metric.WithDescription("Executor call latency, by backend, cache hit and error type."), metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...))
 	i.ExecErrors, _ = m.Int64Counter("flowsteer.executor.errors", metric.WithDescription("Executor calls that failed, by backend and error type."), metric.WithUnit("{call}"))
-	i.CacheHits, _ = m.Int64Counter("flowsteer.executor.cache.hits", metric.WithDescription("Executor calls answered by the cache (or coalesced), by backend."), metric.WithUnit("{call}"))
+	i.CacheHits, _ = m.Int64Counter("flowsteer.executor.cache.hits", metric.WithDescription("Executor calls answered by the cache (or coalesced), by backend and cache tier (local or shared)."), metric.WithUnit("{call}"))
 	i.TokenUsage, _ = m.Int64Histogram("gen_ai.client.token.usage", metric.WithDescription("Tokens per executor call (GenAI semantic conventions), by token type."), metric.WithUnit("{token}"))
 	i.SandboxRuns, _ = m.Int64Counter("flowsteer.sandbox.runs", metric.WithDescription("Sandboxed Python runs, by isolation mode and outcome."), metric.WithUnit("{run}"))
 	i.SandboxKills, _ = m.Int64Counter("flowsteer.sandbox.kills", metric.WithDescription("Sandboxed runs stopped by a limit, by reason."), metric.WithUnit("{run}"))

@@ -368,6 +368,11 @@ func TestExecutionSpansWithSim(t *testing.T) {
 		}
 		if mustAttr(t, s, obs.CacheHit).AsBool() {
 			hits++
+			if tier := mustAttr(t, s, obs.CacheTier).AsString(); tier != "local" {
+				t.Fatalf("a cache hit without a shared tier came from tier %q", tier)
+			}
+		} else if _, ok := attr(s, obs.CacheTier); ok {
+			t.Fatal("a call that missed the cache names a cache tier")
 		}
 		for _, k := range []attribute.Key{obs.Prompt, obs.Reply} {
 			if _, ok := attr(s, k); ok {

@@ -115,11 +115,38 @@ func (l *Library) Defs() []Def { return append([]Def(nil), l.defs...) }
 
 // Lookup finds an operator case-insensitively.
 func (l *Library) Lookup(name string) (Def, bool) {
-	i, ok := l.index[strings.ToLower(strings.TrimSpace(name))]
+	name = strings.TrimSpace(name)
+	var buf [64]byte
+	var i int
+	var ok bool
+	if b, fits := lowerASCII(buf[:0], name); fits {
+		i, ok = l.index[string(b)] // converted in the index expression: no allocation
+	} else {
+		i, ok = l.index[strings.ToLower(name)]
+	}
 	if !ok {
 		return Def{}, false
 	}
 	return l.defs[i], true
+}
+
+// lowerASCII appends s lower-cased to b when s is ASCII and fits b's
+// capacity, so that Lookup (on every canvas turn) needs no allocation.
+func lowerASCII(b []byte, s string) ([]byte, bool) {
+	if len(s) > cap(b) {
+		return nil, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return nil, false
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b, true
 }
 
 // Names lists the canonical operator names in library order.

@@ -56,6 +56,10 @@ type Options struct {
 	// Libraries are extra operator libraries (e.g. served by another
 	// process), chosen per episode by EpisodeConfig.library.
 	Libraries []*operator.Library
+
+	// SharedCache, when its Addr is set, puts a Redis/Valkey tier shared by
+	// the canvas replicas behind the cache (ignored when the cache is off).
+	SharedCache executor.RedisConfig
 }
 
 // DefaultOptions run offline on the simulated backend.
@@ -78,12 +82,22 @@ type System struct {
 	// LlamaCpp is the managed llama.cpp server of backend "llamacpp" (nil
 	// otherwise); Close stops it.
 	LlamaCpp *llamacpp.Server
+
+	redis *executor.RedisTier // the shared cache tier's connections, if any
 }
 
-// Close releases what the System started: the managed llama.cpp server.
-// Safe to call more than once and on any System.
+// Close releases what the System started: the managed llama.cpp server
+// and the shared cache tier's connections. Safe to call more than once and
+// on any System.
 func (s *System) Close() error {
-	if s == nil || s.LlamaCpp == nil {
+	if s == nil {
+		return nil
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
+		s.redis = nil
+	}
+	if s.LlamaCpp == nil {
 		return nil
 	}
 	return s.LlamaCpp.Stop()
@@ -166,6 +180,14 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 	s.Simulated = b.Simulated()
 	if o.CacheEntries >= 0 {
 		s.Cache = executor.NewCache(o.CacheEntries)
+		if o.SharedCache.Addr != "" {
+			tier, err := executor.NewRedisTier(o.SharedCache)
+			if err != nil {
+				return nil, err
+			}
+			s.Cache.SetShared(tier, executor.SharedOptions{})
+			s.redis = tier
+		}
 	}
 	ecfg := o.Engine
 	if ecfg.RunTimeout == 0 {

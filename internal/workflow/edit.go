@@ -146,7 +146,9 @@ func (g *Graph) Insert(pos int, spec StageSpec, cat Catalog) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if total := g.Stats().TotalOperators + len(s.Nodes()); total > MaxOperators {
+	total := s.nodeCount()
+	g.EachNode(func(*Node) { total++ })
+	if total > MaxOperators {
 		return nil, invalidf("the workflow would hold %d operators; the limit is %d", total, MaxOperators)
 	}
 	n := g.nextNum()
@@ -157,6 +159,7 @@ func (g *Graph) Insert(pos int, spec StageSpec, cat Catalog) (*Stage, error) {
 	} else {
 		g.Stages = slices.Insert(g.Stages, pos, s)
 	}
+	g.version++
 	return s, nil
 }
 
@@ -199,6 +202,7 @@ func (g *Graph) Delete(id string) error {
 	for i, s := range g.Stages {
 		if s.ID == key {
 			g.Stages = slices.Delete(g.Stages, i, i+1)
+			g.version++
 			return nil
 		}
 	}
@@ -256,6 +260,7 @@ func (g *Graph) SetOperator(id, op string, cat Catalog) error {
 		}
 	}
 	n.Operator = canon
+	g.version++
 	return nil
 }
 
@@ -268,5 +273,6 @@ func (g *Graph) SetPrompt(id, prompt string) error {
 		return err
 	}
 	n.Prompt = prompt
+	g.version++
 	return nil
 }

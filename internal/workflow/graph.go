@@ -85,6 +85,20 @@ type Graph struct {
 	// the policy has seen is never given to a different stage later, which
 	// would silently retarget its stale references.
 	next int
+	// version counts the edits made through Graph's methods, so a caller can
+	// keep what it derived from the graph (its DSL, a snapshot) until the
+	// next edit instead of rebuilding it on every read.
+	version uint64
+}
+
+// Version changes after every edit made through the Graph's methods
+// (Insert, Delete, SetOperator, SetPrompt). Code that assigns Stages
+// directly must not rely on it.
+func (g *Graph) Version() uint64 {
+	if g == nil {
+		return 0
+	}
+	return g.version
 }
 
 // New returns an empty graph whose first stage will be node_1.
@@ -152,36 +166,67 @@ func (s *Stage) setIDs(id string) {
 // Nodes returns the stage's operator nodes in execution order (condition,
 // true branch, false branch for a conditional; a loop body once).
 func (s *Stage) Nodes() []*Node {
-	var out []*Node
-	add := func(n *Node) {
-		if n != nil {
-			out = append(out, n)
-		}
+	c := s.nodeCount()
+	if c == 0 {
+		return nil
 	}
+	out := make([]*Node, 0, c)
+	s.eachNode(func(n *Node) { out = append(out, n) })
+	return out
+}
+
+// nodeCount is len(s.Nodes()) without building the slice.
+func (s *Stage) nodeCount() int {
+	n := 0
+	s.eachNode(func(*Node) { n++ })
+	return n
+}
+
+// eachNode calls f on the stage's operator nodes in the order of Nodes,
+// without allocating: the hot paths (statistics, lookups) walk every node
+// of the graph on every canvas turn.
+func (s *Stage) eachNode(f func(*Node)) {
 	switch s.Kind {
 	case Operator:
-		add(s.Op)
+		if s.Op != nil {
+			f(s.Op)
+		}
 	case Parallel:
 		for _, n := range s.Branches {
-			add(n)
+			if n != nil {
+				f(n)
+			}
 		}
 	case Conditional:
-		add(s.Cond)
-		add(s.True)
-		add(s.False)
+		for _, n := range [3]*Node{s.Cond, s.True, s.False} {
+			if n != nil {
+				f(n)
+			}
+		}
 	case Loop:
 		for _, n := range s.Body {
-			add(n)
+			if n != nil {
+				f(n)
+			}
 		}
 	}
-	return out
+}
+
+// EachNode calls f on every operator node in execution order, the order of
+// NodeIDs, without allocating.
+func (g *Graph) EachNode(f func(*Node)) {
+	if g == nil {
+		return
+	}
+	for _, s := range g.Stages {
+		s.eachNode(f)
+	}
 }
 
 // String is the stage's canonical DSL.
 func (s *Stage) String() string {
-	var b strings.Builder
-	s.write(&b)
-	return b.String()
+	var buf [128]byte
+	return string(s.appendTo(buf[:0]))
 }
 
 func opName(n *Node) string {
@@ -191,59 +236,63 @@ func opName(n *Node) string {
 	return n.Operator
 }
 
-func (s *Stage) write(b *strings.Builder) {
+// appendTo appends the stage's DSL to b: the DSL is printed on every canvas
+// turn, so it is built in one buffer instead of a growing Builder.
+func (s *Stage) appendTo(b []byte) []byte {
 	switch s.Kind {
 	case Operator:
-		b.WriteString(opName(s.Op))
+		b = append(b, opName(s.Op)...)
 	case Parallel:
-		b.WriteByte('[')
+		b = append(b, '[')
 		for i, n := range s.Branches {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
-			b.WriteString(opName(n))
+			b = append(b, opName(n)...)
 		}
-		b.WriteByte(']')
+		b = append(b, ']')
 	case Conditional:
-		b.WriteString(opName(s.Cond))
-		b.WriteString(" ? ")
-		b.WriteString(opName(s.True))
-		b.WriteString(" : ")
+		b = append(b, opName(s.Cond)...)
+		b = append(b, " ? "...)
+		b = append(b, opName(s.True)...)
+		b = append(b, " : "...)
 		if s.False == nil {
-			b.WriteString(Done)
+			b = append(b, Done...)
 		} else {
-			b.WriteString(s.False.Operator)
+			b = append(b, s.False.Operator...)
 		}
 	case Loop:
-		b.WriteByte('(')
+		b = append(b, '(')
 		for i, n := range s.Body {
 			if i > 0 {
-				b.WriteString(" -> ")
+				b = append(b, " -> "...)
 			}
-			b.WriteString(opName(n))
+			b = append(b, opName(n)...)
 		}
-		b.WriteString(") * ")
-		b.WriteString(strconv.Itoa(s.Count))
+		b = append(b, ") * "...)
+		b = strconv.AppendInt(b, int64(s.Count), 10)
 	default:
-		b.WriteString("?")
+		b = append(b, '?')
 	}
+	return b
 }
 
 // String is the canonical DSL: single spaces around "->", "?" and ":",
 // ", " inside parallel blocks, "* N" for loops and ": done" always written.
 // The empty graph prints as "".
 func (g *Graph) String() string {
-	if g == nil {
+	if g == nil || len(g.Stages) == 0 {
 		return ""
 	}
-	var b strings.Builder
+	var buf [512]byte
+	b := buf[:0]
 	for i, s := range g.Stages {
 		if i > 0 {
-			b.WriteString(" -> ")
+			b = append(b, " -> "...)
 		}
-		s.write(&b)
+		b = s.appendTo(b)
 	}
-	return b.String()
+	return string(b)
 }
 
 func (n *Node) clone() *Node {
@@ -254,37 +303,86 @@ func (n *Node) clone() *Node {
 	return &c
 }
 
-func cloneNodes(ns []*Node) []*Node {
-	if ns == nil {
-		return nil
-	}
-	out := make([]*Node, len(ns))
-	for i, n := range ns {
-		out[i] = n.clone()
-	}
-	return out
-}
-
-func (s *Stage) clone() *Stage {
-	c := *s
-	c.Op = s.Op.clone()
-	c.Branches = cloneNodes(s.Branches)
-	c.Cond, c.True, c.False = s.Cond.clone(), s.True.clone(), s.False.clone()
-	c.Body = cloneNodes(s.Body)
-	return &c
-}
-
 // Clone returns a deep copy that keeps the id counter, so that an edit tried
-// on the copy assigns the same ids it would on the original.
+// on the copy assigns the same ids it would on the original. A snapshot is
+// taken on every canvas turn that changed the graph, so the copy is made
+// of few allocations: the graph with its stages (one block for a small
+// graph), all nodes, all node lists. Edits on the copy work as on any graph.
 func (g *Graph) Clone() *Graph {
 	if g == nil {
 		return nil
 	}
-	c := &Graph{next: g.next, Stages: make([]*Stage, len(g.Stages))}
+	nodes, lists := 0, 0
+	for _, s := range g.Stages {
+		nodes += s.nodeCount()
+		lists += len(s.Branches) + len(s.Body)
+	}
+	c, stages := newGraphBlock(len(g.Stages))
+	c.next, c.version = g.next, g.version
+	nodeSlab := make([]Node, 0, nodes)
+	listSlab := make([]*Node, 0, lists)
+	one := func(n *Node) *Node {
+		if n == nil {
+			return nil
+		}
+		nodeSlab = append(nodeSlab, *n)
+		return &nodeSlab[len(nodeSlab)-1]
+	}
+	list := func(ns []*Node) []*Node {
+		if ns == nil {
+			return nil
+		}
+		start := len(listSlab)
+		for _, n := range ns {
+			listSlab = append(listSlab, one(n))
+		}
+		// The full slice expression keeps an append on one list from
+		// overwriting the next one in the shared slab.
+		return listSlab[start:len(listSlab):len(listSlab)]
+	}
 	for i, s := range g.Stages {
-		c.Stages[i] = s.clone()
+		st := &stages[i]
+		*st = *s
+		st.Op = one(s.Op)
+		st.Branches = list(s.Branches)
+		st.Cond, st.True, st.False = one(s.Cond), one(s.True), one(s.False)
+		st.Body = list(s.Body)
+		c.Stages[i] = st
 	}
 	return c
+}
+
+// Small graphs (what a policy builds) get the graph, its stage list and
+// its stages in one allocation.
+type (
+	graphBlock4 struct {
+		g      Graph
+		ptrs   [4]*Stage
+		stages [4]Stage
+	}
+	graphBlock8 struct {
+		g      Graph
+		ptrs   [8]*Stage
+		stages [8]Stage
+	}
+)
+
+// newGraphBlock returns an empty graph whose Stages has length n (capacity
+// n, so an append on it reallocates) and the n stages to fill it with.
+func newGraphBlock(n int) (*Graph, []Stage) {
+	switch {
+	case n == 0:
+		return &Graph{Stages: []*Stage{}}, nil
+	case n <= 4:
+		b := &graphBlock4{}
+		b.g.Stages = b.ptrs[:n:n]
+		return &b.g, b.stages[:n]
+	case n <= 8:
+		b := &graphBlock8{}
+		b.g.Stages = b.ptrs[:n:n]
+		return &b.g, b.stages[:n]
+	}
+	return &Graph{Stages: make([]*Stage, n)}, make([]Stage, n)
 }
 
 func sameOp(a, b *Node) bool {
@@ -371,10 +469,10 @@ func (g *Graph) Stats() Stats {
 		case Loop:
 			st.Loop++
 		}
-		for _, n := range s.Nodes() {
+		s.eachNode(func(n *Node) {
 			st.TotalOperators++
 			st.OperatorCounts[n.Operator]++
-		}
+		})
 	}
 	st.UniqueOperators = len(st.OperatorCounts)
 	return st
@@ -386,27 +484,24 @@ func (g *Graph) Has(op string) bool {
 	if g == nil {
 		return false
 	}
-	for _, s := range g.Stages {
-		for _, n := range s.Nodes() {
-			if n.Operator == op {
-				return true
-			}
-		}
-	}
-	return false
+	found := false
+	g.EachNode(func(n *Node) { found = found || n.Operator == op })
+	return found
+}
+
+func (g *Graph) nodeTotal() int {
+	n := 0
+	g.EachNode(func(*Node) { n++ })
+	return n
 }
 
 // Operators lists every operator occurrence in execution order.
 func (g *Graph) Operators() []string {
 	var out []string
-	if g == nil {
-		return out
+	if n := g.nodeTotal(); n > 0 {
+		out = make([]string, 0, n)
 	}
-	for _, s := range g.Stages {
-		for _, n := range s.Nodes() {
-			out = append(out, n.Operator)
-		}
-	}
+	g.EachNode(func(n *Node) { out = append(out, n.Operator) })
 	return out
 }
 
@@ -485,10 +580,14 @@ func (g *Graph) Node(id string) (*Node, *Stage, bool) {
 	}
 	key := normID(id)
 	for _, s := range g.Stages {
-		for _, n := range s.Nodes() {
-			if n.ID == key {
-				return n, s, true
+		var hit *Node
+		s.eachNode(func(n *Node) {
+			if hit == nil && n.ID == key {
+				hit = n
 			}
+		})
+		if hit != nil {
+			return hit, s, true
 		}
 	}
 	return nil, nil, false

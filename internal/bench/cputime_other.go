@@ -1,0 +1,9 @@
+//go:build !linux
+
+package bench
+
+import "time"
+
+func threadCPU() time.Duration { return 0 }
+
+const cpuClock = false
