@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -31,6 +32,12 @@ type trainFlags struct {
 	ablation   string
 	steps      int
 	noProgress bool
+	// cost (issue 23)
+	estimate     bool
+	pilotGroups  int
+	budgetMoney  float64
+	budgetTokens float64
+	budgetWall   time.Duration
 }
 
 func newTrainCmd() *cobra.Command {
@@ -56,6 +63,11 @@ func newTrainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.ablation, "ablation", "", "\"correctness\": plain GRPO with the correctness-only reward, to compare with CWRPO's")
 	cmd.Flags().IntVar(&f.steps, "steps", 0, "override the number of training steps")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "print one line per step, no progress bar")
+	cmd.Flags().BoolVar(&f.estimate, "estimate", false, "play a small pilot and print the projected cost and time of the whole run, then exit")
+	cmd.Flags().IntVar(&f.pilotGroups, "pilot-groups", 0, "groups the --estimate pilot plays (default estimate.pilot_groups, else 4)")
+	cmd.Flags().Float64Var(&f.budgetMoney, "budget-money", 0, "override budget.money (also on --resume, to raise a spent budget)")
+	cmd.Flags().Float64Var(&f.budgetTokens, "budget-executor-tokens", 0, "override budget.executor_tokens (also on --resume)")
+	cmd.Flags().DurationVar(&f.budgetWall, "budget-wall", 0, "override budget.wall (also on --resume)")
 	return cmd
 }
 
@@ -90,8 +102,34 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 	} else if dir == "" {
 		dir = trainersvc.NewRunDir(f.runsDir, cfg.Name)
 	}
+	if f.pilotGroups > 0 {
+		cfg.Estimate.PilotGroups = f.pilotGroups
+	}
+	if f.estimate {
+		return runEstimate(ctx, out, cfg)
+	}
+	var budget *trainer.Budget
+	if f.budgetMoney > 0 || f.budgetTokens > 0 || f.budgetWall > 0 {
+		b := cfg.Budget
+		if f.resume != "" {
+			b = trainer.Budget{} // the stored config's budget is replaced below, field by field
+			if stored, err := trainer.LoadConfig(filepath.Join(dir, "config.yaml")); err == nil {
+				b = stored.Budget
+			}
+		}
+		if f.budgetMoney > 0 {
+			b.Money = f.budgetMoney
+		}
+		if f.budgetTokens > 0 {
+			b.ExecutorTokens = f.budgetTokens
+		}
+		if f.budgetWall > 0 {
+			b.Wall = f.budgetWall
+		}
+		budget = &b
+	}
 	obs := newTermObserver(out, errOut, !f.noProgress)
-	p, err := trainersvc.Prepare(ctx, cfg, trainersvc.Options{Dir: dir, Resume: f.resume != "", Observer: obs})
+	p, err := trainersvc.Prepare(ctx, cfg, trainersvc.Options{Dir: dir, Resume: f.resume != "", Observer: obs, Budget: budget})
 	if err != nil {
 		return err
 	}
@@ -120,6 +158,10 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 			fmt.Fprintf(out, "stopped; continue with: flowsteer train --resume %s\n", dir)
 		}
 		return runErr
+	}
+	if reason := p.Trainer.StopReason(); reason != "" {
+		fmt.Fprintf(out, "stopped at a budget (%s); raise it and continue with: flowsteer train --resume %s --budget-...\n", reason, dir)
+		return nil
 	}
 	fmt.Fprintf(out, "done: %s\n", dir)
 	return nil

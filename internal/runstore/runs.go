@@ -30,7 +30,7 @@ type Run struct {
 // ValidStatus reports whether s is one of the stored statuses.
 func ValidStatus(s string) bool {
 	switch s {
-	case StatusPending, StatusRunning, StatusSucceeded, StatusFailed, StatusCancelled:
+	case StatusPending, StatusRunning, StatusSucceeded, StatusFailed, StatusCancelled, StatusBudgetReached:
 		return true
 	}
 	return false

@@ -400,7 +400,7 @@ func runToPB(r runstore.Run) *pb.Run {
 	st := map[string]pb.RunStatus{
 		runstore.StatusPending: pb.RunStatus_RUN_STATUS_PENDING, runstore.StatusRunning: pb.RunStatus_RUN_STATUS_RUNNING,
 		runstore.StatusSucceeded: pb.RunStatus_RUN_STATUS_SUCCEEDED, runstore.StatusFailed: pb.RunStatus_RUN_STATUS_FAILED,
-		runstore.StatusCancelled: pb.RunStatus_RUN_STATUS_CANCELLED,
+		runstore.StatusCancelled: pb.RunStatus_RUN_STATUS_CANCELLED, runstore.StatusBudgetReached: pb.RunStatus_RUN_STATUS_BUDGET_REACHED,
 	}[r.Status]
 	return &pb.Run{Id: r.ID, Status: st, ConfigYaml: r.ConfigYAML, Step: r.Step, TotalSteps: r.TotalSteps,
 		Created: timestamppb.New(r.Created), Updated: timestamppb.New(r.Updated), Error: r.Error, Simulated: r.Simulated, Dir: r.ID}

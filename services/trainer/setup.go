@@ -77,6 +77,10 @@ type Options struct {
 	// DialOptions are added to the connections to remote canvases and
 	// policies (credentials, a context dialer, ...), after the defaults.
 	DialOptions []grpc.DialOption
+	// Budget, when set, replaces the run's budget; on a resume it is
+	// written to config.yaml (a budget is not part of the config hash, so
+	// a run stopped by its budget resumes with a raised one).
+	Budget *trainer.Budget
 }
 
 // NewRunDir names a fresh run directory under root, NAME-TIMESTAMP, and
@@ -115,7 +119,19 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 		if cfg, err = trainer.LoadConfig(cfgPath); err != nil {
 			return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
 		}
+		if o.Budget != nil {
+			cfg.Budget = *o.Budget
+			if err := cfg.Validate(); err != nil {
+				return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
+			}
+			if err := os.WriteFile(cfgPath, []byte(cfg.YAML()), 0o644); err != nil {
+				return nil, err
+			}
+		}
 	} else {
+		if o.Budget != nil {
+			cfg.Budget = *o.Budget
+		}
 		if _, err := os.Stat(filepath.Join(o.Dir, "run.db")); err == nil {
 			return nil, fmt.Errorf("%s already holds a run: resume it with --resume %s, or choose another directory", o.Dir, o.Dir)
 		}
