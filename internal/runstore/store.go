@@ -279,6 +279,19 @@ UPDATE sqlite_schema SET sql = replace(sql, '''failed'', ''cancelled'')', '''fai
 	WHERE type = 'table' AND name = 'runs';
 PRAGMA writable_schema = OFF;
 `,
+	// 3: what each episode cost (issue 23), apart from the episodes table
+	// so that its writers stay as they are.
+	`
+CREATE TABLE episode_costs (
+	run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	step       INTEGER NOT NULL,
+	phase      TEXT NOT NULL,
+	episode_id TEXT NOT NULL,
+	group_id   TEXT NOT NULL DEFAULT '',
+	cost       TEXT NOT NULL, -- protojson CostSummary
+	PRIMARY KEY (run_id, step, phase, episode_id)
+) STRICT;
+`,
 }
 
 // SchemaVersion is the schema this build writes.

@@ -483,11 +483,14 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 	// Cost rolls up episode -> group -> step: each level is the sum of the
 	// one below, failed episodes included (they were paid for too).
 	var stepCost cost.Summary
+	var costRows []runstore.EpisodeCost
 	for _, g := range groups {
 		var gc cost.Summary
 		for _, r := range g.recs {
 			if r != nil {
-				gc.Merge(EpisodeCost(t.cfg.Prices, r))
+				ec := EpisodeCost(t.cfg.Prices, r)
+				gc.Merge(ec)
+				costRows = append(costRows, runstore.EpisodeCost{RunID: t.run.ID, Step: step, Phase: runstore.PhaseTrain, EpisodeID: r.EpisodeID, GroupID: g.id, Cost: cost.SummaryToPB(ec)})
 			}
 		}
 		m.GroupCost[g.id] = cost.SummaryToPB(gc)
@@ -595,6 +598,9 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 	m.Cost = cost.SummaryToPB(stepCost)
 	t2 := time.Now()
 	if err := t.env.Store.PutEpisodes(rows); err != nil {
+		return nil, err
+	}
+	if err := t.env.Store.PutEpisodeCosts(costRows); err != nil {
 		return nil, err
 	}
 	if err := t.env.Store.PutStep(t.run.ID, m); err != nil {
@@ -705,12 +711,21 @@ func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, err
 	// evaluation leaves none of its episodes behind, so the evaluation
 	// redone on resume does not store them twice.
 	var rows []runstore.Episode
+	var costRows []runstore.EpisodeCost
 	for i, e := range entries {
 		for _, r := range recs[i] {
-			rows = append(rows, episodeRow(t.run.ID, step, runstore.EvalPhase(e.Name), fmt.Sprintf("eval%d-%s", step, e.Name), r, 0))
+			gid := fmt.Sprintf("eval%d-%s", step, e.Name)
+			rows = append(rows, episodeRow(t.run.ID, step, runstore.EvalPhase(e.Name), gid, r, 0))
+			if r != nil {
+				costRows = append(costRows, runstore.EpisodeCost{RunID: t.run.ID, Step: step, Phase: runstore.EvalPhase(e.Name), EpisodeID: r.EpisodeID,
+					GroupID: gid, Cost: cost.SummaryToPB(EpisodeCost(t.cfg.Prices, r))})
+			}
 		}
 	}
 	if err := t.env.Store.PutEpisodes(rows); err != nil {
+		return nil, err
+	}
+	if err := t.env.Store.PutEpisodeCosts(costRows); err != nil {
 		return nil, err
 	}
 	if err := t.env.Store.PutEval(t.run.ID, rep); err != nil {
