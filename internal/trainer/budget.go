@@ -89,7 +89,12 @@ func EpisodeCost(t cost.Table, r *rollout.Record) cost.Summary {
 		s.AddFinalWorkflow(t, cost.UsageFromPB(r.Final.GetExecution().GetStats().GetModels()))
 	}
 	for _, d := range r.Decisions {
-		s.AddPolicy(t, d.GetModel(), int64(d.GetPromptTokens()), int64(d.GetCompletionTokens()))
+		// Only a language-model policy reads a prompt; the embedded
+		// policy reports its categorical choices as completion tokens,
+		// which cost nothing and are no model's tokens.
+		if d.GetPromptTokens() > 0 {
+			s.AddPolicy(t, d.GetModel(), int64(d.GetPromptTokens()), int64(d.GetCompletionTokens()))
+		}
 	}
 	return s
 }
