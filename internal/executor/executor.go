@@ -72,9 +72,9 @@ type Response struct {
 	// priced at the cached-input price.
 	CachedInputTokens int64
 	Latency           time.Duration
-	Simulated    bool
-	CacheHit     bool
-	FinishReason string
+	Simulated         bool
+	CacheHit          bool
+	FinishReason      string
 }
 
 // Backend answers chat-completion calls. Implementations are safe for

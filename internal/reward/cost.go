@@ -25,9 +25,9 @@ const (
 // apart from the structure and correctness terms (Breakdown.Cost) so the
 // parts can still be compared across arms.
 type CostSpec struct {
-	Weight    float64    `yaml:"weight"`
-	Unit      string     `yaml:"unit"`
-	Reference float64    `yaml:"reference"`
+	Weight    float64 `yaml:"weight"`
+	Unit      string  `yaml:"unit"`
+	Reference float64 `yaml:"reference"`
 	// Prices are a pointer so that Spec stays comparable with ==.
 	Prices *cost.Table `yaml:"prices,omitempty"`
 }

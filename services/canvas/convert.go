@@ -409,7 +409,7 @@ func RewardToPB(r *canvas.Result) *pb.RewardBreakdown {
 		Kind: kind, Reward: b.Reward, Base: b.Base, Checker: b.Checker, Format: b.Format, Size: b.Size,
 		Structure: b.Structure, StructureTotal: b.StructureTotal, Released: b.Released, Correctness: b.Correctness,
 		Penalties: b.Penalties, CostPenalty: b.Cost.Penalty, WorkflowCost: b.Cost.Cost, CostUnit: b.Cost.Unit,
-		Score:     &pb.Score{Value: r.Score.Value, Correct: r.Score.Correct, Method: r.Score.Method, Explanation: r.Score.Explanation},
+		Score: &pb.Score{Value: r.Score.Value, Correct: r.Score.Correct, Method: r.Score.Method, Explanation: r.Score.Explanation},
 	}
 }
 
@@ -418,7 +418,7 @@ func ObservationToPB(o canvas.Observation) *pb.Observation {
 	out := &pb.Observation{
 		EpisodeId: o.EpisodeID, Task: TaskToPB(o.Task), Workflow: WorkflowToPB(o.Graph), Execution: ExecutionToPB(o.Execution),
 		EpisodeUsage: ExecStatsToPB(o.EpisodeUsage),
-		Feedback: o.Feedback, Valid: o.Valid, Turn: int32(o.Turn), MaxRounds: int32(o.MaxRounds), RoundsLeft: int32(o.RoundsLeft),
+		Feedback:     o.Feedback, Valid: o.Valid, Turn: int32(o.Turn), MaxRounds: int32(o.MaxRounds), RoundsLeft: int32(o.RoundsLeft),
 		State: stateToPB[o.State], Hint: o.Hint, Done: o.Done, EndReason: endToPB[o.EndReason], Reward: RewardToPB(o.Result),
 		LastAction: o.LastAction, LastActionKind: KindToPB(o.LastKind), FinishAnswer: o.Answer,
 	}
