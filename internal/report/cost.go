@@ -143,7 +143,7 @@ func costPlane(r *pb.EvalReport) template.HTML {
 		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, px(v), h-bt+14, tickLabel(v, step))
 	}
 	fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="middle">workflow tokens per task</text>`, l+(w-l-rt)/2, h-6)
-	fmt.Fprintf(&b, `<text class="tick" transform="rotate(-90)" x="%.1f" y="12" text-anchor="middle">accuracy</text>`, -(t+(h-t-bt)/2))
+	fmt.Fprintf(&b, `<text class="tick" transform="rotate(-90)" x="%.1f" y="12" text-anchor="middle">accuracy</text>`, -(t + (h-t-bt)/2))
 	var front []planePoint
 	for _, p := range ps {
 		if p.Pareto {

@@ -18,7 +18,7 @@ func budgetConfig() trainer.Config {
 	cfg.GroupSize = 2
 	cfg.MaxRounds = 10
 	cfg.Tasks.Families = []string{"qa"} // no code tasks: fewer sandbox runs
-	cfg.Concurrency = 1 // one episode at a time: two runs spend exactly alike
+	cfg.Concurrency = 1                 // one episode at a time: two runs spend exactly alike
 	cfg.Eval.Tasks = 1
 	cfg.Eval.Baselines = nil
 	cfg.Checkpoint.Every = 10 // only the budget stop and the last step checkpoint
