@@ -168,6 +168,10 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	for _, t := range tasks {
 		pts = append(pts, canvassvc.TaskToPB(t))
 	}
+	prices, err := loadPrices(f.prices)
+	if err != nil {
+		return err
+	}
 	obs := newTermObserver(out, errOut, !f.noProgress)
 	obs.evalOnly = true
 	dialOpts, err := f.auth.dialOptions()
@@ -175,7 +179,7 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 		return err
 	}
 	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts})
+		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts, Prices: prices})
 	obs.finish()
 	if err != nil {
 		return err

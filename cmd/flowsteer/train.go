@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/report"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -254,9 +255,11 @@ func (o *termObserver) StepDone(m *pb.StepMetrics) {
 		fams = append(fams, fmt.Sprintf("%s %.2f", f, v))
 	}
 	sort.Strings(fams)
-	fmt.Fprintf(o.out, "step %3d  reward %+.3f  release %.2f  correct %.2f  [%s]  turns %.1f  invalid %.2f  kl %.4f  ent %.3f  calls %d  cache %.0f%%  %.1fs\n",
+	c := m.GetCost()
+	fmt.Fprintf(o.out, "step %3d  reward %+.3f  release %.2f  correct %.2f  [%s]  turns %.1f  invalid %.2f  kl %.4f  ent %.3f  calls %d  cache %.0f%%  tokens %d  money %.4f  %.1fs\n",
 		m.GetStep(), m.GetMeanReward(), m.GetStructureReleaseRate(), m.GetCorrectness(), strings.Join(fams, ", "), m.GetMeanTurns(),
 		m.GetInvalidActionRate(), m.GetKl(), m.GetEntropy(), m.GetExecutorCalls(), 100*m.GetCacheHitRate(),
+		c.GetExecutorInputTokens()+c.GetExecutorOutputTokens(), c.GetExecutorMoney()+c.GetPolicyMoney(),
 		m.GetPhaseSeconds()["rollout"]+m.GetPhaseSeconds()["update"])
 }
 
@@ -274,14 +277,21 @@ func (o *termObserver) EvalStarted(step int64, policies []string, episodes int) 
 
 func (o *termObserver) EvalDone(r *pb.EvalReport) {
 	o.finish()
-	fmt.Fprintf(o.out, "  %-18s %9s  %-17s %8s %8s %7s  %s\n", "policy", "reward", "95% CI", "release", "finished", "turns", "accuracy by family")
+	fmt.Fprintf(o.out, "  %-18s %9s  %-17s %8s %8s %7s %11s  %s\n", "policy", "reward", "95% CI", "release", "finished", "turns", "tokens/task", "accuracy by family")
 	for _, p := range r.GetPolicies() {
 		var acc []string
 		for _, m := range p.GetMetrics() {
 			acc = append(acc, fmt.Sprintf("%s %.2f", m.GetFamily(), m.GetValue()))
 		}
-		fmt.Fprintf(o.out, "  %-18s %+9.3f  [%+.3f, %+.3f] %8.2f %8.2f %7.1f  %s\n", p.GetPolicy(), p.GetMeanReward(), p.GetRewardCiLow(), p.GetRewardCiHigh(),
-			p.GetStructureReleaseRate(), p.GetFinishedRate(), p.GetMeanTurns(), strings.Join(acc, ", "))
+		tok := "-"
+		if c := p.GetCost(); c.GetEpisodes() > 0 {
+			tok = fmt.Sprintf("%.0f", float64(c.GetFinalWorkflowTokens())/float64(c.GetEpisodes()))
+		}
+		fmt.Fprintf(o.out, "  %-18s %+9.3f  [%+.3f, %+.3f] %8.2f %8.2f %7.1f %11s  %s\n", p.GetPolicy(), p.GetMeanReward(), p.GetRewardCiLow(), p.GetRewardCiHigh(),
+			p.GetStructureReleaseRate(), p.GetFinishedRate(), p.GetMeanTurns(), tok, strings.Join(acc, ", "))
+	}
+	if c := r.GetCost(); c.GetEpisodes() > 0 {
+		fmt.Fprintf(o.out, "  cost: %s\n", cost.SummaryFromPB(c))
 	}
 }
 
