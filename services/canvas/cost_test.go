@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	"github.com/flowsteer/flowsteer/internal/system"
