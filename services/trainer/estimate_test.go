@@ -16,7 +16,7 @@ import (
 func estimateConfig() trainer.Config {
 	cfg := trainer.DefaultConfig()
 	cfg.Name = "estimate"
-	cfg.Steps = 3
+	cfg.Steps = 2
 	cfg.BatchSize = 2
 	cfg.GroupSize = 4
 	cfg.Eval.Tasks = 2
@@ -41,7 +41,7 @@ func TestEstimateCoversTheRealRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if est.PilotGroups != 3 || est.PilotEpisodes != 3*4 || est.TrainGroups != 3*2 || est.EvalEpisodes != 2*2*5 {
+	if est.PilotGroups != 3 || est.PilotEpisodes != 3*4 || est.TrainGroups != 2*2 || est.EvalEpisodes != 2*2*5 {
 		t.Fatalf("pilot %d groups %d episodes; run %d groups %d eval episodes", est.PilotGroups, est.PilotEpisodes, est.TrainGroups, est.EvalEpisodes)
 	}
 
