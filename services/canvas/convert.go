@@ -339,6 +339,7 @@ func NodeResultToPB(n canvas.NodeResult) *pb.NodeResult {
 		NodeId: n.NodeID, Operator: n.Operator, Status: nodeStatusToPB[n.Status], OutputExcerpt: n.Output,
 		Error: n.Error, Duration: durationpb.New(n.Duration), CacheHit: n.CacheHit, InputTokens: n.InputTokens,
 		OutputTokens: n.OutputTokens, Calls: int32(n.Calls), Verdict: n.Verdict, Iteration: int32(n.Iteration),
+		Models: cost.UsageToPB(n.Usage),
 	}
 }
 

@@ -54,6 +54,15 @@ func TestCostAwareRewardSubtractsTheFinalWorkflowsTokens(t *testing.T) {
 	for _, m := range on.GetExecution().GetStats().GetModels() {
 		final += m.GetInputTokens() + m.GetOutputTokens() + m.GetSavedInputTokens() + m.GetSavedOutputTokens()
 	}
+	var nodes int64
+	for _, n := range on.GetExecution().GetNodes() {
+		for _, m := range n.GetModels() {
+			nodes += m.GetInputTokens() + m.GetOutputTokens() + m.GetSavedInputTokens() + m.GetSavedOutputTokens()
+		}
+	}
+	if nodes != final {
+		t.Errorf("the nodes' usage sums to %d tokens, the execution's to %d", nodes, final)
+	}
 	if final == 0 || !on.GetExecution().GetStats().GetSimulated() {
 		t.Fatalf("final execution usage %v", on.GetExecution().GetStats())
 	}

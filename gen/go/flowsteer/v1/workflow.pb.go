@@ -486,7 +486,9 @@ type NodeResult struct {
 	// For checkers: the verdict (true = the solution passed).
 	Verdict *bool `protobuf:"varint,11,opt,name=verdict,proto3,oneof" json:"verdict,omitempty"`
 	// A loop iteration or retry index, when a node ran more than once.
-	Iteration     int32 `protobuf:"varint,12,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	Iteration int32 `protobuf:"varint,12,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	// The node's calls by backend and model (cost accounting).
+	Models        []*ModelUsage `protobuf:"bytes,13,rep,name=models,proto3" json:"models,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -603,6 +605,13 @@ func (x *NodeResult) GetIteration() int32 {
 		return x.Iteration
 	}
 	return 0
+}
+
+func (x *NodeResult) GetModels() []*ModelUsage {
+	if x != nil {
+		return x.Models
+	}
+	return nil
 }
 
 // ExecutionStats count the backend work of one execution.
@@ -992,7 +1001,7 @@ const file_flowsteer_v1_workflow_proto_rawDesc = "" +
 	"\bWorkflow\x12\x10\n" +
 	"\x03dsl\x18\x01 \x01(\tR\x03dsl\x12+\n" +
 	"\x06stages\x18\x02 \x03(\v2\x13.flowsteer.v1.StageR\x06stages\x121\n" +
-	"\x05stats\x18\x03 \x01(\v2\x1b.flowsteer.v1.WorkflowStatsR\x05stats\"\xab\x03\n" +
+	"\x05stats\x18\x03 \x01(\v2\x1b.flowsteer.v1.WorkflowStatsR\x05stats\"\xdd\x03\n" +
 	"\n" +
 	"NodeResult\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1a\n" +
@@ -1007,7 +1016,8 @@ const file_flowsteer_v1_workflow_proto_rawDesc = "" +
 	"\x05calls\x18\n" +
 	" \x01(\x05R\x05calls\x12\x1d\n" +
 	"\averdict\x18\v \x01(\bH\x00R\averdict\x88\x01\x01\x12\x1c\n" +
-	"\titeration\x18\f \x01(\x05R\titerationB\n" +
+	"\titeration\x18\f \x01(\x05R\titeration\x120\n" +
+	"\x06models\x18\r \x03(\v2\x18.flowsteer.v1.ModelUsageR\x06modelsB\n" +
 	"\n" +
 	"\b_verdict\"\xb3\x03\n" +
 	"\x0eExecutionStats\x12\x14\n" +
@@ -1103,15 +1113,16 @@ var file_flowsteer_v1_workflow_proto_depIdxs = []int32{
 	4,  // 9: flowsteer.v1.Workflow.stats:type_name -> flowsteer.v1.WorkflowStats
 	1,  // 10: flowsteer.v1.NodeResult.status:type_name -> flowsteer.v1.NodeStatus
 	11, // 11: flowsteer.v1.NodeResult.duration:type_name -> google.protobuf.Duration
-	11, // 12: flowsteer.v1.ExecutionStats.duration:type_name -> google.protobuf.Duration
-	8,  // 13: flowsteer.v1.ExecutionStats.models:type_name -> flowsteer.v1.ModelUsage
-	6,  // 14: flowsteer.v1.Execution.nodes:type_name -> flowsteer.v1.NodeResult
-	7,  // 15: flowsteer.v1.Execution.stats:type_name -> flowsteer.v1.ExecutionStats
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	8,  // 12: flowsteer.v1.NodeResult.models:type_name -> flowsteer.v1.ModelUsage
+	11, // 13: flowsteer.v1.ExecutionStats.duration:type_name -> google.protobuf.Duration
+	8,  // 14: flowsteer.v1.ExecutionStats.models:type_name -> flowsteer.v1.ModelUsage
+	6,  // 15: flowsteer.v1.Execution.nodes:type_name -> flowsteer.v1.NodeResult
+	7,  // 16: flowsteer.v1.Execution.stats:type_name -> flowsteer.v1.ExecutionStats
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_workflow_proto_init() }

@@ -106,7 +106,7 @@ class Workflow(_message.Message):
     def __init__(self, dsl: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., stats: _Optional[_Union[WorkflowStats, _Mapping]] = ...) -> None: ...
 
 class NodeResult(_message.Message):
-    __slots__ = ("node_id", "operator", "status", "output_excerpt", "error", "duration", "cache_hit", "input_tokens", "output_tokens", "calls", "verdict", "iteration")
+    __slots__ = ("node_id", "operator", "status", "output_excerpt", "error", "duration", "cache_hit", "input_tokens", "output_tokens", "calls", "verdict", "iteration", "models")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +119,7 @@ class NodeResult(_message.Message):
     CALLS_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     ITERATION_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     operator: str
     status: NodeStatus
@@ -131,7 +132,8 @@ class NodeResult(_message.Message):
     calls: int
     verdict: bool
     iteration: int
-    def __init__(self, node_id: _Optional[str] = ..., operator: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., output_excerpt: _Optional[str] = ..., error: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., calls: _Optional[int] = ..., verdict: _Optional[bool] = ..., iteration: _Optional[int] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelUsage]
+    def __init__(self, node_id: _Optional[str] = ..., operator: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., output_excerpt: _Optional[str] = ..., error: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., calls: _Optional[int] = ..., verdict: _Optional[bool] = ..., iteration: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ...) -> None: ...
 
 class ExecutionStats(_message.Message):
     __slots__ = ("calls", "cache_hits", "input_tokens", "output_tokens", "saved_tokens", "duration", "backend", "model", "simulated", "sandbox_runs", "models", "sandbox_seconds")
