@@ -97,17 +97,20 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if f.pilotGroups > 0 {
+		cfg.Estimate.PilotGroups = f.pilotGroups
+	}
+	if f.estimate {
+		if f.resume != "" {
+			return errors.New("--estimate projects a new run: give its --config, not --resume")
+		}
+		return runEstimate(ctx, out, cfg) // in a scratch directory: no run directory is made
+	}
 	dir := f.dir
 	if f.resume != "" {
 		dir = f.resume
 	} else if dir == "" {
 		dir = trainersvc.NewRunDir(f.runsDir, cfg.Name)
-	}
-	if f.pilotGroups > 0 {
-		cfg.Estimate.PilotGroups = f.pilotGroups
-	}
-	if f.estimate {
-		return runEstimate(ctx, out, cfg)
 	}
 	var budget *trainer.Budget
 	if f.budgetMoney > 0 || f.budgetTokens > 0 || f.budgetWall > 0 {
