@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,5 +68,37 @@ func TestRunsShowPrintsCost(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("runs show lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestTrainBudgetFlagsRaiseAStoppedRun goes through the command: a run
+// whose budget is spent by its first evaluation stops budget_reached, and
+// --resume with --budget-executor-tokens raises it and finishes the run.
+func TestTrainBudgetFlagsRaiseAStoppedRun(t *testing.T) {
+	root := t.TempDir()
+	cfgPath := filepath.Join(root, "tiny.yaml")
+	yaml := "name: tiny\nsteps: 1\nbatch_tasks: 1\ngroup_size: 2\nmax_rounds: 8\nconcurrency: 2\n" +
+		"tasks: {families: [qa]}\neval: {tasks: 1, baselines: []}\nbudget: {executor_tokens: 1}\n"
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "run")
+	var out bytes.Buffer
+	if err := runTrain(context.Background(), &out, io.Discard, &trainFlags{config: cfgPath, dir: dir, noProgress: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "stopped at a budget (budget executor_tokens reached") {
+		t.Fatalf("first run:\n%s", out.String())
+	}
+	out.Reset()
+	if err := runTrain(context.Background(), &out, io.Discard, &trainFlags{resume: dir, noProgress: true, budgetTokens: 1e12}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "done: "+dir) {
+		t.Fatalf("resumed run:\n%s", out.String())
+	}
+	cfg, err := trainer.LoadConfig(filepath.Join(dir, "config.yaml"))
+	if err != nil || cfg.Budget.ExecutorTokens != 1e12 {
+		t.Errorf("config.yaml budget %+v (%v)", cfg.Budget, err)
 	}
 }

@@ -166,6 +166,13 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			spent.Merge(cost.SummaryFromPB(rep.GetCost()))
 		}
 	}
+	// A budget spent by the evaluation before training stops before the
+	// first step (nothing to checkpoint: the policy is the initial one).
+	if t.start < int64(t.cfg.Steps) {
+		if err := stop(t.start); err != nil || t.stopReason != "" {
+			return err
+		}
+	}
 	for step := t.start + 1; step <= int64(t.cfg.Steps); step++ {
 		m, err := t.Step(ctx, step)
 		if err != nil {
@@ -193,8 +200,11 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 				return fail(err)
 			}
 			spent.Merge(cost.SummaryFromPB(rep.GetCost()))
-			if err := stop(step); err != nil || t.stopReason != "" {
-				return err
+			// After the last step the run is complete, budget or not.
+			if !last {
+				if err := stop(step); err != nil || t.stopReason != "" {
+					return err
+				}
 			}
 		}
 	}
