@@ -52,10 +52,11 @@ type NodeResult struct {
 	InputTokens  int64
 	OutputTokens int64
 	Calls        int
+	Verdict      *bool // checkers: true when the solution passed
+	Iteration    int
+
 	// Usage is the node's executor work by backend and model.
-	Usage     cost.Usage
-	Verdict   *bool // checkers: true when the solution passed
-	Iteration int
+	Usage cost.Usage
 }
 
 // ExecStats count an execution's backend work.

@@ -12,31 +12,33 @@ import (
 
 // Observation is what a policy sees after each turn.
 type Observation struct {
-	EpisodeID string
-	Task      task.Task // public view: gold fields cleared
-	Graph     *workflow.Graph
-	DSL       string
-	Stats     workflow.Stats
-	Execution Execution // node outputs cut to excerpts
-	// EpisodeUsage sums every execution of the episode so far.
+	EpisodeID  string
+	Task       task.Task // public view: gold fields cleared
+	Graph      *workflow.Graph
+	DSL        string
+	Stats      workflow.Stats
+	Execution  Execution // node outputs cut to excerpts
+	Feedback   string
+	Valid      bool
+	Turn       int
+	MaxRounds  int
+	RoundsLeft int
+	State      State
+	Awaiting   *Awaiting
+	History    []HistoryEntry
+	Hint       string
+	Prompt     *Rendered
+	Operators  []OperatorView
+	Done       bool
+	EndReason  EndReason
+	Result     *Result // set when the episode has ended
+	LastAction string
+	LastKind   action.Kind
+	Answer     string // finish answer, recorded never scored
+
+	// EpisodeUsage sums every execution of the episode so far (its
+	// executor cost).
 	EpisodeUsage ExecStats
-	Feedback     string
-	Valid        bool
-	Turn         int
-	MaxRounds    int
-	RoundsLeft   int
-	State        State
-	Awaiting     *Awaiting
-	History      []HistoryEntry
-	Hint         string
-	Prompt       *Rendered
-	Operators    []OperatorView
-	Done         bool
-	EndReason    EndReason
-	Result       *Result // set when the episode has ended
-	LastAction   string
-	LastKind     action.Kind
-	Answer       string // finish answer, recorded never scored
 }
 
 // Awaiting names the node whose prompt the canvas waits for.
@@ -75,28 +77,28 @@ func PublicTask(t task.Task) task.Task {
 
 func (e *Episode) observe() Observation {
 	o := Observation{
-		EpisodeID:    e.id,
-		Task:         PublicTask(e.task),
-		Graph:        e.graph.Clone(),
-		DSL:          e.graph.String(),
-		Stats:        e.graph.Stats(),
-		Execution:    boundExecution(e.lastExec, e.cfg.ExcerptLimit),
-		EpisodeUsage: e.usage,
-		Feedback:     e.lastFeedback,
-		Valid:        e.lastValid,
-		Turn:         e.turn,
-		MaxRounds:    e.cfg.MaxRounds,
-		RoundsLeft:   max(0, e.cfg.MaxRounds-e.turn),
-		State:        e.state,
-		Hint:         e.hint,
-		Done:         e.state == Done,
-		EndReason:    e.end,
-		Result:       e.result,
-		LastAction:   e.lastSummary,
-		LastKind:     e.lastKind,
-		Answer:       e.answer,
-		Operators:    operatorViews(e.lib, e.task.Family),
+		EpisodeID:  e.id,
+		Task:       PublicTask(e.task),
+		Graph:      e.graph.Clone(),
+		DSL:        e.graph.String(),
+		Stats:      e.graph.Stats(),
+		Execution:  boundExecution(e.lastExec, e.cfg.ExcerptLimit),
+		Feedback:   e.lastFeedback,
+		Valid:      e.lastValid,
+		Turn:       e.turn,
+		MaxRounds:  e.cfg.MaxRounds,
+		RoundsLeft: max(0, e.cfg.MaxRounds-e.turn),
+		State:      e.state,
+		Hint:       e.hint,
+		Done:       e.state == Done,
+		EndReason:  e.end,
+		Result:     e.result,
+		LastAction: e.lastSummary,
+		LastKind:   e.lastKind,
+		Answer:     e.answer,
+		Operators:  operatorViews(e.lib, e.task.Family),
 	}
+	o.EpisodeUsage = e.usage
 	if e.turn == 0 {
 		o.Valid = true
 		o.Feedback = "New episode: the workflow is empty. Add the first operator or structure."

@@ -25,30 +25,31 @@ import (
 
 // Result is one task's outcome.
 type Result struct {
-	TaskID      string      `json:"task_id"`
-	Family      task.Family `json:"family"`
-	Source      string      `json:"source,omitempty"`
-	Workflow    string      `json:"workflow"`
-	Answer      string      `json:"answer"`
-	Score       float64     `json:"score"`
-	Correct     bool        `json:"correct"`
-	Method      string      `json:"method"`
-	Explanation string      `json:"explanation"`
-	Calls       int         `json:"calls"`
-	CacheHits   int         `json:"cache_hits"`
-	Tokens      int64       `json:"tokens"`
+	TaskID      string        `json:"task_id"`
+	Family      task.Family   `json:"family"`
+	Source      string        `json:"source,omitempty"`
+	Workflow    string        `json:"workflow"`
+	Answer      string        `json:"answer"`
+	Score       float64       `json:"score"`
+	Correct     bool          `json:"correct"`
+	Method      string        `json:"method"`
+	Explanation string        `json:"explanation"`
+	Calls       int           `json:"calls"`
+	CacheHits   int           `json:"cache_hits"`
+	Tokens      int64         `json:"tokens"`
+	FailedNodes int           `json:"failed_nodes"`
+	Error       string        `json:"error,omitempty"`
+	Duration    time.Duration `json:"duration_ns"`
+	Simulated   bool          `json:"simulated"`
+
 	// WorkflowTokens count every call of the run, cache hits included:
 	// what the workflow costs on this task whatever was cached.
 	WorkflowTokens int64 `json:"workflow_tokens"`
 	// Money is the billed calls' price, WorkflowMoney every call's
 	// (Runner.Prices); Unpriced is set when a model has no price.
-	Money         float64       `json:"money"`
-	WorkflowMoney float64       `json:"workflow_money"`
-	Unpriced      bool          `json:"unpriced,omitempty"`
-	FailedNodes   int           `json:"failed_nodes"`
-	Error         string        `json:"error,omitempty"`
-	Duration      time.Duration `json:"duration_ns"`
-	Simulated     bool          `json:"simulated"`
+	Money         float64 `json:"money"`
+	WorkflowMoney float64 `json:"workflow_money"`
+	Unpriced      bool    `json:"unpriced,omitempty"`
 }
 
 // Scorer scores a final answer (canvas.Scorer).

@@ -67,14 +67,15 @@ type Response struct {
 	Model        string
 	InputTokens  int64
 	OutputTokens int64
+	Latency      time.Duration
+	Simulated    bool
+	CacheHit     bool
+	FinishReason string
+
 	// CachedInputTokens is the part of InputTokens the provider served from
 	// its own prompt cache (OpenAI usage.prompt_tokens_details.cached_tokens),
 	// priced at the cached-input price.
 	CachedInputTokens int64
-	Latency           time.Duration
-	Simulated         bool
-	CacheHit          bool
-	FinishReason      string
 }
 
 // Backend answers chat-completion calls. Implementations are safe for
