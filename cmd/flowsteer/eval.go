@@ -24,6 +24,7 @@ type evalFlags struct {
 	tasks       string
 	format      string
 	workflow    string
+	prices      string
 	out         string
 	concurrency int
 	limit       int
@@ -67,6 +68,7 @@ func newEvalCmd() *cobra.Command {
 	cmd.Flags().StringSliceVar(&f.baselines, "baselines", []string{"random", "cot", "self-consistency", "full"}, "--policy: baselines to run beside it")
 	cmd.Flags().BoolVar(&f.greedy, "greedy", false, "--policy: take each head's most likely choice instead of sampling (a policy trained by sampling can be degenerate greedily)")
 	_ = cmd.MarkFlagRequired("tasks")
+	cmd.Flags().StringVar(&f.prices, "prices", "", "price table (YAML list of backend, model, input, output, cached_input per million tokens) for money per task")
 	cmd.MarkFlagsMutuallyExclusive("workflow", "policy")
 	cmd.MarkFlagsOneRequired("workflow", "policy")
 	return cmd
@@ -109,7 +111,11 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
 	}
 	var writeErr error
-	r := &eval.Runner{Executor: sys.Engine, Library: sys.Library, Scorer: sys.Scorer, Concurrency: f.concurrency,
+	prices, err := loadPrices(f.prices)
+	if err != nil {
+		return err
+	}
+	r := &eval.Runner{Executor: sys.Engine, Library: sys.Library, Scorer: sys.Scorer, Concurrency: f.concurrency, Prices: prices,
 		OnResult: func(res eval.Result) {
 			if enc != nil && writeErr == nil {
 				writeErr = enc.Encode(res)
@@ -136,6 +142,7 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 		failed += res.FailedNodes
 	}
 	fmt.Fprintf(out, "executor calls: %d (cache hits %d), failed nodes: %d\n", calls, hits, failed)
+	fmt.Fprint(out, costTable(results))
 	if f.out != "" {
 		fmt.Fprintf(out, "per-task results: %s\n", f.out)
 	}
@@ -161,6 +168,10 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	for _, t := range tasks {
 		pts = append(pts, canvassvc.TaskToPB(t))
 	}
+	prices, err := loadPrices(f.prices)
+	if err != nil {
+		return err
+	}
 	obs := newTermObserver(out, errOut, !f.noProgress)
 	obs.evalOnly = true
 	dialOpts, err := f.auth.dialOptions()
@@ -168,7 +179,7 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 		return err
 	}
 	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts})
+		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts, Prices: prices})
 	obs.finish()
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/report"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 )
@@ -69,7 +70,9 @@ func newRunsCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "run %s: %s, step %d/%d, policy %s, backend %s, simulated %v\nconfig hash %s\n", r.ID, runstore.ShownStatus(dir, r.Status), r.Step, r.TotalSteps, r.Policy, r.Backend, r.Simulated, r.ConfigHash)
-			if r.Error != "" {
+			if r.Error != "" && r.Status == runstore.StatusBudgetReached {
+				fmt.Fprintf(out, "stopped: %s\n", r.Error)
+			} else if r.Error != "" {
 				fmt.Fprintf(out, "error: %s\n", r.Error)
 			}
 			steps, err := st.Steps(id)
@@ -77,7 +80,9 @@ func newRunsCmd() *cobra.Command {
 				return err
 			}
 			for _, m := range steps {
-				fmt.Fprintf(out, "step %3d  reward %+.3f  release %.2f  correct %.2f  turns %.1f  invalid %.2f\n", m.GetStep(), m.GetMeanReward(), m.GetStructureReleaseRate(), m.GetCorrectness(), m.GetMeanTurns(), m.GetInvalidActionRate())
+				c := m.GetCost()
+				fmt.Fprintf(out, "step %3d  reward %+.3f  release %.2f  correct %.2f  turns %.1f  invalid %.2f  exec tokens %d  money %.4f  saved %.4f\n", m.GetStep(), m.GetMeanReward(), m.GetStructureReleaseRate(), m.GetCorrectness(), m.GetMeanTurns(), m.GetInvalidActionRate(),
+					c.GetExecutorInputTokens()+c.GetExecutorOutputTokens(), c.GetExecutorMoney()+c.GetPolicyMoney(), c.GetSavedMoney())
 			}
 			evals, err := st.Evals(id)
 			if err != nil {
@@ -86,9 +91,15 @@ func newRunsCmd() *cobra.Command {
 			for _, e := range evals {
 				fmt.Fprintf(out, "eval at step %d:\n", e.GetStep())
 				for _, p := range e.GetPolicies() {
-					fmt.Fprintf(out, "  %-18s reward %+.3f [%+.3f, %+.3f]  release %.2f  episodes %d\n", p.GetPolicy(), p.GetMeanReward(), p.GetRewardCiLow(), p.GetRewardCiHigh(), p.GetStructureReleaseRate(), p.GetEpisodes())
+					fmt.Fprintf(out, "  %-18s reward %+.3f [%+.3f, %+.3f]  release %.2f  episodes %d  %s\n", p.GetPolicy(), p.GetMeanReward(), p.GetRewardCiLow(), p.GetRewardCiHigh(), p.GetStructureReleaseRate(), p.GetEpisodes(), perEpisode(p.GetCost()))
 				}
 			}
+			total, err := st.RunCost(id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "cost: %s\n", total)
+			fmt.Fprintf(out, "time: %.1fs wall, %.1fs policy, %.1fs executor calls, %.1fs sandbox\n", total.WallSeconds, total.PolicySeconds, total.ExecutorSeconds, total.SandboxSeconds)
 			return nil
 		},
 	}
@@ -153,4 +164,16 @@ func newReportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&runsDir, "runs-dir", "runs", "where run directories live")
 	cmd.Flags().StringVar(&out, "out", "", "output file (default RUN_DIR/report.html)")
 	return cmd
+}
+
+// perEpisode describes c per episode: billed executor tokens, and the
+// tokens of one run of the final workflow (cache hits included: what the
+// designed workflow costs on a task).
+func perEpisode(c *pb.CostSummary) string {
+	if c.GetEpisodes() == 0 {
+		return ""
+	}
+	n := float64(c.GetEpisodes())
+	return fmt.Sprintf(" billed exec tokens/episode %.0f  workflow tokens/task %.0f  workflow money/task %.5f",
+		float64(c.GetExecutorInputTokens()+c.GetExecutorOutputTokens())/n, float64(c.GetFinalWorkflowTokens())/n, c.GetFinalWorkflowMoney()/n)
 }

@@ -10,12 +10,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/report"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -31,6 +33,12 @@ type trainFlags struct {
 	ablation   string
 	steps      int
 	noProgress bool
+	// cost (issue 23)
+	estimate     bool
+	pilotGroups  int
+	budgetMoney  float64
+	budgetTokens float64
+	budgetWall   time.Duration
 }
 
 func newTrainCmd() *cobra.Command {
@@ -58,6 +66,11 @@ func newTrainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.ablation, "ablation", "", "\"correctness\": plain GRPO with the correctness-only reward, to compare with CWRPO's")
 	cmd.Flags().IntVar(&f.steps, "steps", 0, "override the number of training steps")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "print one line per step, no progress bar")
+	cmd.Flags().BoolVar(&f.estimate, "estimate", false, "play a small pilot and print the projected cost and time of the whole run, then exit")
+	cmd.Flags().IntVar(&f.pilotGroups, "pilot-groups", 0, "groups the --estimate pilot plays (default estimate.pilot_groups, else 4)")
+	cmd.Flags().Float64Var(&f.budgetMoney, "budget-money", 0, "override budget.money (also on --resume, to raise a spent budget)")
+	cmd.Flags().Float64Var(&f.budgetTokens, "budget-executor-tokens", 0, "override budget.executor_tokens (also on --resume)")
+	cmd.Flags().DurationVar(&f.budgetWall, "budget-wall", 0, "override budget.wall (also on --resume)")
 	return cmd
 }
 
@@ -86,14 +99,43 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if f.pilotGroups > 0 {
+		cfg.Estimate.PilotGroups = f.pilotGroups
+	}
+	if f.estimate {
+		if f.resume != "" {
+			return errors.New("--estimate projects a new run: give its --config, not --resume")
+		}
+		return runEstimate(ctx, out, cfg) // in a scratch directory: no run directory is made
+	}
 	dir := f.dir
 	if f.resume != "" {
 		dir = f.resume
 	} else if dir == "" {
 		dir = trainersvc.NewRunDir(f.runsDir, cfg.Name)
 	}
+	var budget *trainer.Budget
+	if f.budgetMoney > 0 || f.budgetTokens > 0 || f.budgetWall > 0 {
+		b := cfg.Budget
+		if f.resume != "" {
+			b = trainer.Budget{} // the stored config's budget is replaced below, field by field
+			if stored, err := trainer.LoadConfig(filepath.Join(dir, "config.yaml")); err == nil {
+				b = stored.Budget
+			}
+		}
+		if f.budgetMoney > 0 {
+			b.Money = f.budgetMoney
+		}
+		if f.budgetTokens > 0 {
+			b.ExecutorTokens = f.budgetTokens
+		}
+		if f.budgetWall > 0 {
+			b.Wall = f.budgetWall
+		}
+		budget = &b
+	}
 	obs := newTermObserver(out, errOut, !f.noProgress)
-	p, err := trainersvc.Prepare(ctx, cfg, trainersvc.Options{Dir: dir, Resume: f.resume != "", Observer: obs})
+	p, err := trainersvc.Prepare(ctx, cfg, trainersvc.Options{Dir: dir, Resume: f.resume != "", Observer: obs, Budget: budget})
 	if err != nil {
 		return err
 	}
@@ -123,6 +165,10 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 			fmt.Fprintf(out, "stopped; continue with: flowsteer train --resume %s\n", dir)
 		}
 		return runErr
+	}
+	if reason := p.Trainer.StopReason(); reason != "" {
+		fmt.Fprintf(out, "stopped at a budget (%s); raise it and continue with: flowsteer train --resume %s --budget-...\n", reason, dir)
+		return nil
 	}
 	fmt.Fprintf(out, "done: %s\n", dir)
 	return nil
@@ -215,9 +261,11 @@ func (o *termObserver) StepDone(m *pb.StepMetrics) {
 		fams = append(fams, fmt.Sprintf("%s %.2f", f, v))
 	}
 	sort.Strings(fams)
-	fmt.Fprintf(o.out, "step %3d  reward %+.3f  release %.2f  correct %.2f  [%s]  turns %.1f  invalid %.2f  kl %.4f  ent %.3f  calls %d  cache %.0f%%  %.1fs\n",
+	c := m.GetCost()
+	fmt.Fprintf(o.out, "step %3d  reward %+.3f  release %.2f  correct %.2f  [%s]  turns %.1f  invalid %.2f  kl %.4f  ent %.3f  calls %d  cache %.0f%%  tokens %d  money %.4f  %.1fs\n",
 		m.GetStep(), m.GetMeanReward(), m.GetStructureReleaseRate(), m.GetCorrectness(), strings.Join(fams, ", "), m.GetMeanTurns(),
 		m.GetInvalidActionRate(), m.GetKl(), m.GetEntropy(), m.GetExecutorCalls(), 100*m.GetCacheHitRate(),
+		c.GetExecutorInputTokens()+c.GetExecutorOutputTokens(), c.GetExecutorMoney()+c.GetPolicyMoney(),
 		m.GetPhaseSeconds()["rollout"]+m.GetPhaseSeconds()["update"])
 }
 
@@ -235,14 +283,21 @@ func (o *termObserver) EvalStarted(step int64, policies []string, episodes int) 
 
 func (o *termObserver) EvalDone(r *pb.EvalReport) {
 	o.finish()
-	fmt.Fprintf(o.out, "  %-18s %9s  %-17s %8s %8s %7s  %s\n", "policy", "reward", "95% CI", "release", "finished", "turns", "accuracy by family")
+	fmt.Fprintf(o.out, "  %-18s %9s  %-17s %8s %8s %7s %11s  %s\n", "policy", "reward", "95% CI", "release", "finished", "turns", "tokens/task", "accuracy by family")
 	for _, p := range r.GetPolicies() {
 		var acc []string
 		for _, m := range p.GetMetrics() {
 			acc = append(acc, fmt.Sprintf("%s %.2f", m.GetFamily(), m.GetValue()))
 		}
-		fmt.Fprintf(o.out, "  %-18s %+9.3f  [%+.3f, %+.3f] %8.2f %8.2f %7.1f  %s\n", p.GetPolicy(), p.GetMeanReward(), p.GetRewardCiLow(), p.GetRewardCiHigh(),
-			p.GetStructureReleaseRate(), p.GetFinishedRate(), p.GetMeanTurns(), strings.Join(acc, ", "))
+		tok := "-"
+		if c := p.GetCost(); c.GetEpisodes() > 0 {
+			tok = fmt.Sprintf("%.0f", float64(c.GetFinalWorkflowTokens())/float64(c.GetEpisodes()))
+		}
+		fmt.Fprintf(o.out, "  %-18s %+9.3f  [%+.3f, %+.3f] %8.2f %8.2f %7.1f %11s  %s\n", p.GetPolicy(), p.GetMeanReward(), p.GetRewardCiLow(), p.GetRewardCiHigh(),
+			p.GetStructureReleaseRate(), p.GetFinishedRate(), p.GetMeanTurns(), tok, strings.Join(acc, ", "))
+	}
+	if c := r.GetCost(); c.GetEpisodes() > 0 {
+		fmt.Fprintf(o.out, "  cost: %s\n", cost.SummaryFromPB(c))
 	}
 }
 

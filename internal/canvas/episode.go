@@ -88,6 +88,7 @@ type Episode struct {
 	invalid  int
 
 	lastExec     Execution
+	usage        ExecStats // every execution of the episode, summed (its executor cost)
 	lastFeedback string
 	lastValid    bool
 	lastSummary  string
@@ -553,6 +554,7 @@ func (e *Episode) execute(ctx context.Context) string {
 		}
 	}
 	e.lastExec = ex
+	e.usage.Merge(ex.Stats)
 	var b strings.Builder
 	failed := 0
 	for _, n := range ex.Nodes {
@@ -648,6 +650,9 @@ func (e *Episode) finalise(ctx context.Context) {
 		Finished:       e.end == Finished,
 		InvalidActions: e.invalid,
 	})
+	// The cost-aware term (off by default) prices one run of the final
+	// workflow, the one whose answer was scored.
+	res.Reward = e.rewards.Cost.ApplyCost(res.Reward, e.lastExec.Stats.Usage)
 	e.result = res
 }
 

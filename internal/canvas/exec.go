@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
@@ -55,6 +56,9 @@ type NodeResult struct {
 	Calls        int
 	Verdict      *bool // checkers: true when the solution passed
 	Iteration    int
+
+	// Usage is the node's executor work by backend and model.
+	Usage cost.Usage
 }
 
 // ExecStats count an execution's backend work.
@@ -69,6 +73,28 @@ type ExecStats struct {
 	Model        string
 	Simulated    bool
 	SandboxRuns  int
+	// Usage is the same work by backend and model, for pricing; cache
+	// hits are in its Saved* fields.
+	Usage          cost.Usage
+	SandboxSeconds float64
+}
+
+// Merge adds o's counts to s (Duration included); Backend, Model and
+// Simulated keep s's unless s has none.
+func (s *ExecStats) Merge(o ExecStats) {
+	s.Calls += o.Calls
+	s.CacheHits += o.CacheHits
+	s.InputTokens += o.InputTokens
+	s.OutputTokens += o.OutputTokens
+	s.SavedTokens += o.SavedTokens
+	s.Duration += o.Duration
+	s.SandboxRuns += o.SandboxRuns
+	s.SandboxSeconds += o.SandboxSeconds
+	s.Usage.Merge(o.Usage)
+	if s.Backend == "" {
+		s.Backend, s.Model = o.Backend, o.Model
+	}
+	s.Simulated = s.Simulated || o.Simulated
 }
 
 // Execution is a workflow run's result.

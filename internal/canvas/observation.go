@@ -35,6 +35,10 @@ type Observation struct {
 	LastAction string
 	LastKind   action.Kind
 	Answer     string // finish answer, recorded never scored
+
+	// EpisodeUsage sums every execution of the episode so far (its
+	// executor cost).
+	EpisodeUsage ExecStats
 }
 
 // Awaiting names the node whose prompt the canvas waits for.
@@ -96,6 +100,7 @@ func (e *Episode) observe() Observation {
 		Operators:  v.operatorViews(e),
 		History:    v.recentHistory(e),
 	}
+	o.EpisodeUsage = e.usage
 	if e.turn == 0 {
 		o.Valid = true
 		o.Feedback = "New episode: the workflow is empty. Add the first operator or structure."

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/obs"
@@ -388,12 +389,17 @@ func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, it
 		call.Sim = &sim.Context{Task: r.req.Task, AfterPlan: st.afterPlan, InDecompose: st.inDecompose}
 	}
 	nctx, cancel := context.WithTimeout(ctx, r.e.cfg.NodeTimeout)
-	out, err := invoke(nctx, def, &env{r: r, backend: backend}, call)
+	nenv := &env{r: r, backend: backend}
+	out, err := invoke(nctx, def, nenv, call)
 	cancel()
 	nr.Duration = time.Since(start)
 	nr.Calls, nr.InputTokens, nr.OutputTokens = out.Usage.Calls, out.Usage.InputTokens, out.Usage.OutputTokens
 	nr.CacheHit = out.Usage.Calls > 0 && out.Usage.CacheHits == out.Usage.Calls
-	r.account(out)
+	nenv.mu.Lock()
+	nr.Usage = append(cost.Usage(nil), nenv.usage...)
+	sandboxSec := nenv.sandboxSec
+	nenv.mu.Unlock()
+	r.account(out, nr.Usage, sandboxSec)
 	if err != nil {
 		nr.Status = canvas.NodeFailed
 		nr.Error = err.Error()
@@ -445,9 +451,11 @@ func invoke(ctx context.Context, def operator.Def, v *env, c operator.Call) (out
 	return def.Impl.Invoke(ctx, v, c)
 }
 
-func (r *run) account(out operator.Output) {
+func (r *run) account(out operator.Output, lines cost.Usage, sandboxSec float64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.stats.Usage.Merge(lines)
+	r.stats.SandboxSeconds += sandboxSec
 	u := out.Usage
 	r.stats.Calls += u.Calls
 	r.stats.CacheHits += u.CacheHits
@@ -533,10 +541,16 @@ func advance(def operator.Def, st *state, out operator.Output) {
 	}
 }
 
-// env is what operators of one run use.
+// env is what operators of one run use. It accounts every backend call
+// and sandbox run of its node (cost accounting: the node's usage by
+// backend and model), whatever the operator itself counts.
 type env struct {
 	r       *run
 	backend executor.Backend
+
+	mu         sync.Mutex
+	usage      cost.Usage
+	sandboxSec float64
 }
 
 func (v *env) Complete(ctx context.Context, req executor.Request) (executor.Response, error) {
@@ -544,12 +558,42 @@ func (v *env) Complete(ctx context.Context, req executor.Request) (executor.Resp
 	if rec := v.r.e.recorder.Load(); rec != nil {
 		(*rec)(v.r.req.Episode, v.r.req.Turn, req, resp, err)
 	}
+	if err == nil {
+		v.mu.Lock()
+		v.usage.Add(usageLine(v.backend, req, resp))
+		v.mu.Unlock()
+	}
 	return resp, err
+}
+
+// usageLine is one answered call as a cost line: a cache hit's tokens are
+// savings, the others billed.
+func usageLine(b executor.Backend, req executor.Request, resp executor.Response) cost.Line {
+	model := resp.Model
+	if model == "" {
+		model = req.Model
+	}
+	if model == "" {
+		model = b.Model()
+	}
+	l := cost.Line{Backend: b.Name(), Model: model, Calls: 1, LatencySeconds: resp.Latency.Seconds(), Simulated: resp.Simulated || b.Simulated()}
+	if resp.CacheHit {
+		l.CacheHits, l.SavedInputTokens, l.SavedOutputTokens = 1, resp.InputTokens, resp.OutputTokens
+		l.LatencySeconds = 0
+	} else {
+		l.InputTokens, l.CachedInputTokens, l.OutputTokens = resp.InputTokens, resp.CachedInputTokens, resp.OutputTokens
+	}
+	return l
 }
 
 func (v *env) RunPython(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 	if v.r.e.sandbox == nil {
 		return sandbox.Result{}, errors.New("no sandbox is configured, so generated code cannot run")
 	}
-	return v.r.e.runs.do(ctx, spec, v.r.e.sandbox)
+	start := time.Now()
+	res, err := v.r.e.runs.do(ctx, spec, v.r.e.sandbox)
+	v.mu.Lock()
+	v.sandboxSec += time.Since(start).Seconds()
+	v.mu.Unlock()
+	return res, err
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
@@ -40,6 +41,15 @@ type Result struct {
 	Error       string        `json:"error,omitempty"`
 	Duration    time.Duration `json:"duration_ns"`
 	Simulated   bool          `json:"simulated"`
+
+	// WorkflowTokens count every call of the run, cache hits included:
+	// what the workflow costs on this task whatever was cached.
+	WorkflowTokens int64 `json:"workflow_tokens"`
+	// Money is the billed calls' price, WorkflowMoney every call's
+	// (Runner.Prices); Unpriced is set when a model has no price.
+	Money         float64 `json:"money"`
+	WorkflowMoney float64 `json:"workflow_money"`
+	Unpriced      bool    `json:"unpriced,omitempty"`
 }
 
 // Scorer scores a final answer (canvas.Scorer).
@@ -53,6 +63,8 @@ type Runner struct {
 	Library     *operator.Library
 	Scorer      Scorer
 	Concurrency int
+	// Prices price each task's calls (nil: money 0, flagged unpriced).
+	Prices cost.Table
 	// OnResult, when set, is called after each task (from several goroutines, serialised here).
 	OnResult func(Result)
 }
@@ -97,6 +109,10 @@ func (r *Runner) one(ctx context.Context, g *workflow.Graph, t task.Task) Result
 	res.Calls, res.CacheHits = ex.Stats.Calls, ex.Stats.CacheHits
 	res.Tokens = ex.Stats.InputTokens + ex.Stats.OutputTokens
 	res.Simulated = ex.Stats.Simulated
+	var cs cost.Summary
+	cs.AddExecutor(r.Prices, ex.Stats.Usage)
+	cs.AddFinalWorkflow(r.Prices, ex.Stats.Usage)
+	res.WorkflowTokens, res.Money, res.WorkflowMoney, res.Unpriced = cs.FinalWorkflowTokens, cs.ExecutorMoney, cs.FinalWorkflowMoney, len(cs.Unpriced) > 0
 	res.Error = ex.Error
 	for _, n := range ex.Nodes {
 		if n.Status == canvas.NodeFailed {

@@ -72,6 +72,11 @@ type Response struct {
 	CacheHit     bool
 	CacheTier    string // with CacheHit: TierLocal or TierShared
 	FinishReason string
+
+	// CachedInputTokens is the part of InputTokens the provider served from
+	// its own prompt cache (OpenAI usage.prompt_tokens_details.cached_tokens),
+	// priced at the cached-input price.
+	CachedInputTokens int64
 }
 
 // Cache tiers a hit can come from (Response.CacheTier).

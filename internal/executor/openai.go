@@ -228,6 +228,9 @@ func (o *OpenAI) Complete(ctx context.Context, req Request) (Response, error) {
 	if cr.Usage != nil {
 		resp.InputTokens = cr.Usage.PromptTokens
 		resp.OutputTokens = cr.Usage.CompletionTokens
+		if d := cr.Usage.PromptTokensDetails; d != nil {
+			resp.CachedInputTokens = min(d.CachedTokens, resp.InputTokens)
+		}
 	}
 	return resp, nil
 }
@@ -243,5 +246,10 @@ type chatResponse struct {
 	Usage *struct {
 		PromptTokens     int64 `json:"prompt_tokens"`
 		CompletionTokens int64 `json:"completion_tokens"`
+		// Servers with prompt caching (OpenAI, vLLM with
+		// --enable-prompt-tokens-details) report the cached part here.
+		PromptTokensDetails *struct {
+			CachedTokens int64 `json:"cached_tokens"`
+		} `json:"prompt_tokens_details"`
 	} `json:"usage"`
 }

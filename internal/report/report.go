@@ -196,6 +196,7 @@ type view struct {
 	LatestEval  *evalTable
 	History     *evalHistory
 	EarlierEval []evalTable
+	Cost        template.HTML // cost.go
 }
 
 func buildView(d Data) view {
@@ -245,6 +246,7 @@ func buildView(d Data) view {
 	v.Groups = chartGroups(steps)
 	v.Usage = operatorUsage(steps)
 	v.Workflows = workflowViews(d.TopWorkflows)
+	v.Cost = costSection(steps, evals)
 	if len(evals) > 0 {
 		latest := evalTableOf(evals[len(evals)-1], len(evals) > 1, true)
 		v.LatestEval = &latest

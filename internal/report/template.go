@@ -109,6 +109,7 @@ summary{cursor:pointer;color:#2b5b9c}
 {{if .Err}}<p class="error">Cannot draw this workflow: {{.Err}}</p>{{else}}<div class="wfbox">{{.SVG}}</div>{{end}}
 {{end}}{{else}}<p class="note">No episodes with a final workflow yet.</p>
 {{end}}
+{{.Cost}}
 <h2>Evaluation</h2>
 {{with .LatestEval}}{{template "evaltable" .}}{{else}}<p class="note">No evaluation recorded yet.</p>{{end}}
 {{with .History}}<h3>Mean reward across evaluations</h3>

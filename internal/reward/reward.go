@@ -44,6 +44,8 @@ type Spec struct {
 	// without an accepted finish, and per invalid action.
 	UnfinishedPenalty    float64 `yaml:"unfinished_penalty"`
 	InvalidActionPenalty float64 `yaml:"invalid_action_penalty"`
+	// Cost is the cost-aware objective (cost.go), off by default.
+	Cost CostSpec `yaml:"cost,omitempty"`
 }
 
 // Default is SPEC section 6's CWRPO reward.
@@ -83,7 +85,7 @@ func (s Spec) Validate() error {
 	if s.UnfinishedPenalty < 0 || s.InvalidActionPenalty < 0 {
 		return fmt.Errorf("reward penalties must be >= 0")
 	}
-	return nil
+	return s.Cost.Validate()
 }
 
 // Input is what the reward reads about an ended episode.
@@ -110,6 +112,7 @@ type Breakdown struct {
 	Released       bool    // correctness released
 	Correctness    float64
 	Penalties      float64
+	Cost           CostTerm // cost-aware objective (cost.go); zero when off
 }
 
 // releaseSlack absorbs floating-point error in sums of decimal weights.

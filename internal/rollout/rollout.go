@@ -64,6 +64,8 @@ type Record struct {
 	Final     *pb.Observation
 	Invalid   int
 	Duration  time.Duration
+	// PolicyTime is the part of Duration the actor spent deciding.
+	PolicyTime time.Duration
 	// Err is set when the episode failed (canvas or policy error); such
 	// episodes are excluded from their group.
 	Err error
@@ -134,7 +136,7 @@ func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.Episod
 		if i >= limit {
 			return rec, fmt.Errorf("episode %s did not end after %d turns (max_rounds %d)", rec.EpisodeID, i, o.GetMaxRounds())
 		}
-		next, d, err := turn(ctx, ep, actor, o, s, rec.EpisodeID)
+		next, d, err := turn(ctx, ep, timed{actor, &rec.PolicyTime}, o, s, rec.EpisodeID)
 		if err != nil {
 			return rec, err
 		}
@@ -150,6 +152,19 @@ func Play(ctx context.Context, c Canvas, actor Actor, t *pb.Task, cfg *pb.Episod
 	}
 	rec.Final = o
 	return rec, nil
+}
+
+// timed adds the time an actor's Act took to *total.
+type timed struct {
+	Actor
+	total *time.Duration
+}
+
+func (a timed) Act(ctx context.Context, o *pb.Observation, s policy.Sampling) (*pb.Decision, error) {
+	start := time.Now()
+	d, err := a.Actor.Act(ctx, o, s)
+	*a.total += time.Since(start)
+	return d, err
 }
 
 // peerer is an episode, or an error, that knows the canvas replica it

@@ -30,7 +30,7 @@ type Run struct {
 // ValidStatus reports whether s is one of the stored statuses.
 func ValidStatus(s string) bool {
 	switch s {
-	case StatusPending, StatusRunning, StatusSucceeded, StatusFailed, StatusCancelled:
+	case StatusPending, StatusRunning, StatusSucceeded, StatusFailed, StatusCancelled, StatusBudgetReached:
 		return true
 	}
 	return false
@@ -159,7 +159,7 @@ func (s *Store) Truncate(runID string, afterStep int64) error {
 		if err := requireRun(tx, runID); err != nil {
 			return err
 		}
-		for _, table := range []string{"steps", "episodes", "evals", "checkpoints"} {
+		for _, table := range []string{"steps", "episodes", "evals", "checkpoints", "episode_costs"} {
 			if _, err := tx.Exec(`DELETE FROM `+table+` WHERE run_id = ? AND step > ?`, runID, afterStep); err != nil {
 				return fmt.Errorf("runstore: truncate %s of run %q: %w", table, runID, err)
 			}

@@ -27,6 +27,9 @@ const (
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 	StatusCancelled = "cancelled"
+	// StatusBudgetReached: the trainer stopped cleanly at a budget after a
+	// completed, checkpointed step; Run.Error names the budget.
+	StatusBudgetReached = "budget_reached"
 )
 
 // PhaseTrain is the phase of episodes sampled for a training step; eval
@@ -304,6 +307,30 @@ CREATE TABLE resumes (
 	at          INTEGER NOT NULL  -- unix nanoseconds
 ) STRICT;
 `,
+	// 3: the budget_reached status. SQLite cannot alter a CHECK, and
+	// rebuilding runs would cascade-delete every child row, so the CHECK is
+	// widened in place: the documented procedure for schema changes that
+	// leave every stored row valid (sqlite.org/lang_altertable.html, "making
+	// other kinds of table schema changes").
+	`
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema SET sql = replace(sql, '''failed'', ''cancelled'')', '''failed'', ''cancelled'', ''budget_reached'')')
+	WHERE type = 'table' AND name = 'runs';
+PRAGMA writable_schema = OFF;
+`,
+	// 4: what each episode cost (issue 23), apart from the episodes table
+	// so that its writers stay as they are.
+	`
+CREATE TABLE episode_costs (
+	run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	step       INTEGER NOT NULL,
+	phase      TEXT NOT NULL,
+	episode_id TEXT NOT NULL,
+	group_id   TEXT NOT NULL DEFAULT '',
+	cost       TEXT NOT NULL, -- protojson CostSummary
+	PRIMARY KEY (run_id, step, phase, episode_id)
+) STRICT;
+`,
 }
 
 // SchemaVersion is the schema this build writes.
@@ -334,6 +361,18 @@ func (s *Store) migrate() error {
 		for i := v; i < len(migrations); i++ {
 			if _, err := tx.Exec(migrations[i]); err != nil {
 				return fmt.Errorf("schema migration %d: %w", i+1, err)
+			}
+			if strings.Contains(migrations[i], "writable_schema") {
+				// An edit of sqlite_schema takes effect once the schema
+				// cookie moves: every connection, this one included, then
+				// reparses the schema.
+				var cookie int64
+				if err := tx.QueryRow(`PRAGMA schema_version`).Scan(&cookie); err != nil {
+					return fmt.Errorf("schema migration %d: %w", i+1, err)
+				}
+				if _, err := tx.Exec(fmt.Sprintf(`PRAGMA schema_version = %d`, cookie+1)); err != nil {
+					return fmt.Errorf("schema migration %d: %w", i+1, err)
+				}
 			}
 		}
 		if v == len(migrations) {

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/reward"
 )
@@ -135,6 +136,17 @@ type Config struct {
 	// omits it while it holds the defaults, so runs made before it existed
 	// keep their hash and still resume.
 	Rollout RolloutConfig `yaml:"rollout,omitempty"`
+
+	// Prices is the price table (money per million tokens, per backend and
+	// model; backend "policy" prices the policy's own generation). Models
+	// it does not list cost 0 and are reported as unpriced.
+	Prices cost.Table `yaml:"prices,omitempty"`
+	// Budget stops the run cleanly at the first limit reached (budget.go).
+	// It is left out of Hash, so a run stopped by its budget resumes with
+	// a raised one.
+	Budget Budget `yaml:"budget,omitempty"`
+	// Estimate configures `flowsteer train --estimate` (estimate.go).
+	Estimate EstimateConfig `yaml:"estimate,omitempty"`
 }
 
 // RolloutConfig is the retry budget of episodes that lose their replica.
@@ -381,7 +393,16 @@ func (c Config) Validate() error {
 			return fmt.Errorf("eval.baselines: %q: %w", b, err)
 		}
 	}
-	if err := c.Reward.Validate(); err != nil {
+	if err := c.Prices.Validate("prices"); err != nil {
+		return err
+	}
+	if err := c.Budget.Validate(); err != nil {
+		return err
+	}
+	if err := c.Estimate.Validate(); err != nil {
+		return err
+	}
+	if err := c.rewardSpec().Validate(); err != nil {
 		return err
 	}
 	if err := c.Loss.Validate(); err != nil {
@@ -398,6 +419,8 @@ func (c Config) YAML() string {
 
 // Hash identifies a configuration; a resumed run must keep it.
 func (c Config) Hash() string {
+	c.Budget = Budget{}
+	c.Estimate = EstimateConfig{}
 	s := sha256.Sum256([]byte(c.YAML()))
 	return hex.EncodeToString(s[:8])
 }

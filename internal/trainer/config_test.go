@@ -262,6 +262,9 @@ func TestHashChangesWithEveryField(t *testing.T) {
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Field(i)
 			name := path + v.Type().Field(i).Name
+			if name == "Budget" || name == "Estimate" {
+				continue // left out of the hash on purpose: TestBudgetNotInHash
+			}
 			if f.Kind() == reflect.Struct {
 				walk(name+".", f)
 				continue
@@ -297,7 +300,13 @@ func mutate(t *testing.T, name string, f reflect.Value) {
 	case reflect.Bool:
 		f.SetBool(!f.Bool())
 	case reflect.Slice:
-		f.Set(reflect.Append(f, reflect.ValueOf("x")))
+		e := reflect.New(f.Type().Elem()).Elem()
+		if e.Kind() == reflect.Struct {
+			mutate(t, name+"[]", e.Field(0))
+		} else {
+			e = reflect.ValueOf("x")
+		}
+		f.Set(reflect.Append(f, e))
 	case reflect.Pointer:
 		if f.IsNil() {
 			f.Set(reflect.New(f.Type().Elem()))

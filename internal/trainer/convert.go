@@ -18,5 +18,6 @@ func rewardToPB(r reward.Spec) *pb.RewardSpec {
 		Kind: kind, CheckerWeight: f(r.CheckerWeight), FormatWeight: f(r.FormatWeight), SizeWeight: f(r.SizeWeight),
 		StructureWeight: f(r.StructureWeight), MinOperators: &mo, Cap: f(r.Cap), Base: f(r.Base),
 		ReleaseThreshold: f(r.ReleaseThreshold), UnfinishedPenalty: f(r.UnfinishedPenalty), InvalidActionPenalty: f(r.InvalidActionPenalty),
+		Cost: costSpecToPB(r.Cost),
 	}
 }

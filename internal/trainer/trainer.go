@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/eval"
 	"github.com/flowsteer/flowsteer/internal/obs"
@@ -91,7 +92,12 @@ type Trainer struct {
 
 	inst    *instruments
 	retried atomic.Int64
+	// stopReason names the budget that stopped the run, "" otherwise.
+	stopReason string
 }
+
+// StopReason names the budget that stopped the last Run, "" when none did.
+func (t *Trainer) StopReason() string { return t.stopReason }
 
 // New prepares a run. tasks are the training tasks, evalTasks the
 // held-out ones (converted to proto already, gold fields included: the
@@ -131,6 +137,23 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 		_ = st.UpdateRun(t.run.ID, status, t.start, err.Error())
 		return err
 	}
+	spent, err := t.spentSoFar()
+	if err != nil {
+		return fail(err)
+	}
+	// A budget already spent (a resume without raising it) stops before
+	// anything more is paid for.
+	stop := func(step int64) error {
+		t.stopReason = t.cfg.Budget.Reached(spent)
+		if t.stopReason == "" {
+			return nil
+		}
+		t.env.Observer.Log(fmt.Sprintf("stopping after step %d: %s; raise the budget and resume to go on", step, t.stopReason))
+		return st.UpdateRun(t.run.ID, runstore.StatusBudgetReached, step, t.stopReason)
+	}
+	if err := stop(t.start); err != nil || t.stopReason != "" {
+		return err
+	}
 	// A fresh run evaluates before its first step. A resumed run redoes
 	// the evaluation due at its checkpoint when the process stopped before
 	// storing it (killed or cancelled during it, the final one included).
@@ -140,9 +163,18 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			return fail(err)
 		}
 		if !done {
-			if _, err := t.Evaluate(ctx, t.start); err != nil {
+			rep, err := t.Evaluate(ctx, t.start)
+			if err != nil {
 				return fail(err)
 			}
+			spent.Merge(cost.SummaryFromPB(rep.GetCost()))
+		}
+	}
+	// A budget spent by the evaluation before training stops before the
+	// first step (nothing to checkpoint: the policy is the initial one).
+	if t.start < int64(t.cfg.Steps) {
+		if err := stop(t.start); err != nil || t.stopReason != "" {
+			return err
 		}
 	}
 	for step := t.start + 1; step <= int64(t.cfg.Steps); step++ {
@@ -151,8 +183,10 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 			return fail(fmt.Errorf("step %d: %w", step, err))
 		}
 		t.env.Observer.StepDone(m)
+		spent.Merge(cost.SummaryFromPB(m.GetCost()))
 		last := step == int64(t.cfg.Steps)
-		if step%int64(t.cfg.Checkpoint.Every) == 0 || last {
+		over := t.cfg.Budget.Reached(spent) != ""
+		if step%int64(t.cfg.Checkpoint.Every) == 0 || last || over {
 			if err := t.checkpoint(step); err != nil {
 				return fail(err)
 			}
@@ -161,9 +195,20 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 		if err := st.UpdateRun(t.run.ID, "running", step, ""); err != nil {
 			return fail(err)
 		}
+		if over && !last {
+			return stop(step)
+		}
 		if t.evalDue(step) {
-			if _, err := t.Evaluate(ctx, step); err != nil {
+			rep, err := t.Evaluate(ctx, step)
+			if err != nil {
 				return fail(err)
+			}
+			spent.Merge(cost.SummaryFromPB(rep.GetCost()))
+			// After the last step the run is complete, budget or not.
+			if !last {
+				if err := stop(step); err != nil || t.stopReason != "" {
+					return err
+				}
 			}
 		}
 	}
@@ -276,7 +321,7 @@ func (t *Trainer) batch(step int64) []*group {
 
 func (t *Trainer) episodeConfig() *pb.EpisodeConfig {
 	mr := int32(t.cfg.MaxRounds)
-	c := &pb.EpisodeConfig{MaxRounds: &mr, Reward: rewardToPB(t.cfg.Reward)}
+	c := &pb.EpisodeConfig{MaxRounds: &mr, Reward: rewardToPB(t.cfg.rewardSpec())}
 	if t.cfg.Canvas.TwoStep != nil {
 		c.TwoStep = t.cfg.Canvas.TwoStep
 	}
@@ -428,7 +473,8 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 	ctx, span := obs.Start(ctx, "train.step", obs.RunID.String(t.run.ID), obs.Step.Int64(step))
 	phase := map[string]float64{}
 	groups := t.batch(step)
-	defer func(start time.Time) { endStep(ctx, span, start, groups, res, err) }(time.Now())
+	stepStart := time.Now()
+	defer func(start time.Time) { endStep(ctx, span, start, groups, res, err) }(stepStart)
 	total := 0
 	for _, g := range groups {
 		total += len(g.tasks)
@@ -446,7 +492,24 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 	}
 	phase["rollout"] = time.Since(t0).Seconds()
 
-	m := &pb.StepMetrics{Step: step, AccuracyByFamily: map[string]float64{}, OperatorUsage: map[string]int32{}, PhaseSeconds: phase}
+	m := &pb.StepMetrics{Step: step, AccuracyByFamily: map[string]float64{}, OperatorUsage: map[string]int32{}, PhaseSeconds: phase,
+		GroupCost: map[string]*pb.CostSummary{}}
+	// Cost rolls up episode -> group -> step: each level is the sum of the
+	// one below, failed episodes included (they were paid for too).
+	var stepCost cost.Summary
+	var costRows []runstore.EpisodeCost
+	for _, g := range groups {
+		var gc cost.Summary
+		for _, r := range g.recs {
+			if r != nil {
+				ec := EpisodeCost(t.cfg.Prices, r)
+				gc.Merge(ec)
+				costRows = append(costRows, runstore.EpisodeCost{RunID: t.run.ID, Step: step, Phase: runstore.PhaseTrain, EpisodeID: r.EpisodeID, GroupID: g.id, Cost: cost.SummaryToPB(ec)})
+			}
+		}
+		m.GroupCost[g.id] = cost.SummaryToPB(gc)
+		stepCost.Merge(gc)
+	}
 	var samples []*pb.EpisodeSamples
 	var rows []runstore.Episode
 	famN := map[string]int{}
@@ -544,8 +607,14 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 			m.CacheHitRate = float64(h1-hits0) / float64(req)
 		}
 	}
+	// The step's wall time is the clock's, not the sum of its episodes'.
+	stepCost.WallSeconds = time.Since(stepStart).Seconds()
+	m.Cost = cost.SummaryToPB(stepCost)
 	t2 := time.Now()
 	if err := t.env.Store.PutEpisodes(rows); err != nil {
+		return nil, err
+	}
+	if err := t.env.Store.PutEpisodeCosts(costRows); err != nil {
 		return nil, err
 	}
 	if err := t.env.Store.PutStep(t.run.ID, m); err != nil {
@@ -671,7 +740,7 @@ func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, err
 	// A sampled evaluation samples as training did at that point of the run.
 	ev := Evaluator{Canvas: t.env.Canvas, Concurrency: t.cfg.Concurrency, MaxRounds: t.cfg.MaxRounds, Reward: t.cfg.Reward,
 		EpisodeTimeout: t.cfg.EpisodeTimeout, Seed: t.cfg.Seed, Observer: t.env.Observer,
-		Retryable: t.env.Retryable, Rollout: &t.cfg.Rollout, retried: &t.retried, inst: t.inst,
+		Retryable: t.env.Retryable, Rollout: &t.cfg.Rollout, retried: &t.retried, inst: t.inst, Prices: t.cfg.Prices,
 		Temperature: t.temperature(max(step, 1)), TopP: t.cfg.Sampling.TopP, TopK: t.cfg.Sampling.TopK}
 	rep, recs, err := ev.Run(ctx, step, tasks, entries)
 	if err != nil {
@@ -686,12 +755,21 @@ func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, err
 	evalCfg := DefaultConfig()
 	evalCfg.MaxRounds, evalCfg.Reward = t.cfg.MaxRounds, t.cfg.Reward
 	epCfg := (&Trainer{cfg: evalCfg}).episodeConfig()
+	var costRows []runstore.EpisodeCost
 	for i, e := range entries {
 		for _, r := range recs[i] {
-			rows = append(rows, t.withReplay(episodeRow(t.run.ID, step, runstore.EvalPhase(e.Name), fmt.Sprintf("eval%d-%s", step, e.Name), r, 0), r, epCfg))
+			gid := fmt.Sprintf("eval%d-%s", step, e.Name)
+			rows = append(rows, t.withReplay(episodeRow(t.run.ID, step, runstore.EvalPhase(e.Name), gid, r, 0), r, epCfg))
+			if r != nil {
+				costRows = append(costRows, runstore.EpisodeCost{RunID: t.run.ID, Step: step, Phase: runstore.EvalPhase(e.Name), EpisodeID: r.EpisodeID,
+					GroupID: gid, Cost: cost.SummaryToPB(EpisodeCost(t.cfg.Prices, r))})
+			}
 		}
 	}
 	if err := t.env.Store.PutEpisodes(rows); err != nil {
+		return nil, err
+	}
+	if err := t.env.Store.PutEpisodeCosts(costRows); err != nil {
 		return nil, err
 	}
 	if err := t.env.Store.PutEval(t.run.ID, rep); err != nil {
@@ -726,6 +804,9 @@ type Evaluator struct {
 	// training; nil Retryable retries nothing, nil Rollout is DefaultRollout.
 	Retryable func(error) bool
 	Rollout   *RolloutConfig
+	// Prices prices each policy's cost (PolicyEval.cost); nil leaves
+	// money at 0 with every model flagged unpriced.
+	Prices cost.Table
 
 	// A trainer's evaluation counts into the trainer's totals.
 	retried *atomic.Int64
@@ -750,6 +831,7 @@ func (e Evaluator) Run(ctx context.Context, step int64, tasks []*pb.Task, entrie
 	if e.Rollout != nil {
 		cfg.Rollout = *e.Rollout
 	}
+	cfg.Prices = e.Prices
 	t := &Trainer{cfg: cfg, env: Env{Canvas: e.Canvas, Observer: obs, Retryable: e.Retryable}, inst: e.inst}
 	if e.retried != nil {
 		defer func() { e.retried.Add(t.retried.Load()) }()
@@ -761,6 +843,8 @@ func (e Evaluator) Run(ctx context.Context, step int64, tasks []*pb.Task, entrie
 	obs.EvalStarted(step, names, len(tasks)*len(entries))
 	rep := &pb.EvalReport{Step: step}
 	all := make([][]*rollout.Record, len(entries))
+	evalStart := time.Now()
+	var evalCost cost.Summary
 	for i, en := range entries {
 		g := &group{id: fmt.Sprintf("eval%d-%s", step, en.Name), tasks: tasks}
 		seed := e.Seed*7_777_777 + step
@@ -772,9 +856,20 @@ func (e Evaluator) Run(ctx context.Context, step int64, tasks []*pb.Task, entrie
 		if err := t.play(ctx, step, []*group{g}, s, en.Actor, func(r *rollout.Record) { obs.EpisodeDone(step, r) }); err != nil {
 			return nil, nil, err
 		}
-		rep.Policies = append(rep.Policies, summarize(en.Name, g.recs))
+		pe := summarize(en.Name, g.recs)
+		var pc cost.Summary
+		for _, r := range g.recs {
+			if r != nil {
+				pc.Merge(EpisodeCost(e.Prices, r))
+			}
+		}
+		pe.Cost = cost.SummaryToPB(pc)
+		evalCost.Merge(pc)
+		rep.Policies = append(rep.Policies, pe)
 		all[i] = g.recs
 	}
+	evalCost.WallSeconds = time.Since(evalStart).Seconds()
+	rep.Cost = cost.SummaryToPB(evalCost)
 	return rep, all, nil
 }
 

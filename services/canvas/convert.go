@@ -10,6 +10,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/action"
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/task"
@@ -145,6 +146,13 @@ func ConfigFromPB(c *pb.EpisodeConfig) (canvas.Config, reward.Spec, error) {
 		setFloat(&rw.ReleaseThreshold, r.ReleaseThreshold)
 		setFloat(&rw.UnfinishedPenalty, r.UnfinishedPenalty)
 		setFloat(&rw.InvalidActionPenalty, r.InvalidActionPenalty)
+		if c := r.GetCost(); c != nil {
+			prices := cost.TableFromPB(c.GetPrices())
+			rw.Cost = reward.CostSpec{Weight: c.GetWeight(), Unit: c.GetUnit(), Reference: c.GetReference(), Prices: &prices}
+			if err := rw.Cost.Validate(); err != nil {
+				return cfg, rw, fmt.Errorf("config.%w", err)
+			}
+		}
 	}
 	return cfg, rw, nil
 }
@@ -331,6 +339,17 @@ func NodeResultToPB(n canvas.NodeResult) *pb.NodeResult {
 		NodeId: n.NodeID, Operator: n.Operator, Status: nodeStatusToPB[n.Status], OutputExcerpt: n.Output,
 		Error: n.Error, Duration: durationpb.New(n.Duration), CacheHit: n.CacheHit, InputTokens: n.InputTokens,
 		OutputTokens: n.OutputTokens, Calls: int32(n.Calls), Verdict: n.Verdict, Iteration: int32(n.Iteration),
+		Models: cost.UsageToPB(n.Usage),
+	}
+}
+
+// ExecStatsToPB converts execution statistics, usage lines included.
+func ExecStatsToPB(s canvas.ExecStats) *pb.ExecutionStats {
+	return &pb.ExecutionStats{
+		Calls: int32(s.Calls), CacheHits: int32(s.CacheHits), InputTokens: s.InputTokens,
+		OutputTokens: s.OutputTokens, SavedTokens: s.SavedTokens, Duration: durationpb.New(s.Duration),
+		Backend: s.Backend, Model: s.Model, Simulated: s.Simulated, SandboxRuns: int32(s.SandboxRuns),
+		Models: cost.UsageToPB(s.Usage), SandboxSeconds: s.SandboxSeconds,
 	}
 }
 
@@ -338,11 +357,7 @@ func NodeResultToPB(n canvas.NodeResult) *pb.NodeResult {
 func ExecutionToPB(x canvas.Execution) *pb.Execution {
 	out := &pb.Execution{
 		Executed: x.Executed, Note: x.Note, FinalAnswer: x.FinalAnswer, Error: x.Error,
-		Stats: &pb.ExecutionStats{
-			Calls: int32(x.Stats.Calls), CacheHits: int32(x.Stats.CacheHits), InputTokens: x.Stats.InputTokens,
-			OutputTokens: x.Stats.OutputTokens, SavedTokens: x.Stats.SavedTokens, Duration: durationpb.New(x.Stats.Duration),
-			Backend: x.Stats.Backend, Model: x.Stats.Model, Simulated: x.Stats.Simulated, SandboxRuns: int32(x.Stats.SandboxRuns),
-		},
+		Stats: ExecStatsToPB(x.Stats),
 	}
 	for _, n := range x.Nodes {
 		out.Nodes = append(out.Nodes, NodeResultToPB(n))
@@ -394,8 +409,8 @@ func RewardToPB(r *canvas.Result) *pb.RewardBreakdown {
 	return &pb.RewardBreakdown{
 		Kind: kind, Reward: b.Reward, Base: b.Base, Checker: b.Checker, Format: b.Format, Size: b.Size,
 		Structure: b.Structure, StructureTotal: b.StructureTotal, Released: b.Released, Correctness: b.Correctness,
-		Penalties: b.Penalties,
-		Score:     &pb.Score{Value: r.Score.Value, Correct: r.Score.Correct, Method: r.Score.Method, Explanation: r.Score.Explanation},
+		Penalties: b.Penalties, CostPenalty: b.Cost.Penalty, WorkflowCost: b.Cost.Cost, CostUnit: b.Cost.Unit,
+		Score: &pb.Score{Value: r.Score.Value, Correct: r.Score.Correct, Method: r.Score.Method, Explanation: r.Score.Explanation},
 	}
 }
 
@@ -403,7 +418,8 @@ func RewardToPB(r *canvas.Result) *pb.RewardBreakdown {
 func ObservationToPB(o canvas.Observation) *pb.Observation {
 	out := &pb.Observation{
 		EpisodeId: o.EpisodeID, Task: TaskToPB(o.Task), Workflow: WorkflowToPB(o.Graph), Execution: ExecutionToPB(o.Execution),
-		Feedback: o.Feedback, Valid: o.Valid, Turn: int32(o.Turn), MaxRounds: int32(o.MaxRounds), RoundsLeft: int32(o.RoundsLeft),
+		EpisodeUsage: ExecStatsToPB(o.EpisodeUsage),
+		Feedback:     o.Feedback, Valid: o.Valid, Turn: int32(o.Turn), MaxRounds: int32(o.MaxRounds), RoundsLeft: int32(o.RoundsLeft),
 		State: stateToPB[o.State], Hint: o.Hint, Done: o.Done, EndReason: endToPB[o.EndReason], Reward: RewardToPB(o.Result),
 		LastAction: o.LastAction, LastActionKind: KindToPB(o.LastKind), FinishAnswer: o.Answer,
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -36,6 +37,8 @@ type EvalSpec struct {
 	MaxRounds   int
 	Observer    trainer.Observer
 	Logger      *slog.Logger
+	// Prices price each policy's cost (PolicyEval.cost).
+	Prices cost.Table
 	// DialOptions reach a remote policy (TLS, bearer token: see
 	// flowsteer.Credentials.DialOptions).
 	DialOptions []grpc.DialOption
@@ -77,7 +80,7 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 		entries = append(entries, trainer.EvalEntry{Name: b, Actor: func(context.Context) (rollout.Actor, error) { return rollout.InProcess{P: bp}, nil }})
 	}
 	ev := trainer.Evaluator{Canvas: env.Canvas, Concurrency: max(1, s.Concurrency), MaxRounds: cfg.MaxRounds, Reward: cfg.Reward,
-		EpisodeTimeout: cfg.EpisodeTimeout, Seed: cfg.Seed, Observer: s.Observer}
+		EpisodeTimeout: cfg.EpisodeTimeout, Seed: cfg.Seed, Observer: s.Observer, Prices: s.Prices}
 	rep, _, err := ev.Run(ctx, 0, s.Tasks, entries)
 	if err != nil {
 		return nil, err

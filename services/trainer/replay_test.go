@@ -153,9 +153,9 @@ func firstTurnUsing(t *testing.T, b *replay.Bundle, c replay.Call) int {
 	return res.Turn
 }
 
-// fakeOpenAI answers chat completions on loopback with a reply that
+// fakeOpenAIReplay answers chat completions on loopback with a reply that
 // depends on the request, so different calls get different answers.
-func fakeOpenAI(t *testing.T) *httptest.Server {
+func fakeOpenAIReplay(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Messages []struct{ Content string } `json:"messages"`
@@ -186,7 +186,7 @@ func TestReplayRecordedOpenAIEpisodesIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a run")
 	}
-	srv := fakeOpenAI(t)
+	srv := fakeOpenAIReplay(t)
 	cfg := replayCfg(1, 3)
 	cfg.Backend.Kind = "openai"
 	cfg.Backend.BaseURL = srv.URL + "/v1"

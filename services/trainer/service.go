@@ -19,6 +19,7 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/auth"
+	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/server"
@@ -259,6 +260,9 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 	if st, ok := status.FromError(err); ok && err != nil && st.Code() == codes.PermissionDenied {
 		return nil, err
 	}
+	if err == nil {
+		h.setPrices(p.Config.Prices)
+	}
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
@@ -282,7 +286,7 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 			s.Logger.Warn("run ended with an error", "run", id, "err", err)
 		}
 		if run, gerr := p.Store.GetRun(id); gerr == nil {
-			h.publish(&pb.RunEvent{Event: &pb.RunEvent_Status{Status: runToPB(run)}})
+			h.publish(&pb.RunEvent{Event: &pb.RunEvent_Status{Status: withCost(p.Store, runToPB(run))}})
 		}
 		// Leave the active set before closing the hub: a watcher whose
 		// subscription closes then reads the status from the run's files,
@@ -331,7 +335,7 @@ func (s *Service) GetRun(ctx context.Context, req *pb.GetRunRequest) (*pb.GetRun
 		if err != nil {
 			return status.Error(codes.NotFound, err.Error())
 		}
-		out.Run = s.runPB(run)
+		out.Run = withCost(st, s.runPB(run))
 		out.Steps, err = st.Steps(req.GetRunId())
 		if n := len(out.Steps); n > 0 {
 			out.Run.LastMetrics = out.Steps[n-1]
@@ -353,7 +357,7 @@ func (s *Service) ListRuns(ctx context.Context, _ *pb.ListRunsRequest) (*pb.List
 		}
 		_ = s.withStore(ctx, e.Name(), func(st *runstore.Store) error {
 			if run, err := st.GetRun(e.Name()); err == nil {
-				out.Runs = append(out.Runs, s.runPB(run))
+				out.Runs = append(out.Runs, withCost(st, s.runPB(run)))
 			}
 			return nil
 		})
@@ -384,7 +388,7 @@ func (s *Service) CancelRun(ctx context.Context, req *pb.CancelRunRequest) (*pb.
 	var out *pb.Run
 	err := s.withStore(ctx, req.GetRunId(), func(st *runstore.Store) error {
 		run, err := st.GetRun(req.GetRunId())
-		out = s.runPB(run)
+		out = withCost(st, s.runPB(run))
 		return err
 	})
 	return &pb.CancelRunResponse{Run: out}, err
@@ -488,14 +492,26 @@ func entries(dir string) int {
 	return n
 }
 
+// withCost fills r.cost with what the run has spent so far.
+func withCost(st *runstore.Store, r *pb.Run) *pb.Run {
+	if c, err := st.RunCost(r.GetId()); err == nil {
+		r.Cost = cost.SummaryToPB(c)
+	}
+	return r
+}
+
 func runToPB(r runstore.Run) *pb.Run {
 	st := map[string]pb.RunStatus{
 		runstore.StatusPending: pb.RunStatus_RUN_STATUS_PENDING, runstore.StatusRunning: pb.RunStatus_RUN_STATUS_RUNNING,
 		runstore.StatusSucceeded: pb.RunStatus_RUN_STATUS_SUCCEEDED, runstore.StatusFailed: pb.RunStatus_RUN_STATUS_FAILED,
-		runstore.StatusCancelled: pb.RunStatus_RUN_STATUS_CANCELLED,
+		runstore.StatusCancelled: pb.RunStatus_RUN_STATUS_CANCELLED, runstore.StatusBudgetReached: pb.RunStatus_RUN_STATUS_BUDGET_REACHED,
 	}[r.Status]
-	return &pb.Run{Id: r.ID, Status: st, ConfigYaml: r.ConfigYAML, Step: r.Step, TotalSteps: r.TotalSteps,
+	out := &pb.Run{Id: r.ID, Status: st, ConfigYaml: r.ConfigYAML, Step: r.Step, TotalSteps: r.TotalSteps,
 		Created: timestamppb.New(r.Created), Updated: timestamppb.New(r.Updated), Error: r.Error, Simulated: r.Simulated, Dir: r.ID}
+	if r.Status == runstore.StatusBudgetReached {
+		out.StopReason = r.Error
+	}
+	return out
 }
 
 // hub fans a run's events out to watchers. A watcher that falls far
@@ -505,9 +521,18 @@ type hub struct {
 	mu   sync.Mutex
 	subs map[chan *pb.RunEvent]struct{}
 	done bool
+	// prices price the episode events (EpisodeSummary.cost).
+	prices cost.Table
 }
 
 func newHub(id string) *hub { return &hub{id: id, subs: map[chan *pb.RunEvent]struct{}{}} }
+
+// setPrices sets the table episode events are priced with.
+func (h *hub) setPrices(t cost.Table) {
+	h.mu.Lock()
+	h.prices = t
+	h.mu.Unlock()
+}
 
 func (h *hub) subscribe() (chan *pb.RunEvent, func()) {
 	h.mu.Lock()
@@ -565,6 +590,10 @@ func (h *hub) EpisodeDone(step int64, r *rollout.Record) {
 	if r.Final != nil {
 		sum.Dsl, sum.Reward, sum.Finished = r.Final.GetWorkflow().GetDsl(), r.Final.GetReward(), r.Finished()
 	}
+	h.mu.Lock()
+	prices := h.prices
+	h.mu.Unlock()
+	sum.Cost = cost.SummaryToPB(trainer.EpisodeCost(prices, r))
 	h.publish(&pb.RunEvent{Event: &pb.RunEvent_Episode{Episode: sum}})
 }
 

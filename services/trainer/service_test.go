@@ -130,6 +130,10 @@ func TestServiceRunsWatchesAndLists(t *testing.T) {
 		}
 		if m := ev.GetStep(); m != nil {
 			steps = append(steps, m.GetStep())
+			// Cost streams with every step (issue 23).
+			if c := m.GetCost(); c.GetEpisodes() == 0 || c.GetExecutorCalls() == 0 || !c.GetSimulated() || len(m.GetGroupCost()) == 0 {
+				t.Errorf("step %d streamed without its cost: %v", m.GetStep(), c)
+			}
 		}
 		if ev.GetEpisode() != nil {
 			t.Error("an episode event reached a watcher that did not ask for them")
@@ -151,6 +155,9 @@ func TestServiceRunsWatchesAndLists(t *testing.T) {
 	}
 	if got.GetRun().GetStatus() != pb.RunStatus_RUN_STATUS_SUCCEEDED || got.GetRun().GetStep() != 2 || len(got.GetSteps()) != 2 {
 		t.Errorf("GetRun = %v with %d steps", got.GetRun(), len(got.GetSteps()))
+	}
+	if c := got.GetRun().GetCost(); c.GetEpisodes() == 0 || c.GetExecutorCalls() == 0 {
+		t.Errorf("GetRun carries no run cost: %v", c)
 	}
 	if got.GetRun().GetLastMetrics().GetStep() != 2 {
 		t.Errorf("last metrics %v, want step 2's", got.GetRun().GetLastMetrics())

@@ -109,6 +109,10 @@ type Options struct {
 	// ServerKeys: the openai backend sends only backend.credential's key,
 	// never one read from the server's environment.
 	ServerKeys bool
+	// Budget, when set, replaces the run's budget; on a resume it is
+	// written to config.yaml (a budget is not part of the config hash, so
+	// a run stopped by its budget resumes with a raised one).
+	Budget *trainer.Budget
 }
 
 // NewRunDir names a fresh run directory under root, NAME-TIMESTAMP, and
@@ -152,11 +156,23 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 				return nil, err
 			}
 		}
+		if o.Budget != nil {
+			cfg.Budget = *o.Budget
+			if err := cfg.Validate(); err != nil {
+				return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
+			}
+			if err := writeFileAtomic(cfgPath, []byte(cfg.YAML())); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		if o.Check != nil {
 			if err := o.Check(cfg); err != nil {
 				return nil, err
 			}
+		}
+		if o.Budget != nil {
+			cfg.Budget = *o.Budget
 		}
 		if _, err := os.Stat(filepath.Join(o.Dir, "run.db")); err == nil {
 			return nil, fmt.Errorf("%s already holds a run: resume it with --resume %s, or choose another directory", o.Dir, o.Dir)

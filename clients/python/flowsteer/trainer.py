@@ -11,7 +11,12 @@ from flowsteer.v1 import trainer_pb2, trainer_pb2_grpc
 
 #: Run statuses after which a run changes no more.
 TERMINAL = frozenset(
-    {trainer_pb2.RUN_STATUS_SUCCEEDED, trainer_pb2.RUN_STATUS_FAILED, trainer_pb2.RUN_STATUS_CANCELLED}
+    {
+        trainer_pb2.RUN_STATUS_SUCCEEDED,
+        trainer_pb2.RUN_STATUS_FAILED,
+        trainer_pb2.RUN_STATUS_CANCELLED,
+        trainer_pb2.RUN_STATUS_BUDGET_REACHED,
+    }
 )
 
 

@@ -920,7 +920,10 @@ type Observation struct {
 	// The last action's kind, unspecified when it could not be parsed.
 	LastActionKind ActionKind `protobuf:"varint,20,opt,name=last_action_kind,json=lastActionKind,proto3,enum=flowsteer.v1.ActionKind" json:"last_action_kind,omitempty"`
 	// Answer given with an accepted finish (recorded, never scored).
-	FinishAnswer  string `protobuf:"bytes,21,opt,name=finish_answer,json=finishAnswer,proto3" json:"finish_answer,omitempty"`
+	FinishAnswer string `protobuf:"bytes,21,opt,name=finish_answer,json=finishAnswer,proto3" json:"finish_answer,omitempty"`
+	// The executor work of every execution in this episode so far (the
+	// episode's executor cost); execution.stats is the last run's only.
+	EpisodeUsage  *ExecutionStats `protobuf:"bytes,22,opt,name=episode_usage,json=episodeUsage,proto3" json:"episode_usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1100,6 +1103,13 @@ func (x *Observation) GetFinishAnswer() string {
 		return x.FinishAnswer
 	}
 	return ""
+}
+
+func (x *Observation) GetEpisodeUsage() *ExecutionStats {
+	if x != nil {
+		return x.EpisodeUsage
+	}
+	return nil
 }
 
 type CreateEpisodeRequest struct {
@@ -2182,7 +2192,7 @@ const file_flowsteer_v1_canvas_proto_rawDesc = "" +
 	"\x04turn\x18\x01 \x01(\x05R\x04turn\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x14\n" +
 	"\x05valid\x18\x03 \x01(\bR\x05valid\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"\xf8\x06\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\xbb\a\n" +
 	"\vObservation\x12\x1d\n" +
 	"\n" +
 	"episode_id\x18\x01 \x01(\tR\tepisodeId\x12&\n" +
@@ -2210,7 +2220,8 @@ const file_flowsteer_v1_canvas_proto_rawDesc = "" +
 	"\vlast_action\x18\x13 \x01(\tR\n" +
 	"lastAction\x12B\n" +
 	"\x10last_action_kind\x18\x14 \x01(\x0e2\x18.flowsteer.v1.ActionKindR\x0elastActionKind\x12#\n" +
-	"\rfinish_answer\x18\x15 \x01(\tR\ffinishAnswer\"s\n" +
+	"\rfinish_answer\x18\x15 \x01(\tR\ffinishAnswer\x12A\n" +
+	"\repisode_usage\x18\x16 \x01(\v2\x1c.flowsteer.v1.ExecutionStatsR\fepisodeUsage\"s\n" +
 	"\x14CreateEpisodeRequest\x12&\n" +
 	"\x04task\x18\x01 \x01(\v2\x12.flowsteer.v1.TaskR\x04task\x123\n" +
 	"\x06config\x18\x02 \x01(\v2\x1b.flowsteer.v1.EpisodeConfigR\x06config\"T\n" +
@@ -2367,10 +2378,11 @@ var file_flowsteer_v1_canvas_proto_goTypes = []any{
 	(*Execution)(nil),             // 35: flowsteer.v1.Execution
 	(*RewardBreakdown)(nil),       // 36: flowsteer.v1.RewardBreakdown
 	(ActionKind)(0),               // 37: flowsteer.v1.ActionKind
-	(*Action)(nil),                // 38: flowsteer.v1.Action
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(*NodeResult)(nil),            // 40: flowsteer.v1.NodeResult
-	(*Score)(nil),                 // 41: flowsteer.v1.Score
+	(*ExecutionStats)(nil),        // 38: flowsteer.v1.ExecutionStats
+	(*Action)(nil),                // 39: flowsteer.v1.Action
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*NodeResult)(nil),            // 41: flowsteer.v1.NodeResult
+	(*Score)(nil),                 // 42: flowsteer.v1.Score
 }
 var file_flowsteer_v1_canvas_proto_depIdxs = []int32{
 	0,  // 0: flowsteer.v1.OperatorInfo.roles:type_name -> flowsteer.v1.OperatorRole
@@ -2390,53 +2402,54 @@ var file_flowsteer_v1_canvas_proto_depIdxs = []int32{
 	2,  // 14: flowsteer.v1.Observation.end_reason:type_name -> flowsteer.v1.EndReason
 	36, // 15: flowsteer.v1.Observation.reward:type_name -> flowsteer.v1.RewardBreakdown
 	37, // 16: flowsteer.v1.Observation.last_action_kind:type_name -> flowsteer.v1.ActionKind
-	33, // 17: flowsteer.v1.CreateEpisodeRequest.task:type_name -> flowsteer.v1.Task
-	8,  // 18: flowsteer.v1.CreateEpisodeRequest.config:type_name -> flowsteer.v1.EpisodeConfig
-	12, // 19: flowsteer.v1.CreateEpisodeResponse.observation:type_name -> flowsteer.v1.Observation
-	38, // 20: flowsteer.v1.StepRequest.action:type_name -> flowsteer.v1.Action
-	12, // 21: flowsteer.v1.StepResponse.observation:type_name -> flowsteer.v1.Observation
-	13, // 22: flowsteer.v1.InteractRequest.open:type_name -> flowsteer.v1.CreateEpisodeRequest
-	17, // 23: flowsteer.v1.InteractRequest.resume:type_name -> flowsteer.v1.ResumeEpisode
-	38, // 24: flowsteer.v1.InteractRequest.action:type_name -> flowsteer.v1.Action
-	29, // 25: flowsteer.v1.InteractRequest.trace_context:type_name -> flowsteer.v1.InteractRequest.TraceContextEntry
-	12, // 26: flowsteer.v1.InteractResponse.observation:type_name -> flowsteer.v1.Observation
-	38, // 27: flowsteer.v1.Turn.action:type_name -> flowsteer.v1.Action
-	1,  // 28: flowsteer.v1.Turn.state:type_name -> flowsteer.v1.EpisodeState
-	39, // 29: flowsteer.v1.Turn.time:type_name -> google.protobuf.Timestamp
-	33, // 30: flowsteer.v1.Episode.task:type_name -> flowsteer.v1.Task
-	8,  // 31: flowsteer.v1.Episode.config:type_name -> flowsteer.v1.EpisodeConfig
-	12, // 32: flowsteer.v1.Episode.observation:type_name -> flowsteer.v1.Observation
-	20, // 33: flowsteer.v1.Episode.turns:type_name -> flowsteer.v1.Turn
-	39, // 34: flowsteer.v1.Episode.created:type_name -> google.protobuf.Timestamp
-	39, // 35: flowsteer.v1.Episode.updated:type_name -> google.protobuf.Timestamp
-	21, // 36: flowsteer.v1.GetEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
-	21, // 37: flowsteer.v1.CloseEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
-	33, // 38: flowsteer.v1.RunWorkflowRequest.task:type_name -> flowsteer.v1.Task
-	30, // 39: flowsteer.v1.RunWorkflowRequest.prompts:type_name -> flowsteer.v1.RunWorkflowRequest.PromptsEntry
-	40, // 40: flowsteer.v1.RunWorkflowResponse.node:type_name -> flowsteer.v1.NodeResult
-	28, // 41: flowsteer.v1.RunWorkflowResponse.result:type_name -> flowsteer.v1.RunWorkflowResult
-	34, // 42: flowsteer.v1.RunWorkflowResult.workflow:type_name -> flowsteer.v1.Workflow
-	35, // 43: flowsteer.v1.RunWorkflowResult.execution:type_name -> flowsteer.v1.Execution
-	41, // 44: flowsteer.v1.RunWorkflowResult.score:type_name -> flowsteer.v1.Score
-	5,  // 45: flowsteer.v1.CanvasService.ListOperators:input_type -> flowsteer.v1.ListOperatorsRequest
-	13, // 46: flowsteer.v1.CanvasService.CreateEpisode:input_type -> flowsteer.v1.CreateEpisodeRequest
-	15, // 47: flowsteer.v1.CanvasService.Step:input_type -> flowsteer.v1.StepRequest
-	18, // 48: flowsteer.v1.CanvasService.Interact:input_type -> flowsteer.v1.InteractRequest
-	22, // 49: flowsteer.v1.CanvasService.GetEpisode:input_type -> flowsteer.v1.GetEpisodeRequest
-	24, // 50: flowsteer.v1.CanvasService.CloseEpisode:input_type -> flowsteer.v1.CloseEpisodeRequest
-	26, // 51: flowsteer.v1.CanvasService.RunWorkflow:input_type -> flowsteer.v1.RunWorkflowRequest
-	6,  // 52: flowsteer.v1.CanvasService.ListOperators:output_type -> flowsteer.v1.ListOperatorsResponse
-	14, // 53: flowsteer.v1.CanvasService.CreateEpisode:output_type -> flowsteer.v1.CreateEpisodeResponse
-	16, // 54: flowsteer.v1.CanvasService.Step:output_type -> flowsteer.v1.StepResponse
-	19, // 55: flowsteer.v1.CanvasService.Interact:output_type -> flowsteer.v1.InteractResponse
-	23, // 56: flowsteer.v1.CanvasService.GetEpisode:output_type -> flowsteer.v1.GetEpisodeResponse
-	25, // 57: flowsteer.v1.CanvasService.CloseEpisode:output_type -> flowsteer.v1.CloseEpisodeResponse
-	27, // 58: flowsteer.v1.CanvasService.RunWorkflow:output_type -> flowsteer.v1.RunWorkflowResponse
-	52, // [52:59] is the sub-list for method output_type
-	45, // [45:52] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	38, // 17: flowsteer.v1.Observation.episode_usage:type_name -> flowsteer.v1.ExecutionStats
+	33, // 18: flowsteer.v1.CreateEpisodeRequest.task:type_name -> flowsteer.v1.Task
+	8,  // 19: flowsteer.v1.CreateEpisodeRequest.config:type_name -> flowsteer.v1.EpisodeConfig
+	12, // 20: flowsteer.v1.CreateEpisodeResponse.observation:type_name -> flowsteer.v1.Observation
+	39, // 21: flowsteer.v1.StepRequest.action:type_name -> flowsteer.v1.Action
+	12, // 22: flowsteer.v1.StepResponse.observation:type_name -> flowsteer.v1.Observation
+	13, // 23: flowsteer.v1.InteractRequest.open:type_name -> flowsteer.v1.CreateEpisodeRequest
+	17, // 24: flowsteer.v1.InteractRequest.resume:type_name -> flowsteer.v1.ResumeEpisode
+	39, // 25: flowsteer.v1.InteractRequest.action:type_name -> flowsteer.v1.Action
+	29, // 26: flowsteer.v1.InteractRequest.trace_context:type_name -> flowsteer.v1.InteractRequest.TraceContextEntry
+	12, // 27: flowsteer.v1.InteractResponse.observation:type_name -> flowsteer.v1.Observation
+	39, // 28: flowsteer.v1.Turn.action:type_name -> flowsteer.v1.Action
+	1,  // 29: flowsteer.v1.Turn.state:type_name -> flowsteer.v1.EpisodeState
+	40, // 30: flowsteer.v1.Turn.time:type_name -> google.protobuf.Timestamp
+	33, // 31: flowsteer.v1.Episode.task:type_name -> flowsteer.v1.Task
+	8,  // 32: flowsteer.v1.Episode.config:type_name -> flowsteer.v1.EpisodeConfig
+	12, // 33: flowsteer.v1.Episode.observation:type_name -> flowsteer.v1.Observation
+	20, // 34: flowsteer.v1.Episode.turns:type_name -> flowsteer.v1.Turn
+	40, // 35: flowsteer.v1.Episode.created:type_name -> google.protobuf.Timestamp
+	40, // 36: flowsteer.v1.Episode.updated:type_name -> google.protobuf.Timestamp
+	21, // 37: flowsteer.v1.GetEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
+	21, // 38: flowsteer.v1.CloseEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
+	33, // 39: flowsteer.v1.RunWorkflowRequest.task:type_name -> flowsteer.v1.Task
+	30, // 40: flowsteer.v1.RunWorkflowRequest.prompts:type_name -> flowsteer.v1.RunWorkflowRequest.PromptsEntry
+	41, // 41: flowsteer.v1.RunWorkflowResponse.node:type_name -> flowsteer.v1.NodeResult
+	28, // 42: flowsteer.v1.RunWorkflowResponse.result:type_name -> flowsteer.v1.RunWorkflowResult
+	34, // 43: flowsteer.v1.RunWorkflowResult.workflow:type_name -> flowsteer.v1.Workflow
+	35, // 44: flowsteer.v1.RunWorkflowResult.execution:type_name -> flowsteer.v1.Execution
+	42, // 45: flowsteer.v1.RunWorkflowResult.score:type_name -> flowsteer.v1.Score
+	5,  // 46: flowsteer.v1.CanvasService.ListOperators:input_type -> flowsteer.v1.ListOperatorsRequest
+	13, // 47: flowsteer.v1.CanvasService.CreateEpisode:input_type -> flowsteer.v1.CreateEpisodeRequest
+	15, // 48: flowsteer.v1.CanvasService.Step:input_type -> flowsteer.v1.StepRequest
+	18, // 49: flowsteer.v1.CanvasService.Interact:input_type -> flowsteer.v1.InteractRequest
+	22, // 50: flowsteer.v1.CanvasService.GetEpisode:input_type -> flowsteer.v1.GetEpisodeRequest
+	24, // 51: flowsteer.v1.CanvasService.CloseEpisode:input_type -> flowsteer.v1.CloseEpisodeRequest
+	26, // 52: flowsteer.v1.CanvasService.RunWorkflow:input_type -> flowsteer.v1.RunWorkflowRequest
+	6,  // 53: flowsteer.v1.CanvasService.ListOperators:output_type -> flowsteer.v1.ListOperatorsResponse
+	14, // 54: flowsteer.v1.CanvasService.CreateEpisode:output_type -> flowsteer.v1.CreateEpisodeResponse
+	16, // 55: flowsteer.v1.CanvasService.Step:output_type -> flowsteer.v1.StepResponse
+	19, // 56: flowsteer.v1.CanvasService.Interact:output_type -> flowsteer.v1.InteractResponse
+	23, // 57: flowsteer.v1.CanvasService.GetEpisode:output_type -> flowsteer.v1.GetEpisodeResponse
+	25, // 58: flowsteer.v1.CanvasService.CloseEpisode:output_type -> flowsteer.v1.CloseEpisodeResponse
+	27, // 59: flowsteer.v1.CanvasService.RunWorkflow:output_type -> flowsteer.v1.RunWorkflowResponse
+	53, // [53:60] is the sub-list for method output_type
+	46, // [46:53] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_canvas_proto_init() }

@@ -91,8 +91,10 @@ type RewardSpec struct {
 	ReleaseThreshold     *float64               `protobuf:"fixed64,9,opt,name=release_threshold,json=releaseThreshold,proto3,oneof" json:"release_threshold,omitempty"`
 	UnfinishedPenalty    *float64               `protobuf:"fixed64,10,opt,name=unfinished_penalty,json=unfinishedPenalty,proto3,oneof" json:"unfinished_penalty,omitempty"`
 	InvalidActionPenalty *float64               `protobuf:"fixed64,11,opt,name=invalid_action_penalty,json=invalidActionPenalty,proto3,oneof" json:"invalid_action_penalty,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Cost-aware objective (off when unset or weight 0).
+	Cost          *CostSpec `protobuf:"bytes,12,opt,name=cost,proto3" json:"cost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RewardSpec) Reset() {
@@ -202,6 +204,163 @@ func (x *RewardSpec) GetInvalidActionPenalty() float64 {
 	return 0
 }
 
+func (x *RewardSpec) GetCost() *CostSpec {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
+// CostSpec subtracts weight * min(1, cost / reference) from the released
+// reward, where cost is the final workflow's execution cost in unit.
+type CostSpec struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Weight float64                `protobuf:"fixed64,1,opt,name=weight,proto3" json:"weight,omitempty"`
+	// "tokens" (input + output, cache hits included) or "money".
+	Unit      string  `protobuf:"bytes,2,opt,name=unit,proto3" json:"unit,omitempty"`
+	Reference float64 `protobuf:"fixed64,3,opt,name=reference,proto3" json:"reference,omitempty"`
+	// Prices for unit money.
+	Prices        []*Price `protobuf:"bytes,4,rep,name=prices,proto3" json:"prices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CostSpec) Reset() {
+	*x = CostSpec{}
+	mi := &file_flowsteer_v1_reward_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CostSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CostSpec) ProtoMessage() {}
+
+func (x *CostSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_flowsteer_v1_reward_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CostSpec.ProtoReflect.Descriptor instead.
+func (*CostSpec) Descriptor() ([]byte, []int) {
+	return file_flowsteer_v1_reward_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CostSpec) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *CostSpec) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *CostSpec) GetReference() float64 {
+	if x != nil {
+		return x.Reference
+	}
+	return 0
+}
+
+func (x *CostSpec) GetPrices() []*Price {
+	if x != nil {
+		return x.Prices
+	}
+	return nil
+}
+
+// Price is one model's price in money per million tokens.
+type Price struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty matches any backend.
+	Backend       string  `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
+	Model         string  `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	Input         float64 `protobuf:"fixed64,3,opt,name=input,proto3" json:"input,omitempty"`
+	Output        float64 `protobuf:"fixed64,4,opt,name=output,proto3" json:"output,omitempty"`
+	CachedInput   float64 `protobuf:"fixed64,5,opt,name=cached_input,json=cachedInput,proto3" json:"cached_input,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Price) Reset() {
+	*x = Price{}
+	mi := &file_flowsteer_v1_reward_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Price) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Price) ProtoMessage() {}
+
+func (x *Price) ProtoReflect() protoreflect.Message {
+	mi := &file_flowsteer_v1_reward_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Price.ProtoReflect.Descriptor instead.
+func (*Price) Descriptor() ([]byte, []int) {
+	return file_flowsteer_v1_reward_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Price) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *Price) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Price) GetInput() float64 {
+	if x != nil {
+		return x.Input
+	}
+	return 0
+}
+
+func (x *Price) GetOutput() float64 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *Price) GetCachedInput() float64 {
+	if x != nil {
+		return x.CachedInput
+	}
+	return 0
+}
+
 // Score is a scorer's verdict on a final answer.
 type Score struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -217,7 +376,7 @@ type Score struct {
 
 func (x *Score) Reset() {
 	*x = Score{}
-	mi := &file_flowsteer_v1_reward_proto_msgTypes[1]
+	mi := &file_flowsteer_v1_reward_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +388,7 @@ func (x *Score) String() string {
 func (*Score) ProtoMessage() {}
 
 func (x *Score) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_reward_proto_msgTypes[1]
+	mi := &file_flowsteer_v1_reward_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +401,7 @@ func (x *Score) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Score.ProtoReflect.Descriptor instead.
 func (*Score) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_reward_proto_rawDescGZIP(), []int{1}
+	return file_flowsteer_v1_reward_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Score) GetValue() float64 {
@@ -288,13 +447,18 @@ type RewardBreakdown struct {
 	Correctness    float64                `protobuf:"fixed64,10,opt,name=correctness,proto3" json:"correctness,omitempty"`
 	Penalties      float64                `protobuf:"fixed64,11,opt,name=penalties,proto3" json:"penalties,omitempty"`
 	Score          *Score                 `protobuf:"bytes,12,opt,name=score,proto3" json:"score,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Cost-aware objective: the final workflow's cost (in cost_unit) and
+	// the penalty subtracted from the reward (0 when off).
+	CostPenalty   float64 `protobuf:"fixed64,13,opt,name=cost_penalty,json=costPenalty,proto3" json:"cost_penalty,omitempty"`
+	WorkflowCost  float64 `protobuf:"fixed64,14,opt,name=workflow_cost,json=workflowCost,proto3" json:"workflow_cost,omitempty"`
+	CostUnit      string  `protobuf:"bytes,15,opt,name=cost_unit,json=costUnit,proto3" json:"cost_unit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RewardBreakdown) Reset() {
 	*x = RewardBreakdown{}
-	mi := &file_flowsteer_v1_reward_proto_msgTypes[2]
+	mi := &file_flowsteer_v1_reward_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +470,7 @@ func (x *RewardBreakdown) String() string {
 func (*RewardBreakdown) ProtoMessage() {}
 
 func (x *RewardBreakdown) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_reward_proto_msgTypes[2]
+	mi := &file_flowsteer_v1_reward_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +483,7 @@ func (x *RewardBreakdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewardBreakdown.ProtoReflect.Descriptor instead.
 func (*RewardBreakdown) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_reward_proto_rawDescGZIP(), []int{2}
+	return file_flowsteer_v1_reward_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RewardBreakdown) GetKind() RewardKind {
@@ -406,11 +570,32 @@ func (x *RewardBreakdown) GetScore() *Score {
 	return nil
 }
 
+func (x *RewardBreakdown) GetCostPenalty() float64 {
+	if x != nil {
+		return x.CostPenalty
+	}
+	return 0
+}
+
+func (x *RewardBreakdown) GetWorkflowCost() float64 {
+	if x != nil {
+		return x.WorkflowCost
+	}
+	return 0
+}
+
+func (x *RewardBreakdown) GetCostUnit() string {
+	if x != nil {
+		return x.CostUnit
+	}
+	return ""
+}
+
 var File_flowsteer_v1_reward_proto protoreflect.FileDescriptor
 
 const file_flowsteer_v1_reward_proto_rawDesc = "" +
 	"\n" +
-	"\x19flowsteer/v1/reward.proto\x12\fflowsteer.v1\"\x96\x05\n" +
+	"\x19flowsteer/v1/reward.proto\x12\fflowsteer.v1\"\xc2\x05\n" +
 	"\n" +
 	"RewardSpec\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.flowsteer.v1.RewardKindR\x04kind\x12*\n" +
@@ -425,7 +610,8 @@ const file_flowsteer_v1_reward_proto_rawDesc = "" +
 	"\x11release_threshold\x18\t \x01(\x01H\aR\x10releaseThreshold\x88\x01\x01\x122\n" +
 	"\x12unfinished_penalty\x18\n" +
 	" \x01(\x01H\bR\x11unfinishedPenalty\x88\x01\x01\x129\n" +
-	"\x16invalid_action_penalty\x18\v \x01(\x01H\tR\x14invalidActionPenalty\x88\x01\x01B\x11\n" +
+	"\x16invalid_action_penalty\x18\v \x01(\x01H\tR\x14invalidActionPenalty\x88\x01\x01\x12*\n" +
+	"\x04cost\x18\f \x01(\v2\x16.flowsteer.v1.CostSpecR\x04costB\x11\n" +
 	"\x0f_checker_weightB\x10\n" +
 	"\x0e_format_weightB\x0e\n" +
 	"\f_size_weightB\x13\n" +
@@ -435,12 +621,23 @@ const file_flowsteer_v1_reward_proto_rawDesc = "" +
 	"\x05_baseB\x14\n" +
 	"\x12_release_thresholdB\x15\n" +
 	"\x13_unfinished_penaltyB\x19\n" +
-	"\x17_invalid_action_penalty\"q\n" +
+	"\x17_invalid_action_penalty\"\x81\x01\n" +
+	"\bCostSpec\x12\x16\n" +
+	"\x06weight\x18\x01 \x01(\x01R\x06weight\x12\x12\n" +
+	"\x04unit\x18\x02 \x01(\tR\x04unit\x12\x1c\n" +
+	"\treference\x18\x03 \x01(\x01R\treference\x12+\n" +
+	"\x06prices\x18\x04 \x03(\v2\x13.flowsteer.v1.PriceR\x06prices\"\x88\x01\n" +
+	"\x05Price\x12\x18\n" +
+	"\abackend\x18\x01 \x01(\tR\abackend\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x14\n" +
+	"\x05input\x18\x03 \x01(\x01R\x05input\x12\x16\n" +
+	"\x06output\x18\x04 \x01(\x01R\x06output\x12!\n" +
+	"\fcached_input\x18\x05 \x01(\x01R\vcachedInput\"q\n" +
 	"\x05Score\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\x01R\x05value\x12\x18\n" +
 	"\acorrect\x18\x02 \x01(\bR\acorrect\x12\x16\n" +
 	"\x06method\x18\x03 \x01(\tR\x06method\x12 \n" +
-	"\vexplanation\x18\x04 \x01(\tR\vexplanation\"\xff\x02\n" +
+	"\vexplanation\x18\x04 \x01(\tR\vexplanation\"\xe4\x03\n" +
 	"\x0fRewardBreakdown\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.flowsteer.v1.RewardKindR\x04kind\x12\x16\n" +
 	"\x06reward\x18\x02 \x01(\x01R\x06reward\x12\x12\n" +
@@ -454,7 +651,10 @@ const file_flowsteer_v1_reward_proto_rawDesc = "" +
 	"\vcorrectness\x18\n" +
 	" \x01(\x01R\vcorrectness\x12\x1c\n" +
 	"\tpenalties\x18\v \x01(\x01R\tpenalties\x12)\n" +
-	"\x05score\x18\f \x01(\v2\x13.flowsteer.v1.ScoreR\x05score*x\n" +
+	"\x05score\x18\f \x01(\v2\x13.flowsteer.v1.ScoreR\x05score\x12!\n" +
+	"\fcost_penalty\x18\r \x01(\x01R\vcostPenalty\x12#\n" +
+	"\rworkflow_cost\x18\x0e \x01(\x01R\fworkflowCost\x12\x1b\n" +
+	"\tcost_unit\x18\x0f \x01(\tR\bcostUnit*x\n" +
 	"\n" +
 	"RewardKind\x12\x1b\n" +
 	"\x17REWARD_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -475,22 +675,26 @@ func file_flowsteer_v1_reward_proto_rawDescGZIP() []byte {
 }
 
 var file_flowsteer_v1_reward_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flowsteer_v1_reward_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_flowsteer_v1_reward_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_flowsteer_v1_reward_proto_goTypes = []any{
 	(RewardKind)(0),         // 0: flowsteer.v1.RewardKind
 	(*RewardSpec)(nil),      // 1: flowsteer.v1.RewardSpec
-	(*Score)(nil),           // 2: flowsteer.v1.Score
-	(*RewardBreakdown)(nil), // 3: flowsteer.v1.RewardBreakdown
+	(*CostSpec)(nil),        // 2: flowsteer.v1.CostSpec
+	(*Price)(nil),           // 3: flowsteer.v1.Price
+	(*Score)(nil),           // 4: flowsteer.v1.Score
+	(*RewardBreakdown)(nil), // 5: flowsteer.v1.RewardBreakdown
 }
 var file_flowsteer_v1_reward_proto_depIdxs = []int32{
 	0, // 0: flowsteer.v1.RewardSpec.kind:type_name -> flowsteer.v1.RewardKind
-	0, // 1: flowsteer.v1.RewardBreakdown.kind:type_name -> flowsteer.v1.RewardKind
-	2, // 2: flowsteer.v1.RewardBreakdown.score:type_name -> flowsteer.v1.Score
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 1: flowsteer.v1.RewardSpec.cost:type_name -> flowsteer.v1.CostSpec
+	3, // 2: flowsteer.v1.CostSpec.prices:type_name -> flowsteer.v1.Price
+	0, // 3: flowsteer.v1.RewardBreakdown.kind:type_name -> flowsteer.v1.RewardKind
+	4, // 4: flowsteer.v1.RewardBreakdown.score:type_name -> flowsteer.v1.Score
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_reward_proto_init() }
@@ -505,7 +709,7 @@ func file_flowsteer_v1_reward_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowsteer_v1_reward_proto_rawDesc), len(file_flowsteer_v1_reward_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -32,6 +32,8 @@ const (
 	RunStatus_RUN_STATUS_SUCCEEDED   RunStatus = 3
 	RunStatus_RUN_STATUS_FAILED      RunStatus = 4
 	RunStatus_RUN_STATUS_CANCELLED   RunStatus = 5
+	// Stopped cleanly at a budget (Run.stop_reason names which).
+	RunStatus_RUN_STATUS_BUDGET_REACHED RunStatus = 6
 )
 
 // Enum value maps for RunStatus.
@@ -43,14 +45,16 @@ var (
 		3: "RUN_STATUS_SUCCEEDED",
 		4: "RUN_STATUS_FAILED",
 		5: "RUN_STATUS_CANCELLED",
+		6: "RUN_STATUS_BUDGET_REACHED",
 	}
 	RunStatus_value = map[string]int32{
-		"RUN_STATUS_UNSPECIFIED": 0,
-		"RUN_STATUS_PENDING":     1,
-		"RUN_STATUS_RUNNING":     2,
-		"RUN_STATUS_SUCCEEDED":   3,
-		"RUN_STATUS_FAILED":      4,
-		"RUN_STATUS_CANCELLED":   5,
+		"RUN_STATUS_UNSPECIFIED":    0,
+		"RUN_STATUS_PENDING":        1,
+		"RUN_STATUS_RUNNING":        2,
+		"RUN_STATUS_SUCCEEDED":      3,
+		"RUN_STATUS_FAILED":         4,
+		"RUN_STATUS_CANCELLED":      5,
+		"RUN_STATUS_BUDGET_REACHED": 6,
 	}
 )
 
@@ -81,6 +85,209 @@ func (RunStatus) EnumDescriptor() ([]byte, []int) {
 	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{0}
 }
 
+// CostSummary rolls up the cost of a set of episodes (an episode, a group,
+// a step, an evaluation, a run). Money is in the price table's currency;
+// models without a price count 0 and are listed in unpriced.
+type CostSummary struct {
+	state                     protoimpl.MessageState `protogen:"open.v1"`
+	Episodes                  int32                  `protobuf:"varint,1,opt,name=episodes,proto3" json:"episodes,omitempty"`
+	ExecutorCalls             int64                  `protobuf:"varint,2,opt,name=executor_calls,json=executorCalls,proto3" json:"executor_calls,omitempty"`
+	CacheHits                 int64                  `protobuf:"varint,3,opt,name=cache_hits,json=cacheHits,proto3" json:"cache_hits,omitempty"`
+	ExecutorInputTokens       int64                  `protobuf:"varint,4,opt,name=executor_input_tokens,json=executorInputTokens,proto3" json:"executor_input_tokens,omitempty"`
+	ExecutorCachedInputTokens int64                  `protobuf:"varint,5,opt,name=executor_cached_input_tokens,json=executorCachedInputTokens,proto3" json:"executor_cached_input_tokens,omitempty"`
+	ExecutorOutputTokens      int64                  `protobuf:"varint,6,opt,name=executor_output_tokens,json=executorOutputTokens,proto3" json:"executor_output_tokens,omitempty"`
+	ExecutorMoney             float64                `protobuf:"fixed64,7,opt,name=executor_money,json=executorMoney,proto3" json:"executor_money,omitempty"`
+	// Calls answered from the cache: tokens and what they would have cost.
+	SavedTokens            int64    `protobuf:"varint,8,opt,name=saved_tokens,json=savedTokens,proto3" json:"saved_tokens,omitempty"`
+	SavedMoney             float64  `protobuf:"fixed64,9,opt,name=saved_money,json=savedMoney,proto3" json:"saved_money,omitempty"`
+	PolicyPromptTokens     int64    `protobuf:"varint,10,opt,name=policy_prompt_tokens,json=policyPromptTokens,proto3" json:"policy_prompt_tokens,omitempty"`
+	PolicyCompletionTokens int64    `protobuf:"varint,11,opt,name=policy_completion_tokens,json=policyCompletionTokens,proto3" json:"policy_completion_tokens,omitempty"`
+	PolicyMoney            float64  `protobuf:"fixed64,12,opt,name=policy_money,json=policyMoney,proto3" json:"policy_money,omitempty"`
+	PolicySeconds          float64  `protobuf:"fixed64,13,opt,name=policy_seconds,json=policySeconds,proto3" json:"policy_seconds,omitempty"`
+	ExecutorSeconds        float64  `protobuf:"fixed64,14,opt,name=executor_seconds,json=executorSeconds,proto3" json:"executor_seconds,omitempty"`
+	SandboxSeconds         float64  `protobuf:"fixed64,15,opt,name=sandbox_seconds,json=sandboxSeconds,proto3" json:"sandbox_seconds,omitempty"`
+	WallSeconds            float64  `protobuf:"fixed64,16,opt,name=wall_seconds,json=wallSeconds,proto3" json:"wall_seconds,omitempty"`
+	Unpriced               []string `protobuf:"bytes,17,rep,name=unpriced,proto3" json:"unpriced,omitempty"`
+	// True when the executor counts are simulated (sim backend).
+	Simulated bool `protobuf:"varint,18,opt,name=simulated,proto3" json:"simulated,omitempty"`
+	// Tokens (input + output, cache hits included) and money of one run of
+	// each episode's final workflow, summed.
+	FinalWorkflowTokens int64   `protobuf:"varint,19,opt,name=final_workflow_tokens,json=finalWorkflowTokens,proto3" json:"final_workflow_tokens,omitempty"`
+	FinalWorkflowMoney  float64 `protobuf:"fixed64,20,opt,name=final_workflow_money,json=finalWorkflowMoney,proto3" json:"final_workflow_money,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *CostSummary) Reset() {
+	*x = CostSummary{}
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CostSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CostSummary) ProtoMessage() {}
+
+func (x *CostSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CostSummary.ProtoReflect.Descriptor instead.
+func (*CostSummary) Descriptor() ([]byte, []int) {
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CostSummary) GetEpisodes() int32 {
+	if x != nil {
+		return x.Episodes
+	}
+	return 0
+}
+
+func (x *CostSummary) GetExecutorCalls() int64 {
+	if x != nil {
+		return x.ExecutorCalls
+	}
+	return 0
+}
+
+func (x *CostSummary) GetCacheHits() int64 {
+	if x != nil {
+		return x.CacheHits
+	}
+	return 0
+}
+
+func (x *CostSummary) GetExecutorInputTokens() int64 {
+	if x != nil {
+		return x.ExecutorInputTokens
+	}
+	return 0
+}
+
+func (x *CostSummary) GetExecutorCachedInputTokens() int64 {
+	if x != nil {
+		return x.ExecutorCachedInputTokens
+	}
+	return 0
+}
+
+func (x *CostSummary) GetExecutorOutputTokens() int64 {
+	if x != nil {
+		return x.ExecutorOutputTokens
+	}
+	return 0
+}
+
+func (x *CostSummary) GetExecutorMoney() float64 {
+	if x != nil {
+		return x.ExecutorMoney
+	}
+	return 0
+}
+
+func (x *CostSummary) GetSavedTokens() int64 {
+	if x != nil {
+		return x.SavedTokens
+	}
+	return 0
+}
+
+func (x *CostSummary) GetSavedMoney() float64 {
+	if x != nil {
+		return x.SavedMoney
+	}
+	return 0
+}
+
+func (x *CostSummary) GetPolicyPromptTokens() int64 {
+	if x != nil {
+		return x.PolicyPromptTokens
+	}
+	return 0
+}
+
+func (x *CostSummary) GetPolicyCompletionTokens() int64 {
+	if x != nil {
+		return x.PolicyCompletionTokens
+	}
+	return 0
+}
+
+func (x *CostSummary) GetPolicyMoney() float64 {
+	if x != nil {
+		return x.PolicyMoney
+	}
+	return 0
+}
+
+func (x *CostSummary) GetPolicySeconds() float64 {
+	if x != nil {
+		return x.PolicySeconds
+	}
+	return 0
+}
+
+func (x *CostSummary) GetExecutorSeconds() float64 {
+	if x != nil {
+		return x.ExecutorSeconds
+	}
+	return 0
+}
+
+func (x *CostSummary) GetSandboxSeconds() float64 {
+	if x != nil {
+		return x.SandboxSeconds
+	}
+	return 0
+}
+
+func (x *CostSummary) GetWallSeconds() float64 {
+	if x != nil {
+		return x.WallSeconds
+	}
+	return 0
+}
+
+func (x *CostSummary) GetUnpriced() []string {
+	if x != nil {
+		return x.Unpriced
+	}
+	return nil
+}
+
+func (x *CostSummary) GetSimulated() bool {
+	if x != nil {
+		return x.Simulated
+	}
+	return false
+}
+
+func (x *CostSummary) GetFinalWorkflowTokens() int64 {
+	if x != nil {
+		return x.FinalWorkflowTokens
+	}
+	return 0
+}
+
+func (x *CostSummary) GetFinalWorkflowMoney() float64 {
+	if x != nil {
+		return x.FinalWorkflowMoney
+	}
+	return 0
+}
+
 // StepMetrics summarise one training step.
 type StepMetrics struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
@@ -104,13 +311,16 @@ type StepMetrics struct {
 	PhaseSeconds         map[string]float64     `protobuf:"bytes,18,rep,name=phase_seconds,json=phaseSeconds,proto3" json:"phase_seconds,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
 	MeanStructure        float64                `protobuf:"fixed64,19,opt,name=mean_structure,json=meanStructure,proto3" json:"mean_structure,omitempty"`
 	FinishedRate         float64                `protobuf:"fixed64,20,opt,name=finished_rate,json=finishedRate,proto3" json:"finished_rate,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	Cost                 *CostSummary           `protobuf:"bytes,21,opt,name=cost,proto3" json:"cost,omitempty"`
+	// Cost per group id.
+	GroupCost     map[string]*CostSummary `protobuf:"bytes,22,rep,name=group_cost,json=groupCost,proto3" json:"group_cost,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StepMetrics) Reset() {
 	*x = StepMetrics{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[0]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -122,7 +332,7 @@ func (x *StepMetrics) String() string {
 func (*StepMetrics) ProtoMessage() {}
 
 func (x *StepMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[0]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -135,7 +345,7 @@ func (x *StepMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepMetrics.ProtoReflect.Descriptor instead.
 func (*StepMetrics) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{0}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *StepMetrics) GetStep() int64 {
@@ -278,6 +488,20 @@ func (x *StepMetrics) GetFinishedRate() float64 {
 	return 0
 }
 
+func (x *StepMetrics) GetCost() *CostSummary {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
+func (x *StepMetrics) GetGroupCost() map[string]*CostSummary {
+	if x != nil {
+		return x.GroupCost
+	}
+	return nil
+}
+
 // Run is a training run.
 type Run struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -291,15 +515,19 @@ type Run struct {
 	Error       string                 `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
 	LastMetrics *StepMetrics           `protobuf:"bytes,9,opt,name=last_metrics,json=lastMetrics,proto3" json:"last_metrics,omitempty"`
 	// True when the executor backend is the offline simulation.
-	Simulated     bool   `protobuf:"varint,10,opt,name=simulated,proto3" json:"simulated,omitempty"`
-	Dir           string `protobuf:"bytes,11,opt,name=dir,proto3" json:"dir,omitempty"`
+	Simulated bool   `protobuf:"varint,10,opt,name=simulated,proto3" json:"simulated,omitempty"`
+	Dir       string `protobuf:"bytes,11,opt,name=dir,proto3" json:"dir,omitempty"`
+	// Everything the run has spent so far (steps and evaluations).
+	Cost *CostSummary `protobuf:"bytes,12,opt,name=cost,proto3" json:"cost,omitempty"`
+	// Why a run stopped early, e.g. "budget executor_tokens: 5.1e+06 >= 5e+06".
+	StopReason    string `protobuf:"bytes,13,opt,name=stop_reason,json=stopReason,proto3" json:"stop_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[1]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -311,7 +539,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[1]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -324,7 +552,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{1}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Run) GetId() string {
@@ -404,6 +632,20 @@ func (x *Run) GetDir() string {
 	return ""
 }
 
+func (x *Run) GetCost() *CostSummary {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
+func (x *Run) GetStopReason() string {
+	if x != nil {
+		return x.StopReason
+	}
+	return ""
+}
+
 // EpisodeSummary is one finished episode.
 type EpisodeSummary struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -419,13 +661,14 @@ type EpisodeSummary struct {
 	Error          string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
 	InvalidActions int32                  `protobuf:"varint,11,opt,name=invalid_actions,json=invalidActions,proto3" json:"invalid_actions,omitempty"`
 	Finished       bool                   `protobuf:"varint,12,opt,name=finished,proto3" json:"finished,omitempty"`
+	Cost           *CostSummary           `protobuf:"bytes,13,opt,name=cost,proto3" json:"cost,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *EpisodeSummary) Reset() {
 	*x = EpisodeSummary{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[2]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +680,7 @@ func (x *EpisodeSummary) String() string {
 func (*EpisodeSummary) ProtoMessage() {}
 
 func (x *EpisodeSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[2]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +693,7 @@ func (x *EpisodeSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpisodeSummary.ProtoReflect.Descriptor instead.
 func (*EpisodeSummary) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{2}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EpisodeSummary) GetEpisodeId() string {
@@ -537,6 +780,13 @@ func (x *EpisodeSummary) GetFinished() bool {
 	return false
 }
 
+func (x *EpisodeSummary) GetCost() *CostSummary {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
 // FamilyMetric is one metric for one task family, with a 95% confidence interval.
 type FamilyMetric struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -552,7 +802,7 @@ type FamilyMetric struct {
 
 func (x *FamilyMetric) Reset() {
 	*x = FamilyMetric{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[3]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +814,7 @@ func (x *FamilyMetric) String() string {
 func (*FamilyMetric) ProtoMessage() {}
 
 func (x *FamilyMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[3]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +827,7 @@ func (x *FamilyMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FamilyMetric.ProtoReflect.Descriptor instead.
 func (*FamilyMetric) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{3}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FamilyMetric) GetFamily() string {
@@ -635,13 +885,14 @@ type PolicyEval struct {
 	InvalidActionRate    float64                `protobuf:"fixed64,8,opt,name=invalid_action_rate,json=invalidActionRate,proto3" json:"invalid_action_rate,omitempty"`
 	FinishedRate         float64                `protobuf:"fixed64,9,opt,name=finished_rate,json=finishedRate,proto3" json:"finished_rate,omitempty"`
 	Episodes             int32                  `protobuf:"varint,10,opt,name=episodes,proto3" json:"episodes,omitempty"`
+	Cost                 *CostSummary           `protobuf:"bytes,11,opt,name=cost,proto3" json:"cost,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
 
 func (x *PolicyEval) Reset() {
 	*x = PolicyEval{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[4]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +904,7 @@ func (x *PolicyEval) String() string {
 func (*PolicyEval) ProtoMessage() {}
 
 func (x *PolicyEval) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[4]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +917,7 @@ func (x *PolicyEval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyEval.ProtoReflect.Descriptor instead.
 func (*PolicyEval) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{4}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PolicyEval) GetPolicy() string {
@@ -739,19 +990,28 @@ func (x *PolicyEval) GetEpisodes() int32 {
 	return 0
 }
 
+func (x *PolicyEval) GetCost() *CostSummary {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
 // EvalReport is the result of an evaluation.
 type EvalReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Step          int64                  `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
-	Policies      []*PolicyEval          `protobuf:"bytes,2,rep,name=policies,proto3" json:"policies,omitempty"`
-	Simulated     bool                   `protobuf:"varint,3,opt,name=simulated,proto3" json:"simulated,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Step      int64                  `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
+	Policies  []*PolicyEval          `protobuf:"bytes,2,rep,name=policies,proto3" json:"policies,omitempty"`
+	Simulated bool                   `protobuf:"varint,3,opt,name=simulated,proto3" json:"simulated,omitempty"`
+	// The whole evaluation's cost, every policy included.
+	Cost          *CostSummary `protobuf:"bytes,4,opt,name=cost,proto3" json:"cost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EvalReport) Reset() {
 	*x = EvalReport{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[5]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +1023,7 @@ func (x *EvalReport) String() string {
 func (*EvalReport) ProtoMessage() {}
 
 func (x *EvalReport) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[5]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +1036,7 @@ func (x *EvalReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvalReport.ProtoReflect.Descriptor instead.
 func (*EvalReport) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{5}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EvalReport) GetStep() int64 {
@@ -800,6 +1060,13 @@ func (x *EvalReport) GetSimulated() bool {
 	return false
 }
 
+func (x *EvalReport) GetCost() *CostSummary {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
 // Progress of a long operation.
 type Progress struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -812,7 +1079,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[6]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +1091,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[6]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +1104,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{6}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Progress) GetDone() int64 {
@@ -881,7 +1148,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[7]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1160,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[7]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1173,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{7}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunEvent) GetTime() *timestamppb.Timestamp {
@@ -1038,7 +1305,7 @@ type StartRunRequest struct {
 
 func (x *StartRunRequest) Reset() {
 	*x = StartRunRequest{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[8]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1317,7 @@ func (x *StartRunRequest) String() string {
 func (*StartRunRequest) ProtoMessage() {}
 
 func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[8]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1330,7 @@ func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRunRequest.ProtoReflect.Descriptor instead.
 func (*StartRunRequest) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{8}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StartRunRequest) GetConfigYaml() string {
@@ -1096,7 +1363,7 @@ type StartRunResponse struct {
 
 func (x *StartRunResponse) Reset() {
 	*x = StartRunResponse{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[9]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1375,7 @@ func (x *StartRunResponse) String() string {
 func (*StartRunResponse) ProtoMessage() {}
 
 func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[9]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1388,7 @@ func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRunResponse.ProtoReflect.Descriptor instead.
 func (*StartRunResponse) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{9}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StartRunResponse) GetRun() *Run {
@@ -1144,7 +1411,7 @@ type WatchRunRequest struct {
 
 func (x *WatchRunRequest) Reset() {
 	*x = WatchRunRequest{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[10]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1423,7 @@ func (x *WatchRunRequest) String() string {
 func (*WatchRunRequest) ProtoMessage() {}
 
 func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[10]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1436,7 @@ func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
 func (*WatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{10}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchRunRequest) GetRunId() string {
@@ -1202,7 +1469,7 @@ type WatchRunResponse struct {
 
 func (x *WatchRunResponse) Reset() {
 	*x = WatchRunResponse{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[11]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1481,7 @@ func (x *WatchRunResponse) String() string {
 func (*WatchRunResponse) ProtoMessage() {}
 
 func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[11]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1494,7 @@ func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunResponse.ProtoReflect.Descriptor instead.
 func (*WatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{11}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchRunResponse) GetEvent() *RunEvent {
@@ -1246,7 +1513,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[12]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1525,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[12]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1538,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{12}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -1291,7 +1558,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[13]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1570,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[13]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1583,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{13}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -1341,7 +1608,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[14]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1620,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[14]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1633,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{14}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{15}
 }
 
 type ListRunsResponse struct {
@@ -1378,7 +1645,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[15]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1657,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[15]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1670,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{15}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -1422,7 +1689,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[16]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1701,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[16]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1714,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{16}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -1466,7 +1733,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[17]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1745,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[17]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1758,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{17}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -1517,7 +1784,7 @@ type PolicySpec struct {
 
 func (x *PolicySpec) Reset() {
 	*x = PolicySpec{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[18]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1796,7 @@ func (x *PolicySpec) String() string {
 func (*PolicySpec) ProtoMessage() {}
 
 func (x *PolicySpec) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[18]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1809,7 @@ func (x *PolicySpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicySpec.ProtoReflect.Descriptor instead.
 func (*PolicySpec) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{18}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PolicySpec) GetKind() string {
@@ -1592,7 +1859,7 @@ type EvaluateRequest struct {
 
 func (x *EvaluateRequest) Reset() {
 	*x = EvaluateRequest{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[19]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1871,7 @@ func (x *EvaluateRequest) String() string {
 func (*EvaluateRequest) ProtoMessage() {}
 
 func (x *EvaluateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[19]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1884,7 @@ func (x *EvaluateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluateRequest.ProtoReflect.Descriptor instead.
 func (*EvaluateRequest) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{19}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EvaluateRequest) GetPolicy() *PolicySpec {
@@ -1690,7 +1957,7 @@ type EvaluateResponse struct {
 
 func (x *EvaluateResponse) Reset() {
 	*x = EvaluateResponse{}
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[20]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1969,7 @@ func (x *EvaluateResponse) String() string {
 func (*EvaluateResponse) ProtoMessage() {}
 
 func (x *EvaluateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_trainer_proto_msgTypes[20]
+	mi := &file_flowsteer_v1_trainer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1982,7 @@ func (x *EvaluateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvaluateResponse.ProtoReflect.Descriptor instead.
 func (*EvaluateResponse) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{20}
+	return file_flowsteer_v1_trainer_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EvaluateResponse) GetEvent() isEvaluateResponse_Event {
@@ -1778,7 +2045,31 @@ var File_flowsteer_v1_trainer_proto protoreflect.FileDescriptor
 
 const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\n" +
-	"\x1aflowsteer/v1/trainer.proto\x12\fflowsteer.v1\x1a\x19flowsteer/v1/reward.proto\x1a\x17flowsteer/v1/task.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\b\n" +
+	"\x1aflowsteer/v1/trainer.proto\x12\fflowsteer.v1\x1a\x19flowsteer/v1/reward.proto\x1a\x17flowsteer/v1/task.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x06\n" +
+	"\vCostSummary\x12\x1a\n" +
+	"\bepisodes\x18\x01 \x01(\x05R\bepisodes\x12%\n" +
+	"\x0eexecutor_calls\x18\x02 \x01(\x03R\rexecutorCalls\x12\x1d\n" +
+	"\n" +
+	"cache_hits\x18\x03 \x01(\x03R\tcacheHits\x122\n" +
+	"\x15executor_input_tokens\x18\x04 \x01(\x03R\x13executorInputTokens\x12?\n" +
+	"\x1cexecutor_cached_input_tokens\x18\x05 \x01(\x03R\x19executorCachedInputTokens\x124\n" +
+	"\x16executor_output_tokens\x18\x06 \x01(\x03R\x14executorOutputTokens\x12%\n" +
+	"\x0eexecutor_money\x18\a \x01(\x01R\rexecutorMoney\x12!\n" +
+	"\fsaved_tokens\x18\b \x01(\x03R\vsavedTokens\x12\x1f\n" +
+	"\vsaved_money\x18\t \x01(\x01R\n" +
+	"savedMoney\x120\n" +
+	"\x14policy_prompt_tokens\x18\n" +
+	" \x01(\x03R\x12policyPromptTokens\x128\n" +
+	"\x18policy_completion_tokens\x18\v \x01(\x03R\x16policyCompletionTokens\x12!\n" +
+	"\fpolicy_money\x18\f \x01(\x01R\vpolicyMoney\x12%\n" +
+	"\x0epolicy_seconds\x18\r \x01(\x01R\rpolicySeconds\x12)\n" +
+	"\x10executor_seconds\x18\x0e \x01(\x01R\x0fexecutorSeconds\x12'\n" +
+	"\x0fsandbox_seconds\x18\x0f \x01(\x01R\x0esandboxSeconds\x12!\n" +
+	"\fwall_seconds\x18\x10 \x01(\x01R\vwallSeconds\x12\x1a\n" +
+	"\bunpriced\x18\x11 \x03(\tR\bunpriced\x12\x1c\n" +
+	"\tsimulated\x18\x12 \x01(\bR\tsimulated\x122\n" +
+	"\x15final_workflow_tokens\x18\x13 \x01(\x03R\x13finalWorkflowTokens\x120\n" +
+	"\x14final_workflow_money\x18\x14 \x01(\x01R\x12finalWorkflowMoney\"\xfb\t\n" +
 	"\vStepMetrics\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x1f\n" +
 	"\vmean_reward\x18\x02 \x01(\x01R\n" +
@@ -1802,7 +2093,10 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\x0ecache_hit_rate\x18\x11 \x01(\x01R\fcacheHitRate\x12P\n" +
 	"\rphase_seconds\x18\x12 \x03(\v2+.flowsteer.v1.StepMetrics.PhaseSecondsEntryR\fphaseSeconds\x12%\n" +
 	"\x0emean_structure\x18\x13 \x01(\x01R\rmeanStructure\x12#\n" +
-	"\rfinished_rate\x18\x14 \x01(\x01R\ffinishedRate\x1aC\n" +
+	"\rfinished_rate\x18\x14 \x01(\x01R\ffinishedRate\x12-\n" +
+	"\x04cost\x18\x15 \x01(\v2\x19.flowsteer.v1.CostSummaryR\x04cost\x12G\n" +
+	"\n" +
+	"group_cost\x18\x16 \x03(\v2(.flowsteer.v1.StepMetrics.GroupCostEntryR\tgroupCost\x1aC\n" +
 	"\x15AccuracyByFamilyEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a@\n" +
@@ -1811,7 +2105,10 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a?\n" +
 	"\x11PhaseSecondsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8c\x03\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1aW\n" +
+	"\x0eGroupCostEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.flowsteer.v1.CostSummaryR\x05value:\x028\x01\"\xdc\x03\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x17.flowsteer.v1.RunStatusR\x06status\x12\x1f\n" +
@@ -1826,7 +2123,10 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\flast_metrics\x18\t \x01(\v2\x19.flowsteer.v1.StepMetricsR\vlastMetrics\x12\x1c\n" +
 	"\tsimulated\x18\n" +
 	" \x01(\bR\tsimulated\x12\x10\n" +
-	"\x03dir\x18\v \x01(\tR\x03dir\"\x85\x03\n" +
+	"\x03dir\x18\v \x01(\tR\x03dir\x12-\n" +
+	"\x04cost\x18\f \x01(\v2\x19.flowsteer.v1.CostSummaryR\x04cost\x12\x1f\n" +
+	"\vstop_reason\x18\r \x01(\tR\n" +
+	"stopReason\"\xb4\x03\n" +
 	"\x0eEpisodeSummary\x12\x1d\n" +
 	"\n" +
 	"episode_id\x18\x01 \x01(\tR\tepisodeId\x12\x17\n" +
@@ -1841,14 +2141,15 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\x05error\x18\n" +
 	" \x01(\tR\x05error\x12'\n" +
 	"\x0finvalid_actions\x18\v \x01(\x05R\x0einvalidActions\x12\x1a\n" +
-	"\bfinished\x18\f \x01(\bR\bfinished\"\x9a\x01\n" +
+	"\bfinished\x18\f \x01(\bR\bfinished\x12-\n" +
+	"\x04cost\x18\r \x01(\v2\x19.flowsteer.v1.CostSummaryR\x04cost\"\x9a\x01\n" +
 	"\fFamilyMetric\x12\x16\n" +
 	"\x06family\x18\x01 \x01(\tR\x06family\x12\x16\n" +
 	"\x06metric\x18\x02 \x01(\tR\x06metric\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x15\n" +
 	"\x06ci_low\x18\x04 \x01(\x01R\x05ciLow\x12\x17\n" +
 	"\aci_high\x18\x05 \x01(\x01R\x06ciHigh\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\x05R\x05count\"\x8b\x03\n" +
+	"\x05count\x18\x06 \x01(\x05R\x05count\"\xba\x03\n" +
 	"\n" +
 	"PolicyEval\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x1f\n" +
@@ -1863,12 +2164,14 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\x13invalid_action_rate\x18\b \x01(\x01R\x11invalidActionRate\x12#\n" +
 	"\rfinished_rate\x18\t \x01(\x01R\ffinishedRate\x12\x1a\n" +
 	"\bepisodes\x18\n" +
-	" \x01(\x05R\bepisodes\"t\n" +
+	" \x01(\x05R\bepisodes\x12-\n" +
+	"\x04cost\x18\v \x01(\v2\x19.flowsteer.v1.CostSummaryR\x04cost\"\xa3\x01\n" +
 	"\n" +
 	"EvalReport\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x124\n" +
 	"\bpolicies\x18\x02 \x03(\v2\x18.flowsteer.v1.PolicyEvalR\bpolicies\x12\x1c\n" +
-	"\tsimulated\x18\x03 \x01(\bR\tsimulated\"J\n" +
+	"\tsimulated\x18\x03 \x01(\bR\tsimulated\x12-\n" +
+	"\x04cost\x18\x04 \x01(\v2\x19.flowsteer.v1.CostSummaryR\x04cost\"J\n" +
 	"\bProgress\x12\x12\n" +
 	"\x04done\x18\x01 \x01(\x03R\x04done\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x03R\x05total\x12\x14\n" +
@@ -1931,14 +2234,15 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\bprogress\x18\x01 \x01(\v2\x16.flowsteer.v1.ProgressH\x00R\bprogress\x128\n" +
 	"\aepisode\x18\x02 \x01(\v2\x1c.flowsteer.v1.EpisodeSummaryH\x00R\aepisode\x122\n" +
 	"\x06report\x18\x03 \x01(\v2\x18.flowsteer.v1.EvalReportH\x00R\x06reportB\a\n" +
-	"\x05event*\xa2\x01\n" +
+	"\x05event*\xc1\x01\n" +
 	"\tRunStatus\x12\x1a\n" +
 	"\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RUN_STATUS_PENDING\x10\x01\x12\x16\n" +
 	"\x12RUN_STATUS_RUNNING\x10\x02\x12\x18\n" +
 	"\x14RUN_STATUS_SUCCEEDED\x10\x03\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x04\x12\x18\n" +
-	"\x14RUN_STATUS_CANCELLED\x10\x052\xd3\x03\n" +
+	"\x14RUN_STATUS_CANCELLED\x10\x05\x12\x1d\n" +
+	"\x19RUN_STATUS_BUDGET_REACHED\x10\x062\xd3\x03\n" +
 	"\x0eTrainerService\x12I\n" +
 	"\bStartRun\x12\x1d.flowsteer.v1.StartRunRequest\x1a\x1e.flowsteer.v1.StartRunResponse\x12K\n" +
 	"\bWatchRun\x12\x1d.flowsteer.v1.WatchRunRequest\x1a\x1e.flowsteer.v1.WatchRunResponse0\x01\x12C\n" +
@@ -1960,84 +2264,93 @@ func file_flowsteer_v1_trainer_proto_rawDescGZIP() []byte {
 }
 
 var file_flowsteer_v1_trainer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flowsteer_v1_trainer_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_flowsteer_v1_trainer_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_flowsteer_v1_trainer_proto_goTypes = []any{
 	(RunStatus)(0),                // 0: flowsteer.v1.RunStatus
-	(*StepMetrics)(nil),           // 1: flowsteer.v1.StepMetrics
-	(*Run)(nil),                   // 2: flowsteer.v1.Run
-	(*EpisodeSummary)(nil),        // 3: flowsteer.v1.EpisodeSummary
-	(*FamilyMetric)(nil),          // 4: flowsteer.v1.FamilyMetric
-	(*PolicyEval)(nil),            // 5: flowsteer.v1.PolicyEval
-	(*EvalReport)(nil),            // 6: flowsteer.v1.EvalReport
-	(*Progress)(nil),              // 7: flowsteer.v1.Progress
-	(*RunEvent)(nil),              // 8: flowsteer.v1.RunEvent
-	(*StartRunRequest)(nil),       // 9: flowsteer.v1.StartRunRequest
-	(*StartRunResponse)(nil),      // 10: flowsteer.v1.StartRunResponse
-	(*WatchRunRequest)(nil),       // 11: flowsteer.v1.WatchRunRequest
-	(*WatchRunResponse)(nil),      // 12: flowsteer.v1.WatchRunResponse
-	(*GetRunRequest)(nil),         // 13: flowsteer.v1.GetRunRequest
-	(*GetRunResponse)(nil),        // 14: flowsteer.v1.GetRunResponse
-	(*ListRunsRequest)(nil),       // 15: flowsteer.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),      // 16: flowsteer.v1.ListRunsResponse
-	(*CancelRunRequest)(nil),      // 17: flowsteer.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),     // 18: flowsteer.v1.CancelRunResponse
-	(*PolicySpec)(nil),            // 19: flowsteer.v1.PolicySpec
-	(*EvaluateRequest)(nil),       // 20: flowsteer.v1.EvaluateRequest
-	(*EvaluateResponse)(nil),      // 21: flowsteer.v1.EvaluateResponse
-	nil,                           // 22: flowsteer.v1.StepMetrics.AccuracyByFamilyEntry
-	nil,                           // 23: flowsteer.v1.StepMetrics.OperatorUsageEntry
-	nil,                           // 24: flowsteer.v1.StepMetrics.PhaseSecondsEntry
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(TaskFamily)(0),               // 26: flowsteer.v1.TaskFamily
-	(*RewardBreakdown)(nil),       // 27: flowsteer.v1.RewardBreakdown
-	(*Task)(nil),                  // 28: flowsteer.v1.Task
+	(*CostSummary)(nil),           // 1: flowsteer.v1.CostSummary
+	(*StepMetrics)(nil),           // 2: flowsteer.v1.StepMetrics
+	(*Run)(nil),                   // 3: flowsteer.v1.Run
+	(*EpisodeSummary)(nil),        // 4: flowsteer.v1.EpisodeSummary
+	(*FamilyMetric)(nil),          // 5: flowsteer.v1.FamilyMetric
+	(*PolicyEval)(nil),            // 6: flowsteer.v1.PolicyEval
+	(*EvalReport)(nil),            // 7: flowsteer.v1.EvalReport
+	(*Progress)(nil),              // 8: flowsteer.v1.Progress
+	(*RunEvent)(nil),              // 9: flowsteer.v1.RunEvent
+	(*StartRunRequest)(nil),       // 10: flowsteer.v1.StartRunRequest
+	(*StartRunResponse)(nil),      // 11: flowsteer.v1.StartRunResponse
+	(*WatchRunRequest)(nil),       // 12: flowsteer.v1.WatchRunRequest
+	(*WatchRunResponse)(nil),      // 13: flowsteer.v1.WatchRunResponse
+	(*GetRunRequest)(nil),         // 14: flowsteer.v1.GetRunRequest
+	(*GetRunResponse)(nil),        // 15: flowsteer.v1.GetRunResponse
+	(*ListRunsRequest)(nil),       // 16: flowsteer.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),      // 17: flowsteer.v1.ListRunsResponse
+	(*CancelRunRequest)(nil),      // 18: flowsteer.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),     // 19: flowsteer.v1.CancelRunResponse
+	(*PolicySpec)(nil),            // 20: flowsteer.v1.PolicySpec
+	(*EvaluateRequest)(nil),       // 21: flowsteer.v1.EvaluateRequest
+	(*EvaluateResponse)(nil),      // 22: flowsteer.v1.EvaluateResponse
+	nil,                           // 23: flowsteer.v1.StepMetrics.AccuracyByFamilyEntry
+	nil,                           // 24: flowsteer.v1.StepMetrics.OperatorUsageEntry
+	nil,                           // 25: flowsteer.v1.StepMetrics.PhaseSecondsEntry
+	nil,                           // 26: flowsteer.v1.StepMetrics.GroupCostEntry
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(TaskFamily)(0),               // 28: flowsteer.v1.TaskFamily
+	(*RewardBreakdown)(nil),       // 29: flowsteer.v1.RewardBreakdown
+	(*Task)(nil),                  // 30: flowsteer.v1.Task
 }
 var file_flowsteer_v1_trainer_proto_depIdxs = []int32{
-	22, // 0: flowsteer.v1.StepMetrics.accuracy_by_family:type_name -> flowsteer.v1.StepMetrics.AccuracyByFamilyEntry
-	23, // 1: flowsteer.v1.StepMetrics.operator_usage:type_name -> flowsteer.v1.StepMetrics.OperatorUsageEntry
-	24, // 2: flowsteer.v1.StepMetrics.phase_seconds:type_name -> flowsteer.v1.StepMetrics.PhaseSecondsEntry
-	0,  // 3: flowsteer.v1.Run.status:type_name -> flowsteer.v1.RunStatus
-	25, // 4: flowsteer.v1.Run.created:type_name -> google.protobuf.Timestamp
-	25, // 5: flowsteer.v1.Run.updated:type_name -> google.protobuf.Timestamp
-	1,  // 6: flowsteer.v1.Run.last_metrics:type_name -> flowsteer.v1.StepMetrics
-	26, // 7: flowsteer.v1.EpisodeSummary.family:type_name -> flowsteer.v1.TaskFamily
-	27, // 8: flowsteer.v1.EpisodeSummary.reward:type_name -> flowsteer.v1.RewardBreakdown
-	4,  // 9: flowsteer.v1.PolicyEval.metrics:type_name -> flowsteer.v1.FamilyMetric
-	5,  // 10: flowsteer.v1.EvalReport.policies:type_name -> flowsteer.v1.PolicyEval
-	25, // 11: flowsteer.v1.RunEvent.time:type_name -> google.protobuf.Timestamp
-	2,  // 12: flowsteer.v1.RunEvent.status:type_name -> flowsteer.v1.Run
-	1,  // 13: flowsteer.v1.RunEvent.step:type_name -> flowsteer.v1.StepMetrics
-	3,  // 14: flowsteer.v1.RunEvent.episode:type_name -> flowsteer.v1.EpisodeSummary
-	6,  // 15: flowsteer.v1.RunEvent.eval:type_name -> flowsteer.v1.EvalReport
-	7,  // 16: flowsteer.v1.RunEvent.progress:type_name -> flowsteer.v1.Progress
-	2,  // 17: flowsteer.v1.StartRunResponse.run:type_name -> flowsteer.v1.Run
-	8,  // 18: flowsteer.v1.WatchRunResponse.event:type_name -> flowsteer.v1.RunEvent
-	2,  // 19: flowsteer.v1.GetRunResponse.run:type_name -> flowsteer.v1.Run
-	1,  // 20: flowsteer.v1.GetRunResponse.steps:type_name -> flowsteer.v1.StepMetrics
-	2,  // 21: flowsteer.v1.ListRunsResponse.runs:type_name -> flowsteer.v1.Run
-	2,  // 22: flowsteer.v1.CancelRunResponse.run:type_name -> flowsteer.v1.Run
-	19, // 23: flowsteer.v1.EvaluateRequest.policy:type_name -> flowsteer.v1.PolicySpec
-	28, // 24: flowsteer.v1.EvaluateRequest.tasks:type_name -> flowsteer.v1.Task
-	7,  // 25: flowsteer.v1.EvaluateResponse.progress:type_name -> flowsteer.v1.Progress
-	3,  // 26: flowsteer.v1.EvaluateResponse.episode:type_name -> flowsteer.v1.EpisodeSummary
-	6,  // 27: flowsteer.v1.EvaluateResponse.report:type_name -> flowsteer.v1.EvalReport
-	9,  // 28: flowsteer.v1.TrainerService.StartRun:input_type -> flowsteer.v1.StartRunRequest
-	11, // 29: flowsteer.v1.TrainerService.WatchRun:input_type -> flowsteer.v1.WatchRunRequest
-	13, // 30: flowsteer.v1.TrainerService.GetRun:input_type -> flowsteer.v1.GetRunRequest
-	15, // 31: flowsteer.v1.TrainerService.ListRuns:input_type -> flowsteer.v1.ListRunsRequest
-	17, // 32: flowsteer.v1.TrainerService.CancelRun:input_type -> flowsteer.v1.CancelRunRequest
-	20, // 33: flowsteer.v1.TrainerService.Evaluate:input_type -> flowsteer.v1.EvaluateRequest
-	10, // 34: flowsteer.v1.TrainerService.StartRun:output_type -> flowsteer.v1.StartRunResponse
-	12, // 35: flowsteer.v1.TrainerService.WatchRun:output_type -> flowsteer.v1.WatchRunResponse
-	14, // 36: flowsteer.v1.TrainerService.GetRun:output_type -> flowsteer.v1.GetRunResponse
-	16, // 37: flowsteer.v1.TrainerService.ListRuns:output_type -> flowsteer.v1.ListRunsResponse
-	18, // 38: flowsteer.v1.TrainerService.CancelRun:output_type -> flowsteer.v1.CancelRunResponse
-	21, // 39: flowsteer.v1.TrainerService.Evaluate:output_type -> flowsteer.v1.EvaluateResponse
-	34, // [34:40] is the sub-list for method output_type
-	28, // [28:34] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	23, // 0: flowsteer.v1.StepMetrics.accuracy_by_family:type_name -> flowsteer.v1.StepMetrics.AccuracyByFamilyEntry
+	24, // 1: flowsteer.v1.StepMetrics.operator_usage:type_name -> flowsteer.v1.StepMetrics.OperatorUsageEntry
+	25, // 2: flowsteer.v1.StepMetrics.phase_seconds:type_name -> flowsteer.v1.StepMetrics.PhaseSecondsEntry
+	1,  // 3: flowsteer.v1.StepMetrics.cost:type_name -> flowsteer.v1.CostSummary
+	26, // 4: flowsteer.v1.StepMetrics.group_cost:type_name -> flowsteer.v1.StepMetrics.GroupCostEntry
+	0,  // 5: flowsteer.v1.Run.status:type_name -> flowsteer.v1.RunStatus
+	27, // 6: flowsteer.v1.Run.created:type_name -> google.protobuf.Timestamp
+	27, // 7: flowsteer.v1.Run.updated:type_name -> google.protobuf.Timestamp
+	2,  // 8: flowsteer.v1.Run.last_metrics:type_name -> flowsteer.v1.StepMetrics
+	1,  // 9: flowsteer.v1.Run.cost:type_name -> flowsteer.v1.CostSummary
+	28, // 10: flowsteer.v1.EpisodeSummary.family:type_name -> flowsteer.v1.TaskFamily
+	29, // 11: flowsteer.v1.EpisodeSummary.reward:type_name -> flowsteer.v1.RewardBreakdown
+	1,  // 12: flowsteer.v1.EpisodeSummary.cost:type_name -> flowsteer.v1.CostSummary
+	5,  // 13: flowsteer.v1.PolicyEval.metrics:type_name -> flowsteer.v1.FamilyMetric
+	1,  // 14: flowsteer.v1.PolicyEval.cost:type_name -> flowsteer.v1.CostSummary
+	6,  // 15: flowsteer.v1.EvalReport.policies:type_name -> flowsteer.v1.PolicyEval
+	1,  // 16: flowsteer.v1.EvalReport.cost:type_name -> flowsteer.v1.CostSummary
+	27, // 17: flowsteer.v1.RunEvent.time:type_name -> google.protobuf.Timestamp
+	3,  // 18: flowsteer.v1.RunEvent.status:type_name -> flowsteer.v1.Run
+	2,  // 19: flowsteer.v1.RunEvent.step:type_name -> flowsteer.v1.StepMetrics
+	4,  // 20: flowsteer.v1.RunEvent.episode:type_name -> flowsteer.v1.EpisodeSummary
+	7,  // 21: flowsteer.v1.RunEvent.eval:type_name -> flowsteer.v1.EvalReport
+	8,  // 22: flowsteer.v1.RunEvent.progress:type_name -> flowsteer.v1.Progress
+	3,  // 23: flowsteer.v1.StartRunResponse.run:type_name -> flowsteer.v1.Run
+	9,  // 24: flowsteer.v1.WatchRunResponse.event:type_name -> flowsteer.v1.RunEvent
+	3,  // 25: flowsteer.v1.GetRunResponse.run:type_name -> flowsteer.v1.Run
+	2,  // 26: flowsteer.v1.GetRunResponse.steps:type_name -> flowsteer.v1.StepMetrics
+	3,  // 27: flowsteer.v1.ListRunsResponse.runs:type_name -> flowsteer.v1.Run
+	3,  // 28: flowsteer.v1.CancelRunResponse.run:type_name -> flowsteer.v1.Run
+	20, // 29: flowsteer.v1.EvaluateRequest.policy:type_name -> flowsteer.v1.PolicySpec
+	30, // 30: flowsteer.v1.EvaluateRequest.tasks:type_name -> flowsteer.v1.Task
+	8,  // 31: flowsteer.v1.EvaluateResponse.progress:type_name -> flowsteer.v1.Progress
+	4,  // 32: flowsteer.v1.EvaluateResponse.episode:type_name -> flowsteer.v1.EpisodeSummary
+	7,  // 33: flowsteer.v1.EvaluateResponse.report:type_name -> flowsteer.v1.EvalReport
+	1,  // 34: flowsteer.v1.StepMetrics.GroupCostEntry.value:type_name -> flowsteer.v1.CostSummary
+	10, // 35: flowsteer.v1.TrainerService.StartRun:input_type -> flowsteer.v1.StartRunRequest
+	12, // 36: flowsteer.v1.TrainerService.WatchRun:input_type -> flowsteer.v1.WatchRunRequest
+	14, // 37: flowsteer.v1.TrainerService.GetRun:input_type -> flowsteer.v1.GetRunRequest
+	16, // 38: flowsteer.v1.TrainerService.ListRuns:input_type -> flowsteer.v1.ListRunsRequest
+	18, // 39: flowsteer.v1.TrainerService.CancelRun:input_type -> flowsteer.v1.CancelRunRequest
+	21, // 40: flowsteer.v1.TrainerService.Evaluate:input_type -> flowsteer.v1.EvaluateRequest
+	11, // 41: flowsteer.v1.TrainerService.StartRun:output_type -> flowsteer.v1.StartRunResponse
+	13, // 42: flowsteer.v1.TrainerService.WatchRun:output_type -> flowsteer.v1.WatchRunResponse
+	15, // 43: flowsteer.v1.TrainerService.GetRun:output_type -> flowsteer.v1.GetRunResponse
+	17, // 44: flowsteer.v1.TrainerService.ListRuns:output_type -> flowsteer.v1.ListRunsResponse
+	19, // 45: flowsteer.v1.TrainerService.CancelRun:output_type -> flowsteer.v1.CancelRunResponse
+	22, // 46: flowsteer.v1.TrainerService.Evaluate:output_type -> flowsteer.v1.EvaluateResponse
+	41, // [41:47] is the sub-list for method output_type
+	35, // [35:41] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_trainer_proto_init() }
@@ -2047,7 +2360,7 @@ func file_flowsteer_v1_trainer_proto_init() {
 	}
 	file_flowsteer_v1_reward_proto_init()
 	file_flowsteer_v1_task_proto_init()
-	file_flowsteer_v1_trainer_proto_msgTypes[7].OneofWrappers = []any{
+	file_flowsteer_v1_trainer_proto_msgTypes[8].OneofWrappers = []any{
 		(*RunEvent_Status)(nil),
 		(*RunEvent_Step)(nil),
 		(*RunEvent_Episode)(nil),
@@ -2055,7 +2368,7 @@ func file_flowsteer_v1_trainer_proto_init() {
 		(*RunEvent_Progress)(nil),
 		(*RunEvent_Log)(nil),
 	}
-	file_flowsteer_v1_trainer_proto_msgTypes[20].OneofWrappers = []any{
+	file_flowsteer_v1_trainer_proto_msgTypes[21].OneofWrappers = []any{
 		(*EvaluateResponse_Progress)(nil),
 		(*EvaluateResponse_Episode)(nil),
 		(*EvaluateResponse_Report)(nil),
@@ -2066,7 +2379,7 @@ func file_flowsteer_v1_trainer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowsteer_v1_trainer_proto_rawDesc), len(file_flowsteer_v1_trainer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

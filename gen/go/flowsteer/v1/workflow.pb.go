@@ -486,7 +486,9 @@ type NodeResult struct {
 	// For checkers: the verdict (true = the solution passed).
 	Verdict *bool `protobuf:"varint,11,opt,name=verdict,proto3,oneof" json:"verdict,omitempty"`
 	// A loop iteration or retry index, when a node ran more than once.
-	Iteration     int32 `protobuf:"varint,12,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	Iteration int32 `protobuf:"varint,12,opt,name=iteration,proto3" json:"iteration,omitempty"`
+	// The node's calls by backend and model (cost accounting).
+	Models        []*ModelUsage `protobuf:"bytes,13,rep,name=models,proto3" json:"models,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -605,6 +607,13 @@ func (x *NodeResult) GetIteration() int32 {
 	return 0
 }
 
+func (x *NodeResult) GetModels() []*ModelUsage {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
 // ExecutionStats count the backend work of one execution.
 type ExecutionStats struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -617,10 +626,16 @@ type ExecutionStats struct {
 	Backend      string                 `protobuf:"bytes,7,opt,name=backend,proto3" json:"backend,omitempty"`
 	Model        string                 `protobuf:"bytes,8,opt,name=model,proto3" json:"model,omitempty"`
 	// True when the executor backend was the offline simulation.
-	Simulated     bool  `protobuf:"varint,9,opt,name=simulated,proto3" json:"simulated,omitempty"`
-	SandboxRuns   int32 `protobuf:"varint,10,opt,name=sandbox_runs,json=sandboxRuns,proto3" json:"sandbox_runs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Simulated   bool  `protobuf:"varint,9,opt,name=simulated,proto3" json:"simulated,omitempty"`
+	SandboxRuns int32 `protobuf:"varint,10,opt,name=sandbox_runs,json=sandboxRuns,proto3" json:"sandbox_runs,omitempty"`
+	// The same work split by backend and model (cost accounting prices each
+	// line with its own price); saved tokens are those of calls answered from
+	// the cache.
+	Models []*ModelUsage `protobuf:"bytes,11,rep,name=models,proto3" json:"models,omitempty"`
+	// Seconds spent running generated code in the sandbox.
+	SandboxSeconds float64 `protobuf:"fixed64,12,opt,name=sandbox_seconds,json=sandboxSeconds,proto3" json:"sandbox_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ExecutionStats) Reset() {
@@ -723,6 +738,150 @@ func (x *ExecutionStats) GetSandboxRuns() int32 {
 	return 0
 }
 
+func (x *ExecutionStats) GetModels() []*ModelUsage {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+func (x *ExecutionStats) GetSandboxSeconds() float64 {
+	if x != nil {
+		return x.SandboxSeconds
+	}
+	return 0
+}
+
+// ModelUsage is the executor work done on one backend and model.
+type ModelUsage struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Backend   string                 `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
+	Model     string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	Calls     int32                  `protobuf:"varint,3,opt,name=calls,proto3" json:"calls,omitempty"`
+	CacheHits int32                  `protobuf:"varint,4,opt,name=cache_hits,json=cacheHits,proto3" json:"cache_hits,omitempty"`
+	// Billed input tokens (calls that reached the backend).
+	InputTokens int64 `protobuf:"varint,5,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	// The part of input_tokens the provider served from its prompt cache
+	// (billed at the cached-input price).
+	CachedInputTokens int64 `protobuf:"varint,6,opt,name=cached_input_tokens,json=cachedInputTokens,proto3" json:"cached_input_tokens,omitempty"`
+	OutputTokens      int64 `protobuf:"varint,7,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	// Tokens of calls answered from flowsteer's cache: never billed.
+	SavedInputTokens  int64   `protobuf:"varint,8,opt,name=saved_input_tokens,json=savedInputTokens,proto3" json:"saved_input_tokens,omitempty"`
+	SavedOutputTokens int64   `protobuf:"varint,9,opt,name=saved_output_tokens,json=savedOutputTokens,proto3" json:"saved_output_tokens,omitempty"`
+	LatencySeconds    float64 `protobuf:"fixed64,10,opt,name=latency_seconds,json=latencySeconds,proto3" json:"latency_seconds,omitempty"`
+	// True when the counts come from the offline simulation.
+	Simulated     bool `protobuf:"varint,11,opt,name=simulated,proto3" json:"simulated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelUsage) Reset() {
+	*x = ModelUsage{}
+	mi := &file_flowsteer_v1_workflow_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelUsage) ProtoMessage() {}
+
+func (x *ModelUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_flowsteer_v1_workflow_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelUsage.ProtoReflect.Descriptor instead.
+func (*ModelUsage) Descriptor() ([]byte, []int) {
+	return file_flowsteer_v1_workflow_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ModelUsage) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *ModelUsage) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ModelUsage) GetCalls() int32 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *ModelUsage) GetCacheHits() int32 {
+	if x != nil {
+		return x.CacheHits
+	}
+	return 0
+}
+
+func (x *ModelUsage) GetInputTokens() int64 {
+	if x != nil {
+		return x.InputTokens
+	}
+	return 0
+}
+
+func (x *ModelUsage) GetCachedInputTokens() int64 {
+	if x != nil {
+		return x.CachedInputTokens
+	}
+	return 0
+}
+
+func (x *ModelUsage) GetOutputTokens() int64 {
+	if x != nil {
+		return x.OutputTokens
+	}
+	return 0
+}
+
+func (x *ModelUsage) GetSavedInputTokens() int64 {
+	if x != nil {
+		return x.SavedInputTokens
+	}
+	return 0
+}
+
+func (x *ModelUsage) GetSavedOutputTokens() int64 {
+	if x != nil {
+		return x.SavedOutputTokens
+	}
+	return 0
+}
+
+func (x *ModelUsage) GetLatencySeconds() float64 {
+	if x != nil {
+		return x.LatencySeconds
+	}
+	return 0
+}
+
+func (x *ModelUsage) GetSimulated() bool {
+	if x != nil {
+		return x.Simulated
+	}
+	return false
+}
+
 // Execution is the result of running a workflow on a task.
 type Execution struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -739,7 +898,7 @@ type Execution struct {
 
 func (x *Execution) Reset() {
 	*x = Execution{}
-	mi := &file_flowsteer_v1_workflow_proto_msgTypes[6]
+	mi := &file_flowsteer_v1_workflow_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +910,7 @@ func (x *Execution) String() string {
 func (*Execution) ProtoMessage() {}
 
 func (x *Execution) ProtoReflect() protoreflect.Message {
-	mi := &file_flowsteer_v1_workflow_proto_msgTypes[6]
+	mi := &file_flowsteer_v1_workflow_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +923,7 @@ func (x *Execution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Execution.ProtoReflect.Descriptor instead.
 func (*Execution) Descriptor() ([]byte, []int) {
-	return file_flowsteer_v1_workflow_proto_rawDescGZIP(), []int{6}
+	return file_flowsteer_v1_workflow_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Execution) GetExecuted() bool {
@@ -842,7 +1001,7 @@ const file_flowsteer_v1_workflow_proto_rawDesc = "" +
 	"\bWorkflow\x12\x10\n" +
 	"\x03dsl\x18\x01 \x01(\tR\x03dsl\x12+\n" +
 	"\x06stages\x18\x02 \x03(\v2\x13.flowsteer.v1.StageR\x06stages\x121\n" +
-	"\x05stats\x18\x03 \x01(\v2\x1b.flowsteer.v1.WorkflowStatsR\x05stats\"\xab\x03\n" +
+	"\x05stats\x18\x03 \x01(\v2\x1b.flowsteer.v1.WorkflowStatsR\x05stats\"\xdd\x03\n" +
 	"\n" +
 	"NodeResult\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1a\n" +
@@ -857,9 +1016,10 @@ const file_flowsteer_v1_workflow_proto_rawDesc = "" +
 	"\x05calls\x18\n" +
 	" \x01(\x05R\x05calls\x12\x1d\n" +
 	"\averdict\x18\v \x01(\bH\x00R\averdict\x88\x01\x01\x12\x1c\n" +
-	"\titeration\x18\f \x01(\x05R\titerationB\n" +
+	"\titeration\x18\f \x01(\x05R\titeration\x120\n" +
+	"\x06models\x18\r \x03(\v2\x18.flowsteer.v1.ModelUsageR\x06modelsB\n" +
 	"\n" +
-	"\b_verdict\"\xd8\x02\n" +
+	"\b_verdict\"\xb3\x03\n" +
 	"\x0eExecutionStats\x12\x14\n" +
 	"\x05calls\x18\x01 \x01(\x05R\x05calls\x12\x1d\n" +
 	"\n" +
@@ -872,7 +1032,24 @@ const file_flowsteer_v1_workflow_proto_rawDesc = "" +
 	"\x05model\x18\b \x01(\tR\x05model\x12\x1c\n" +
 	"\tsimulated\x18\t \x01(\bR\tsimulated\x12!\n" +
 	"\fsandbox_runs\x18\n" +
-	" \x01(\x05R\vsandboxRuns\"\xd8\x01\n" +
+	" \x01(\x05R\vsandboxRuns\x120\n" +
+	"\x06models\x18\v \x03(\v2\x18.flowsteer.v1.ModelUsageR\x06models\x12'\n" +
+	"\x0fsandbox_seconds\x18\f \x01(\x01R\x0esandboxSeconds\"\x8e\x03\n" +
+	"\n" +
+	"ModelUsage\x12\x18\n" +
+	"\abackend\x18\x01 \x01(\tR\abackend\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x14\n" +
+	"\x05calls\x18\x03 \x01(\x05R\x05calls\x12\x1d\n" +
+	"\n" +
+	"cache_hits\x18\x04 \x01(\x05R\tcacheHits\x12!\n" +
+	"\finput_tokens\x18\x05 \x01(\x03R\vinputTokens\x12.\n" +
+	"\x13cached_input_tokens\x18\x06 \x01(\x03R\x11cachedInputTokens\x12#\n" +
+	"\routput_tokens\x18\a \x01(\x03R\foutputTokens\x12,\n" +
+	"\x12saved_input_tokens\x18\b \x01(\x03R\x10savedInputTokens\x12.\n" +
+	"\x13saved_output_tokens\x18\t \x01(\x03R\x11savedOutputTokens\x12'\n" +
+	"\x0flatency_seconds\x18\n" +
+	" \x01(\x01R\x0elatencySeconds\x12\x1c\n" +
+	"\tsimulated\x18\v \x01(\bR\tsimulated\"\xd8\x01\n" +
 	"\tExecution\x12\x1a\n" +
 	"\bexecuted\x18\x01 \x01(\bR\bexecuted\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\x12.\n" +
@@ -908,7 +1085,7 @@ func file_flowsteer_v1_workflow_proto_rawDescGZIP() []byte {
 }
 
 var file_flowsteer_v1_workflow_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_flowsteer_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_flowsteer_v1_workflow_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_flowsteer_v1_workflow_proto_goTypes = []any{
 	(StageKind)(0),              // 0: flowsteer.v1.StageKind
 	(NodeStatus)(0),             // 1: flowsteer.v1.NodeStatus
@@ -918,9 +1095,10 @@ var file_flowsteer_v1_workflow_proto_goTypes = []any{
 	(*Workflow)(nil),            // 5: flowsteer.v1.Workflow
 	(*NodeResult)(nil),          // 6: flowsteer.v1.NodeResult
 	(*ExecutionStats)(nil),      // 7: flowsteer.v1.ExecutionStats
-	(*Execution)(nil),           // 8: flowsteer.v1.Execution
-	nil,                         // 9: flowsteer.v1.WorkflowStats.OperatorCountsEntry
-	(*durationpb.Duration)(nil), // 10: google.protobuf.Duration
+	(*ModelUsage)(nil),          // 8: flowsteer.v1.ModelUsage
+	(*Execution)(nil),           // 9: flowsteer.v1.Execution
+	nil,                         // 10: flowsteer.v1.WorkflowStats.OperatorCountsEntry
+	(*durationpb.Duration)(nil), // 11: google.protobuf.Duration
 }
 var file_flowsteer_v1_workflow_proto_depIdxs = []int32{
 	0,  // 0: flowsteer.v1.Stage.kind:type_name -> flowsteer.v1.StageKind
@@ -930,19 +1108,21 @@ var file_flowsteer_v1_workflow_proto_depIdxs = []int32{
 	2,  // 4: flowsteer.v1.Stage.if_true:type_name -> flowsteer.v1.WorkflowNode
 	2,  // 5: flowsteer.v1.Stage.if_false:type_name -> flowsteer.v1.WorkflowNode
 	2,  // 6: flowsteer.v1.Stage.body:type_name -> flowsteer.v1.WorkflowNode
-	9,  // 7: flowsteer.v1.WorkflowStats.operator_counts:type_name -> flowsteer.v1.WorkflowStats.OperatorCountsEntry
+	10, // 7: flowsteer.v1.WorkflowStats.operator_counts:type_name -> flowsteer.v1.WorkflowStats.OperatorCountsEntry
 	3,  // 8: flowsteer.v1.Workflow.stages:type_name -> flowsteer.v1.Stage
 	4,  // 9: flowsteer.v1.Workflow.stats:type_name -> flowsteer.v1.WorkflowStats
 	1,  // 10: flowsteer.v1.NodeResult.status:type_name -> flowsteer.v1.NodeStatus
-	10, // 11: flowsteer.v1.NodeResult.duration:type_name -> google.protobuf.Duration
-	10, // 12: flowsteer.v1.ExecutionStats.duration:type_name -> google.protobuf.Duration
-	6,  // 13: flowsteer.v1.Execution.nodes:type_name -> flowsteer.v1.NodeResult
-	7,  // 14: flowsteer.v1.Execution.stats:type_name -> flowsteer.v1.ExecutionStats
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 11: flowsteer.v1.NodeResult.duration:type_name -> google.protobuf.Duration
+	8,  // 12: flowsteer.v1.NodeResult.models:type_name -> flowsteer.v1.ModelUsage
+	11, // 13: flowsteer.v1.ExecutionStats.duration:type_name -> google.protobuf.Duration
+	8,  // 14: flowsteer.v1.ExecutionStats.models:type_name -> flowsteer.v1.ModelUsage
+	6,  // 15: flowsteer.v1.Execution.nodes:type_name -> flowsteer.v1.NodeResult
+	7,  // 16: flowsteer.v1.Execution.stats:type_name -> flowsteer.v1.ExecutionStats
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_workflow_proto_init() }
@@ -957,7 +1137,7 @@ func file_flowsteer_v1_workflow_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowsteer_v1_workflow_proto_rawDesc), len(file_flowsteer_v1_workflow_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

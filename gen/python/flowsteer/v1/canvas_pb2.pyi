@@ -177,7 +177,7 @@ class HistoryEntry(_message.Message):
     def __init__(self, turn: _Optional[int] = ..., action: _Optional[str] = ..., valid: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Observation(_message.Message):
-    __slots__ = ("episode_id", "task", "workflow", "execution", "feedback", "valid", "turn", "max_rounds", "rounds_left", "state", "awaiting", "history", "hint", "prompt", "operators", "done", "end_reason", "reward", "last_action", "last_action_kind", "finish_answer")
+    __slots__ = ("episode_id", "task", "workflow", "execution", "feedback", "valid", "turn", "max_rounds", "rounds_left", "state", "awaiting", "history", "hint", "prompt", "operators", "done", "end_reason", "reward", "last_action", "last_action_kind", "finish_answer", "episode_usage")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +199,7 @@ class Observation(_message.Message):
     LAST_ACTION_FIELD_NUMBER: _ClassVar[int]
     LAST_ACTION_KIND_FIELD_NUMBER: _ClassVar[int]
     FINISH_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_USAGE_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     task: _task_pb2.Task
     workflow: _workflow_pb2.Workflow
@@ -220,7 +221,8 @@ class Observation(_message.Message):
     last_action: str
     last_action_kind: _action_pb2.ActionKind
     finish_answer: str
-    def __init__(self, episode_id: _Optional[str] = ..., task: _Optional[_Union[_task_pb2.Task, _Mapping]] = ..., workflow: _Optional[_Union[_workflow_pb2.Workflow, _Mapping]] = ..., execution: _Optional[_Union[_workflow_pb2.Execution, _Mapping]] = ..., feedback: _Optional[str] = ..., valid: _Optional[bool] = ..., turn: _Optional[int] = ..., max_rounds: _Optional[int] = ..., rounds_left: _Optional[int] = ..., state: _Optional[_Union[EpisodeState, str]] = ..., awaiting: _Optional[_Union[AwaitingPrompt, _Mapping]] = ..., history: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., hint: _Optional[str] = ..., prompt: _Optional[_Union[RenderedPrompt, _Mapping]] = ..., operators: _Optional[_Iterable[_Union[OperatorInfo, _Mapping]]] = ..., done: _Optional[bool] = ..., end_reason: _Optional[_Union[EndReason, str]] = ..., reward: _Optional[_Union[_reward_pb2.RewardBreakdown, _Mapping]] = ..., last_action: _Optional[str] = ..., last_action_kind: _Optional[_Union[_action_pb2.ActionKind, str]] = ..., finish_answer: _Optional[str] = ...) -> None: ...
+    episode_usage: _workflow_pb2.ExecutionStats
+    def __init__(self, episode_id: _Optional[str] = ..., task: _Optional[_Union[_task_pb2.Task, _Mapping]] = ..., workflow: _Optional[_Union[_workflow_pb2.Workflow, _Mapping]] = ..., execution: _Optional[_Union[_workflow_pb2.Execution, _Mapping]] = ..., feedback: _Optional[str] = ..., valid: _Optional[bool] = ..., turn: _Optional[int] = ..., max_rounds: _Optional[int] = ..., rounds_left: _Optional[int] = ..., state: _Optional[_Union[EpisodeState, str]] = ..., awaiting: _Optional[_Union[AwaitingPrompt, _Mapping]] = ..., history: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., hint: _Optional[str] = ..., prompt: _Optional[_Union[RenderedPrompt, _Mapping]] = ..., operators: _Optional[_Iterable[_Union[OperatorInfo, _Mapping]]] = ..., done: _Optional[bool] = ..., end_reason: _Optional[_Union[EndReason, str]] = ..., reward: _Optional[_Union[_reward_pb2.RewardBreakdown, _Mapping]] = ..., last_action: _Optional[str] = ..., last_action_kind: _Optional[_Union[_action_pb2.ActionKind, str]] = ..., finish_answer: _Optional[str] = ..., episode_usage: _Optional[_Union[_workflow_pb2.ExecutionStats, _Mapping]] = ...) -> None: ...
 
 class CreateEpisodeRequest(_message.Message):
     __slots__ = ("task", "config")

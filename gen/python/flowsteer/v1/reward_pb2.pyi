@@ -1,7 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -18,7 +19,7 @@ REWARD_KIND_MILESTONE: RewardKind
 REWARD_KIND_CORRECTNESS: RewardKind
 
 class RewardSpec(_message.Message):
-    __slots__ = ("kind", "checker_weight", "format_weight", "size_weight", "structure_weight", "min_operators", "cap", "base", "release_threshold", "unfinished_penalty", "invalid_action_penalty")
+    __slots__ = ("kind", "checker_weight", "format_weight", "size_weight", "structure_weight", "min_operators", "cap", "base", "release_threshold", "unfinished_penalty", "invalid_action_penalty", "cost")
     KIND_FIELD_NUMBER: _ClassVar[int]
     CHECKER_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +31,7 @@ class RewardSpec(_message.Message):
     RELEASE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     UNFINISHED_PENALTY_FIELD_NUMBER: _ClassVar[int]
     INVALID_ACTION_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     kind: RewardKind
     checker_weight: float
     format_weight: float
@@ -41,7 +43,34 @@ class RewardSpec(_message.Message):
     release_threshold: float
     unfinished_penalty: float
     invalid_action_penalty: float
-    def __init__(self, kind: _Optional[_Union[RewardKind, str]] = ..., checker_weight: _Optional[float] = ..., format_weight: _Optional[float] = ..., size_weight: _Optional[float] = ..., structure_weight: _Optional[float] = ..., min_operators: _Optional[int] = ..., cap: _Optional[float] = ..., base: _Optional[float] = ..., release_threshold: _Optional[float] = ..., unfinished_penalty: _Optional[float] = ..., invalid_action_penalty: _Optional[float] = ...) -> None: ...
+    cost: CostSpec
+    def __init__(self, kind: _Optional[_Union[RewardKind, str]] = ..., checker_weight: _Optional[float] = ..., format_weight: _Optional[float] = ..., size_weight: _Optional[float] = ..., structure_weight: _Optional[float] = ..., min_operators: _Optional[int] = ..., cap: _Optional[float] = ..., base: _Optional[float] = ..., release_threshold: _Optional[float] = ..., unfinished_penalty: _Optional[float] = ..., invalid_action_penalty: _Optional[float] = ..., cost: _Optional[_Union[CostSpec, _Mapping]] = ...) -> None: ...
+
+class CostSpec(_message.Message):
+    __slots__ = ("weight", "unit", "reference", "prices")
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    PRICES_FIELD_NUMBER: _ClassVar[int]
+    weight: float
+    unit: str
+    reference: float
+    prices: _containers.RepeatedCompositeFieldContainer[Price]
+    def __init__(self, weight: _Optional[float] = ..., unit: _Optional[str] = ..., reference: _Optional[float] = ..., prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ...) -> None: ...
+
+class Price(_message.Message):
+    __slots__ = ("backend", "model", "input", "output", "cached_input")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    model: str
+    input: float
+    output: float
+    cached_input: float
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., input: _Optional[float] = ..., output: _Optional[float] = ..., cached_input: _Optional[float] = ...) -> None: ...
 
 class Score(_message.Message):
     __slots__ = ("value", "correct", "method", "explanation")
@@ -56,7 +85,7 @@ class Score(_message.Message):
     def __init__(self, value: _Optional[float] = ..., correct: _Optional[bool] = ..., method: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class RewardBreakdown(_message.Message):
-    __slots__ = ("kind", "reward", "base", "checker", "format", "size", "structure", "structure_total", "released", "correctness", "penalties", "score")
+    __slots__ = ("kind", "reward", "base", "checker", "format", "size", "structure", "structure_total", "released", "correctness", "penalties", "score", "cost_penalty", "workflow_cost", "cost_unit")
     KIND_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     BASE_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +98,9 @@ class RewardBreakdown(_message.Message):
     CORRECTNESS_FIELD_NUMBER: _ClassVar[int]
     PENALTIES_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    COST_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_COST_FIELD_NUMBER: _ClassVar[int]
+    COST_UNIT_FIELD_NUMBER: _ClassVar[int]
     kind: RewardKind
     reward: float
     base: float
@@ -81,4 +113,7 @@ class RewardBreakdown(_message.Message):
     correctness: float
     penalties: float
     score: Score
-    def __init__(self, kind: _Optional[_Union[RewardKind, str]] = ..., reward: _Optional[float] = ..., base: _Optional[float] = ..., checker: _Optional[float] = ..., format: _Optional[float] = ..., size: _Optional[float] = ..., structure: _Optional[float] = ..., structure_total: _Optional[float] = ..., released: _Optional[bool] = ..., correctness: _Optional[float] = ..., penalties: _Optional[float] = ..., score: _Optional[_Union[Score, _Mapping]] = ...) -> None: ...
+    cost_penalty: float
+    workflow_cost: float
+    cost_unit: str
+    def __init__(self, kind: _Optional[_Union[RewardKind, str]] = ..., reward: _Optional[float] = ..., base: _Optional[float] = ..., checker: _Optional[float] = ..., format: _Optional[float] = ..., size: _Optional[float] = ..., structure: _Optional[float] = ..., structure_total: _Optional[float] = ..., released: _Optional[bool] = ..., correctness: _Optional[float] = ..., penalties: _Optional[float] = ..., score: _Optional[_Union[Score, _Mapping]] = ..., cost_penalty: _Optional[float] = ..., workflow_cost: _Optional[float] = ..., cost_unit: _Optional[str] = ...) -> None: ...

@@ -20,15 +20,61 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_SUCCEEDED: _ClassVar[RunStatus]
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
     RUN_STATUS_CANCELLED: _ClassVar[RunStatus]
+    RUN_STATUS_BUDGET_REACHED: _ClassVar[RunStatus]
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_PENDING: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_SUCCEEDED: RunStatus
 RUN_STATUS_FAILED: RunStatus
 RUN_STATUS_CANCELLED: RunStatus
+RUN_STATUS_BUDGET_REACHED: RunStatus
+
+class CostSummary(_message.Message):
+    __slots__ = ("episodes", "executor_calls", "cache_hits", "executor_input_tokens", "executor_cached_input_tokens", "executor_output_tokens", "executor_money", "saved_tokens", "saved_money", "policy_prompt_tokens", "policy_completion_tokens", "policy_money", "policy_seconds", "executor_seconds", "sandbox_seconds", "wall_seconds", "unpriced", "simulated", "final_workflow_tokens", "final_workflow_money")
+    EPISODES_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_CALLS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_CACHED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_MONEY_FIELD_NUMBER: _ClassVar[int]
+    SAVED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SAVED_MONEY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_MONEY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    FINAL_WORKFLOW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_WORKFLOW_MONEY_FIELD_NUMBER: _ClassVar[int]
+    episodes: int
+    executor_calls: int
+    cache_hits: int
+    executor_input_tokens: int
+    executor_cached_input_tokens: int
+    executor_output_tokens: int
+    executor_money: float
+    saved_tokens: int
+    saved_money: float
+    policy_prompt_tokens: int
+    policy_completion_tokens: int
+    policy_money: float
+    policy_seconds: float
+    executor_seconds: float
+    sandbox_seconds: float
+    wall_seconds: float
+    unpriced: _containers.RepeatedScalarFieldContainer[str]
+    simulated: bool
+    final_workflow_tokens: int
+    final_workflow_money: float
+    def __init__(self, episodes: _Optional[int] = ..., executor_calls: _Optional[int] = ..., cache_hits: _Optional[int] = ..., executor_input_tokens: _Optional[int] = ..., executor_cached_input_tokens: _Optional[int] = ..., executor_output_tokens: _Optional[int] = ..., executor_money: _Optional[float] = ..., saved_tokens: _Optional[int] = ..., saved_money: _Optional[float] = ..., policy_prompt_tokens: _Optional[int] = ..., policy_completion_tokens: _Optional[int] = ..., policy_money: _Optional[float] = ..., policy_seconds: _Optional[float] = ..., executor_seconds: _Optional[float] = ..., sandbox_seconds: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., unpriced: _Optional[_Iterable[str]] = ..., simulated: _Optional[bool] = ..., final_workflow_tokens: _Optional[int] = ..., final_workflow_money: _Optional[float] = ...) -> None: ...
 
 class StepMetrics(_message.Message):
-    __slots__ = ("step", "mean_reward", "structure_release_rate", "correctness", "accuracy_by_family", "mean_turns", "invalid_action_rate", "operator_usage", "kl", "entropy", "clip_fraction", "loss", "episodes", "failed_episodes", "zero_variance_groups", "executor_calls", "cache_hit_rate", "phase_seconds", "mean_structure", "finished_rate")
+    __slots__ = ("step", "mean_reward", "structure_release_rate", "correctness", "accuracy_by_family", "mean_turns", "invalid_action_rate", "operator_usage", "kl", "entropy", "clip_fraction", "loss", "episodes", "failed_episodes", "zero_variance_groups", "executor_calls", "cache_hit_rate", "phase_seconds", "mean_structure", "finished_rate", "cost", "group_cost")
     class AccuracyByFamilyEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +96,13 @@ class StepMetrics(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class GroupCostEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: CostSummary
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[CostSummary, _Mapping]] = ...) -> None: ...
     STEP_FIELD_NUMBER: _ClassVar[int]
     MEAN_REWARD_FIELD_NUMBER: _ClassVar[int]
     STRUCTURE_RELEASE_RATE_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +123,8 @@ class StepMetrics(_message.Message):
     PHASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MEAN_STRUCTURE_FIELD_NUMBER: _ClassVar[int]
     FINISHED_RATE_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    GROUP_COST_FIELD_NUMBER: _ClassVar[int]
     step: int
     mean_reward: float
     structure_release_rate: float
@@ -90,10 +145,12 @@ class StepMetrics(_message.Message):
     phase_seconds: _containers.ScalarMap[str, float]
     mean_structure: float
     finished_rate: float
-    def __init__(self, step: _Optional[int] = ..., mean_reward: _Optional[float] = ..., structure_release_rate: _Optional[float] = ..., correctness: _Optional[float] = ..., accuracy_by_family: _Optional[_Mapping[str, float]] = ..., mean_turns: _Optional[float] = ..., invalid_action_rate: _Optional[float] = ..., operator_usage: _Optional[_Mapping[str, int]] = ..., kl: _Optional[float] = ..., entropy: _Optional[float] = ..., clip_fraction: _Optional[float] = ..., loss: _Optional[float] = ..., episodes: _Optional[int] = ..., failed_episodes: _Optional[int] = ..., zero_variance_groups: _Optional[int] = ..., executor_calls: _Optional[int] = ..., cache_hit_rate: _Optional[float] = ..., phase_seconds: _Optional[_Mapping[str, float]] = ..., mean_structure: _Optional[float] = ..., finished_rate: _Optional[float] = ...) -> None: ...
+    cost: CostSummary
+    group_cost: _containers.MessageMap[str, CostSummary]
+    def __init__(self, step: _Optional[int] = ..., mean_reward: _Optional[float] = ..., structure_release_rate: _Optional[float] = ..., correctness: _Optional[float] = ..., accuracy_by_family: _Optional[_Mapping[str, float]] = ..., mean_turns: _Optional[float] = ..., invalid_action_rate: _Optional[float] = ..., operator_usage: _Optional[_Mapping[str, int]] = ..., kl: _Optional[float] = ..., entropy: _Optional[float] = ..., clip_fraction: _Optional[float] = ..., loss: _Optional[float] = ..., episodes: _Optional[int] = ..., failed_episodes: _Optional[int] = ..., zero_variance_groups: _Optional[int] = ..., executor_calls: _Optional[int] = ..., cache_hit_rate: _Optional[float] = ..., phase_seconds: _Optional[_Mapping[str, float]] = ..., mean_structure: _Optional[float] = ..., finished_rate: _Optional[float] = ..., cost: _Optional[_Union[CostSummary, _Mapping]] = ..., group_cost: _Optional[_Mapping[str, CostSummary]] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "status", "config_yaml", "step", "total_steps", "created", "updated", "error", "last_metrics", "simulated", "dir")
+    __slots__ = ("id", "status", "config_yaml", "step", "total_steps", "created", "updated", "error", "last_metrics", "simulated", "dir", "cost", "stop_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CONFIG_YAML_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +162,8 @@ class Run(_message.Message):
     LAST_METRICS_FIELD_NUMBER: _ClassVar[int]
     SIMULATED_FIELD_NUMBER: _ClassVar[int]
     DIR_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     status: RunStatus
     config_yaml: str
@@ -116,10 +175,12 @@ class Run(_message.Message):
     last_metrics: StepMetrics
     simulated: bool
     dir: str
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., config_yaml: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., last_metrics: _Optional[_Union[StepMetrics, _Mapping]] = ..., simulated: _Optional[bool] = ..., dir: _Optional[str] = ...) -> None: ...
+    cost: CostSummary
+    stop_reason: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., config_yaml: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., last_metrics: _Optional[_Union[StepMetrics, _Mapping]] = ..., simulated: _Optional[bool] = ..., dir: _Optional[str] = ..., cost: _Optional[_Union[CostSummary, _Mapping]] = ..., stop_reason: _Optional[str] = ...) -> None: ...
 
 class EpisodeSummary(_message.Message):
-    __slots__ = ("episode_id", "task_id", "family", "group_id", "dsl", "turns", "reward", "advantage", "failed", "error", "invalid_actions", "finished")
+    __slots__ = ("episode_id", "task_id", "family", "group_id", "dsl", "turns", "reward", "advantage", "failed", "error", "invalid_actions", "finished", "cost")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +193,7 @@ class EpisodeSummary(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     INVALID_ACTIONS_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     task_id: str
     family: _task_pb2.TaskFamily
@@ -144,7 +206,8 @@ class EpisodeSummary(_message.Message):
     error: str
     invalid_actions: int
     finished: bool
-    def __init__(self, episode_id: _Optional[str] = ..., task_id: _Optional[str] = ..., family: _Optional[_Union[_task_pb2.TaskFamily, str]] = ..., group_id: _Optional[str] = ..., dsl: _Optional[str] = ..., turns: _Optional[int] = ..., reward: _Optional[_Union[_reward_pb2.RewardBreakdown, _Mapping]] = ..., advantage: _Optional[float] = ..., failed: _Optional[bool] = ..., error: _Optional[str] = ..., invalid_actions: _Optional[int] = ..., finished: _Optional[bool] = ...) -> None: ...
+    cost: CostSummary
+    def __init__(self, episode_id: _Optional[str] = ..., task_id: _Optional[str] = ..., family: _Optional[_Union[_task_pb2.TaskFamily, str]] = ..., group_id: _Optional[str] = ..., dsl: _Optional[str] = ..., turns: _Optional[int] = ..., reward: _Optional[_Union[_reward_pb2.RewardBreakdown, _Mapping]] = ..., advantage: _Optional[float] = ..., failed: _Optional[bool] = ..., error: _Optional[str] = ..., invalid_actions: _Optional[int] = ..., finished: _Optional[bool] = ..., cost: _Optional[_Union[CostSummary, _Mapping]] = ...) -> None: ...
 
 class FamilyMetric(_message.Message):
     __slots__ = ("family", "metric", "value", "ci_low", "ci_high", "count")
@@ -163,7 +226,7 @@ class FamilyMetric(_message.Message):
     def __init__(self, family: _Optional[str] = ..., metric: _Optional[str] = ..., value: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
 
 class PolicyEval(_message.Message):
-    __slots__ = ("policy", "mean_reward", "reward_ci_low", "reward_ci_high", "metrics", "structure_release_rate", "mean_turns", "invalid_action_rate", "finished_rate", "episodes")
+    __slots__ = ("policy", "mean_reward", "reward_ci_low", "reward_ci_high", "metrics", "structure_release_rate", "mean_turns", "invalid_action_rate", "finished_rate", "episodes", "cost")
     POLICY_FIELD_NUMBER: _ClassVar[int]
     MEAN_REWARD_FIELD_NUMBER: _ClassVar[int]
     REWARD_CI_LOW_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +237,7 @@ class PolicyEval(_message.Message):
     INVALID_ACTION_RATE_FIELD_NUMBER: _ClassVar[int]
     FINISHED_RATE_FIELD_NUMBER: _ClassVar[int]
     EPISODES_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     policy: str
     mean_reward: float
     reward_ci_low: float
@@ -184,17 +248,20 @@ class PolicyEval(_message.Message):
     invalid_action_rate: float
     finished_rate: float
     episodes: int
-    def __init__(self, policy: _Optional[str] = ..., mean_reward: _Optional[float] = ..., reward_ci_low: _Optional[float] = ..., reward_ci_high: _Optional[float] = ..., metrics: _Optional[_Iterable[_Union[FamilyMetric, _Mapping]]] = ..., structure_release_rate: _Optional[float] = ..., mean_turns: _Optional[float] = ..., invalid_action_rate: _Optional[float] = ..., finished_rate: _Optional[float] = ..., episodes: _Optional[int] = ...) -> None: ...
+    cost: CostSummary
+    def __init__(self, policy: _Optional[str] = ..., mean_reward: _Optional[float] = ..., reward_ci_low: _Optional[float] = ..., reward_ci_high: _Optional[float] = ..., metrics: _Optional[_Iterable[_Union[FamilyMetric, _Mapping]]] = ..., structure_release_rate: _Optional[float] = ..., mean_turns: _Optional[float] = ..., invalid_action_rate: _Optional[float] = ..., finished_rate: _Optional[float] = ..., episodes: _Optional[int] = ..., cost: _Optional[_Union[CostSummary, _Mapping]] = ...) -> None: ...
 
 class EvalReport(_message.Message):
-    __slots__ = ("step", "policies", "simulated")
+    __slots__ = ("step", "policies", "simulated", "cost")
     STEP_FIELD_NUMBER: _ClassVar[int]
     POLICIES_FIELD_NUMBER: _ClassVar[int]
     SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     step: int
     policies: _containers.RepeatedCompositeFieldContainer[PolicyEval]
     simulated: bool
-    def __init__(self, step: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[PolicyEval, _Mapping]]] = ..., simulated: _Optional[bool] = ...) -> None: ...
+    cost: CostSummary
+    def __init__(self, step: _Optional[int] = ..., policies: _Optional[_Iterable[_Union[PolicyEval, _Mapping]]] = ..., simulated: _Optional[bool] = ..., cost: _Optional[_Union[CostSummary, _Mapping]] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("done", "total", "phase")

@@ -106,7 +106,7 @@ class Workflow(_message.Message):
     def __init__(self, dsl: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., stats: _Optional[_Union[WorkflowStats, _Mapping]] = ...) -> None: ...
 
 class NodeResult(_message.Message):
-    __slots__ = ("node_id", "operator", "status", "output_excerpt", "error", "duration", "cache_hit", "input_tokens", "output_tokens", "calls", "verdict", "iteration")
+    __slots__ = ("node_id", "operator", "status", "output_excerpt", "error", "duration", "cache_hit", "input_tokens", "output_tokens", "calls", "verdict", "iteration", "models")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +119,7 @@ class NodeResult(_message.Message):
     CALLS_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     ITERATION_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     operator: str
     status: NodeStatus
@@ -131,10 +132,11 @@ class NodeResult(_message.Message):
     calls: int
     verdict: bool
     iteration: int
-    def __init__(self, node_id: _Optional[str] = ..., operator: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., output_excerpt: _Optional[str] = ..., error: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., calls: _Optional[int] = ..., verdict: _Optional[bool] = ..., iteration: _Optional[int] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelUsage]
+    def __init__(self, node_id: _Optional[str] = ..., operator: _Optional[str] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., output_excerpt: _Optional[str] = ..., error: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., calls: _Optional[int] = ..., verdict: _Optional[bool] = ..., iteration: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ...) -> None: ...
 
 class ExecutionStats(_message.Message):
-    __slots__ = ("calls", "cache_hits", "input_tokens", "output_tokens", "saved_tokens", "duration", "backend", "model", "simulated", "sandbox_runs")
+    __slots__ = ("calls", "cache_hits", "input_tokens", "output_tokens", "saved_tokens", "duration", "backend", "model", "simulated", "sandbox_runs", "models", "sandbox_seconds")
     CALLS_FIELD_NUMBER: _ClassVar[int]
     CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +147,8 @@ class ExecutionStats(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SIMULATED_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_RUNS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     calls: int
     cache_hits: int
     input_tokens: int
@@ -155,7 +159,35 @@ class ExecutionStats(_message.Message):
     model: str
     simulated: bool
     sandbox_runs: int
-    def __init__(self, calls: _Optional[int] = ..., cache_hits: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., saved_tokens: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., sandbox_runs: _Optional[int] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelUsage]
+    sandbox_seconds: float
+    def __init__(self, calls: _Optional[int] = ..., cache_hits: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., saved_tokens: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., sandbox_runs: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., sandbox_seconds: _Optional[float] = ...) -> None: ...
+
+class ModelUsage(_message.Message):
+    __slots__ = ("backend", "model", "calls", "cache_hits", "input_tokens", "cached_input_tokens", "output_tokens", "saved_input_tokens", "saved_output_tokens", "latency_seconds", "simulated")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SAVED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SAVED_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    model: str
+    calls: int
+    cache_hits: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    saved_input_tokens: int
+    saved_output_tokens: int
+    latency_seconds: float
+    simulated: bool
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., calls: _Optional[int] = ..., cache_hits: _Optional[int] = ..., input_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., saved_input_tokens: _Optional[int] = ..., saved_output_tokens: _Optional[int] = ..., latency_seconds: _Optional[float] = ..., simulated: _Optional[bool] = ...) -> None: ...
 
 class Execution(_message.Message):
     __slots__ = ("executed", "note", "nodes", "final_answer", "stats", "error")
