@@ -52,9 +52,13 @@ func ObservationDigest(o *pb.Observation) string {
 func normalize(o *pb.Observation) *pb.Observation {
 	c := proto.Clone(o).(*pb.Observation)
 	c.EpisodeId = ""
+	// The episode's running usage (issue #23's cost accounting) is process
+	// accounting too: latencies and cache hits differ on a replay.
+	c.EpisodeUsage = nil
 	if x := c.GetExecution(); x != nil {
 		if s := x.GetStats(); s != nil {
 			s.Calls, s.CacheHits, s.InputTokens, s.OutputTokens, s.SavedTokens, s.Duration = 0, 0, 0, 0, 0, nil
+			s.Models, s.SandboxSeconds = nil, 0
 		}
 		for _, n := range x.GetNodes() {
 			clearNode(n)
@@ -65,6 +69,7 @@ func normalize(o *pb.Observation) *pb.Observation {
 
 func clearNode(n *pb.NodeResult) {
 	n.Duration, n.CacheHit, n.Calls, n.InputTokens, n.OutputTokens = nil, false, 0, 0, 0
+	n.Models = nil
 }
 
 // NodeDigest is one node result of an observation, hashed.

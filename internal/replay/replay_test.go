@@ -83,12 +83,14 @@ func TestRecorderIsBoundedAndTakesPerEpisode(t *testing.T) {
 }
 
 func TestObservationDigestIgnoresProcessAccounting(t *testing.T) {
-	o := &pb.Observation{EpisodeId: "ep_1", Feedback: "ok", Execution: &pb.Execution{
-		Stats: &pb.ExecutionStats{Calls: 3, CacheHits: 1}, Nodes: []*pb.NodeResult{{NodeId: "node_1", OutputExcerpt: "4", CacheHit: true, Calls: 1}}}}
+	usage := []*pb.ModelUsage{{Model: "m", Calls: 1}}
+	o := &pb.Observation{EpisodeId: "ep_1", Feedback: "ok", EpisodeUsage: &pb.ExecutionStats{Calls: 9, Models: usage}, Execution: &pb.Execution{
+		Stats: &pb.ExecutionStats{Calls: 3, CacheHits: 1, Models: usage, SandboxSeconds: 0.5},
+		Nodes: []*pb.NodeResult{{NodeId: "node_1", OutputExcerpt: "4", CacheHit: true, Calls: 1, Models: usage}}}}
 	p := &pb.Observation{EpisodeId: "ep_2", Feedback: "ok", Execution: &pb.Execution{
 		Stats: &pb.ExecutionStats{Calls: 0}, Nodes: []*pb.NodeResult{{NodeId: "node_1", OutputExcerpt: "4"}}}}
 	if ObservationDigest(o) != ObservationDigest(p) {
-		t.Error("episode id or counters changed the digest")
+		t.Error("episode id, counters or cost accounting changed the digest")
 	}
 	p.Execution.Nodes[0].OutputExcerpt = "5"
 	if ObservationDigest(o) == ObservationDigest(p) {
