@@ -92,7 +92,7 @@ func (e *Episode) observe() Observation {
 		LastAction: e.lastSummary,
 		LastKind:   e.lastKind,
 		Answer:     e.answer,
-		Operators:  operatorViews(e.lib, e.task.Family),
+		Operators:  operatorViews(e.lib, e.task),
 	}
 	if e.turn == 0 {
 		o.Valid = true
@@ -118,11 +118,11 @@ func (e *Episode) observe() Observation {
 	return o
 }
 
-func operatorViews(lib *operator.Library, f task.Family) []OperatorView {
+func operatorViews(lib *operator.Library, t task.Task) []OperatorView {
 	defs := lib.Defs()
 	out := make([]OperatorView, len(defs))
 	for i, d := range defs {
-		out[i] = OperatorView{Def: d, Library: lib.Name(), Enabled: d.EnabledFor(f)}
+		out[i] = OperatorView{Def: d, Library: lib.Name(), Enabled: d.EnabledForTask(t)}
 	}
 	return out
 }

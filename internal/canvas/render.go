@@ -55,7 +55,7 @@ func systemPrompt(e *Episode) string {
 		"Each turn, write a brief reflection in <reasoning>...</reasoning> and then exactly ONE action in tags. " +
 		"The canvas applies it, runs the workflow and shows you the feedback.\n\n")
 	b.WriteString("Operators:\n")
-	for _, v := range operatorViews(e.lib, e.task.Family) {
+	for _, v := range operatorViews(e.lib, e.task) {
 		if !v.Enabled {
 			fmt.Fprintf(&b, "- %s: disabled for this task.\n", v.Name)
 			continue
