@@ -161,3 +161,36 @@ func TestValidateNamesTheKey(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// S(W) never falls when a stage is added: every term is a "has" or an "at
+// least". This is why, with the paper's reward (no unfinished penalty), an
+// episode cut at max_rounds after more adds scores at least as well on
+// structure as one that finished earlier: finishing never pays on S(W)
+// (see BENCHMARKS.md, "Why the embedded policy never finishes").
+func TestStructureScoreNeverFallsWhenAStageIsAdded(t *testing.T) {
+	ops := []string{"Plan", "Custom", "AnswerGenerate", "Programmer", "Review", "Verify", "Revise", "ScEnsemble", "Format"}
+	specs := []workflow.StageSpec{{Kind: workflow.Parallel, Operators: []string{"Custom", "AnswerGenerate"}},
+		{Kind: workflow.Conditional, Condition: "Review", True: "Revise"}, {Kind: workflow.Loop, Operators: []string{"Verify", "Revise"}, Count: 2}}
+	for _, op := range ops {
+		specs = append(specs, workflow.StageSpec{Kind: workflow.Operator, Operators: []string{op}})
+	}
+	// Every workflow of up to three stages drawn from specs, and every
+	// stage appended to it.
+	var grow func(g *workflow.Graph, depth int)
+	grow = func(g *workflow.Graph, depth int) {
+		before := Default().Compute(Input{Graph: g}).StructureTotal
+		for _, sp := range specs {
+			h := g.Clone()
+			if _, err := h.Insert(-1, sp, nil); err != nil {
+				t.Fatalf("insert %+v into %q: %v", sp, g, err)
+			}
+			if after := Default().Compute(Input{Graph: h}).StructureTotal; after < before {
+				t.Fatalf("S fell from %v (%q) to %v (%q)", before, g, after, h)
+			}
+			if depth < 3 {
+				grow(h, depth+1)
+			}
+		}
+	}
+	grow(workflow.New(), 1)
+}
