@@ -236,7 +236,7 @@ func features(obs *pb.Observation, buckets int, x []float64) {
 		}
 	}
 
-	if finishRulesMet(t, counts, total, x[offStructures]+x[offStructures+1]+x[offStructures+2] > 0, hasChecker, hasSolver, obs.GetExecution().GetFinalAnswer()) {
+	if finishOK(obs) {
 		x[offFinishOK] = 1
 	}
 
@@ -245,6 +245,25 @@ func features(obs *pb.Observation, buckets int, x []float64) {
 		q = t.GetPrompt() // code tasks may carry only a signature and docstring
 	}
 	hashWords(q, x[FeatureSize:FeatureSize+buckets])
+}
+
+// finishOK reports whether the default finish rules are met on what obs
+// shows (see finishRulesMet).
+func finishOK(obs *pb.Observation) bool {
+	counts := map[string]int{}
+	total := 0
+	var structure, checker, solver bool
+	for _, s := range obs.GetWorkflow().GetStages() {
+		for _, op := range stageOps(s) {
+			counts[op]++
+			total++
+			checker = checker || checkers[op]
+			solver = solver || solvers[op]
+		}
+		k := s.GetKind()
+		structure = structure || k == pb.StageKind_STAGE_KIND_PARALLEL || k == pb.StageKind_STAGE_KIND_CONDITIONAL || k == pb.StageKind_STAGE_KIND_LOOP
+	}
+	return finishRulesMet(obs.GetTask(), counts, total, structure, checker, solver, obs.GetExecution().GetFinalAnswer())
 }
 
 // finishRulesMet mirrors the canvas's default finish rules (SPEC section
