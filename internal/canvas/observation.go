@@ -157,7 +157,10 @@ func adviseNext(e *Episode) string {
 	}
 	for _, n := range e.lastExec.Nodes {
 		if n.Status == NodeFailed && n.Operator == "Programmer" {
-			return "Programmer failed (" + excerpt(n.Error, 80) + "): add a conditional Test ? Programmer : done"
+			if d, ok := e.lib.Lookup("Test"); ok && d.EnabledForTask(e.task) {
+				return "Programmer failed (" + excerpt(n.Error, 80) + "): add a conditional Test ? Programmer : done"
+			}
+			return "Programmer failed (" + excerpt(n.Error, 80) + "): add a conditional Review ? Programmer : done"
 		}
 	}
 	st := e.graph.Stats()
