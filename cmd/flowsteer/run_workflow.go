@@ -71,7 +71,7 @@ func runWorkflow(ctx context.Context, out io.Writer, f *runWorkflowFlags) error 
 		if ex.Error != "" {
 			fmt.Fprintf(out, "  run error: %s\n", ex.Error)
 		}
-		sc := sys.Scorer.Score(ctx, t, ex.FinalAnswer)
+		sc := canvas.ScoreExecution(ctx, sys.Scorer, t, g, ex)
 		if sc.Correct {
 			correct++
 		}

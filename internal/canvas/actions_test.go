@@ -80,10 +80,10 @@ func TestActionFormsApplyFromTextAndStructured(t *testing.T) {
 			feedback: "Added conditional Verify ? Revise : done as node_1.",
 		},
 		{
-			name: "add conditional with false done", text: addCond("Test", "Programmer", "done"),
-			act:     action.Action{Kind: action.Add, Structure: action.Conditional, Condition: "Test", True: "Programmer", False: "done", Position: -1},
-			wantDSL: "Test ? Programmer : done", wantIDs: []string{"node_1_cond", "node_1_true"}, wantKind: action.Add,
-			feedback: "Added conditional Test ? Programmer : done as node_1.",
+			name: "add conditional with false done", text: addCond("Verify", "Programmer", "done"),
+			act:     action.Action{Kind: action.Add, Structure: action.Conditional, Condition: "Verify", True: "Programmer", False: "done", Position: -1},
+			wantDSL: "Verify ? Programmer : done", wantIDs: []string{"node_1_cond", "node_1_true"}, wantKind: action.Add,
+			feedback: "Added conditional Verify ? Programmer : done as node_1.",
 		},
 		{
 			name: "add loop with count", text: addLoop("Review, Revise", "5"),
@@ -98,9 +98,9 @@ func TestActionFormsApplyFromTextAndStructured(t *testing.T) {
 			feedback: "Added loop (Review -> Revise) * 3 as node_1.",
 		},
 		{
-			name: "add loop count above 10 clamps to 10", text: addLoop("Programmer, Test", "15"),
-			act:     action.Action{Kind: action.Add, Structure: action.Loop, Operators: []string{"Programmer", "Test"}, Count: 15, Position: -1},
-			wantDSL: "(Programmer -> Test) * 10", wantIDs: []string{"node_1_l0", "node_1_l1"}, wantKind: action.Add,
+			name: "add loop count above 10 clamps to 10", text: addLoop("Programmer, Verify", "15"),
+			act:     action.Action{Kind: action.Add, Structure: action.Loop, Operators: []string{"Programmer", "Verify"}, Count: 15, Position: -1},
+			wantDSL: "(Programmer -> Verify) * 10", wantIDs: []string{"node_1_l0", "node_1_l1"}, wantKind: action.Add,
 		},
 		{
 			name: "add loop negative count clamps to 1", text: addLoop("Verify", "-2"),
@@ -262,7 +262,7 @@ func TestStructuredInputIsValidatedLikeText(t *testing.T) {
 		{"parallel of one", action.Action{Kind: action.Add, Structure: action.Parallel, Operators: []string{"Custom"}, Position: -1}, "a parallel block needs at least 2 operators, got 1"},
 		{"true branch done", action.Action{Kind: action.Add, Structure: action.Conditional, Condition: "Review", True: "done", Position: -1}, "<true> may not be done"},
 		{"set_prompt too short", action.Action{Kind: action.SetPrompt, Target: "node_1", Prompt: "abc"}, "prompt too short: 3 characters, need at least 5"},
-		{"unknown operator", action.Action{Kind: action.Add, Operator: "Foo", Position: -1}, "Cannot add: unknown operator Foo: known are " + allNames},
+		{"unknown operator", action.Action{Kind: action.Add, Operator: "Foo", Position: -1}, "Cannot add: unknown operator Foo: known are " + mathNames},
 		{"negative position", action.Action{Kind: action.Add, Operator: "Custom", Position: -3}, "position must be a 0-based stage index"},
 		{"unknown structure", action.Action{Kind: action.Add, Structure: "tree", Operators: []string{"Custom"}, Position: -1}, "unknown structure 'tree'"},
 	}

@@ -79,7 +79,11 @@ type Episode struct {
 	exec    Executor
 	scorer  Scorer
 
-	graph    *workflow.Graph
+	graph *workflow.Graph
+	// scored is the workflow as last executed (as last completed where
+	// execution is off): the W the reward scores, which never holds nodes
+	// still awaiting their prompts (nil = the empty workflow).
+	scored   *workflow.Graph
 	state    State
 	turn     int
 	awaiting []pendingPrompt
@@ -181,8 +185,8 @@ func (e *Episode) step(ctx context.Context, in Input) (Observation, error) {
 	if e.state != Done && e.turn >= e.cfg.MaxRounds {
 		e.end = MaxRounds
 		e.state = Done
-		e.awaiting = nil
 		e.lastFeedback += fmt.Sprintf("\nThe episode reached max_rounds (%d) and ended.", e.cfg.MaxRounds)
+		e.lastFeedback += e.dropPending()
 	}
 	if e.state == Done {
 		e.finalise(ctx)
@@ -217,6 +221,31 @@ type turnOutcome struct {
 
 func invalid(kind action.Kind, summary, feedback string) turnOutcome {
 	return turnOutcome{kind: kind, summary: summary, feedback: feedback}
+}
+
+// dropPending ends an edit whose prompts never all arrived: the graph goes
+// back to the workflow as last executed, since the pending nodes never ran
+// and the reward scores only what ran (SPEC section 6). It returns the
+// feedback to append ("" when nothing was pending).
+func (e *Episode) dropPending() string {
+	if len(e.awaiting) == 0 {
+		return ""
+	}
+	ids := make([]string, len(e.awaiting))
+	for i, p := range e.awaiting {
+		ids[i] = p.nodeID
+	}
+	e.awaiting = nil
+	e.graph = e.scoredGraph()
+	return fmt.Sprintf(" The last edit never ran (%s still awaited a prompt) and is not part of the final workflow.", strings.Join(ids, ", "))
+}
+
+// scoredGraph is a copy of the workflow as last executed.
+func (e *Episode) scoredGraph() *workflow.Graph {
+	if e.scored == nil {
+		return workflow.New()
+	}
+	return e.scored.Clone()
 }
 
 // takePrompt uses the reply as the awaited node's prompt.
@@ -321,6 +350,7 @@ func (e *Episode) applyAction(ctx context.Context, in Input) turnOutcome {
 		fb := fmt.Sprintf("Deleted %s.", a.Target)
 		if e.graph.Empty() {
 			e.lastExec = Execution{}
+			e.scored = workflow.New()
 			fb += " The workflow is now empty."
 		} else {
 			fb += e.execute(ctx)
@@ -400,13 +430,23 @@ func (e *Episode) resolveOperator(name string) (string, string) {
 	if !d.EnabledFor(e.task.Family) {
 		return "", fmt.Sprintf("%s is disabled for %s tasks: use one of %s", d.Name, familyWords(e.task.Family), strings.Join(e.enabledNames(), ", "))
 	}
+	if !d.EnabledForTask(e.task) {
+		return "", fmt.Sprintf("%s is disabled: this task has no public tests for it to run; use one of %s", d.Name, strings.Join(e.enabledNames(), ", "))
+	}
 	return d.Name, ""
+}
+
+// countsAsChecker reports whether op is a checker that can run on this
+// task: Test is one only where the task has tests (SPEC section 6).
+func (e *Episode) countsAsChecker(op string) bool {
+	d, ok := e.lib.Lookup(op)
+	return ok && d.Has(operator.Checker) && d.EnabledForTask(e.task)
 }
 
 func (e *Episode) enabledNames() []string {
 	var out []string
 	for _, d := range e.lib.Defs() {
-		if d.EnabledFor(e.task.Family) {
+		if d.EnabledForTask(e.task) {
 			out = append(out, d.Name)
 		}
 	}
@@ -417,7 +457,7 @@ func (e *Episode) enabledNames() []string {
 func (e *Episode) enabledWith(r operator.Role) []string {
 	var out []string
 	for _, d := range e.lib.Defs() {
-		if d.Has(r) && d.EnabledFor(e.task.Family) {
+		if d.Has(r) && d.EnabledForTask(e.task) {
 			out = append(out, d.Name)
 		}
 	}
@@ -538,6 +578,9 @@ func nodeContext(st *workflow.Stage, i, n int) string {
 
 // execute runs the workflow if configured and returns feedback to append.
 func (e *Episode) execute(ctx context.Context) string {
+	// Every completed edit comes through here: this graph is the one the
+	// reward will score unless a later edit completes.
+	e.scored = e.graph.Clone()
 	if !e.cfg.ExecuteEachStep {
 		e.lastExec = Execution{Note: "the workflow is not executed after edits (execute_each_step is off)"}
 		return ""
@@ -599,7 +642,7 @@ func (e *Episode) finishBlockers() []string {
 	if r.RequireSolver && !has(e.lib.IsSolver) {
 		out = append(out, "add a solver ("+strings.Join(e.enabledWith(operator.Solver), ", ")+")")
 	}
-	if r.RequireChecker && !has(e.lib.IsChecker) {
+	if r.RequireChecker && !has(e.countsAsChecker) {
 		out = append(out, "add a checker ("+strings.Join(e.enabledWith(operator.Checker), ", ")+")")
 	}
 	if e.task.Family == task.Code {
@@ -638,14 +681,11 @@ func (e *Episode) finalise(ctx context.Context) {
 		return
 	}
 	res := &Result{}
-	if e.scorer != nil && e.lastExec.Executed {
-		res.Score = e.scorer.Score(ctx, e.task, e.lastExec.FinalAnswer)
-	} else if e.scorer != nil {
-		res.Score = Score{Method: "none", Explanation: "the workflow was never executed, so there is no answer to score"}
-	}
+	w := e.scoredGraph()
+	res.Score = ScoreExecution(ctx, e.scorer, e.task, w, e.lastExec)
 	res.Reward = e.rewards.Compute(reward.Input{
-		Graph:          e.graph,
-		IsChecker:      e.lib.IsChecker,
+		Graph:          w,
+		IsChecker:      e.countsAsChecker,
 		Correctness:    res.Score.Value,
 		Finished:       e.end == Finished,
 		InvalidActions: e.invalid,
@@ -668,7 +708,7 @@ func (e *Episode) close(ctx context.Context) bool {
 	if e.state != Done {
 		e.state = Done
 		e.end = Closed
-		e.awaiting = nil
+		e.dropPending()
 		e.finalise(ctx)
 		e.traceEnd(ctx, trace.SpanFromContext(ctx), e.observe())
 	}

@@ -2,6 +2,7 @@ package canvas
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/flowsteer/flowsteer/internal/cost"
@@ -108,3 +109,64 @@ type Execution struct {
 }
 
 const notExecutedNote = "the workflow was not executed: no executor is configured on this canvas"
+
+// MethodNoAnswer is the Score.Method of a run that produced no answer.
+const MethodNoAnswer = "none"
+
+// NoAnswer says why execution ex of workflow g has no final answer to
+// score, or "" when it has one. SPEC section 6: a workflow run that failed
+// produces no answer, and abstaining must be an explicit answer, so
+//
+//   - a run that never happened, or that failed as a whole (timed out,
+//     stopped, the executor failed), has no answer;
+//   - a run whose last stage produced nothing (every node of it failed or
+//     was skipped) has no answer: the text the engine passes on is an
+//     earlier stage's, not the workflow's;
+//   - an empty answer is no answer, never an abstention.
+//
+// g may be nil when the graph is not known; the last-stage test is then
+// skipped, as it is for executors that report no node results.
+func NoAnswer(g *workflow.Graph, ex Execution) string {
+	if !ex.Executed {
+		return "the workflow was never executed, so there is no answer to score"
+	}
+	if ex.Error != "" {
+		return "the workflow run failed (" + ex.Error + "): a failed run produces no answer"
+	}
+	if g != nil && len(g.Stages) > 0 && len(ex.Nodes) > 0 {
+		last := g.Stages[len(g.Stages)-1]
+		ids := map[string]bool{}
+		for _, n := range last.Nodes() {
+			ids[n.ID] = true
+		}
+		ok := false
+		for _, n := range ex.Nodes {
+			if ids[n.NodeID] && n.Status == NodeOK {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return "the last stage " + last.ID + " failed or was skipped, so the workflow produced no answer"
+		}
+	}
+	if strings.TrimSpace(ex.FinalAnswer) == "" {
+		return "the workflow produced an empty answer: an empty answer is not an abstention (abstain explicitly, e.g. \"unanswerable\")"
+	}
+	return ""
+}
+
+// ScoreExecution scores the final answer of execution ex of workflow g on
+// task t, or gives 0 with the reason when the run produced no answer (see
+// NoAnswer). Every path that scores a workflow run goes through here, so
+// episodes, evaluations and RunWorkflow agree on what counts. A nil sc
+// gives the zero Score.
+func ScoreExecution(ctx context.Context, sc Scorer, t task.Task, g *workflow.Graph, ex Execution) Score {
+	if sc == nil {
+		return Score{}
+	}
+	if why := NoAnswer(g, ex); why != "" {
+		return Score{Method: MethodNoAnswer, Explanation: why}
+	}
+	return sc.Score(ctx, t, ex.FinalAnswer)
+}

@@ -128,7 +128,13 @@ func TestFailedNodesAreCountedAndReported(t *testing.T) {
 	if n.NodeID != "node_2" || n.Status != NodeFailed || n.Error != "NameError: name 'x' is not defined" {
 		t.Errorf("node = %+v", n)
 	}
-	if o.Hint != "Programmer failed (NameError: name 'x' is not defined): add a conditional Test ? Programmer : done" {
+	// Test has no tests to run on a math task: the hint must not offer it.
+	if o.Hint != "Programmer failed (NameError: name 'x' is not defined): add a conditional Review ? Programmer : done" {
 		t.Errorf("hint = %q", o.Hint)
+	}
+	// On a code task with tests it does.
+	e, _ = newEpisode(t, New(WithExecutor(x)), codeTask(true), cfg)
+	if o = say(t, e, addOp("Programmer")); o.Hint != "Programmer failed (NameError: name 'x' is not defined): add a conditional Test ? Programmer : done" {
+		t.Errorf("code hint = %q", o.Hint)
 	}
 }

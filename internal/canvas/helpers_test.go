@@ -13,8 +13,12 @@ import (
 )
 
 // allNames is the default library in its display order: what "known are"
-// feedback must list.
+// feedback must list on a code task with tests.
 const allNames = "Plan, Decompose, Custom, AnswerGenerate, Programmer, Test, Review, Verify, Revise, ScEnsemble, Aggregate, Format"
+
+// mathNames is what "known are" feedback lists on a task without tests:
+// Test has nothing to run there and is disabled.
+const mathNames = "Plan, Decompose, Custom, AnswerGenerate, Programmer, Review, Verify, Revise, ScEnsemble, Aggregate, Format"
 
 // execCall is what the fake executor saw in one call.
 type execCall struct {

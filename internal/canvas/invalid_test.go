@@ -27,7 +27,7 @@ func TestBadActionsAreFeedbackAndNeverCorruptTheEpisode(t *testing.T) {
 		{"unknown action", true, nil, "<action>explode</action>",
 			[]string{"Invalid action: unknown action 'explode': use one of add, delete, modify, set_prompt, finish"}},
 		{"unknown operator", true, nil, addOp("Foo"),
-			[]string{"Cannot add: unknown operator Foo: known are " + allNames}},
+			[]string{"Cannot add: unknown operator Foo: known are " + mathNames}},
 		{"unknown structure", true, nil, "<action>add</action><structure>tree</structure><operators>Custom, Plan</operators>",
 			[]string{"Invalid action: unknown structure 'tree': use parallel, conditional or loop"}},
 		{"parallel of one", true, nil, addPar("Custom"),

@@ -41,7 +41,12 @@ func TestMaxRoundsEndsTheEpisodeCountingPromptReplies(t *testing.T) {
 	if !o.Done || o.EndReason != MaxRounds || o.Awaiting != nil || o.Result == nil || o.Prompt != nil {
 		t.Fatalf("end: done=%v end=%q awaiting=%+v result=%v prompt=%v", o.Done, o.EndReason, o.Awaiting, o.Result, o.Prompt)
 	}
-	mustContain(t, "feedback", o.Feedback, "Added parallel [Custom, AnswerGenerate] as node_2.", "\nThe episode reached max_rounds (4) and ended.")
+	mustContain(t, "feedback", o.Feedback, "Added parallel [Custom, AnswerGenerate] as node_2.", "\nThe episode reached max_rounds (4) and ended.",
+		"The last edit never ran (node_2_p0, node_2_p1 still awaited a prompt) and is not part of the final workflow.")
+	// The parallel block never ran: the final workflow is the one executed.
+	if o.DSL != "Programmer" || o.Result.Reward.Structure != 0 {
+		t.Errorf("final DSL %q structure %v, want the executed Programmer without structure", o.DSL, o.Result.Reward.Structure)
+	}
 	// Scored on the final answer of the last execution.
 	if got := sc.Answers(); len(got) != 1 || got[0] != "42" {
 		t.Errorf("scorer saw %v", got)
@@ -53,7 +58,7 @@ func TestMaxRoundsEndsTheEpisodeCountingPromptReplies(t *testing.T) {
 	if !IsClientError(err) {
 		t.Errorf("ErrDone should be a client error")
 	}
-	if got := e.Observe(); got.Turn != 4 || got.DSL != "Programmer -> [Custom, AnswerGenerate]" {
+	if got := e.Observe(); got.Turn != 4 || got.DSL != "Programmer" {
 		t.Errorf("a refused step changed the episode: turn %d dsl %q", got.Turn, got.DSL)
 	}
 }

@@ -172,7 +172,7 @@ func (v *viewCache) names(e *Episode) []string {
 
 func (v *viewCache) operatorViews(e *Episode) []OperatorView {
 	if v.operators == nil {
-		v.operators = operatorViews(e.lib, e.task.Family)
+		v.operators = operatorViews(e.lib, e.task)
 	}
 	return v.operators
 }
@@ -202,11 +202,11 @@ func (v *viewCache) recentHistory(e *Episode) []HistoryEntry {
 	return v.history[start:n:n]
 }
 
-func operatorViews(lib *operator.Library, f task.Family) []OperatorView {
+func operatorViews(lib *operator.Library, t task.Task) []OperatorView {
 	defs := lib.Defs()
 	out := make([]OperatorView, len(defs))
 	for i, d := range defs {
-		out[i] = OperatorView{Def: d, Library: lib.Name(), Enabled: d.EnabledFor(f)}
+		out[i] = OperatorView{Def: d, Library: lib.Name(), Enabled: d.EnabledForTask(t)}
 	}
 	return out
 }
@@ -243,7 +243,10 @@ func adviseNext(e *Episode) string {
 	}
 	for _, n := range e.lastExec.Nodes {
 		if n.Status == NodeFailed && n.Operator == "Programmer" {
-			return "Programmer failed (" + excerpt(n.Error, 80) + "): add a conditional Test ? Programmer : done"
+			if d, ok := e.lib.Lookup("Test"); ok && d.EnabledForTask(e.task) {
+				return "Programmer failed (" + excerpt(n.Error, 80) + "): add a conditional Test ? Programmer : done"
+			}
+			return "Programmer failed (" + excerpt(n.Error, 80) + "): add a conditional Review ? Programmer : done"
 		}
 	}
 	st := e.graph.Stats()

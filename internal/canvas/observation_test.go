@@ -94,7 +94,9 @@ func TestRenderedPrompts(t *testing.T) {
 			"Finish is accepted only with: at least 5 operators, at least one structure, a solver, a checker, Format when the answer is verbose.",
 			"You have 20 rounds in all; prompt replies count as rounds.",
 			"Task kind: math.")
-		mustNotContain(t, "system prompt", o.Prompt.System, "runs when C passes the solution; F", "disabled for this task")
+		mustNotContain(t, "system prompt", o.Prompt.System, "runs when C passes the solution; F", "Programmer: disabled for this task")
+		// Test has no tests to run on a math task.
+		mustContain(t, "system prompt", o.Prompt.System, "- Test: disabled for this task.")
 	})
 	t.Run("multiple choice marks Programmer disabled", func(t *testing.T) {
 		_, o := newEpisode(t, New(), mcTask(), DefaultConfig())

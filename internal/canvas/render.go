@@ -41,8 +41,9 @@ func render(e *Episode, o Observation) Rendered {
 	return Rendered{Kind: PromptAction, System: e.view.systemPrompt(e), User: userPrompt(e, o), MaxNewTokens: ActionMaxTokens}
 }
 
-// systemPrompt depends only on the library, the task's family, the finish
-// rules and max_rounds, all fixed at creation: it is rendered once per
+// systemPrompt depends only on the library, the task's family, whether the
+// task has public tests (Test is enabled only then), the finish rules and
+// max_rounds, all fixed at creation: it is rendered once per
 // such combination and process (systemPrompts), not per turn or episode.
 func (v *viewCache) systemPrompt(e *Episode) string {
 	if v.system == "" {
@@ -56,6 +57,7 @@ func (v *viewCache) systemPrompt(e *Episode) string {
 type systemKey struct {
 	lib       *operator.Library
 	family    task.Family
+	tests     bool // the task has public tests: Test is listed as enabled
 	finish    FinishRules
 	maxRounds int
 }
@@ -73,7 +75,7 @@ const maxSystemPrompts = 256
 var systemPrompts promptCache
 
 func (c *promptCache) get(e *Episode) string {
-	k := systemKey{lib: e.lib, family: e.task.Family, finish: e.cfg.Finish, maxRounds: e.cfg.MaxRounds}
+	k := systemKey{lib: e.lib, family: e.task.Family, tests: !e.task.PublicTests.Empty(), finish: e.cfg.Finish, maxRounds: e.cfg.MaxRounds}
 	c.mu.Lock()
 	s, ok := c.m[k]
 	c.mu.Unlock()
@@ -138,7 +140,7 @@ func systemPrompt(e *Episode) string {
 		"Each turn, write a brief reflection in <reasoning>...</reasoning> and then exactly ONE action in tags. " +
 		"The canvas applies it, runs the workflow and shows you the feedback.\n\n")
 	b.WriteString("Operators:\n")
-	for _, v := range e.view.operatorViews(e) {
+	for _, v := range operatorViews(e.lib, e.task) {
 		if !v.Enabled {
 			b.str("- ", v.Name, ": disabled for this task.\n")
 			continue

@@ -201,3 +201,211 @@ func TestObservationsNeverCarryGoldFields(t *testing.T) {
 		}
 	})
 }
+
+// answerPrompts plays actions with two-step editing on: each add is
+// followed by one prompt reply per new node. It returns the observation
+// after the last prompt.
+func answerPrompts(t *testing.T, e *Episode, acts []action.Action) Observation {
+	t.Helper()
+	var o Observation
+	for _, a := range acts {
+		o = do(t, e, a)
+		for o.Awaiting != nil && !o.Done {
+			o = say(t, e, "Solve the problem carefully and exactly.")
+		}
+		if !o.Valid {
+			t.Fatalf("%v: %s", a, o.Feedback)
+		}
+	}
+	return o
+}
+
+// The counterparts of TestRewardAtTheEnd with two-step editing on (the
+// default): the same workflows, built with their prompts, earn the same.
+func TestRewardAtTheEndWithTwoStepEditing(t *testing.T) {
+	cases := []struct {
+		name       string
+		acts       []action.Action
+		rules      FinishRules
+		finish     bool
+		wantDSL    string
+		wantReward float64
+		wantS      float64
+	}{
+		{name: "SPEC example releases correctness", acts: specExampleActions(), rules: DefaultFinishRules(), finish: true,
+			wantDSL: specExample, wantReward: 0.75, wantS: 1},
+		{name: "loop counts as structure", rules: noFinish(), finish: true,
+			acts: []action.Action{
+				{Kind: action.Add, Operator: "Programmer", Position: -1},
+				{Kind: action.Add, Structure: action.Loop, Operators: []string{"Review", "Revise"}, Count: 2, Position: -1},
+				{Kind: action.Add, Operator: "Format", Position: -1},
+			},
+			wantDSL: "Programmer -> (Review -> Revise) * 2 -> Format", wantReward: -0.2, wantS: 0.8},
+		{name: "truncated by max_rounds is still rewarded", rules: DefaultFinishRules(), finish: false,
+			acts:    []action.Action{{Kind: action.Add, Operator: "Programmer", Position: -1}},
+			wantDSL: "Programmer", wantReward: -1, wantS: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x := &fakeExec{Answer: "42"}
+			sc := &fakeScorer{Value: 0.75}
+			cfg := DefaultConfig()
+			cfg.Finish = tc.rules
+			turns := 0
+			for _, a := range tc.acts {
+				turns++
+				switch a.Structure {
+				case action.NoStructure:
+					turns++
+				case action.Conditional:
+					turns += 2
+					if a.False != "" && a.False != "done" {
+						turns++
+					}
+				default:
+					turns += len(a.Operators)
+				}
+			}
+			cfg.MaxRounds = turns + 1
+			e, _ := newEpisode(t, New(WithExecutor(x), WithScorer(sc)), mathTask(), cfg)
+			if o := answerPrompts(t, e, tc.acts); o.Done || o.State != Building {
+				t.Fatalf("not building after the prompts: %s", o.Feedback)
+			}
+			var o Observation
+			if tc.finish {
+				o = say(t, e, "<action>finish</action>")
+			} else {
+				o = say(t, e, "I am still thinking.")
+			}
+			if !o.Done || o.Result == nil || o.DSL != tc.wantDSL {
+				t.Fatalf("done=%v dsl=%q feedback=%q", o.Done, o.DSL, o.Feedback)
+			}
+			r := o.Result.Reward
+			if !near(r.Reward, tc.wantReward) || !near(r.StructureTotal, tc.wantS) {
+				t.Errorf("reward = %+v, want R=%v S=%v", r, tc.wantReward, tc.wantS)
+			}
+			for _, p := range x.Calls()[len(x.Calls())-1].Prompts {
+				if p == "" {
+					t.Errorf("the executed workflow has a node without its prompt")
+				}
+			}
+		})
+	}
+}
+
+// With two-step editing on, an edit whose prompts never arrive is not part
+// of the scored workflow: each case ends (max_rounds or Close) while the
+// canvas awaits a prompt, and must earn what the workflow before the edit
+// earned.
+func TestPendingEditsNeverCountInTheReward(t *testing.T) {
+	// Plan -> [Programmer, Custom] -> ScEnsemble -> Review ? Revise : done -> Custom:
+	// checker, 7 operators, structure, no Format: S = 0.8, R = -0.2.
+	base := []action.Action{
+		{Kind: action.Add, Operator: "Plan", Position: -1},
+		{Kind: action.Add, Structure: action.Parallel, Operators: []string{"Programmer", "Custom"}, Position: -1},
+		{Kind: action.Add, Operator: "ScEnsemble", Position: -1},
+		{Kind: action.Add, Structure: action.Conditional, Condition: "Review", True: "Revise", False: "done", Position: -1},
+		{Kind: action.Add, Operator: "Custom", Position: -1},
+	}
+	const baseDSL = "Plan -> [Programmer, Custom] -> ScEnsemble -> Review ? Revise : done -> Custom"
+	cases := []struct {
+		name    string
+		last    action.Action
+		prompts int // prompt replies given before the end
+		close   bool
+	}{
+		{name: "modify to Format on the last turn", last: action.Action{Kind: action.Modify, Target: "node_5", Operator: "Format"}},
+		{name: "add Format on the last turn", last: action.Action{Kind: action.Add, Operator: "Format", Position: -1}},
+		{name: "add Format, closed while awaiting", last: action.Action{Kind: action.Add, Operator: "Format", Position: -1}, close: true},
+		{name: "parallel with one of three prompts", prompts: 1,
+			last: action.Action{Kind: action.Add, Structure: action.Parallel, Operators: []string{"Custom", "AnswerGenerate", "Programmer"}, Position: -1}},
+		{name: "modify in front of the workflow", last: action.Action{Kind: action.Modify, Target: "node_1", Operator: "Format"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x := &fakeExec{Answer: "42"}
+			c := New(WithExecutor(x), WithScorer(&fakeScorer{Value: 1}))
+			cfg := DefaultConfig()
+			cfg.MaxRounds = 12 + 1 + tc.prompts
+			if tc.close {
+				cfg.MaxRounds = 20
+			}
+			e, _ := newEpisode(t, c, mathTask(), cfg)
+			o := answerPrompts(t, e, base)
+			if o.DSL != baseDSL || o.Turn != 12 {
+				t.Fatalf("base: turn %d dsl %q", o.Turn, o.DSL)
+			}
+			ran := x.N()
+			o = do(t, e, tc.last)
+			for i := 0; i < tc.prompts; i++ {
+				o = say(t, e, "Solve the problem carefully and exactly.")
+			}
+			if tc.close {
+				if o.Done {
+					t.Fatal("ended early")
+				}
+				snap, err := c.Close(context.Background(), e.ID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				o = snap.Observation
+			}
+			if !o.Done || o.Result == nil {
+				t.Fatalf("not ended: %s", o.Feedback)
+			}
+			if x.N() != ran {
+				t.Errorf("the pending edit was executed")
+			}
+			r := o.Result.Reward
+			if o.DSL != baseDSL || r.Format != 0 || !near(r.StructureTotal, 0.8) || r.Released || !near(r.Reward, -0.2) {
+				t.Errorf("dsl %q reward %+v, want the executed %q with S=0.8, R=-0.2", o.DSL, r, baseDSL)
+			}
+			if o.Result.Score.Value != 1 {
+				t.Errorf("score %+v: the executed answer must still be scored", o.Result.Score)
+			}
+		})
+	}
+}
+
+// Test is a checker only where the task has tests: on a code task with
+// public tests it is one (and the finish rule's Test), elsewhere it cannot
+// be added at all, so it can neither earn the checker term nor head a
+// conditional.
+func TestTestIsACheckerOnlyWhereTheTaskHasTests(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tk   task.Task
+		ok   bool
+	}{
+		{"code with tests", codeTask(true), true},
+		{"code without tests", codeTask(false), false},
+		{"math", mathTask(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Finish = noFinish()
+			e, o := newEpisode(t, New(WithExecutor(&fakeExec{Answer: "def add(a, b): return a + b"}), WithScorer(&fakeScorer{Value: 1})), tc.tk, cfg)
+			for _, v := range o.Operators {
+				if v.Name == "Test" && v.Enabled != tc.ok {
+					t.Errorf("operator view Test enabled=%v", v.Enabled)
+				}
+			}
+			o = answerPrompts(t, e, []action.Action{{Kind: action.Add, Operator: "Programmer", Position: -1}})
+			o = do(t, e, action.Action{Kind: action.Add, Structure: action.Conditional, Condition: "Test", True: "Programmer", Position: -1})
+			if o.Valid != tc.ok {
+				t.Fatalf("conditional headed by Test: valid=%v feedback=%q", o.Valid, o.Feedback)
+			}
+			if !tc.ok {
+				mustContain(t, "feedback", o.Feedback, "Test is disabled: this task has no public tests for it to run")
+				return
+			}
+			for o.Awaiting != nil {
+				o = say(t, e, "Run the tests and fix the code.")
+			}
+			o = say(t, e, "<action>finish</action>")
+			if r := o.Result.Reward; r.Checker != 0.2 || r.Structure != 0.4 {
+				t.Errorf("reward %+v, want the checker and structure terms", r)
+			}
+		})
+	}
+}

@@ -371,10 +371,14 @@ func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, it
 		r.record(nr)
 		return false, false, false
 	}
-	if !def.EnabledFor(r.req.Task.Family) {
+	if !def.EnabledForTask(r.req.Task) {
 		// The canvas refuses such edits; a workflow given as DSL text
 		// (RunWorkflow, eval) reaches here without it.
-		nr.Status, nr.Error = canvas.NodeFailed, fmt.Sprintf("operator %s is disabled for %s tasks", def.Name, r.req.Task.Family)
+		why := fmt.Sprintf("operator %s is disabled for %s tasks", def.Name, r.req.Task.Family)
+		if def.EnabledFor(r.req.Task.Family) {
+			why = fmt.Sprintf("operator %s is disabled: this task has no public tests for it to run", def.Name)
+		}
+		nr.Status, nr.Error = canvas.NodeFailed, why
 		r.record(nr)
 		return false, false, false
 	}

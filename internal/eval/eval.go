@@ -119,7 +119,7 @@ func (r *Runner) one(ctx context.Context, g *workflow.Graph, t task.Task) Result
 			res.FailedNodes++
 		}
 	}
-	sc := r.Scorer.Score(ctx, t, ex.FinalAnswer)
+	sc := canvas.ScoreExecution(ctx, r.Scorer, t, g, ex)
 	res.Score, res.Correct, res.Method, res.Explanation = sc.Value, sc.Correct, sc.Method, sc.Explanation
 	res.Duration = time.Since(start)
 	return res

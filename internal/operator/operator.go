@@ -36,6 +36,10 @@ type Def struct {
 	Roles       []Role
 	// DisabledFor lists task families for which the operator may not be used.
 	DisabledFor []task.Family
+	// NeedsTests marks an operator that runs the task's public tests (Test):
+	// it is enabled only on tasks that have them, since elsewhere it can
+	// only fail (SPEC section 6: a checker counts only where it can run).
+	NeedsTests bool
 	// Impl runs the operator; nil in libraries used only to validate graphs.
 	Impl Impl
 }
@@ -58,6 +62,15 @@ func (d Def) EnabledFor(f task.Family) bool {
 		}
 	}
 	return true
+}
+
+// EnabledForTask reports whether d may be used on task t: its family's
+// rule, and for an operator that runs tests, that t has public tests.
+func (d Def) EnabledForTask(t task.Task) bool {
+	if !d.EnabledFor(t.Family) {
+		return false
+	}
+	return !d.NeedsTests || !t.PublicTests.Empty()
 }
 
 // Library is a set of operator definitions. It satisfies

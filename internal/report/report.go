@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/workflow"
 )
@@ -243,7 +246,7 @@ func buildView(d Data) view {
 		v.LatestStep = last.GetStep()
 		v.Latest = latestSummary(last)
 	}
-	v.Groups = chartGroups(steps)
+	v.Groups = chartGroups(steps, rewardKind(d.Run.ConfigYAML))
 	v.Usage = operatorUsage(steps)
 	v.Workflows = workflowViews(d.TopWorkflows)
 	v.Cost = costSection(steps, evals)
@@ -386,7 +389,29 @@ func mapSeries(steps []*pb.StepMetrics, get func(*pb.StepMetrics) map[string]flo
 	return out
 }
 
-func chartGroups(steps []*pb.StepMetrics) []chartGroup {
+// releaseLabel names the release rate as the kind's reward uses it.
+func releaseLabel(kind reward.Kind) string {
+	if kind == reward.Correctness {
+		return "S(W) ≥ 1 rate (recorded, not gating)"
+	}
+	return "structure release rate"
+}
+
+// rewardKind reads the reward kind from a run's stored config; a run
+// without one used the default, CWRPO's.
+func rewardKind(configYAML string) reward.Kind {
+	var c struct {
+		Reward struct {
+			Kind reward.Kind `yaml:"kind"`
+		} `yaml:"reward"`
+	}
+	if err := yaml.Unmarshal([]byte(configYAML), &c); err != nil || c.Reward.Kind == "" {
+		return reward.CWRPO
+	}
+	return c.Reward.Kind
+}
+
+func chartGroups(steps []*pb.StepMetrics, kind reward.Kind) []chartGroup {
 	x := make([]float64, len(steps))
 	for i, m := range steps {
 		x[i] = float64(m.GetStep())
@@ -404,7 +429,7 @@ func chartGroups(steps []*pb.StepMetrics) []chartGroup {
 	return []chartGroup{
 		{
 			Heading: "Reward",
-			Note:    "R = −1 + S(W) + [S(W) ≥ 1]·c: correctness counts only once the structure score reaches the cap.",
+			Note:    reward.Formula(kind),
 			Charts: []template.HTML{
 				lineChart{Title: titleReward, X: x, Fixed: true, YMin: -1, YMax: 1, Series: []series{
 					s("mean reward", (*pb.StepMetrics).GetMeanReward),
@@ -417,7 +442,7 @@ func chartGroups(steps []*pb.StepMetrics) []chartGroup {
 			Heading: "Structure and correctness",
 			Charts: []template.HTML{
 				unit(titleRelease,
-					s("structure release rate", (*pb.StepMetrics).GetStructureReleaseRate),
+					s(releaseLabel(kind), (*pb.StepMetrics).GetStructureReleaseRate),
 					s("correctness", (*pb.StepMetrics).GetCorrectness),
 					s("finished rate", (*pb.StepMetrics).GetFinishedRate)),
 				unit(titleFamily, mapSeries(steps, (*pb.StepMetrics).GetAccuracyByFamily)...),

@@ -341,3 +341,30 @@ func TestWriteError(t *testing.T) {
 		t.Errorf("Write to a failing writer = %v", err)
 	}
 }
+
+func TestReportPrintsTheFormulaOfTheRunsRewardKind(t *testing.T) {
+	cases := []struct {
+		config    string
+		want, not []string
+	}{
+		{"steps: 24\nreward: {kind: cwrpo}\n", []string{"R = −1 + S(W) + [S(W) ≥ 1]·c", "structure release rate"}, []string{"R = c ", "M(W)"}},
+		{"steps: 24\n", []string{"R = −1 + S(W) + [S(W) ≥ 1]·c"}, []string{"R = c "}},
+		{"steps: 24\nreward:\n  kind: correctness\n", []string{"R = c (correctness only", "S(W) ≥ 1 rate (recorded, not gating)"}, []string{"R = −1 + S(W)", "structure release rate"}},
+		{"reward: {kind: milestone}\n", []string{"R = −1 + M(W) + [M(W) ≥ 1]·c"}, []string{"R = −1 + S(W)", "R = c "}},
+	}
+	for _, tc := range cases {
+		d := fixture(true)
+		d.Run.ConfigYAML = tc.config
+		page := html.UnescapeString(render(t, d))
+		for _, w := range tc.want {
+			if !strings.Contains(page, w) {
+				t.Errorf("config %q: report lacks %q", tc.config, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(page, n) {
+				t.Errorf("config %q: report shows %q", tc.config, n)
+			}
+		}
+	}
+}

@@ -3,6 +3,11 @@
 // reward with conditional release (SPEC section 6), and two ablation
 // variants.
 //
+// The graph given to Compute must be the workflow as last executed, the
+// one whose answer the correctness scores (the canvas keeps it); every
+// kind computes S(W) and its parts from it, so arms trained with
+// different rewards can be compared on structure.
+//
 // Data path: canvas episode ends -> task scorer gives correctness ->
 // reward.Spec.Compute -> the trainer turns rewards into advantages.
 package reward
@@ -21,12 +26,23 @@ const (
 	// CWRPO: R = -1 + S(W) + [S(W) >= 1] * c with
 	// S(W) = min(1, 0.2*[checker] + 0.2*[Format] + 0.2*[ops >= 6] + 0.4*[structure]).
 	CWRPO Kind = "cwrpo"
-	// Milestone: S(W) is replaced by milestone bonuses (ablation); the
-	// release rule is the same.
+	// Milestone: the structure term is replaced by milestone bonuses M(W)
+	// (ablation): R = -1 + M(W) + [M(W) >= 1] * c.
 	Milestone Kind = "milestone"
 	// Correctness: R = c (plain GRPO ablation).
 	Correctness Kind = "correctness"
 )
+
+// Formula is the reward function of kind k in words, for reports.
+func Formula(k Kind) string {
+	switch k {
+	case Milestone:
+		return "R = −1 + M(W) + [M(W) ≥ 1]·c, M(W) the milestone structure score (ablation); S(W) is recorded for comparison only."
+	case Correctness:
+		return "R = c (correctness only, plain GRPO ablation); S(W) and its release gate are recorded for comparison only."
+	}
+	return "R = −1 + S(W) + [S(W) ≥ 1]·c: correctness counts only once the structure score reaches the cap."
+}
 
 // Spec holds every weight of the reward; the zero value is not useful, use
 // Default and override fields.
@@ -90,8 +106,13 @@ func (s Spec) Validate() error {
 
 // Input is what the reward reads about an ended episode.
 type Input struct {
+	// Graph is the workflow as last executed: nodes added or modified but
+	// never run (still awaiting their prompts when max_rounds ended the
+	// episode) must not be in it.
 	Graph *workflow.Graph
-	// IsChecker tells which operators are checkers (from the library).
+	// IsChecker tells which operators count as checkers: the library's
+	// checkers that can run on this task (Test only where the task has
+	// tests).
 	IsChecker func(op string) bool
 	// Correctness in [0, 1] from the task's scorer.
 	Correctness    float64
@@ -99,7 +120,9 @@ type Input struct {
 	InvalidActions int
 }
 
-// Breakdown shows every part of a reward.
+// Breakdown shows every part of a reward. Checker, Format, Size,
+// Structure and StructureTotal are SPEC section 6's S(W) and its parts for
+// every kind, so arms trained with different rewards compare on structure.
 type Breakdown struct {
 	Kind           Kind
 	Reward         float64
@@ -109,10 +132,14 @@ type Breakdown struct {
 	Size           float64
 	Structure      float64 // weight earned by a parallel, conditional or loop
 	StructureTotal float64 // S(W), capped
-	Released       bool    // correctness released
-	Correctness    float64
-	Penalties      float64
-	Cost           CostTerm // cost-aware objective (cost.go); zero when off
+	// Released: for cwrpo and milestone, correctness was added to the
+	// reward; for correctness (which always counts c) whether S(W) reached
+	// the release threshold, i.e. whether CWRPO would have released it.
+	Released    bool
+	Milestone   float64 // M(W), capped: the milestone kind's structure score (0 for other kinds)
+	Correctness float64
+	Penalties   float64
+	Cost        CostTerm // cost-aware objective (cost.go); zero when off
 }
 
 // releaseSlack absorbs floating-point error in sums of decimal weights.
@@ -130,34 +157,34 @@ func (s Spec) Compute(in Input) Breakdown {
 		g = workflow.New()
 	}
 	st := g.Stats()
+	// S(W) and its parts, whatever the kind.
+	if hasChecker(g, in.IsChecker) {
+		b.Checker = s.CheckerWeight
+	}
+	if g.Has("Format") {
+		b.Format = s.FormatWeight
+	}
+	if st.TotalOperators >= s.MinOperators {
+		b.Size = s.SizeWeight
+	}
+	if st.HasStructure() {
+		b.Structure = s.StructureWeight
+	}
+	b.StructureTotal = math.Min(s.Cap, b.Checker+b.Format+b.Size+b.Structure)
+	// The weights are decimals that need not sum exactly in floating point
+	// (0.2+0.2+0.2+0.4 = 1.0000000000000002 or 0.9999999999999999
+	// depending on order), so the release test allows a rounding error.
+	b.Released = b.StructureTotal >= s.ReleaseThreshold-releaseSlack
 	switch s.Kind {
 	case Correctness:
-		b.Released = true
 		b.Reward = c
 	case Milestone:
 		b.Base = s.Base
-		b.StructureTotal = math.Min(s.Cap, milestones(st))
-		b.Released = b.StructureTotal >= s.ReleaseThreshold-releaseSlack
-		b.Reward = b.Base + b.StructureTotal
+		b.Milestone = math.Min(s.Cap, milestones(st))
+		b.Released = b.Milestone >= s.ReleaseThreshold-releaseSlack
+		b.Reward = b.Base + b.Milestone
 	default: // CWRPO
 		b.Base = s.Base
-		if hasChecker(g, in.IsChecker) {
-			b.Checker = s.CheckerWeight
-		}
-		if g.Has("Format") {
-			b.Format = s.FormatWeight
-		}
-		if st.TotalOperators >= s.MinOperators {
-			b.Size = s.SizeWeight
-		}
-		if st.HasStructure() {
-			b.Structure = s.StructureWeight
-		}
-		b.StructureTotal = math.Min(s.Cap, b.Checker+b.Format+b.Size+b.Structure)
-		// The weights are decimals that need not sum exactly in floating
-		// point (0.2+0.2+0.2+0.4 = 1.0000000000000002 or 0.9999999999999999
-		// depending on order), so the release test allows a rounding error.
-		b.Released = b.StructureTotal >= s.ReleaseThreshold-releaseSlack
 		b.Reward = b.Base + b.StructureTotal
 	}
 	if s.Kind != Correctness && b.Released {

@@ -81,11 +81,11 @@ func extractQA(text string) string {
 }
 
 // noAnswerPhrases are the explicit "no answer" replies accepted for an
-// unanswerable question, compared after NormalizeQA. The empty answer is
-// one, as in SQuAD v2's own script; note that a workflow that outputs
-// nothing therefore scores 1 on unanswerable questions.
+// unanswerable question, compared after NormalizeQA. Unlike SQuAD v2's own
+// script, the empty answer is not one: abstaining must be explicit (SPEC
+// section 6), or a workflow that failed and output nothing would score 1.
 var noAnswerPhrases = []string{
-	"", "no answer", "noanswer", "none", "unanswerable", "not answerable", "unknown", "na", "n a",
+	"no answer", "noanswer", "none", "unanswerable", "not answerable", "unknown", "na", "n a",
 	"cannot be answered", "can not be answered", "cannot answer", "cant be answered", "cannot be determined",
 	"not in passage", "not in context", "not in text", "not in paragraph", "not mentioned", "not stated", "not given", "not provided",
 	"no information", "insufficient information", "not enough information", "no answer in passage", "no answer in context",

@@ -59,7 +59,7 @@ func TestQAScorerExactMatchAndF1(t *testing.T) {
 func TestQAScorerUnanswerableAcceptsOnlyExplicitNoAnswer(t *testing.T) {
 	task := Task{Family: QA, Unanswerable: true, Context: "The Normans gave their name to Normandy."}
 	for _, a := range []string{
-		"", "no answer", "No answer.", "unanswerable", "This question cannot be answered.", "Not in the passage",
+		"no answer", "No answer.", "unanswerable", "This question cannot be answered.", "Not in the passage",
 		"<answer>cannot be answered</answer>", "The passage does not mention when the Normans left.", "N/A", "unknown",
 		"The answer is: not mentioned",
 	} {
@@ -67,7 +67,9 @@ func TestQAScorerUnanswerableAcceptsOnlyExplicitNoAnswer(t *testing.T) {
 			t.Errorf("%q: %+v", a, r)
 		}
 	}
-	for _, a := range []string{"Normandy", "France", "Rollo", "The answer is not Normandy, it is France"} {
+	// Saying nothing is not abstaining: a workflow that failed and output
+	// nothing must not score as a correct "no answer".
+	for _, a := range []string{"", "  ", ".", "<answer></answer>", "Normandy", "France", "Rollo", "The answer is not Normandy, it is France"} {
 		if r := Score(context.Background(), task, a, nil); r.Correct || r.Score != 0 {
 			t.Errorf("%q accepted: %+v", a, r)
 		}

@@ -524,7 +524,7 @@ func (s *Service) RunWorkflow(req *pb.RunWorkflowRequest, stream grpc.ServerStre
 	ctx := stream.Context()
 	var sendErr error
 	var mu sync.Mutex
-	ex, err := x.Execute(ctx, canvas.ExecRequest{Graph: g, Task: t, Library: lib, Backend: req.GetBackend(), OnNode: func(n canvas.NodeResult) {
+	ex, err := x.Execute(ctx, canvas.ExecRequest{Graph: g.Clone(), Task: t, Library: lib, Backend: req.GetBackend(), OnNode: func(n canvas.NodeResult) {
 		mu.Lock()
 		defer mu.Unlock()
 		if sendErr == nil {
@@ -543,7 +543,7 @@ func (s *Service) RunWorkflow(req *pb.RunWorkflowRequest, stream grpc.ServerStre
 		if sc == nil {
 			return status.Error(codes.FailedPrecondition, "score was asked for but this canvas has no scorer configured")
 		}
-		v := sc.Score(ctx, t, ex.FinalAnswer)
+		v := canvas.ScoreExecution(ctx, sc, t, g, ex)
 		res.Score = &pb.Score{Value: v.Value, Correct: v.Correct, Method: v.Method, Explanation: v.Explanation}
 	}
 	return stream.Send(&pb.RunWorkflowResponse{Event: &pb.RunWorkflowResponse_Result{Result: res}})

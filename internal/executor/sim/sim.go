@@ -450,17 +450,32 @@ func (c *call) check() (bool, string) {
 	if sol == "" {
 		sol = c.meta.Inputs["answer"]
 	}
+	ok := true
 	if c.holds(sol) {
-		if c.d.u("alarm") < c.cfg.Checker.FalseAlarm {
-			return false, "The final step looks inconsistent with the question; recheck the last operation."
-		}
-		return true, "The reasoning matches the question and the result is consistent."
+		ok = c.d.u("alarm") >= c.cfg.Checker.FalseAlarm
+	} else {
+		ok = c.d.u("catch") >= c.cfg.Checker.Catch
 	}
-	if c.d.u("catch") < c.cfg.Checker.Catch {
-		return false, "The result does not satisfy the question: one of the steps uses the wrong quantity."
+	// The feedback depends on the verdict only, never on whether the
+	// solution was right: a policy reading it (or re-drawing the call with
+	// new prompts until it reads a telling phrase) must learn no more than
+	// the noisy verdict a real checker gives.
+	if ok {
+		return true, passFeedback[c.d.pick("feedback", len(passFeedback))]
 	}
-	return true, "The solution looks plausible."
+	return false, failFeedback[c.d.pick("feedback", len(failFeedback))]
 }
+
+var (
+	passFeedback = []string{
+		"The reasoning matches the question and the result is consistent.",
+		"The solution looks plausible.",
+	}
+	failFeedback = []string{
+		"The final step looks inconsistent with the question; recheck the last operation.",
+		"The result does not satisfy the question: one of the steps uses the wrong quantity.",
+	}
+)
 
 func (c *call) repairP() float64 {
 	return clamp01(c.cfg.Revise.Repair * (1 - c.cfg.Revise.RepairDifficulty*c.difficulty()))

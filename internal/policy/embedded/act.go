@@ -28,7 +28,11 @@ type legality struct {
 // observation's operator list when the canvas sends one (it already
 // applies the family rules); otherwise from SPEC section 2's rule that
 // multiple choice disables Programmer. Test is legal only on a code task
-// with public tests: elsewhere it has nothing to run.
+// with public tests: elsewhere it has nothing to run. Finish is legal only
+// when the default finish rules are met on what the observation shows: a
+// finish the canvas refuses costs a turn and, in training, took the blame
+// of the episodes it wasted (see BENCHMARKS.md, "Why the embedded policy
+// never finishes").
 func legalityOf(obs *pb.Observation) legality {
 	t := obs.GetTask()
 	enabled := make(map[string]bool, len(Operators))
@@ -83,7 +87,7 @@ func legalityOf(obs *pb.Observation) legality {
 	bit(KindAddConditional, l.checker != 0 && l.repair != 0)
 	bit(KindAddLoop, l.loopBody != 0)
 	bit(KindDeleteLast, nonEmpty)
-	bit(KindFinish, nonEmpty)
+	bit(KindFinish, nonEmpty && finishOK(obs))
 	return l
 }
 

@@ -20,7 +20,8 @@ func TestFirstChoiceFrequenciesMatchLogProbs(t *testing.T) {
 		obs    *pb.Observation
 		masked []int
 	}{
-		{"non-empty workflow, all six kinds legal", obsOf(testTask(famMath, false), opStage(1, "Programmer")), nil},
+		{"finish rules met, all six kinds legal", obsOf(testTask(famMath, false), opStage(1, "Programmer"), parStage(2, "Programmer", "Custom"), condStage(3, "Review", "Revise")), nil},
+		{"finish masked while the finish rules are unmet", obsOf(testTask(famMath, false), opStage(1, "Programmer")), []int{KindFinish}},
 		{"empty workflow, delete and finish masked", obsOf(testTask(famMath, false)), []int{KindDeleteLast, KindFinish}},
 	}
 	for _, tt := range tests {
@@ -222,7 +223,7 @@ func TestOperatorListFromTheCanvasOverridesTheFamilyRule(t *testing.T) {
 
 func TestActionsHaveTheirStructuredForm(t *testing.T) {
 	p := newTestPolicy(t, Config{Seed: 9})
-	obs := obsOf(testTask(famCode, true), opStage(1, "Programmer"), opStage(4, "Review"))
+	obs := obsOf(testTask(famCode, true), opStage(1, "Programmer"), parStage(2, "Programmer", "Custom"), opStage(3, "Test"), condStage(4, "Review", "Revise"))
 	kinds := map[int]bool{}
 	for _, d := range actions(t, p, obs, 2000) {
 		a := d.Action.Structured

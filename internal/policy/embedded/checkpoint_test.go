@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,9 +138,9 @@ func TestLoadRefusesBadCheckpoints(t *testing.T) {
 		{"empty file", write("empty.ckpt", nil), "", "bad magic"},
 		{"missing file", filepath.Join(dir, "nope.ckpt"), "", "no such file"},
 		{"different hidden size", smallPath, "", "hidden 32 in the checkpoint, 64 here"},
-		{"different text buckets", widePath, "", "input size 65 in the checkpoint, 81 here"},
+		{"different text buckets", widePath, "", fmt.Sprintf("input size %d in the checkpoint, %d here", FeatureSize+16, FeatureSize+32)},
 		{"different choice order", write("order.ckpt", reordered), "", "head choices"},
-		{"different feature layout", write("layout.ckpt", relayout), "", "feature layout 2 in the checkpoint, 1 here"},
+		{"different feature layout", write("layout.ckpt", relayout), "", fmt.Sprintf("feature layout %d in the checkpoint, %d here", featureLayout+1, featureLayout)},
 	}
 	q := newTestPolicy(t, Config{Seed: 5})
 	v := q.Info().Version

@@ -30,7 +30,8 @@ import (
 //	31       1    rounds_left / max_rounds (capped at 1)
 //	32      13    the last stage's operator one-hot: none, then Operators order
 //	45       4    the last stage's kind one-hot: operator, parallel, conditional, loop
-//	49       B    hashed bag of words of the question, L2-normalised
+//	49       1    the default finish rules are met, as far as the observation shows
+//	50       B    hashed bag of words of the question, L2-normalised
 //
 // "The last stage's operator" is the one the next stage reads from: the
 // operator of an operator stage, the checker of a conditional, the last
@@ -55,12 +56,14 @@ const (
 	offRoundsLeft  = 31
 	offLastOp      = 32
 	offLastKind    = 45
+	offFinishOK    = 49
 	// FeatureSize is the number of structured features; the hashed text
 	// buckets follow them.
-	FeatureSize = 49
+	FeatureSize = 50
 	// featureLayout versions the meaning of the features; checkpoints
 	// record it, so a change of layout that keeps the size is still caught.
-	featureLayout = 1
+	// Layout 2 added the finish-rules bit.
+	featureLayout = 2
 )
 
 // defaultMaxRounds stands in when an observation leaves max_rounds unset.
@@ -233,11 +236,69 @@ func features(obs *pb.Observation, buckets int, x []float64) {
 		}
 	}
 
+	if finishOK(obs) {
+		x[offFinishOK] = 1
+	}
+
 	q := t.GetQuestion()
 	if strings.TrimSpace(q) == "" {
 		q = t.GetPrompt() // code tasks may carry only a signature and docstring
 	}
 	hashWords(q, x[FeatureSize:FeatureSize+buckets])
+}
+
+// finishOK reports whether the default finish rules are met on what obs
+// shows (see finishRulesMet).
+func finishOK(obs *pb.Observation) bool {
+	counts := map[string]int{}
+	total := 0
+	var structure, checker, solver bool
+	for _, s := range obs.GetWorkflow().GetStages() {
+		for _, op := range stageOps(s) {
+			counts[op]++
+			total++
+			checker = checker || checkers[op]
+			solver = solver || solvers[op]
+		}
+		k := s.GetKind()
+		structure = structure || k == pb.StageKind_STAGE_KIND_PARALLEL || k == pb.StageKind_STAGE_KIND_CONDITIONAL || k == pb.StageKind_STAGE_KIND_LOOP
+	}
+	return finishRulesMet(obs.GetTask(), counts, total, structure, checker, solver, obs.GetExecution().GetFinalAnswer())
+}
+
+// finishRulesMet mirrors the canvas's default finish rules (SPEC section
+// 4) on what the observation shows, so the policy can tell when a finish
+// would be accepted without spending a turn to find out: a finish it
+// cannot yet press is not a decision it can learn to take.
+func finishRulesMet(t *pb.Task, counts map[string]int, total int, structure, checker, solver bool, answer string) bool {
+	if total < 5 || !structure || !checker || !solver {
+		return false
+	}
+	if t.GetFamily() == pb.TaskFamily_TASK_FAMILY_CODE {
+		if hasPublicTests(t) && counts["Test"] == 0 {
+			return false
+		}
+		if counts["Programmer"] == 0 && counts["Test"] == 0 {
+			return false
+		}
+	}
+	return counts["Format"] > 0 || !verboseAnswer(answer)
+}
+
+// verboseAnswer is the canvas's test for an answer that needs Format: over
+// 60 characters, several lines, or step-by-step prose.
+func verboseAnswer(s string) bool {
+	s = strings.TrimSpace(s)
+	if len([]rune(s)) > 60 || strings.Contains(s, "\n") {
+		return true
+	}
+	l := strings.ToLower(s)
+	for _, w := range []string{"step 1", "first,", "therefore", "let's", "we have", "so the answer"} {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // hashWords adds lower-cased word counts into buckets by FNV-1a and

@@ -15,8 +15,8 @@ func featuresOf(obs *pb.Observation, buckets int) []float64 {
 }
 
 func TestFeatureLayout(t *testing.T) {
-	if FeatureSize != offLastKind+4 {
-		t.Fatalf("FeatureSize %d does not end the layout (%d)", FeatureSize, offLastKind+4)
+	if FeatureSize != offFinishOK+1 {
+		t.Fatalf("FeatureSize %d does not end the layout (%d)", FeatureSize, offFinishOK+1)
 	}
 	o := obsOf(testTask(famCode, true),
 		opStage(1, "Programmer"),
@@ -47,6 +47,7 @@ func TestFeatureLayout(t *testing.T) {
 		offRoundsLeft:                     0.75,
 		offLastOp + 1 + opIndex["Revise"]: 1, // a loop feeds on its last body operator
 		offLastKind + 3:                   1,
+		offFinishOK:                       1, // 8 operators, structure, solver, checker, Test and Programmer, concise answer
 	}
 	for i := range FeatureSize {
 		if !near(x[i], want[i], 1e-6) { // float32 rounding happens later, in Act
@@ -121,5 +122,31 @@ func TestFeaturesIgnoreTheRenderedPromptAndFollowTheQuestion(t *testing.T) {
 	}
 	if x := featuresOf(obsOf(&pb.Task{}), 16); slices.ContainsFunc(x, math.IsNaN) {
 		t.Fatal("an empty question gave NaN features")
+	}
+}
+
+func TestFinishRulesFeatureFollowsTheCanvasRules(t *testing.T) {
+	full := []*pb.Stage{opStage(1, "Programmer"), parStage(2, "Programmer", "Custom"), condStage(3, "Review", "Revise")}
+	cases := []struct {
+		name   string
+		task   *pb.Task
+		stages []*pb.Stage
+		answer string
+		want   float64
+	}{
+		{"math, every rule met", testTask(famMath, false), full, "42", 1},
+		{"math, four operators", testTask(famMath, false), full[1:], "42", 0},
+		{"math, verbose answer without Format", testTask(famMath, false), full, "Let's see: the answer is 42", 0},
+		{"math, verbose answer with Format", testTask(famMath, false), append(full[:3:3], opStage(4, "Format")), "Let's see: the answer is 42", 1},
+		{"code with tests needs Test", testTask(famCode, true), full, "42", 0},
+		{"code without tests", testTask(famCode, false), full, "42", 1},
+		{"no structure", testTask(famMath, false), []*pb.Stage{opStage(1, "Programmer"), opStage(2, "Custom"), opStage(3, "Review"), opStage(4, "Revise"), opStage(5, "Format")}, "42", 0},
+	}
+	for _, tc := range cases {
+		o := obsOf(tc.task, tc.stages...)
+		o.Execution = &pb.Execution{FinalAnswer: tc.answer}
+		if got := featuresOf(o, 8)[offFinishOK]; got != tc.want {
+			t.Errorf("%s: finish bit %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
