@@ -46,6 +46,17 @@ const (
 type Scorer struct {
 	ProgramTimeout time.Duration // 0: DefaultProgramTimeout
 	CaseTimeout    time.Duration // 0: DefaultCaseTimeout
+	// MathRelTol is the relative tolerance for non-integer math answers;
+	// 0 means DefaultMathRelTol, a negative value means none (integers
+	// always compare exactly).
+	MathRelTol float64
+}
+
+func (s Scorer) mathRelTol() float64 {
+	if s.MathRelTol == 0 {
+		return DefaultMathRelTol
+	}
+	return s.MathRelTol
 }
 
 // Score scores answer against t with the default Scorer.
@@ -60,7 +71,7 @@ func Score(ctx context.Context, t Task, answer string, runner CodeRunner) Result
 func (s Scorer) Score(ctx context.Context, t Task, answer string, runner CodeRunner) Result {
 	switch t.Family {
 	case Math:
-		return scoreMath(t, answer)
+		return scoreMath(t, answer, s.mathRelTol())
 	case MultipleChoice:
 		return scoreChoice(t, answer)
 	case QA:
