@@ -116,6 +116,13 @@ func Load(path string, format string) ([]Task, error) {
 	}
 	files := []string{path}
 	root := filepath.Dir(path)
+	if info.IsDir() && (format == "" || format == "auto" || format == FormatAPPS) {
+		if dirs, err := appsProblemDirs(path); err != nil {
+			return nil, fmt.Errorf("task: %w", err)
+		} else if len(dirs) > 0 {
+			return loadAPPSDirs(path, dirs)
+		}
+	}
 	if info.IsDir() {
 		root = path
 		files, err = dataFiles(path)
@@ -369,7 +376,9 @@ func splitArray(file string, data []byte, lc *lineCounter) ([]rawRecord, error) 
 		if err := dec.Decode(&v); err != nil {
 			return nil, &LoadError{File: file, Line: lc.line(errOffset(err, start)), Err: fmt.Errorf("invalid JSON: %w", err)}
 		}
-		r := rawRecord{line: lc.line(start), raw: v}
+		// Where names the element: a one-line array (MathQA's test.json)
+		// gives every record the same line, so the line alone cannot.
+		r := rawRecord{line: lc.line(start), where: fmt.Sprintf("[%d]", len(recs)), raw: v}
 		if err := json.Unmarshal(v, &r.fields); err != nil || r.fields == nil {
 			return nil, r.errorf(file, fmt.Errorf("array element is a JSON %s, not an object", jsonKind(v)))
 		}

@@ -256,7 +256,7 @@ func TestLoadErrorsNameFileLineAndField(t *testing.T) {
 		{"not an object", "n.jsonl", gsm + "[1, 2]\n", "gsm8k",
 			`n.jsonl:2: record is a JSON array, not an object`},
 		{"array element line", "arr.json", "[\n" + `{"Problem": "p", "options": "a ) 1 , b ) 2", "correct": "a"},` + "\n" + `{"Problem": "p", "options": "a ) 1 , b ) 2", "correct": "z"}` + "\n]\n", "",
-			`arr.json:3: mathqa record field "correct" is "z", want a letter a-b`},
+			`arr.json:3: [1]: mathqa record field "correct" is "z", want a letter a-b`},
 		{"nested squad", "s.json", `{"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [{"id": "x", "answers": []}]}]}]}`, "",
 			`s.json: data[0].paragraphs[0].qas[0]: squad2 record has no "question" field`},
 		{"humaneval without entry point", "h.jsonl", `{"task_id": "H/1", "prompt": "def f():\n", "test": "def check(c):\n    pass\n", "canonical_solution": "x", "entry_point": ""}` + "\n", "",
