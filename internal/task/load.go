@@ -211,6 +211,12 @@ func DetectRecord(fields map[string]json.RawMessage) (string, error) {
 		return FormatTriviaQA, nil
 	case has("question") && (kind("answer") == "array" || kind("answers") == "array"):
 		return FormatNQ, nil
+	// AIME releases (yentinglin/aime_2025 and its copies) carry problem,
+	// solution and an integer answer like MATH-500 does, but no MATH level,
+	// type or subject.
+	case (has("problem") || has("question")) && has("answer") && !has("level") && !has("type") && !has("subject") &&
+		(kind("answer") == "number" || plainNumRe.MatchString(strings.TrimSpace(rawString(fields["answer"])))):
+		return FormatAIME2025, nil
 	case has("problem", "solution"):
 		return FormatMATH, nil
 	case has("question", "answer") && kind("answer") == "string" && strings.Contains(rawString(fields["answer"]), "####"):
