@@ -113,6 +113,9 @@ type workflowJob struct {
 	sys   *system.System
 	graph *workflow.Graph
 	tasks []task.Task
+	// droppedTests counts public examples the data set's own reference
+	// solution fails; they were left out (task.VetPublicTests).
+	droppedTests int
 }
 
 // prepareWorkflowJob builds the system for b, parses dsl (flag names the
@@ -143,5 +146,11 @@ func prepareWorkflowJob(ctx context.Context, b *backendFlags, flag, dsl, file, f
 	if limit > 0 && len(tasks) > limit {
 		tasks = tasks[:limit]
 	}
-	return &workflowJob{sys: sys, graph: g, tasks: tasks}, nil
+	dropped := 0
+	if sys.Scorer != nil {
+		if dropped, err = task.VetPublicTests(ctx, tasks, sys.Scorer.CodeRunner(), 4); err != nil {
+			return nil, err
+		}
+	}
+	return &workflowJob{sys: sys, graph: g, tasks: tasks, droppedTests: dropped}, nil
 }

@@ -103,6 +103,9 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 		simNote = " (SIMULATED executor: figures describe the offline sim, not a real model)"
 	}
 	fmt.Fprintf(out, "evaluating %s on %d tasks from %s with %s / %s%s\n", g.String(), len(tasks), f.tasks, b.Name(), b.Model(), simNote)
+	if job.droppedTests > 0 {
+		fmt.Fprintf(out, "public tests: %d examples dropped because the data set's reference solution fails them (flowsteer tasks inspect lists them)\n", job.droppedTests)
+	}
 	var bar *progressbar.ProgressBar
 	if !f.noProgress && isTerminal(errOut) {
 		bar = progressbar.NewOptions(len(tasks), progressbar.OptionSetWriter(errOut), progressbar.OptionSetDescription("tasks"),

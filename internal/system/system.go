@@ -190,6 +190,9 @@ func (s *Scorer) Score(ctx context.Context, t task.Task, answer string) canvas.S
 	return canvas.Score{Value: r.Score, Correct: r.Correct, Method: r.Method, Explanation: r.Explanation}
 }
 
+// CodeRunner is the sandbox as a task.CodeRunner (for task.VetPublicTests).
+func (s *Scorer) CodeRunner() task.CodeRunner { return codeRunner{s.Runner} }
+
 // codeRunner adapts the sandbox to task.CodeRunner.
 type codeRunner struct{ r *sandbox.Runner }
 
