@@ -28,6 +28,7 @@ type backendFlags struct {
 	simSeed     int64
 	noCache     bool
 	runTimeout  time.Duration
+	mathGrader  string
 	llama       llamaFlags
 	fs          *pflag.FlagSet
 }
@@ -72,6 +73,7 @@ func (b *backendFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&b.simSeed, "sim-seed", 1, "sim: seed of the simulated executor")
 	fs.BoolVar(&b.noCache, "no-cache", false, "do not cache deterministic executor calls")
 	fs.DurationVar(&b.runTimeout, "run-timeout", 600*time.Second, "timeout for one whole workflow run")
+	fs.StringVar(&b.mathGrader, "math-grader", "auto", "math answers: auto (math-verify, the field's grader, via a Python worker; flowsteer's Go scorer where it is not installed: make mathverify), math-verify (required) or go")
 	b.llama.register(fs, "llamacpp-")
 }
 
@@ -82,6 +84,7 @@ func (b *backendFlags) options() (system.Options, error) {
 	seed := b.simSeed
 	o.SimSeed = &seed
 	o.Engine.RunTimeout = b.runTimeout
+	o.MathGrader = b.mathGrader
 	if b.noCache {
 		o.CacheEntries = -1
 	}

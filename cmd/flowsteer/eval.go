@@ -139,6 +139,9 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 		failed += res.FailedNodes
 	}
 	fmt.Fprintf(out, "executor calls: %d (cache hits %d), failed nodes: %d\n", calls, hits, failed)
+	if g := mathGraders(results); g != "" {
+		fmt.Fprintf(out, "math graded by: %s\n", g)
+	}
 	if f.out != "" {
 		fmt.Fprintf(out, "per-task results: %s\n", f.out)
 	}
@@ -181,4 +184,35 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 		fmt.Fprintln(out, "executor: SIMULATED (offline sim) — these figures describe the simulation, not real models")
 	}
 	return nil
+}
+
+// mathGraders says which grader scored the math answers: math-verify
+// results carry its name and version in their explanation, Go scorer
+// results their numeric/expression method.
+func mathGraders(results []eval.Result) string {
+	mv, goScorer, name := 0, 0, ""
+	for _, r := range results {
+		if r.Family != task.Math {
+			continue
+		}
+		if r.Method == task.MethodMathVerify {
+			mv++
+			if i := strings.Index(r.Explanation, "math-verify "); i >= 0 && name == "" {
+				name = strings.Fields(r.Explanation[i:])[0] + " " + strings.Fields(r.Explanation[i:])[1]
+			}
+			continue
+		}
+		goScorer++
+	}
+	var parts []string
+	if mv > 0 {
+		if name == "" {
+			name = "math-verify"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d answers", name, mv))
+	}
+	if goScorer > 0 {
+		parts = append(parts, fmt.Sprintf("flowsteer Go scorer: %d answers", goScorer))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/operator/builtin"
 	"github.com/flowsteer/flowsteer/internal/sandbox"
 	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/task/mathverify"
 )
 
 // Backend kinds.
@@ -56,6 +57,10 @@ type Options struct {
 	// Libraries are extra operator libraries (e.g. served by another
 	// process), chosen per episode by EpisodeConfig.library.
 	Libraries []*operator.Library
+	// MathGrader picks the math grader: "" or "go" for the Go scorer;
+	// "auto" for math-verify (internal/task/mathverify) with the Go scorer
+	// as fallback where it cannot run; "math-verify" to require it.
+	MathGrader string
 }
 
 // DefaultOptions run offline on the simulated backend.
@@ -83,6 +88,9 @@ type System struct {
 // Close releases what the System started: the managed llama.cpp server.
 // Safe to call more than once and on any System.
 func (s *System) Close() error {
+	if s != nil && s.Scorer != nil && s.Scorer.Math != nil {
+		_ = s.Scorer.Math.Close()
+	}
 	if s == nil || s.LlamaCpp == nil {
 		return nil
 	}
@@ -125,6 +133,18 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 	}
 	s.Sandbox = sb
 	s.Scorer = &Scorer{Runner: sb}
+	switch strings.ToLower(o.MathGrader) {
+	case "", "go":
+	case "auto", "math-verify":
+		s.Scorer.Math = mathverify.New(mathverify.Config{})
+		if strings.EqualFold(o.MathGrader, "math-verify") {
+			if err := s.Scorer.Math.Start(); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, fmt.Errorf("math grader: unknown %q: use auto, math-verify or go", o.MathGrader)
+	}
 	s.Backends = executor.NewRegistry()
 	var b executor.Backend
 	switch strings.ToLower(o.Backend) {
@@ -182,11 +202,17 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 // Scorer adapts the task scorers to the canvas, running code through the sandbox.
 type Scorer struct {
 	Runner *sandbox.Runner
+	// Math grades math answers when set (math-verify); nil: the Go scorer.
+	Math *mathverify.Grader
 }
 
 // Score implements canvas.Scorer.
 func (s *Scorer) Score(ctx context.Context, t task.Task, answer string) canvas.Score {
-	r := task.Score(ctx, t, answer, codeRunner{s.Runner})
+	var sc task.Scorer
+	if s.Math != nil {
+		sc.Math = s.Math
+	}
+	r := sc.Score(ctx, t, answer, codeRunner{s.Runner})
 	return canvas.Score{Value: r.Score, Correct: r.Correct, Method: r.Method, Explanation: r.Explanation}
 }
 

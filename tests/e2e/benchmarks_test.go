@@ -65,6 +65,13 @@ func TestEvalScoresGoldAnswersOneAndWrongAnswersZeroOnEveryBenchmarkSample(t *te
 				if err != nil {
 					t.Fatalf("%s: eval: %v\n%s", mode, err, text)
 				}
+				if strings.Contains(b.name, "gsm8k") || b.name == "math" || b.name == "aime2025" {
+					i := strings.Index(string(text), "math graded by: ")
+					if i < 0 {
+						t.Fatalf("%s: eval does not say which grader scored:\n%s", mode, text)
+					}
+					t.Logf("%s: %s", mode, strings.SplitN(string(text[i:]), "\n", 2)[0])
+				}
 				res := readResults(t, out)
 				if len(res) != len(tasks) {
 					t.Fatalf("%s: %d results for %d tasks\n%s", mode, len(res), len(tasks), text)
