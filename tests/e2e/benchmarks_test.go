@@ -31,7 +31,7 @@ var benchmarkSamples = []struct {
 	{"mathqa", "mathqa/train.json", 2},
 	{"aime2025", "aime2025/test.jsonl", 15},
 	{"hotpotqa", "hotpotqa/hotpot_dev_distractor_v1.json", 0},
-	{"squad2", "squad2/dev-v2.0.json", 0},
+	{"squad2", "squad2/dev-v2.0.json", 17},
 	{"triviaqa", "triviaqa/verified-wikipedia-dev.json", 0},
 	{"nq", "nq/NQ-open.dev.jsonl", 20},
 	{"mbpp", "mbpp/mbpp.jsonl", 7},
@@ -178,6 +178,9 @@ func reply(t task.Task, gold bool) string {
 	case task.QA:
 		if !gold {
 			return "<answer>zzqx wrong</answer>"
+		}
+		if t.Unanswerable {
+			return "<answer>unanswerable</answer>" // SQuAD v2: an explicit abstention
 		}
 		return "<answer>" + t.Answers[0] + "</answer>"
 	}
