@@ -30,7 +30,7 @@ var benchmarkSamples = []struct {
 	{"math", "math/test.jsonl", 20},
 	{"mathqa", "mathqa/train.json", 2},
 	{"aime2025", "aime2025/test.jsonl", 15},
-	{"hotpotqa", "hotpotqa/hotpot_dev_distractor_v1.json", 0},
+	{"hotpotqa", "hotpotqa/hotpot_dev_distractor_v1.json", 1},
 	{"squad2", "squad2/dev-v2.0.json", 17},
 	{"triviaqa", "triviaqa/verified-wikipedia-dev.json", 0},
 	{"nq", "nq/NQ-open.dev.jsonl", 20},
