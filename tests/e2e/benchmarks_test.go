@@ -32,7 +32,7 @@ var benchmarkSamples = []struct {
 	{"aime2025", "aime2025/test.jsonl", 15},
 	{"hotpotqa", "hotpotqa/hotpot_dev_distractor_v1.json", 1},
 	{"squad2", "squad2/dev-v2.0.json", 17},
-	{"triviaqa", "triviaqa/verified-wikipedia-dev.json", 0},
+	{"triviaqa", "triviaqa/triviaqa_sample.json", 1},
 	{"nq", "nq/NQ-open.dev.jsonl", 20},
 	{"mbpp", "mbpp/mbpp.jsonl", 7},
 	{"humaneval", "humaneval/HumanEval.jsonl.gz", 10},
