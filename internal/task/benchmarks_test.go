@@ -140,3 +140,18 @@ func TestSampleRunsUseSampleInputsAndTheDS1000Context(t *testing.T) {
 func TestTrimCodeKeepsTheFirstLinesIndent(t *testing.T) {
 	want(t, TrimCode("\n\n    result = sorted(a)\n    return result\n\n"), "    result = sorted(a)\n    return result")
 }
+
+func TestSampleRunsCompileStdinProblemsWithoutSamples(t *testing.T) {
+	py := needPython(t)
+	ctx := context.Background()
+	x := Task{ID: "io", Family: Code, Source: FormatAPPS, Question: "Read n and print n+1.",
+		HiddenTests: Tests{Style: IOStyle, Cases: []IOCase{{Input: "1\n", Output: "2\n"}}}}
+	ok := SampleRuns(x, "n = int(input())\nprint(n + 1)\n")
+	if _, exit, _, err := py.RunPython(ctx, ok[0].Code, ok[0].Stdin, DefaultProgramTimeout); err != nil || exit != 0 {
+		t.Fatalf("correct stdin code failed its sample run: exit %d, %v", exit, err)
+	}
+	bad := SampleRuns(x, "n = int(input()\nprint(n + 1)\n")
+	if _, exit, _, _ := py.RunPython(ctx, bad[0].Code, bad[0].Stdin, DefaultProgramTimeout); exit == 0 {
+		t.Fatal("a syntax error passed the sample run")
+	}
+}

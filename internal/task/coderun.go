@@ -73,6 +73,8 @@ const MaxSampleRuns = 3
 //     context program (exec_context with the snippet at [insert], on the
 //     first generated test input), printing the snippet's result; the
 //     check that compares with the expected result is not run;
+//   - stdin problems without a sample input: the program is compiled,
+//     not run (empty stdin would fail correct code);
 //   - otherwise: the program alone (it must at least define and import
 //     cleanly).
 func SampleRuns(t Task, code string) []SampleRun {
@@ -94,6 +96,12 @@ func SampleRuns(t Task, code string) []SampleRun {
 			runs = append(runs, SampleRun{Code: prog, Stdin: c.Input, Want: c.Output, HasWant: true})
 		}
 		return runs
+	}
+	if t.HiddenTests.Style == IOStyle || len(t.HiddenTests.Cases) > 0 {
+		// A stdin problem without a sample input: running it on empty
+		// stdin would fail correct code at its first input(). Compile it
+		// instead, which still catches syntax errors.
+		return []SampleRun{{Code: "compile(" + PythonString(prog) + ", \"solution.py\", \"exec\")\n"}}
 	}
 	return []SampleRun{{Code: prog}}
 }
