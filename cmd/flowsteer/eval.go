@@ -163,6 +163,11 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	if f.limit > 0 && len(tasks) > f.limit {
 		tasks = tasks[:f.limit]
 	}
+	if n, err := vetTasks(ctx, tasks); err != nil {
+		return err
+	} else if n > 0 {
+		fmt.Fprintf(out, "public tests: %d examples dropped because the data set's reference solution fails them (flowsteer tasks inspect lists them)\n", n)
+	}
 	var pts []*pb.Task
 	for _, t := range tasks {
 		pts = append(pts, canvassvc.TaskToPB(t))
