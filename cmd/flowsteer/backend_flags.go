@@ -142,18 +142,13 @@ func prepareWorkflowJob(ctx context.Context, b *backendFlags, flag, dsl, file, f
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	tasks, err := task.Load(file, format)
+	var runner task.CodeRunner // nil: a default sandbox
+	if sys.Scorer != nil {
+		runner = sys.Scorer.CodeRunner()
+	}
+	tasks, dropped, err := system.LoadTasks(ctx, file, format, nil, limit, runner)
 	if err != nil {
 		return nil, err
-	}
-	if limit > 0 && len(tasks) > limit {
-		tasks = tasks[:limit]
-	}
-	dropped := 0
-	if sys.Scorer != nil {
-		if dropped, err = task.VetPublicTests(ctx, tasks, sys.Scorer.CodeRunner(), 4); err != nil {
-			return nil, err
-		}
 	}
 	return &workflowJob{sys: sys, graph: g, tasks: tasks, droppedTests: dropped}, nil
 }

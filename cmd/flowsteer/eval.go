@@ -14,6 +14,7 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/eval"
+	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
@@ -156,16 +157,11 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	if strings.HasPrefix(f.policy, "fixed:") {
 		spec.Kind, spec.Dsl = "fixed", strings.TrimPrefix(f.policy, "fixed:")
 	}
-	tasks, err := task.Load(f.tasks, f.format)
+	tasks, n, err := system.LoadTasks(ctx, f.tasks, f.format, nil, f.limit, nil)
 	if err != nil {
 		return err
 	}
-	if f.limit > 0 && len(tasks) > f.limit {
-		tasks = tasks[:f.limit]
-	}
-	if n, err := vetTasks(ctx, tasks); err != nil {
-		return err
-	} else if n > 0 {
+	if n > 0 {
 		fmt.Fprintf(out, "public tests: %d examples dropped because the data set's reference solution fails them (flowsteer tasks inspect lists them)\n", n)
 	}
 	var pts []*pb.Task
@@ -179,7 +175,8 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 		return err
 	}
 	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts})
+		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts,
+		MathGrader: f.mathGrader})
 	obs.finish()
 	if err != nil {
 		return err

@@ -218,6 +218,7 @@ func logSystem(sys *system.System) {
 	} else {
 		log.Info("executor backend", "backend", b.Name(), "model", b.Model())
 	}
+	log.Info("math grader", "grader", sys.MathGraderName())
 	iso := sys.Sandbox.Isolation()
 	if iso.Note != "" {
 		log.Warn("sandbox isolation is reduced", "mode", iso.Mode, "note", iso.Note)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowsteer/flowsteer/internal/sandbox"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
 )
@@ -200,22 +199,8 @@ func orDash(s string) string {
 }
 
 // vetTasks drops the public examples of code tasks that the data set's own
-// reference solution fails (task.VetPublicTests), in a default sandbox.
+// reference solution fails, in a default sandbox, as every command does
+// (system.VetTasks).
 func vetTasks(ctx context.Context, ts []task.Task) (int, error) {
-	need := false
-	for _, t := range ts {
-		if t.Family == task.Code && t.Reference != "" && !t.PublicTests.Empty() {
-			need = true
-			break
-		}
-	}
-	if !need {
-		return 0, nil
-	}
-	sb, err := sandbox.New(sandbox.Config{})
-	if err != nil {
-		return 0, fmt.Errorf("sandbox: %w", err)
-	}
-	sc := &system.Scorer{Runner: sb}
-	return task.VetPublicTests(ctx, ts, sc.CodeRunner(), 4)
+	return system.VetTasks(ctx, ts, nil)
 }
