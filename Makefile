@@ -364,4 +364,4 @@ mathverify: $(VENV)/.mathverify-installed
 .PHONY: test-mathverify
 test-mathverify: mathverify
 	$(GO) test -count=1 ./internal/task/mathverify/
-	$(GO) test -count=1 -run '^TestEvalScoresGold' ./tests/e2e/
+	FLOWSTEER_BENCHMARK_E2E=1 $(GO) test -count=1 -run '^TestEvalScoresGold' ./tests/e2e/
