@@ -142,6 +142,7 @@ func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
 		select {
 		case addr = <-ready:
 		case err := <-done:
+			done <- err // for the deferred wait, which would block on an empty channel
 			return fmt.Errorf("start canvas: %w", err)
 		}
 	}
