@@ -46,6 +46,7 @@ help:
 	@echo "make test-ui    drive the web viewer with headless Chromium during a short training run (screenshots in UI_ARTIFACTS=$(UI_ARTIFACTS))"
 	@echo "make test-security  tests/security against a real serve (tenants, secrets, budgets) and the sandbox escape table (also in test-go)"
 	@echo "make test-shared-cache  the shared executor cache tier against a real redis-server on loopback (installs it; ~3 min)"
+	@echo "make mathverify install math-verify (the default math grader) into .venv; make test-mathverify: its parity and benchmark-sample tests"
 
 # ---- tools -----------------------------------------------------------------
 
@@ -127,7 +128,7 @@ lint: tools
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 .PHONY: test
-test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy test-ui test-shared-cache
+test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python test-load test-deploy test-ui test-shared-cache test-mathverify
 	@echo "all tests passed"
 
 # test-all: every test, the real-model ones included (what CI runs):
@@ -417,3 +418,21 @@ test-shared-cache: shared-cache-deps
 .PHONY: bench-canvas-turn
 bench-canvas-turn:
 	scripts/bench_canvas_turn.sh $(or $(BASE),05ebaf7) $(or $(ROUNDS),5) $(or $(TURNS),20000)
+# ---- benchmark files and math-verify (issue #20) ----
+# math-verify (PyPI, pinned in tools/requirements-mathverify.txt) is the
+# default math grader: flowsteer runs it as one long-lived Python worker
+# and finds it in .venv; without it the Go scorer grades and says so.
+$(VENV)/.mathverify-installed: tools/requirements-mathverify.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r tools/requirements-mathverify.txt
+	touch $@
+
+.PHONY: mathverify
+mathverify: $(VENV)/.mathverify-installed
+
+# The parity test of the two math graders over every shipped math sample,
+# and eval of every benchmark sample against a loopback answer server.
+.PHONY: test-mathverify
+test-mathverify: mathverify
+	$(GO) test -count=1 ./internal/task/mathverify/
+	FLOWSTEER_BENCHMARK_E2E=1 $(GO) test -count=1 -run '^TestEvalScoresGold' ./tests/e2e/

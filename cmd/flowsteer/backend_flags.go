@@ -30,6 +30,7 @@ type backendFlags struct {
 	simSeed     int64
 	noCache     bool
 	runTimeout  time.Duration
+	mathGrader  string
 	llama       llamaFlags
 	fs          *pflag.FlagSet
 
@@ -80,6 +81,7 @@ func (b *backendFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&b.cacheRedis, "cache-redis", "", "host:port of a Redis/Valkey server that the canvas replicas share as a second executor cache tier (password from $FLOWSTEER_CACHE_REDIS_PASSWORD); unreachable = per-replica caching")
 	fs.DurationVar(&b.cacheRedisTTL, "cache-redis-ttl", 24*time.Hour, "expiry of shared executor cache entries")
 	fs.DurationVar(&b.runTimeout, "run-timeout", 600*time.Second, "timeout for one whole workflow run")
+	fs.StringVar(&b.mathGrader, "math-grader", "auto", "math answers: auto (math-verify, the field's grader, via a Python worker; flowsteer's Go scorer where it is not installed: make mathverify), math-verify (required) or go")
 	b.llama.register(fs, "llamacpp-")
 }
 
@@ -90,6 +92,7 @@ func (b *backendFlags) options() (system.Options, error) {
 	seed := b.simSeed
 	o.SimSeed = &seed
 	o.Engine.RunTimeout = b.runTimeout
+	o.MathGrader = b.mathGrader
 	if b.noCache {
 		o.CacheEntries = -1
 	}
@@ -124,6 +127,9 @@ type workflowJob struct {
 	sys   *system.System
 	graph *workflow.Graph
 	tasks []task.Task
+	// droppedTests counts public examples the data set's own reference
+	// solution fails; they were left out (task.VetPublicTests).
+	droppedTests int
 }
 
 // prepareWorkflowJob builds the system for b, parses dsl (flag names the
@@ -151,12 +157,13 @@ func prepareWorkflowJob(ctx context.Context, b *backendFlags, flag, dsl, file, f
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	tasks, err := task.Load(file, format)
+	var runner task.CodeRunner // nil: a default sandbox
+	if sys.Scorer != nil {
+		runner = sys.Scorer.CodeRunner()
+	}
+	tasks, dropped, err := system.LoadTasks(ctx, file, format, nil, limit, runner)
 	if err != nil {
 		return nil, err
 	}
-	if limit > 0 && len(tasks) > limit {
-		tasks = tasks[:limit]
-	}
-	return &workflowJob{sys: sys, graph: g, tasks: tasks}, nil
+	return &workflowJob{sys: sys, graph: g, tasks: tasks, droppedTests: dropped}, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/eval"
+	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
@@ -105,6 +106,9 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 		simNote = " (SIMULATED executor: figures describe the offline sim, not a real model)"
 	}
 	fmt.Fprintf(out, "evaluating %s on %d tasks from %s with %s / %s%s\n", g.String(), len(tasks), f.tasks, b.Name(), b.Model(), simNote)
+	if job.droppedTests > 0 {
+		fmt.Fprintf(out, "public tests: %d examples dropped because the data set's reference solution fails them (flowsteer tasks inspect lists them)\n", job.droppedTests)
+	}
 	var bar *progressbar.ProgressBar
 	if !f.noProgress && isTerminal(errOut) {
 		bar = progressbar.NewOptions(len(tasks), progressbar.OptionSetWriter(errOut), progressbar.OptionSetDescription("tasks"),
@@ -143,6 +147,9 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 	}
 	fmt.Fprintf(out, "executor calls: %d (cache hits %d), failed nodes: %d\n", calls, hits, failed)
 	fmt.Fprint(out, costTable(results))
+	if g := mathGraders(results); g != "" {
+		fmt.Fprintf(out, "math graded by: %s\n", g)
+	}
 	if f.out != "" {
 		fmt.Fprintf(out, "per-task results: %s\n", f.out)
 	}
@@ -157,12 +164,12 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	if strings.HasPrefix(f.policy, "fixed:") {
 		spec.Kind, spec.Dsl = "fixed", strings.TrimPrefix(f.policy, "fixed:")
 	}
-	tasks, err := task.Load(f.tasks, f.format)
+	tasks, n, err := system.LoadTasks(ctx, f.tasks, f.format, nil, f.limit, nil)
 	if err != nil {
 		return err
 	}
-	if f.limit > 0 && len(tasks) > f.limit {
-		tasks = tasks[:f.limit]
+	if n > 0 {
+		fmt.Fprintf(out, "public tests: %d examples dropped because the data set's reference solution fails them (flowsteer tasks inspect lists them)\n", n)
 	}
 	var pts []*pb.Task
 	for _, t := range tasks {
@@ -179,7 +186,8 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 		return err
 	}
 	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts, Prices: prices})
+		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts, Prices: prices,
+		MathGrader: f.mathGrader})
 	obs.finish()
 	if err != nil {
 		return err
@@ -189,4 +197,35 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 		fmt.Fprintln(out, "executor: SIMULATED (offline sim) — these figures describe the simulation, not real models")
 	}
 	return nil
+}
+
+// mathGraders says which grader scored the math answers: math-verify
+// results carry its name and version in their explanation, Go scorer
+// results their numeric/expression method.
+func mathGraders(results []eval.Result) string {
+	mv, goScorer, name := 0, 0, ""
+	for _, r := range results {
+		if r.Family != task.Math {
+			continue
+		}
+		if r.Method == task.MethodMathVerify {
+			mv++
+			if i := strings.Index(r.Explanation, "math-verify "); i >= 0 && name == "" {
+				name = strings.Fields(r.Explanation[i:])[0] + " " + strings.Fields(r.Explanation[i:])[1]
+			}
+			continue
+		}
+		goScorer++
+	}
+	var parts []string
+	if mv > 0 {
+		if name == "" {
+			name = "math-verify"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d answers", name, mv))
+	}
+	if goScorer > 0 {
+		parts = append(parts, fmt.Sprintf("flowsteer Go scorer: %d answers", goScorer))
+	}
+	return strings.Join(parts, "; ")
 }

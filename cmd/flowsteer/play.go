@@ -17,7 +17,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/policy/llm"
 	"github.com/flowsteer/flowsteer/internal/rollout"
-	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/system"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
@@ -119,12 +119,12 @@ func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
 		return err
 	}
 	defer closeP()
-	tasks, err := task.Load(f.taskFile, f.format)
+	tasks, dropped, err := system.LoadTasks(ctx, f.taskFile, f.format, nil, f.limit, nil)
 	if err != nil {
 		return err
 	}
-	if f.limit > 0 && len(tasks) > f.limit {
-		tasks = tasks[:f.limit]
+	if dropped > 0 {
+		fmt.Fprintf(out, "public tests: %d examples dropped because the data set's reference solution fails them (flowsteer tasks inspect lists them)\n", dropped)
 	}
 	addr := f.canvasAddr
 	var dialOpts []grpc.DialOption
@@ -142,6 +142,7 @@ func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
 		select {
 		case addr = <-ready:
 		case err := <-done:
+			done <- err // for the deferred wait, which would block on an empty channel
 			return fmt.Errorf("start canvas: %w", err)
 		}
 	}

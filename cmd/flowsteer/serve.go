@@ -275,6 +275,7 @@ func logSystem(sys *system.System) {
 	} else {
 		log.Info("executor backend", "backend", b.Name(), "model", b.Model())
 	}
+	log.Info("math grader", "grader", sys.MathGraderName())
 	iso := sys.Sandbox.Isolation()
 	cg := iso.Cgroup
 	if cg == "" {

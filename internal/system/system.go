@@ -20,6 +20,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/operator/builtin"
 	"github.com/flowsteer/flowsteer/internal/sandbox"
 	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/task/mathverify"
 )
 
 // Backend kinds.
@@ -60,6 +61,10 @@ type Options struct {
 	// SharedCache, when its Addr is set, puts a Redis/Valkey tier shared by
 	// the canvas replicas behind the cache (ignored when the cache is off).
 	SharedCache executor.RedisConfig
+	// MathGrader picks the math grader: "" or "go" for the Go scorer;
+	// "auto" for math-verify (internal/task/mathverify) with the Go scorer
+	// as fallback where it cannot run; "math-verify" to require it.
+	MathGrader string
 }
 
 // DefaultOptions run offline on the simulated backend.
@@ -96,6 +101,9 @@ func (s *System) Close() error {
 	if s.redis != nil {
 		_ = s.redis.Close()
 		s.redis = nil
+	}
+	if s.Scorer != nil && s.Scorer.Math != nil {
+		_ = s.Scorer.Math.Close()
 	}
 	if s.LlamaCpp == nil {
 		return nil
@@ -139,6 +147,18 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 	}
 	s.Sandbox = sb
 	s.Scorer = &Scorer{Runner: sb}
+	switch strings.ToLower(o.MathGrader) {
+	case "", "go":
+	case "auto", "math-verify":
+		s.Scorer.Math = mathverify.New(mathverify.Config{})
+		if strings.EqualFold(o.MathGrader, "math-verify") {
+			if err := s.Scorer.Math.Start(); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, fmt.Errorf("math grader: unknown %q: use auto, math-verify or go", o.MathGrader)
+	}
 	s.Backends = executor.NewRegistry()
 	var b executor.Backend
 	switch strings.ToLower(o.Backend) {
@@ -204,13 +224,22 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 // Scorer adapts the task scorers to the canvas, running code through the sandbox.
 type Scorer struct {
 	Runner *sandbox.Runner
+	// Math grades math answers when set (math-verify); nil: the Go scorer.
+	Math *mathverify.Grader
 }
 
 // Score implements canvas.Scorer.
 func (s *Scorer) Score(ctx context.Context, t task.Task, answer string) canvas.Score {
-	r := task.Score(ctx, t, answer, codeRunner{s.Runner})
+	var sc task.Scorer
+	if s.Math != nil {
+		sc.Math = s.Math
+	}
+	r := sc.Score(ctx, t, answer, codeRunner{s.Runner})
 	return canvas.Score{Value: r.Score, Correct: r.Correct, Method: r.Method, Explanation: r.Explanation}
 }
+
+// CodeRunner is the sandbox as a task.CodeRunner (for task.VetPublicTests).
+func (s *Scorer) CodeRunner() task.CodeRunner { return codeRunner{s.Runner} }
 
 // codeRunner adapts the sandbox to task.CodeRunner.
 type codeRunner struct{ r *sandbox.Runner }

@@ -116,6 +116,13 @@ func Load(path string, format string) ([]Task, error) {
 	}
 	files := []string{path}
 	root := filepath.Dir(path)
+	if info.IsDir() && (format == "" || format == "auto" || format == FormatAPPS) {
+		if dirs, err := appsProblemDirs(path); err != nil {
+			return nil, fmt.Errorf("task: %w", err)
+		} else if len(dirs) > 0 {
+			return loadAPPSDirs(path, dirs)
+		}
+	}
 	if info.IsDir() {
 		root = path
 		files, err = dataFiles(path)
@@ -204,6 +211,12 @@ func DetectRecord(fields map[string]json.RawMessage) (string, error) {
 		return FormatTriviaQA, nil
 	case has("question") && (kind("answer") == "array" || kind("answers") == "array"):
 		return FormatNQ, nil
+	// AIME releases (yentinglin/aime_2025 and its copies) carry problem,
+	// solution and an integer answer like MATH-500 does, but no MATH level,
+	// type or subject.
+	case (has("problem") || has("question")) && has("answer") && !has("level") && !has("type") && !has("subject") &&
+		(kind("answer") == "number" || plainNumRe.MatchString(strings.TrimSpace(rawString(fields["answer"])))):
+		return FormatAIME2025, nil
 	case has("problem", "solution"):
 		return FormatMATH, nil
 	case has("question", "answer") && kind("answer") == "string" && strings.Contains(rawString(fields["answer"]), "####"):
@@ -369,7 +382,9 @@ func splitArray(file string, data []byte, lc *lineCounter) ([]rawRecord, error) 
 		if err := dec.Decode(&v); err != nil {
 			return nil, &LoadError{File: file, Line: lc.line(errOffset(err, start)), Err: fmt.Errorf("invalid JSON: %w", err)}
 		}
-		r := rawRecord{line: lc.line(start), raw: v}
+		// Where names the element: a one-line array (MathQA's test.json)
+		// gives every record the same line, so the line alone cannot.
+		r := rawRecord{line: lc.line(start), where: fmt.Sprintf("[%d]", len(recs)), raw: v}
 		if err := json.Unmarshal(v, &r.fields); err != nil || r.fields == nil {
 			return nil, r.errorf(file, fmt.Errorf("array element is a JSON %s, not an object", jsonKind(v)))
 		}
@@ -429,7 +444,8 @@ func readData(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(path, ".gz") {
+	// gzip is recognised by its magic bytes, whatever the name says.
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 		zr, err := gzip.NewReader(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)

@@ -101,14 +101,13 @@ func mbppEntryPoint(code, test string) string {
 }
 
 // HumanEval: {"task_id", "prompt", "canonical_solution", "test",
-// "entry_point"}. Hidden tests: test + check(entry_point). Public tests, in
-// order of preference:
-//  1. the docstring's examples (">>> f(x)" followed by a result line, or
-//     "f(x) ==> y" style lines) turned into asserts: they are in the prompt
-//     the policy sees anyway, so nothing hidden leaks;
-//  2. else the first assert of check(), when it is the first statement of
-//     check's body (a later one may depend on setup that is not copied);
-//  3. else none.
+// "entry_point"}. Hidden tests: test + check(entry_point). Public tests:
+// the docstring's examples (">>> f(x)" followed by a result line, or
+// "f(x) ==> y" style lines) turned into asserts; they are in the prompt the
+// policy sees anyway, so nothing hidden leaks. A task whose docstring has
+// none has no public tests: an assert of check() is a hidden test.
+// Examples the canonical solution fails (HumanEval/47, /80, /130, /148) are
+// dropped by VetPublicTests.
 func convHumanEval(r rec) (Task, error) {
 	prompt, err := r.nonEmpty("prompt")
 	if err != nil {
@@ -132,9 +131,6 @@ func convHumanEval(r rec) (Task, error) {
 		return Task{}, err
 	}
 	pub := docExampleTests(prompt, entry)
-	if pub == "" {
-		pub = firstCheckAssert(test, entry)
-	}
 	t := Task{
 		ID: id, Family: Code, Source: FormatHumanEval, Question: prompt, Prompt: prompt, EntryPoint: entry,
 		HiddenTests: Tests{Style: AssertStyle, Code: strings.TrimRight(test, "\n") + "\n\ncheck(" + entry + ")\n"},
@@ -242,64 +238,14 @@ func isExampleLead(s string) bool {
 	return false
 }
 
-// firstCheckAssert copies the first assert of check(candidate) when it is
-// the first statement of check's body, with the test module's own preamble
-// (imports, METADATA) and candidate bound to the entry point.
-func firstCheckAssert(test, entry string) string {
-	lines := strings.Split(crlf(test), "\n")
-	defAt := -1
-	for i, l := range lines {
-		if strings.HasPrefix(l, "def check(") {
-			defAt = i
-			break
-		}
-	}
-	if defAt < 0 {
-		return ""
-	}
-	var pre []string
-	for _, l := range lines[:defAt] {
-		if strings.TrimSpace(l) != "" {
-			pre = append(pre, l)
-		}
-	}
-	i := defAt + 1
-	for i < len(lines) {
-		t := strings.TrimSpace(lines[i])
-		if t == "" || strings.HasPrefix(t, "#") {
-			i++
-			continue
-		}
-		break
-	}
-	if i >= len(lines) || !strings.HasPrefix(strings.TrimSpace(lines[i]), "assert") {
-		return ""
-	}
-	indent := len(lines[i]) - len(strings.TrimLeft(lines[i], " \t"))
-	stmt := []string{lines[i][indent:]}
-	for !balancedBrackets(strings.Join(stmt, "\n")) || strings.HasSuffix(stmt[len(stmt)-1], "\\") {
-		i++
-		if i >= len(lines) {
-			return ""
-		}
-		l := lines[i]
-		if len(l) >= indent {
-			l = l[indent:]
-		}
-		stmt = append(stmt, l)
-	}
-	out := append(pre, "candidate = "+entry)
-	out = append(out, stmt...)
-	return strings.Join(out, "\n") + "\n"
-}
-
 // APPS: {"problem_id", "question", "solutions": "<JSON list>", "input_output":
 // "<JSON {inputs, outputs, fn_name?}>", "difficulty", "starter_code"}.
 // Standard-input problems become IOStyle cases; call-based ones (fn_name)
 // become asserts that call the function (or Solution().fn_name) with each
 // argument list and compare the JSON-normalised result, which is how APPS'
-// own checker treats the one-element output lists. Public: the first case;
-// hidden: all.
+// own checker treats the one-element output lists. Public: the examples
+// of the question text (apps_examples.go), none when it shows none; hidden:
+// all of input_output.
 func convAPPS(r rec) (Task, error) {
 	q, err := r.nonEmpty("question")
 	if err != nil {
@@ -378,7 +324,14 @@ func convAPPS(r rec) (Task, error) {
 			}
 			lines = append(lines, fmt.Sprintf("assert _fs_same(_fs_call(*%s), %s), %q", args, want, fmt.Sprintf("case %d", i+1)))
 		}
-		t.PublicTests = Tests{Style: AssertStyle, Code: head + lines[0] + "\n"}
+		// Public: the examples of the problem statement, never a hidden case.
+		if args, wants := appsCallExamples(q); len(args) > 0 {
+			var pub []string
+			for i := range args {
+				pub = append(pub, fmt.Sprintf("assert _fs_same(_fs_call(*%s), %s), %q", args[i], wants[i], fmt.Sprintf("example %d", i+1)))
+			}
+			t.PublicTests = Tests{Style: AssertStyle, Code: head + strings.Join(pub, "\n") + "\n"}
+		}
 		t.HiddenTests = Tests{Style: AssertStyle, Code: head + strings.Join(lines, "\n") + "\n"}
 		return t, nil
 	}
@@ -394,7 +347,9 @@ func convAPPS(r rec) (Task, error) {
 		}
 		cases[i] = IOCase{Input: in, Output: out}
 	}
-	t.PublicTests = Tests{Style: IOStyle, Cases: cases[:1]}
+	if ex := appsStdinExamples(q); len(ex) > 0 {
+		t.PublicTests = Tests{Style: IOStyle, Cases: ex}
+	}
 	t.HiddenTests = Tests{Style: IOStyle, Cases: cases}
 	return t, nil
 }

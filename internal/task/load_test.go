@@ -152,15 +152,15 @@ func TestLoadReadsEachLayoutWithItsOwnFieldNames(t *testing.T) {
 			want(t, strings.HasSuffix(ts[0].HiddenTests.Code, "\n\ncheck(has_close_elements)\n"), true)
 			want(t, ts[1].PublicTests.Code, "assert abs(truncate_number(3.5) - (0.5)) < 1e-6\n")
 			want(t, ts[2].PublicTests.Code, "assert any_int(5, 2, 7) == True\nassert any_int(3, 2, 2) == False\nassert any_int(3.6, -2.2, 2) == False\n")
-			// No examples: the first assert of check(), with its preamble.
-			want(t, ts[3].PublicTests.Code, "METADATA = {}\ncandidate = add_two\nassert candidate(2,\n                 3) == 5\n")
-			// The first assert depends on setup in check(): no public tests.
+			// No docstring examples: no public tests (check()'s asserts are hidden).
+			want(t, ts[3].PublicTests.Empty(), true)
 			want(t, ts[4].PublicTests.Empty(), true)
 		}},
 		{"apps.jsonl", func(t *testing.T, ts []Task) {
 			want(t, ts[0].ID, "apps-4000")
 			want(t, ts[0].Difficulty, 0.3)
-			want(t, ts[0].PublicTests, Tests{Style: IOStyle, Cases: []IOCase{{"1 2\n", "3\n"}}})
+			// The question shows no example: no public tests (never a hidden case).
+			want(t, ts[0].PublicTests.Empty(), true)
 			want(t, len(ts[0].HiddenTests.Cases), 3)
 			want(t, ts[1].Difficulty, 0.6)
 			want(t, ts[1].EntryPoint, "addMul")
@@ -256,7 +256,7 @@ func TestLoadErrorsNameFileLineAndField(t *testing.T) {
 		{"not an object", "n.jsonl", gsm + "[1, 2]\n", "gsm8k",
 			`n.jsonl:2: record is a JSON array, not an object`},
 		{"array element line", "arr.json", "[\n" + `{"Problem": "p", "options": "a ) 1 , b ) 2", "correct": "a"},` + "\n" + `{"Problem": "p", "options": "a ) 1 , b ) 2", "correct": "z"}` + "\n]\n", "",
-			`arr.json:3: mathqa record field "correct" is "z", want a letter a-b`},
+			`arr.json:3: [1]: mathqa record field "correct" is "z", want a letter a-b`},
 		{"nested squad", "s.json", `{"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [{"id": "x", "answers": []}]}]}]}`, "",
 			`s.json: data[0].paragraphs[0].qas[0]: squad2 record has no "question" field`},
 		{"humaneval without entry point", "h.jsonl", `{"task_id": "H/1", "prompt": "def f():\n", "test": "def check(c):\n    pass\n", "canonical_solution": "x", "entry_point": ""}` + "\n", "",

@@ -16,6 +16,9 @@ type Result struct {
 	Correct     bool
 	Method      string // "numeric", "expression", "choice", "em", "f1", "pass@1"
 	Explanation string // short and human-readable, e.g. "expected 42, got 42.0: numeric match"
+	// Grader names what scored a math answer: the MathGrader's name with
+	// its version ("math-verify 0.9.0") or GraderGo; "" for other families.
+	Grader string
 }
 
 // Scoring methods reported in Result.Method.
@@ -46,6 +49,20 @@ const (
 type Scorer struct {
 	ProgramTimeout time.Duration // 0: DefaultProgramTimeout
 	CaseTimeout    time.Duration // 0: DefaultCaseTimeout
+	// MathRelTol is the relative tolerance for non-integer math answers;
+	// 0 means DefaultMathRelTol, a negative value means none (integers
+	// always compare exactly).
+	MathRelTol float64
+	// Math, when set, grades math answers (math-verify); the Go scorer is
+	// the fallback when it fails, and the explanation says so.
+	Math MathGrader
+}
+
+func (s Scorer) mathRelTol() float64 {
+	if s.MathRelTol == 0 {
+		return DefaultMathRelTol
+	}
+	return s.MathRelTol
 }
 
 // Score scores answer against t with the default Scorer.
@@ -60,7 +77,19 @@ func Score(ctx context.Context, t Task, answer string, runner CodeRunner) Result
 func (s Scorer) Score(ctx context.Context, t Task, answer string, runner CodeRunner) Result {
 	switch t.Family {
 	case Math:
-		return scoreMath(t, answer)
+		if s.Math != nil && len(t.Answers) > 0 {
+			r, err := scoreMathWith(ctx, s.Math, t, answer)
+			if err == nil {
+				return r
+			}
+			r = scoreMath(t, answer, s.mathRelTol())
+			r.Grader = GraderGo
+			r.Explanation += " (" + GraderGo + " fallback: " + clip(err.Error(), 80) + ")"
+			return r
+		}
+		r := scoreMath(t, answer, s.mathRelTol())
+		r.Grader = GraderGo
+		return r
 	case MultipleChoice:
 		return scoreChoice(t, answer)
 	case QA:

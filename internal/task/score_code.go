@@ -131,7 +131,7 @@ func (s Scorer) scoreCode(ctx context.Context, t Task, answer string, runner Cod
 	if strings.TrimSpace(code) == "" {
 		return fail("no code in the answer")
 	}
-	code, prefix := completeCode(t, code)
+	code, prefix := Program(t, code)
 	style := t.HiddenTests.Style
 	if style == "" {
 		style = AssertStyle

@@ -473,9 +473,28 @@ func mathValue(n string) (float64, bool) {
 	return 0, false
 }
 
-func numbersClose(a, b float64) bool {
-	d := math.Abs(a - b)
-	return d <= 1e-6 || d <= 1e-4*math.Max(math.Abs(a), math.Abs(b))
+// DefaultMathRelTol is the relative tolerance for non-integer math answers
+// (SPEC section 8); Scorer.MathRelTol overrides it.
+const DefaultMathRelTol = 1e-4
+
+// mathAbsTol absorbs the binary rounding of decimals ("0.1+0.2"); it is far
+// below any difference an answer can mean.
+const mathAbsTol = 1e-6
+
+// numbersClose compares a gold value with a predicted one. An integer gold
+// compares exactly: a relative tolerance would accept 70001 for 70000 (every
+// integer of 10,000 and above is within 1e-4 of its neighbour). A relative
+// tolerance relTol applies only when the gold is not an integer
+// (0.333333 for 1/3, 1.41421 for sqrt 2); relTol < 0 turns it off.
+func numbersClose(gold, pred, relTol float64) bool {
+	if gold == math.Trunc(gold) && math.Abs(gold) < 1<<53 {
+		return pred == gold
+	}
+	d := math.Abs(gold - pred)
+	if d <= mathAbsTol {
+		return true
+	}
+	return relTol > 0 && d <= relTol*math.Max(math.Abs(gold), math.Abs(pred))
 }
 
 // leadingNumber reads "42 apples" or "$42 per week" as 42: a number that
@@ -501,12 +520,12 @@ func leadingNumber(frag string) (string, bool) {
 }
 
 // mathMatch compares one gold answer with a candidate.
-func mathMatch(gold, pred string) (bool, string) {
+func mathMatch(gold, pred string, relTol float64) (bool, string) {
 	gn, pn := normalizeMath(gold), normalizeMath(pred)
 	gv, gok := mathValue(gn)
 	pv, pok := mathValue(pn)
 	if gok && pok {
-		return numbersClose(gv, pv), MethodNumeric
+		return numbersClose(gv, pv, relTol), MethodNumeric
 	}
 	if gn != "" && gn == pn {
 		return true, MethodExpression
@@ -517,7 +536,7 @@ func mathMatch(gold, pred string) (bool, string) {
 	return false, MethodExpression
 }
 
-func scoreMath(t Task, answer string) Result {
+func scoreMath(t Task, answer string, relTol float64) Result {
 	if len(t.Answers) == 0 {
 		return Result{Method: MethodNumeric, Explanation: "task has no gold answer: not scored"}
 	}
@@ -536,7 +555,7 @@ func scoreMath(t Task, answer string) Result {
 	method := MethodExpression
 	for _, g := range t.Answers {
 		for _, p := range cands {
-			ok, m := mathMatch(g, p)
+			ok, m := mathMatch(g, p, relTol)
 			if ok {
 				return Result{Score: 1, Correct: true, Method: m,
 					Explanation: fmt.Sprintf("expected %s, got %s: %s match", clip(g, 40), clip(c.text, 40), m)}

@@ -40,7 +40,8 @@ func TestMathScorerAcceptsEquivalentForms(t *testing.T) {
 		{"degree sign", "30", "30°", MethodNumeric},
 		{"sqrt", `2\sqrt{2}`, `\sqrt{8}`, MethodExpression},
 		{"sqrt numeric", `\sqrt{2}`, "1.41421", MethodNumeric},
-		{"relative tolerance", "123456", "123456.5", MethodNumeric},
+		{"relative tolerance for a non-integer gold", "123456.25", "123456.3", MethodNumeric},
+		{"large integer exactly", "70000", "70,000", MethodNumeric},
 		{"expression with braces and spaces", "x^2+1", "x^{2} + 1", MethodExpression},
 		{"left right", "(1,2)", `\left( 1, 2 \right)`, MethodExpression},
 		{"text answer", `\text{Monday}`, "monday", MethodExpression},
@@ -77,6 +78,11 @@ func TestMathScorerRefusesLenientMatches(t *testing.T) {
 		{"expression is not a number", "2", "2x"},
 		{"pi is not a unit", "2", `2\pi`},
 		{"outside tolerance", "100", "100.1"},
+		// Integers compare exactly: a relative tolerance of 1e-4 used to
+		// accept every off-by-one answer of 10,000 and above.
+		{"off by one large integer", "70000", "70001"},
+		{"off by one GSM8K-sized integer", "57500", "57499"},
+		{"integer gold, fractional answer", "123456", "123456.5"},
 		{"empty answer", "1", ""},
 		{"no number at all", "1", "I do not know"},
 		{"tuple is not its first element", "1", "(1, 2)"},
@@ -167,5 +173,23 @@ func TestAnswerKeyGroupsEquivalentAnswers(t *testing.T) {
 	q := Task{Family: QA, Answers: []string{"x"}}
 	if a, b := AnswerKey(q, "The Eiffel Tower."), AnswerKey(q, "<answer>eiffel tower</answer>"); a != b {
 		t.Errorf("qa keys %q and %q differ", a, b)
+	}
+}
+
+func TestMathRelTolIsConfigurable(t *testing.T) {
+	tk := mathTask("3.14159")
+	ctx := context.Background()
+	if r := (Scorer{}).Score(ctx, tk, "3.1416", nil); !r.Correct {
+		t.Fatalf("default tolerance refused 3.1416 for 3.14159: %+v", r)
+	}
+	if r := (Scorer{MathRelTol: 1e-9}).Score(ctx, tk, "3.1416", nil); r.Correct {
+		t.Fatalf("tolerance 1e-9 accepted 3.1416 for 3.14159: %+v", r)
+	}
+	if r := (Scorer{MathRelTol: -1}).Score(ctx, tk, "3.14159", nil); !r.Correct {
+		t.Fatalf("no tolerance refused the exact value: %+v", r)
+	}
+	// Whatever the tolerance, integers compare exactly.
+	if r := (Scorer{MathRelTol: 0.1}).Score(ctx, mathTask("100"), "101", nil); r.Correct {
+		t.Fatalf("an integer gold took a relative tolerance: %+v", r)
 	}
 }

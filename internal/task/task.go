@@ -109,4 +109,13 @@ type Task struct {
 	Difficulty float64 `json:"difficulty,omitempty"`
 	// Distractors are plausible wrong answers (offline suite; used by the sim).
 	Distractors []string `json:"distractors,omitempty"`
+	// DroppedTests are public examples left out of PublicTests, with the
+	// reason (VetPublicTests: the data set's reference solution fails them).
+	DroppedTests []DroppedTest `json:"dropped_tests,omitempty"`
+}
+
+// DroppedTest is a public example that was not kept.
+type DroppedTest struct {
+	Test   string `json:"test"`
+	Reason string `json:"reason"`
 }

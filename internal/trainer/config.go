@@ -113,6 +113,11 @@ type Config struct {
 		APIKeyEnv string `yaml:"api_key_env"`
 		// Credential: as policy.credential, the openai backend's API key.
 		Credential string `yaml:"credential,omitempty"`
+		// MathGrader grades math answers of the in-process canvas: auto
+		// (also when empty: math-verify, the Go scorer where it cannot
+		// run), math-verify or go. Omitted from the YAML while empty, so
+		// runs made before it existed keep their hash and still resume.
+		MathGrader string `yaml:"math_grader,omitempty"`
 	} `yaml:"backend"`
 
 	Eval struct {
@@ -356,6 +361,11 @@ func (c Config) Validate() error {
 		default:
 			return bad("tasks.families", "entries must be math, qa, code or mc", f)
 		}
+	}
+	switch strings.ToLower(c.Backend.MathGrader) {
+	case "", "auto", "math-verify", "go":
+	default:
+		return bad("backend.math_grader", "must be auto, math-verify or go (empty = auto)", c.Backend.MathGrader)
 	}
 	switch c.Policy.Kind {
 	case "embedded":

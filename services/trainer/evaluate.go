@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -42,6 +43,9 @@ type EvalSpec struct {
 	// DialOptions reach a remote policy (TLS, bearer token: see
 	// flowsteer.Credentials.DialOptions).
 	DialOptions []grpc.DialOption
+	// MathGrader grades math answers: auto (also when empty), math-verify
+	// or go (system.MathGraderSetting).
+	MathGrader string
 }
 
 // EvaluatePolicy plays one episode per task for the policy and each
@@ -55,6 +59,7 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 		cfg.Backend.Kind = s.Backend
 	}
 	cfg.Backend.BaseURL, cfg.Backend.Model = s.BaseURL, s.Model
+	cfg.Backend.MathGrader = s.MathGrader
 	if s.Seed != 0 {
 		cfg.Seed = s.Seed
 	}
@@ -66,6 +71,13 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 	env := trainer.Env{}
 	if err := p.canvas(ctx, cfg, &env, s.Logger); err != nil {
 		return nil, err
+	}
+	if s.Observer != nil {
+		for _, m := range p.Models {
+			if strings.HasPrefix(m, "math grader: ") {
+				s.Observer.Log(m)
+			}
+		}
 	}
 	pol, actor, err := p.evalPolicy(ctx, s.Policy, cfg.Seed)
 	if err != nil {
@@ -159,7 +171,7 @@ func (s *Service) Evaluate(req *pb.EvaluateRequest, stream grpc.ServerStreamingS
 			return err
 		}
 		cfg.Tasks.Train = path
-		t, _, err := loadTasks(cfg)
+		t, _, err := loadTasks(stream.Context(), cfg)
 		if err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
 		}

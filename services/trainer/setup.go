@@ -199,7 +199,7 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 	p.Store = st
 	p.closers = append(p.closers, func() { st.Close() })
 
-	train, evalTasks, err := loadTasks(cfg)
+	train, evalTasks, err := loadTasks(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -308,51 +308,46 @@ func hardware() string {
 }
 
 // loadTasks reads the train and eval sets (the built-in offline suite when
-// no file is given) and converts them to the contract type.
-func loadTasks(cfg trainer.Config) (train, evalSet []*pb.Task, err error) {
-	read := func(path string, builtin []byte) ([]task.Task, error) {
-		if path == "" {
-			return task.ReadJSONL(bytes.NewReader(builtin))
+// no file is given) and converts them to the contract type. Task files go
+// through system.PrepareTasks, as in eval and play: public examples the
+// data set's reference solution fails are dropped. The built-in suite is
+// generated with references that pass its public tests (a test of
+// internal/task checks it), so it is not run again here.
+func loadTasks(ctx context.Context, cfg trainer.Config) (train, evalSet []*pb.Task, err error) {
+	read := func(path string, builtin []byte, limit int) ([]task.Task, error) {
+		ts, err := task.ReadJSONL(bytes.NewReader(builtin))
+		if path != "" {
+			ts, err = task.Load(path, cfg.Tasks.Format)
 		}
-		return task.Load(path, cfg.Tasks.Format)
+		if err != nil {
+			return nil, err
+		}
+		if path == "" {
+			return system.FilterTasks(ts, cfg.Tasks.Families, limit), nil
+		}
+		ts, _, err = system.PrepareTasks(ctx, ts, cfg.Tasks.Families, limit, nil) // nil: a default sandbox, as the in-process canvas's
+		return ts, err
 	}
-	tr, err := read(cfg.Tasks.Train, data.Train)
+	tr, err := read(cfg.Tasks.Train, data.Train, cfg.Tasks.Limit)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tasks.train: %w", err)
 	}
 	var ev []task.Task
 	if cfg.Tasks.Eval != "" || cfg.Tasks.Train == "" {
-		if ev, err = read(cfg.Tasks.Eval, data.Eval); err != nil {
+		if ev, err = read(cfg.Tasks.Eval, data.Eval, 0); err != nil {
 			return nil, nil, fmt.Errorf("tasks.eval: %w", err)
 		}
 	}
-	keep := func(ts []task.Task) []*pb.Task {
-		var out []*pb.Task
-		for _, t := range ts {
-			if len(cfg.Tasks.Families) > 0 && !contains(cfg.Tasks.Families, string(t.Family)) {
-				continue
-			}
-			out = append(out, canvassvc.TaskToPB(t))
-		}
-		return out
+	for _, t := range tr {
+		train = append(train, canvassvc.TaskToPB(t))
 	}
-	train, evalSet = keep(tr), keep(ev)
-	if cfg.Tasks.Limit > 0 && len(train) > cfg.Tasks.Limit {
-		train = train[:cfg.Tasks.Limit]
+	for _, t := range ev {
+		evalSet = append(evalSet, canvassvc.TaskToPB(t))
 	}
 	if len(train) == 0 {
 		return nil, nil, errors.New("tasks: no training task is left after the family filter")
 	}
 	return train, evalSet, nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // canvas connects the run to canvases: in process (a real Canvas server
@@ -378,6 +373,7 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 		p.closers = append(p.closers, func() { c.Close() })
 		env.Canvas = canvasClient{c}
 		p.Simulated = cfg.Backend.Kind == "sim"
+		p.Models = append(p.Models, "math grader: the remote canvases' own (flowsteer serve --math-grader)")
 		return nil
 	}
 	o := system.DefaultOptions()
@@ -398,6 +394,11 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 			}
 		}
 	}
+	mg, err := system.MathGraderSetting(cfg.Backend.MathGrader)
+	if err != nil {
+		return err
+	}
+	o.MathGrader = mg
 	sys, err := system.BuildContext(ctx, o)
 	if err != nil {
 		return err
@@ -405,7 +406,7 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 	p.closers = append(p.closers, func() { _ = sys.Close() }) // a managed llama.cpp server stops last
 	p.Simulated = sys.Simulated
 	b, _ := sys.Backends.Get("")
-	p.Models = append(p.Models, "executor: "+b.Model())
+	p.Models = append(p.Models, "executor: "+b.Model(), "math grader: "+sys.MathGraderName())
 	// Every executor call is recorded per episode so that each stored
 	// episode can be replayed exactly (internal/replay).
 	rec := replay.NewRecorder(replay.BackendInfo{Name: b.Name(), Model: b.Model(), Simulated: b.Simulated()})

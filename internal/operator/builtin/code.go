@@ -43,18 +43,14 @@ func programmer(ctx context.Context, env operator.Env, c operator.Call) (operato
 			continue
 		}
 		out.Code = code
-		res, err := env.RunPython(ctx, sandbox.Spec{Code: code, Timeout: codeRunTimeout})
+		printed, failure, err := runSamples(ctx, env, &out, c.Task, code)
 		if err != nil {
-			return out, fmt.Errorf("Programmer: sandbox: %w", err)
+			return out, err
 		}
-		out.Usage.SandboxRuns++
-		noteIsolation(&out, res)
-		failure := runFailure(res)
-		if failure == "" && !isCode && strings.TrimSpace(res.Stdout) == "" {
+		if failure == "" && !isCode && printed == "" {
 			failure = "the program printed nothing; print the final answer"
 		}
 		if failure == "" {
-			printed := strings.TrimSpace(res.Stdout)
 			out.Fields = operator.Fields{"code": {Text: code}, "output": {Text: printed}}
 			if isCode {
 				out.Forward = code
@@ -67,6 +63,34 @@ func programmer(ctx context.Context, env operator.Env, c operator.Call) (operato
 		user = base + section("Your previous code", "```python\n"+code+"\n```") + section("It failed with", failure) + "\n\nFix the code."
 	}
 	return out, fmt.Errorf("Programmer: no working code after %d attempts: %s", ProgrammerAttempts, excerpt(lastErr, 300))
+}
+
+// runSamples runs code the way task.SampleRuns says (for code tasks: on
+// the problem's sample inputs, or inside a DS-1000 problem's context
+// program) and returns what the last run printed, or why a run failed.
+func runSamples(ctx context.Context, env operator.Env, out *operator.Output, t task.Task, code string) (string, string, error) {
+	runs := task.SampleRuns(t, code)
+	var printed string
+	for i, r := range runs {
+		res, err := env.RunPython(ctx, sandbox.Spec{Code: r.Code, Stdin: r.Stdin, Timeout: codeRunTimeout})
+		if err != nil {
+			return "", "", fmt.Errorf("Programmer: sandbox: %w", err)
+		}
+		out.Usage.SandboxRuns++
+		noteIsolation(out, res)
+		label := ""
+		if len(runs) > 1 || r.Stdin != "" {
+			label = fmt.Sprintf("sample input %d: ", i+1)
+		}
+		if f := runFailure(res); f != "" {
+			return "", label + f, nil
+		}
+		printed = strings.TrimSpace(res.Stdout)
+		if r.HasWant && normOut(res.Stdout) != normOut(r.Want) {
+			return "", fmt.Sprintf("%sinput %q: expected output %q, got %q", label, excerpt(r.Stdin, 80), excerpt(r.Want, 80), excerpt(res.Stdout, 80)), nil
+		}
+	}
+	return printed, "", nil
 }
 
 // testOp runs the task's public tests on the solution code and asks for a
@@ -82,7 +106,7 @@ func testOp(ctx context.Context, env operator.Env, c operator.Call) (operator.Ou
 	}
 	var failure string
 	for attempt := 0; attempt < TestAttempts; attempt++ {
-		pass, why, err := runTests(ctx, env, &out, code, c.Task.PublicTests)
+		pass, why, err := runTests(ctx, env, &out, c.Task, code, c.Task.PublicTests)
 		if err != nil {
 			return out, err
 		}
@@ -114,11 +138,12 @@ func testOp(ctx context.Context, env operator.Env, c operator.Call) (operator.Ou
 	return out, nil
 }
 
-func runTests(ctx context.Context, env operator.Env, out *operator.Output, code string, tests task.Tests) (bool, string, error) {
+func runTests(ctx context.Context, env operator.Env, out *operator.Output, t task.Task, code string, tests task.Tests) (bool, string, error) {
 	switch {
 	case len(tests.Cases) > 0:
+		prog, _ := task.Program(t, code)
 		for i, tc := range tests.Cases {
-			res, err := env.RunPython(ctx, sandbox.Spec{Code: code, Stdin: tc.Input, Timeout: codeRunTimeout})
+			res, err := env.RunPython(ctx, sandbox.Spec{Code: prog, Stdin: tc.Input, Timeout: codeRunTimeout})
 			if err != nil {
 				return false, "", fmt.Errorf("Test: sandbox: %w", err)
 			}
@@ -133,7 +158,8 @@ func runTests(ctx context.Context, env operator.Env, out *operator.Output, code 
 		}
 		return true, "", nil
 	default:
-		res, err := env.RunPython(ctx, sandbox.Spec{Code: code + "\n\n" + tests.Code + "\n", Timeout: codeRunTimeout})
+		prog, _ := task.Program(t, code)
+		res, err := env.RunPython(ctx, sandbox.Spec{Code: prog + "\n\n" + tests.Code + "\n", Timeout: codeRunTimeout})
 		if err != nil {
 			return false, "", fmt.Errorf("Test: sandbox: %w", err)
 		}

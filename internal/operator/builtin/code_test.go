@@ -56,6 +56,13 @@ func TestProgrammerRunsCodeInTheSandbox(t *testing.T) {
 		{name: "a code task's function may print nothing", task: codeTask,
 			replies: []string{fence("def add(a, b):\n    return a + b")},
 			forward: "def add(a, b):\n    return a + b", requests: 1, runs: 1},
+		{name: "a stdin problem runs on its sample inputs", task: ioTask,
+			replies: []string{fence("a, b = map(int, input().split())\nprint(a + b)")},
+			forward: "a, b = map(int, input().split())\nprint(a + b)", output: "10", requests: 1, runs: 2},
+		{name: "a wrong sample output is retried with the expected output", task: ioTask,
+			replies: []string{fence("a, b = map(int, input().split())\nprint(a * b)"), fence("a, b = map(int, input().split())\nprint(a + b)")},
+			forward: "a, b = map(int, input().split())\nprint(a + b)", requests: 2, runs: 3,
+			retryHas: []string{"sample input 1", "expected output"}},
 	}
 	sb := realSandbox(t)
 	for _, tc := range cases {

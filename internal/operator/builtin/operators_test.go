@@ -129,6 +129,8 @@ func TestOperatorParsesScriptedReplies(t *testing.T) {
 			reply: "42", forward: "42"},
 		{name: "format code returns the fenced code", op: "Format", task: codeTask, inputs: operator.Fields{"solution": text("def add(a, b):\n    return a + b")},
 			reply: "Here it is:\n```python\ndef add(a, b):\n    return a + b\n```", forward: "def add(a, b):\n    return a + b"},
+		{name: "format code keeps the first line's indent", op: "Format", task: codeTask, inputs: operator.Fields{"solution": text("    result = sorted(a)")},
+			reply: "```python\n    result = sorted(a)\n```", forward: "    result = sorted(a)"},
 		{name: "format code reply without code keeps the solution", op: "Format", task: codeTask, inputs: operator.Fields{"solution": text("def add(a, b):\n    return a + b")},
 			reply: "The code above is already final.", forward: "def add(a, b):\n    return a + b"},
 

@@ -163,7 +163,8 @@ var (
 func codeIn(reply string) string {
 	reply = stripThink(reply)
 	if fenceRE.MatchString(reply) || codeTagRE.MatchString(reply) {
-		code := strings.TrimSpace(task.ExtractCode(reply))
+		// TrimCode, not TrimSpace: the first line's indent is code.
+		code := task.TrimCode(task.ExtractCode(reply))
 		if fenceRE.MatchString(code) {
 			return "" // only empty blocks: ExtractCode gave the text back
 		}
@@ -175,7 +176,7 @@ func codeIn(reply string) string {
 			continue // comments (or markdown headings) decide nothing
 		}
 		if codeLineRE.MatchString(line) {
-			return strings.TrimSpace(task.ExtractCode(reply))
+			return task.TrimCode(task.ExtractCode(reply))
 		}
 		return ""
 	}

@@ -1,0 +1,3 @@
+class Solution:
+    def numIdenticalPairs(self, nums: List[int]) -> int:
+        
