@@ -653,26 +653,10 @@ func (e *Episode) finishBlockers() []string {
 			out = append(out, "a code task needs Programmer or Test")
 		}
 	}
-	if r.RequireFormatWhenVerbose && e.lastExec.Executed && !e.graph.Has("Format") && verbose(e.lastExec.FinalAnswer) {
+	if r.RequireFormatWhenVerbose && e.lastExec.Executed && !e.graph.Has("Format") && task.VerboseAnswer(e.lastExec.FinalAnswer) {
 		out = append(out, "the current answer is long or verbose: add Format at the end to extract the concise final answer")
 	}
 	return out
-}
-
-// verbose is SPEC's test: over 60 characters, several lines, or
-// step-by-step prose.
-func verbose(s string) bool {
-	s = strings.TrimSpace(s)
-	if len([]rune(s)) > 60 || strings.Contains(s, "\n") {
-		return true
-	}
-	l := strings.ToLower(s)
-	for _, w := range []string{"step 1", "first,", "therefore", "let's", "we have", "so the answer"} {
-		if strings.Contains(l, w) {
-			return true
-		}
-	}
-	return false
 }
 
 // finalise scores the ended episode.

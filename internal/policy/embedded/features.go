@@ -7,6 +7,7 @@ import (
 	"unicode"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/task"
 )
 
 // Feature layout. The vector has FeatureSize structured features followed
@@ -282,23 +283,7 @@ func finishRulesMet(t *pb.Task, counts map[string]int, total int, structure, che
 			return false
 		}
 	}
-	return counts["Format"] > 0 || !verboseAnswer(answer)
-}
-
-// verboseAnswer is the canvas's test for an answer that needs Format: over
-// 60 characters, several lines, or step-by-step prose.
-func verboseAnswer(s string) bool {
-	s = strings.TrimSpace(s)
-	if len([]rune(s)) > 60 || strings.Contains(s, "\n") {
-		return true
-	}
-	l := strings.ToLower(s)
-	for _, w := range []string{"step 1", "first,", "therefore", "let's", "we have", "so the answer"} {
-		if strings.Contains(l, w) {
-			return true
-		}
-	}
-	return false
+	return counts["Format"] > 0 || !task.VerboseAnswer(answer)
 }
 
 // hashWords adds lower-cased word counts into buckets by FNV-1a and
