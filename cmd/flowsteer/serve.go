@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -57,11 +58,11 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		if err != nil {
 			return err
 		}
-		maxBytes, err := parseBytes("--episode-memory", f.memory)
+		maxBytes, err := parseBytes("--episode-memory", cmp.Or(f.memory, defaultEpisodeMemory))
 		if err != nil {
 			return err
 		}
-		tenantBytes, err := parseBytes("--client-episode-memory", f.tenantMem)
+		tenantBytes, err := parseBytes("--client-episode-memory", cmp.Or(f.tenantMem, defaultClientEpisodeMemory))
 		if err != nil {
 			return err
 		}
@@ -181,8 +182,8 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().Int64Var(&f.play.seed, "policy-seed", 1, "policy service: seed")
 	cmd.Flags().StringArrayVar(&f.credentials, "credential", nil, "trainer service: a secret clients' run configs may name (canvas.credential, policy.credential, backend.credential) without seeing it: NAME=token-file:PATH or NAME=env:VAR (repeatable)")
 	cmd.Flags().StringSliceVar(&f.allowDial, "allow-dial", auth.DefaultDialAllow, "trainer service: addresses runs and evaluations may dial for clients: loopback, CIDRs, IPs, host names, host:port, or * for any")
-	cmd.Flags().StringVar(&f.memory, "episode-memory", "2GiB", "canvas: memory budget of all stored episodes (what each holds plus what it may still grow to), checked when an episode opens (0 = none)")
-	cmd.Flags().StringVar(&f.tenantMem, "client-episode-memory", "512MiB", "canvas: the same budget per client (tenant) (0 = none)")
+	cmd.Flags().StringVar(&f.memory, "episode-memory", defaultEpisodeMemory, "canvas: memory budget of all stored episodes (what each holds plus what it may still grow to), checked when an episode opens (0 = none)")
+	cmd.Flags().StringVar(&f.tenantMem, "client-episode-memory", defaultClientEpisodeMemory, "canvas: the same budget per client (tenant) (0 = none)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", ".", "trainer service: task and sim-config files clients name must lie inside this directory (relative paths resolve in it)")
 	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "trainer service: where runs are stored (also confines policy checkpoint paths)")
 	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
@@ -287,6 +288,13 @@ func logSystem(sys *system.System) {
 		log.Info("sandbox", "mode", iso.Mode, "seccomp", iso.Seccomp, "cgroup", cg)
 	}
 }
+
+// The episode memory budgets of serve, and of the in-process canvases that
+// play and demo start with serveFlags left empty.
+const (
+	defaultEpisodeMemory       = "2GiB"
+	defaultClientEpisodeMemory = "512MiB"
+)
 
 // memoryHeadroom is what serve allows beyond --episode-memory for
 // everything else a process holds (executor cache, gRPC buffers, the
