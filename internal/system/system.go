@@ -89,6 +89,9 @@ type System struct {
 	LlamaCpp *llamacpp.Server
 
 	redis *executor.RedisTier // the shared cache tier's connections, if any
+	// mathUnavailable says why math grader "auto" fell back to the Go
+	// scorer (math-verify could not start).
+	mathUnavailable string
 }
 
 // Close releases what the System started: the managed llama.cpp server
@@ -150,12 +153,18 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 	switch strings.ToLower(o.MathGrader) {
 	case "", "go":
 	case "auto", "math-verify":
-		s.Scorer.Math = mathverify.New(mathverify.Config{})
-		if strings.EqualFold(o.MathGrader, "math-verify") {
-			if err := s.Scorer.Math.Start(); err != nil {
+		g := mathverify.New(mathverify.Config{})
+		if err := g.Start(); err != nil {
+			if strings.EqualFold(o.MathGrader, "math-verify") {
 				return nil, err
 			}
+			// auto without math-verify is the Go scorer, plainly: every
+			// score then reads as it would with "go" (a replay or a rerun
+			// elsewhere scores the same), and MathGraderName says why.
+			s.mathUnavailable = err.Error()
+			break
 		}
+		s.Scorer.Math = g
 	default:
 		return nil, fmt.Errorf("math grader: unknown %q: use auto, math-verify or go", o.MathGrader)
 	}

@@ -41,6 +41,9 @@ func (s *System) MathGraderName() string {
 		return "none (workflows are not executed)"
 	}
 	if s.Scorer.Math == nil {
+		if s.mathUnavailable != "" {
+			return fmt.Sprintf("go (flowsteer's scorer: math-verify is not available: %s; make mathverify installs it)", s.mathUnavailable)
+		}
 		return "go (flowsteer's scorer, as configured)"
 	}
 	if err := s.Scorer.Math.Start(); err != nil {
