@@ -40,6 +40,9 @@ type Config struct {
 	ExecuteEachStep bool `yaml:"execute_each_step"` // run the workflow after every completed edit
 	Hints           bool `yaml:"hints"`             // advisory hints in observations
 	RenderPrompt    bool `yaml:"render_prompt"`     // render system/user prompts for LLM policies
+	// Observation is how rendered prompts grow: full (default) or
+	// incremental (observation_mode.go).
+	Observation ObservationMode `yaml:"observation"`
 	Finish          FinishRules
 	Library         string `yaml:"library"` // operator library, "" for the default
 	Backend         string `yaml:"backend"` // executor backend, "" for the canvas's default
@@ -60,6 +63,7 @@ func DefaultConfig() Config {
 		Lenient:         true,
 		ExecuteEachStep: true,
 		RenderPrompt:    true,
+		Observation:     ObservationFull,
 		Finish:          DefaultFinishRules(),
 		FeedbackLimit:   1500,
 		ExcerptLimit:    400,
@@ -83,6 +87,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("excerpt_limit must be at least 20, got %d", c.ExcerptLimit)
 	case c.HistoryLimit < 0 || c.HistoryLimit > 100:
 		return fmt.Errorf("history_limit must be in 0..100, got %d", c.HistoryLimit)
+	case !c.Observation.valid():
+		return fmt.Errorf("observation must be %q or %q, got %q", ObservationFull, ObservationIncremental, c.Observation)
 	}
 	return nil
 }
