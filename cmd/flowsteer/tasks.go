@@ -88,6 +88,7 @@ func writeTasks(path string, ts []task.Task) error {
 
 func newTasksInspectCmd() *cobra.Command {
 	var format string
+	var jsonl bool
 	cmd := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "Load a task file (any supported layout) and print what was read",
@@ -96,6 +97,9 @@ func newTasksInspectCmd() *cobra.Command {
 			ts, err := task.Load(args[0], format)
 			if err != nil {
 				return err
+			}
+			if jsonl { // every task in flowsteer's own format (flowsteer.trl.task_dataset reads it)
+				return task.WriteJSONL(cmd.OutOrStdout(), ts)
 			}
 			counts := map[task.Family]int{}
 			for _, t := range ts {
@@ -112,5 +116,6 @@ func newTasksInspectCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "auto", "layout: auto or a data set name")
+	cmd.Flags().BoolVar(&jsonl, "jsonl", false, "print every task as one line of flowsteer's JSONL task format instead of a summary")
 	return cmd
 }
