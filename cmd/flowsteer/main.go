@@ -114,6 +114,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newRunWorkflowCmd(), newEvalCmd(), newTasksCmd(), newTrainCmd(), newPlayCmd(), newRunsCmd(), newReportCmd(), newLLMCmd(), newVersionCmd())
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newOpenEnvCmd())
 	return root
 }
 

@@ -1,6 +1,6 @@
 """OpenEnv against a served canvas (make test-integrations).
 
-`python -m flowsteer.openenv --canvas ADDR` serves the canvas through
+`flowsteer openenv serve --canvas ADDR` (python -m flowsteer.openenv) serves the canvas through
 openenv-core's create_app; the generic client of openenv-core (no flowsteer
 code on the client side) plays a whole episode to a reward, 32 sessions play
 concurrently, the typed FlowsteerEnv client plays one with CanvasAction, and
@@ -34,10 +34,12 @@ PLAN = [
 
 
 @pytest.fixture(scope="module")
-def openenv_server(addr):
+def openenv_server(addr, flowsteer_bin):
+    """`flowsteer openenv serve --canvas ADDR` (which runs python -m flowsteer.openenv)."""
     pytest.importorskip("openenv.core")
-    proc = subprocess.Popen([sys.executable, "-m", "flowsteer.openenv", "--canvas", addr, "--port", "0",
-                             "--max-sessions", "48"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([flowsteer_bin, "openenv", "serve", "--canvas", addr, "--port", "0", "--python",
+                             sys.executable, "--", "--max-sessions", "48"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()
     m = re.search(r"serving on (http://\S+)", line)
     if not m:
@@ -207,3 +209,10 @@ def _record(name, values, **extra):
     if out:
         with open(out, "a") as f:
             f.write(json.dumps({"name": name, "values": values, **extra}) + "\n")
+
+
+def test_docs_example(openenv_server):
+    from _docs import run_example
+
+    out = run_example("openenv", {"http://127.0.0.1:8000": openenv_server}).split()
+    assert out[0] == "True" and float(out[1]) in (0.0, 1.0) and out[2] == "True"

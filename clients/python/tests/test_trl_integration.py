@@ -282,3 +282,20 @@ def _record(name, values, **extra):
     if out:
         with open(out, "a") as f:
             f.write(json.dumps({"name": name, "values": values, **extra}) + "\n")
+
+
+def test_docs_environment_example(addr, trl_mods):
+    from _docs import run_example
+
+    out = run_example("trl-environment", {"127.0.0.1:50051": addr}).splitlines()
+    assert out[0].startswith("You are the Flow-Director")
+    assert out[1].startswith("Cannot add: unknown operator Foo")
+    assert out[2] in ("1.0 True", "0.0 True")
+
+
+def test_docs_rollout_example(addr, flowsteer_bin, trl_mods, monkeypatch):
+    from _docs import run_example
+
+    monkeypatch.setenv("FLOWSTEER_BIN", flowsteer_bin)
+    out = run_example("trl-rollout", {"127.0.0.1:50051": addr}, cwd=REPO).split()
+    assert out[0] == "2" and -1.0 <= float(out[1]) <= 1.0
