@@ -18,8 +18,10 @@ def example(name: str) -> str:
     raise AssertionError(f"docs/integrations.md has no example {name!r}")
 
 
-def run_example(name: str, replace: dict[str, str], cwd: str | os.PathLike | None = None) -> str:
-    """Run an example with only its addresses replaced; returns what it printed."""
+def run_example(name: str, replace: dict[str, str], cwd: str | os.PathLike | None = None,
+                namespace: dict | None = None) -> str:
+    """Run an example with only its addresses replaced; returns what it
+    printed (its globals are left in ``namespace``)."""
     code = example(name)
     for a, b in replace.items():
         assert a in code, (name, a)
@@ -30,7 +32,9 @@ def run_example(name: str, replace: dict[str, str], cwd: str | os.PathLike | Non
         if cwd:
             os.chdir(cwd)
         with contextlib.redirect_stdout(out):
-            exec(compile(code, f"docs/integrations.md:{name}", "exec"), {"__name__": "__docs__"})
+            ns = namespace if namespace is not None else {}
+            ns["__name__"] = "__docs__"
+            exec(compile(code, f"docs/integrations.md:{name}", "exec"), ns)
     finally:
         os.chdir(old)
     return out.getvalue()
