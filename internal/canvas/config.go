@@ -40,12 +40,13 @@ type Config struct {
 	ExecuteEachStep bool `yaml:"execute_each_step"` // run the workflow after every completed edit
 	Hints           bool `yaml:"hints"`             // advisory hints in observations
 	RenderPrompt    bool `yaml:"render_prompt"`     // render system/user prompts for LLM policies
-	// Observation is how rendered prompts grow: full (default) or
-	// incremental (observation_mode.go).
-	Observation ObservationMode `yaml:"observation"`
 	Finish          FinishRules
 	Library         string `yaml:"library"` // operator library, "" for the default
 	Backend         string `yaml:"backend"` // executor backend, "" for the canvas's default
+
+	// Observation is how rendered prompts grow: full (default) or
+	// incremental (observation_mode.go).
+	Observation ObservationMode `yaml:"observation"`
 
 	// Bounds on what observations carry, so a long episode never produces
 	// an unbounded message.
