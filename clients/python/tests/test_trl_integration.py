@@ -258,7 +258,9 @@ def _copy(tok):
 def _parse(tok, ids, tools):
     from trl.chat_template_utils import parse_response
 
-    return parse_response(tok, ids, tools=tools)
+    # As TRL does: the prompt (ending in the assistant header) is the prefix.
+    prefix = tok("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+    return parse_response(tok, ids, prefix=prefix, tools=tools)
 
 
 def _record(name, values, **extra):
