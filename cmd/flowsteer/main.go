@@ -116,6 +116,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newServeCmd(), newDemoCmd(), newRunWorkflowCmd(), newEvalCmd(), newTasksCmd(), newTrainCmd(), newPlayCmd(), newRunsCmd(), newReportCmd(), newLLMCmd(), newVersionCmd())
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newEpisodesCmd(), newReplayCmd(), newUICmd())
+	root.AddCommand(newOpenEnvCmd())
 	return root
 }
 

@@ -94,6 +94,7 @@ func newTasksInspectCmd() *cobra.Command {
 	var (
 		format string
 		asJSON bool
+		jsonl  bool
 		noVet  bool
 		limit  int
 	)
@@ -120,7 +121,7 @@ func newTasksInspectCmd() *cobra.Command {
 				}
 			}
 			w := cmd.OutOrStdout()
-			if asJSON {
+			if asJSON || jsonl { // flowsteer.trl.task_dataset reads --jsonl
 				return task.WriteJSONL(w, ts)
 			}
 			counts := map[task.Family]int{}
@@ -146,6 +147,7 @@ func newTasksInspectCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print every record as JSON Lines (flowsteer's task format)")
 	cmd.Flags().BoolVar(&noVet, "no-vet", false, "do not run public examples against the reference solution")
 	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many records (0 = all)")
+	cmd.Flags().BoolVar(&jsonl, "jsonl", false, "the same as --json (flowsteer.trl.task_dataset passes it)")
 	return cmd
 }
 

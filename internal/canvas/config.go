@@ -44,6 +44,10 @@ type Config struct {
 	Library         string `yaml:"library"` // operator library, "" for the default
 	Backend         string `yaml:"backend"` // executor backend, "" for the canvas's default
 
+	// Observation is how rendered prompts grow: full (default) or
+	// incremental (observation_mode.go).
+	Observation ObservationMode `yaml:"observation"`
+
 	// Bounds on what observations carry, so a long episode never produces
 	// an unbounded message.
 	FeedbackLimit int `yaml:"feedback_limit"` // characters of feedback in rendered prompts, default 1500
@@ -60,6 +64,7 @@ func DefaultConfig() Config {
 		Lenient:         true,
 		ExecuteEachStep: true,
 		RenderPrompt:    true,
+		Observation:     ObservationFull,
 		Finish:          DefaultFinishRules(),
 		FeedbackLimit:   1500,
 		ExcerptLimit:    400,
@@ -83,6 +88,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("excerpt_limit must be at least 20, got %d", c.ExcerptLimit)
 	case c.HistoryLimit < 0 || c.HistoryLimit > 100:
 		return fmt.Errorf("history_limit must be in 0..100, got %d", c.HistoryLimit)
+	case !c.Observation.valid():
+		return fmt.Errorf("observation must be %q or %q, got %q", ObservationFull, ObservationIncremental, c.Observation)
 	}
 	return nil
 }

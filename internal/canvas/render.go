@@ -16,6 +16,9 @@ type Rendered struct {
 	System       string
 	User         string
 	MaxNewTokens int
+	// Append: User is one message to append after the policy's last
+	// reply, System is empty (incremental observation mode).
+	Append bool
 }
 
 // PromptKind is what the rendered prompt asks for.
@@ -35,6 +38,9 @@ const (
 )
 
 func render(e *Episode, o Observation) Rendered {
+	if e.cfg.Observation == ObservationIncremental && o.Turn > 0 {
+		return renderIncremental(e, o)
+	}
 	if o.Awaiting != nil {
 		return renderNodePrompt(e, o)
 	}

@@ -108,6 +108,14 @@ func ConfigFromPB(c *pb.EpisodeConfig) (canvas.Config, reward.Spec, error) {
 	if c.RenderPrompt != nil {
 		cfg.RenderPrompt = c.GetRenderPrompt()
 	}
+	switch c.GetObservation() {
+	case pb.ObservationMode_OBSERVATION_MODE_UNSPECIFIED, pb.ObservationMode_OBSERVATION_MODE_FULL:
+		cfg.Observation = canvas.ObservationFull
+	case pb.ObservationMode_OBSERVATION_MODE_INCREMENTAL:
+		cfg.Observation = canvas.ObservationIncremental
+	default:
+		return cfg, rw, fmt.Errorf("config.observation: unknown value %d", c.GetObservation())
+	}
 	cfg.Library = c.GetLibrary()
 	cfg.Backend = c.GetBackend()
 	if f := c.GetFinish(); f != nil {
@@ -177,6 +185,7 @@ func ConfigToPB(c canvas.Config) *pb.EpisodeConfig {
 	return &pb.EpisodeConfig{
 		MaxRounds: i(c.MaxRounds), TwoStep: b(c.TwoStep), Lenient: b(c.Lenient), ExecuteEachStep: b(c.ExecuteEachStep),
 		Hints: b(c.Hints), RenderPrompt: b(c.RenderPrompt), Library: c.Library, Backend: c.Backend,
+		Observation: observationToPB(c.Observation),
 		Finish: &pb.FinishRules{
 			RequireNonempty: b(f.RequireNonEmpty), MinOperators: i(f.MinOperators), RequireStructure: b(f.RequireStructure),
 			RequireSolver: b(f.RequireSolver), RequireChecker: b(f.RequireChecker), RequireTestForCode: b(f.RequireTestForCode),
@@ -430,7 +439,7 @@ func ObservationToPB(o canvas.Observation) *pb.Observation {
 		out.History = append(out.History, &pb.HistoryEntry{Turn: int32(h.Turn), Action: h.Action, Valid: h.Valid, Error: h.Error})
 	}
 	if p := o.Prompt; p != nil {
-		out.Prompt = &pb.RenderedPrompt{Kind: promptKindToPB[p.Kind], System: p.System, User: p.User, MaxNewTokens: int32(p.MaxNewTokens)}
+		out.Prompt = &pb.RenderedPrompt{Kind: promptKindToPB[p.Kind], System: p.System, User: p.User, MaxNewTokens: int32(p.MaxNewTokens), Append: p.Append}
 	}
 	for _, v := range o.Operators {
 		out.Operators = append(out.Operators, OperatorToPB(v.Def, v.Library, v.Enabled))

@@ -76,6 +76,62 @@ func (OperatorRole) EnumDescriptor() ([]byte, []int) {
 	return file_flowsteer_v1_canvas_proto_rawDescGZIP(), []int{0}
 }
 
+// ObservationMode is how an episode's rendered prompts relate turn to turn.
+type ObservationMode int32
+
+const (
+	// The default: full.
+	ObservationMode_OBSERVATION_MODE_UNSPECIFIED ObservationMode = 0
+	// Every turn renders the whole system and user prompt afresh.
+	ObservationMode_OBSERVATION_MODE_FULL ObservationMode = 1
+	// The first turn renders the system and user prompt; every later turn
+	// renders only what is new (the feedback on the last reply and the new
+	// state) as one message to append after that reply, so a chat grows
+	// append-only and the token ids a trainer optimises are those it sampled.
+	ObservationMode_OBSERVATION_MODE_INCREMENTAL ObservationMode = 2
+)
+
+// Enum value maps for ObservationMode.
+var (
+	ObservationMode_name = map[int32]string{
+		0: "OBSERVATION_MODE_UNSPECIFIED",
+		1: "OBSERVATION_MODE_FULL",
+		2: "OBSERVATION_MODE_INCREMENTAL",
+	}
+	ObservationMode_value = map[string]int32{
+		"OBSERVATION_MODE_UNSPECIFIED": 0,
+		"OBSERVATION_MODE_FULL":        1,
+		"OBSERVATION_MODE_INCREMENTAL": 2,
+	}
+)
+
+func (x ObservationMode) Enum() *ObservationMode {
+	p := new(ObservationMode)
+	*p = x
+	return p
+}
+
+func (x ObservationMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ObservationMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_flowsteer_v1_canvas_proto_enumTypes[1].Descriptor()
+}
+
+func (ObservationMode) Type() protoreflect.EnumType {
+	return &file_flowsteer_v1_canvas_proto_enumTypes[1]
+}
+
+func (x ObservationMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ObservationMode.Descriptor instead.
+func (ObservationMode) EnumDescriptor() ([]byte, []int) {
+	return file_flowsteer_v1_canvas_proto_rawDescGZIP(), []int{1}
+}
+
 // EpisodeState is where the episode stands.
 type EpisodeState int32
 
@@ -114,11 +170,11 @@ func (x EpisodeState) String() string {
 }
 
 func (EpisodeState) Descriptor() protoreflect.EnumDescriptor {
-	return file_flowsteer_v1_canvas_proto_enumTypes[1].Descriptor()
+	return file_flowsteer_v1_canvas_proto_enumTypes[2].Descriptor()
 }
 
 func (EpisodeState) Type() protoreflect.EnumType {
-	return &file_flowsteer_v1_canvas_proto_enumTypes[1]
+	return &file_flowsteer_v1_canvas_proto_enumTypes[2]
 }
 
 func (x EpisodeState) Number() protoreflect.EnumNumber {
@@ -127,7 +183,7 @@ func (x EpisodeState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EpisodeState.Descriptor instead.
 func (EpisodeState) EnumDescriptor() ([]byte, []int) {
-	return file_flowsteer_v1_canvas_proto_rawDescGZIP(), []int{1}
+	return file_flowsteer_v1_canvas_proto_rawDescGZIP(), []int{2}
 }
 
 // EndReason says why an episode ended.
@@ -167,11 +223,11 @@ func (x EndReason) String() string {
 }
 
 func (EndReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_flowsteer_v1_canvas_proto_enumTypes[2].Descriptor()
+	return file_flowsteer_v1_canvas_proto_enumTypes[3].Descriptor()
 }
 
 func (EndReason) Type() protoreflect.EnumType {
-	return &file_flowsteer_v1_canvas_proto_enumTypes[2]
+	return &file_flowsteer_v1_canvas_proto_enumTypes[3]
 }
 
 func (x EndReason) Number() protoreflect.EnumNumber {
@@ -180,7 +236,7 @@ func (x EndReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EndReason.Descriptor instead.
 func (EndReason) EnumDescriptor() ([]byte, []int) {
-	return file_flowsteer_v1_canvas_proto_rawDescGZIP(), []int{2}
+	return file_flowsteer_v1_canvas_proto_rawDescGZIP(), []int{3}
 }
 
 // PromptKind is the kind of reply a rendered prompt asks for.
@@ -220,11 +276,11 @@ func (x PromptKind) String() string {
 }
 
 func (PromptKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_flowsteer_v1_canvas_proto_enumTypes[3].Descriptor()
+	return file_flowsteer_v1_canvas_proto_enumTypes[4].Descriptor()
 }
 
 func (PromptKind) Type() protoreflect.EnumType {
-	return &file_flowsteer_v1_canvas_proto_enumTypes[3]
+	return &file_flowsteer_v1_canvas_proto_enumTypes[4]
 }
 
 func (x PromptKind) Number() protoreflect.EnumNumber {
@@ -233,7 +289,7 @@ func (x PromptKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PromptKind.Descriptor instead.
 func (PromptKind) EnumDescriptor() ([]byte, []int) {
-	return file_flowsteer_v1_canvas_proto_rawDescGZIP(), []int{3}
+	return file_flowsteer_v1_canvas_proto_rawDescGZIP(), []int{4}
 }
 
 // OperatorInfo describes one operator to a policy.
@@ -565,7 +621,9 @@ type EpisodeConfig struct {
 	// Executor backend name; empty for the canvas's default.
 	Backend string `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
 	// Render prompts for language-model policies (default on).
-	RenderPrompt  *bool `protobuf:"varint,10,opt,name=render_prompt,json=renderPrompt,proto3,oneof" json:"render_prompt,omitempty"`
+	RenderPrompt *bool `protobuf:"varint,10,opt,name=render_prompt,json=renderPrompt,proto3,oneof" json:"render_prompt,omitempty"`
+	// How rendered prompts grow over an episode (default full).
+	Observation   ObservationMode `protobuf:"varint,11,opt,name=observation,proto3,enum=flowsteer.v1.ObservationMode" json:"observation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -670,6 +728,13 @@ func (x *EpisodeConfig) GetRenderPrompt() bool {
 	return false
 }
 
+func (x *EpisodeConfig) GetObservation() ObservationMode {
+	if x != nil {
+		return x.Observation
+	}
+	return ObservationMode_OBSERVATION_MODE_UNSPECIFIED
+}
+
 // RenderedPrompt is the observation rendered for a language-model policy.
 type RenderedPrompt struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -677,7 +742,10 @@ type RenderedPrompt struct {
 	System string                 `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
 	User   string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
 	// Cap on new tokens for the reply (512 action, 256 prompt, 128 repair).
-	MaxNewTokens  int32 `protobuf:"varint,4,opt,name=max_new_tokens,json=maxNewTokens,proto3" json:"max_new_tokens,omitempty"`
+	MaxNewTokens int32 `protobuf:"varint,4,opt,name=max_new_tokens,json=maxNewTokens,proto3" json:"max_new_tokens,omitempty"`
+	// Incremental observation mode after the first turn: system is empty and
+	// user is one message to append to the chat after the policy's last reply.
+	Append        bool `protobuf:"varint,5,opt,name=append,proto3" json:"append,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -738,6 +806,13 @@ func (x *RenderedPrompt) GetMaxNewTokens() int32 {
 		return x.MaxNewTokens
 	}
 	return 0
+}
+
+func (x *RenderedPrompt) GetAppend() bool {
+	if x != nil {
+		return x.Append
+	}
+	return false
 }
 
 // AwaitingPrompt names the node whose prompt the canvas waits for.
@@ -2156,7 +2231,7 @@ const file_flowsteer_v1_canvas_proto_rawDesc = "" +
 	"\x10_require_checkerB\x18\n" +
 	"\x16_require_test_for_codeB&\n" +
 	"$_require_programmer_or_test_for_codeB\x1e\n" +
-	"\x1c_require_format_when_verbose\"\xdb\x03\n" +
+	"\x1c_require_format_when_verbose\"\x9c\x04\n" +
 	"\rEpisodeConfig\x12\"\n" +
 	"\n" +
 	"max_rounds\x18\x01 \x01(\x05H\x00R\tmaxRounds\x88\x01\x01\x12\x1e\n" +
@@ -2169,19 +2244,21 @@ const file_flowsteer_v1_canvas_proto_rawDesc = "" +
 	"\alibrary\x18\b \x01(\tR\alibrary\x12\x18\n" +
 	"\abackend\x18\t \x01(\tR\abackend\x12(\n" +
 	"\rrender_prompt\x18\n" +
-	" \x01(\bH\x05R\frenderPrompt\x88\x01\x01B\r\n" +
+	" \x01(\bH\x05R\frenderPrompt\x88\x01\x01\x12?\n" +
+	"\vobservation\x18\v \x01(\x0e2\x1d.flowsteer.v1.ObservationModeR\vobservationB\r\n" +
 	"\v_max_roundsB\v\n" +
 	"\t_two_stepB\n" +
 	"\n" +
 	"\b_lenientB\x14\n" +
 	"\x12_execute_each_stepB\b\n" +
 	"\x06_hintsB\x10\n" +
-	"\x0e_render_prompt\"\x90\x01\n" +
+	"\x0e_render_prompt\"\xa8\x01\n" +
 	"\x0eRenderedPrompt\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.flowsteer.v1.PromptKindR\x04kind\x12\x16\n" +
 	"\x06system\x18\x02 \x01(\tR\x06system\x12\x12\n" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12$\n" +
-	"\x0emax_new_tokens\x18\x04 \x01(\x05R\fmaxNewTokens\"\xb0\x01\n" +
+	"\x0emax_new_tokens\x18\x04 \x01(\x05R\fmaxNewTokens\x12\x16\n" +
+	"\x06append\x18\x05 \x01(\bR\x06append\"\xb0\x01\n" +
 	"\x0eAwaitingPrompt\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1a\n" +
 	"\boperator\x18\x02 \x01(\tR\boperator\x121\n" +
@@ -2298,7 +2375,11 @@ const file_flowsteer_v1_canvas_proto_rawDesc = "" +
 	"\x19OPERATOR_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OPERATOR_ROLE_SOLVER\x10\x01\x12\x19\n" +
 	"\x15OPERATOR_ROLE_CHECKER\x10\x02\x12\x1a\n" +
-	"\x16OPERATOR_ROLE_COMBINER\x10\x03*\x84\x01\n" +
+	"\x16OPERATOR_ROLE_COMBINER\x10\x03*p\n" +
+	"\x0fObservationMode\x12 \n" +
+	"\x1cOBSERVATION_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15OBSERVATION_MODE_FULL\x10\x01\x12 \n" +
+	"\x1cOBSERVATION_MODE_INCREMENTAL\x10\x02*\x84\x01\n" +
 	"\fEpisodeState\x12\x1d\n" +
 	"\x19EPISODE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16EPISODE_STATE_BUILDING\x10\x01\x12!\n" +
@@ -2337,119 +2418,121 @@ func file_flowsteer_v1_canvas_proto_rawDescGZIP() []byte {
 	return file_flowsteer_v1_canvas_proto_rawDescData
 }
 
-var file_flowsteer_v1_canvas_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_flowsteer_v1_canvas_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_flowsteer_v1_canvas_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_flowsteer_v1_canvas_proto_goTypes = []any{
 	(OperatorRole)(0),             // 0: flowsteer.v1.OperatorRole
-	(EpisodeState)(0),             // 1: flowsteer.v1.EpisodeState
-	(EndReason)(0),                // 2: flowsteer.v1.EndReason
-	(PromptKind)(0),               // 3: flowsteer.v1.PromptKind
-	(*OperatorInfo)(nil),          // 4: flowsteer.v1.OperatorInfo
-	(*ListOperatorsRequest)(nil),  // 5: flowsteer.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil), // 6: flowsteer.v1.ListOperatorsResponse
-	(*FinishRules)(nil),           // 7: flowsteer.v1.FinishRules
-	(*EpisodeConfig)(nil),         // 8: flowsteer.v1.EpisodeConfig
-	(*RenderedPrompt)(nil),        // 9: flowsteer.v1.RenderedPrompt
-	(*AwaitingPrompt)(nil),        // 10: flowsteer.v1.AwaitingPrompt
-	(*HistoryEntry)(nil),          // 11: flowsteer.v1.HistoryEntry
-	(*Observation)(nil),           // 12: flowsteer.v1.Observation
-	(*CreateEpisodeRequest)(nil),  // 13: flowsteer.v1.CreateEpisodeRequest
-	(*CreateEpisodeResponse)(nil), // 14: flowsteer.v1.CreateEpisodeResponse
-	(*StepRequest)(nil),           // 15: flowsteer.v1.StepRequest
-	(*StepResponse)(nil),          // 16: flowsteer.v1.StepResponse
-	(*ResumeEpisode)(nil),         // 17: flowsteer.v1.ResumeEpisode
-	(*InteractRequest)(nil),       // 18: flowsteer.v1.InteractRequest
-	(*InteractResponse)(nil),      // 19: flowsteer.v1.InteractResponse
-	(*Turn)(nil),                  // 20: flowsteer.v1.Turn
-	(*Episode)(nil),               // 21: flowsteer.v1.Episode
-	(*GetEpisodeRequest)(nil),     // 22: flowsteer.v1.GetEpisodeRequest
-	(*GetEpisodeResponse)(nil),    // 23: flowsteer.v1.GetEpisodeResponse
-	(*CloseEpisodeRequest)(nil),   // 24: flowsteer.v1.CloseEpisodeRequest
-	(*CloseEpisodeResponse)(nil),  // 25: flowsteer.v1.CloseEpisodeResponse
-	(*RunWorkflowRequest)(nil),    // 26: flowsteer.v1.RunWorkflowRequest
-	(*RunWorkflowResponse)(nil),   // 27: flowsteer.v1.RunWorkflowResponse
-	(*RunWorkflowResult)(nil),     // 28: flowsteer.v1.RunWorkflowResult
-	nil,                           // 29: flowsteer.v1.InteractRequest.TraceContextEntry
-	nil,                           // 30: flowsteer.v1.RunWorkflowRequest.PromptsEntry
-	(TaskFamily)(0),               // 31: flowsteer.v1.TaskFamily
-	(*RewardSpec)(nil),            // 32: flowsteer.v1.RewardSpec
-	(*Task)(nil),                  // 33: flowsteer.v1.Task
-	(*Workflow)(nil),              // 34: flowsteer.v1.Workflow
-	(*Execution)(nil),             // 35: flowsteer.v1.Execution
-	(*RewardBreakdown)(nil),       // 36: flowsteer.v1.RewardBreakdown
-	(ActionKind)(0),               // 37: flowsteer.v1.ActionKind
-	(*ExecutionStats)(nil),        // 38: flowsteer.v1.ExecutionStats
-	(*Action)(nil),                // 39: flowsteer.v1.Action
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
-	(*NodeResult)(nil),            // 41: flowsteer.v1.NodeResult
-	(*Score)(nil),                 // 42: flowsteer.v1.Score
+	(ObservationMode)(0),          // 1: flowsteer.v1.ObservationMode
+	(EpisodeState)(0),             // 2: flowsteer.v1.EpisodeState
+	(EndReason)(0),                // 3: flowsteer.v1.EndReason
+	(PromptKind)(0),               // 4: flowsteer.v1.PromptKind
+	(*OperatorInfo)(nil),          // 5: flowsteer.v1.OperatorInfo
+	(*ListOperatorsRequest)(nil),  // 6: flowsteer.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil), // 7: flowsteer.v1.ListOperatorsResponse
+	(*FinishRules)(nil),           // 8: flowsteer.v1.FinishRules
+	(*EpisodeConfig)(nil),         // 9: flowsteer.v1.EpisodeConfig
+	(*RenderedPrompt)(nil),        // 10: flowsteer.v1.RenderedPrompt
+	(*AwaitingPrompt)(nil),        // 11: flowsteer.v1.AwaitingPrompt
+	(*HistoryEntry)(nil),          // 12: flowsteer.v1.HistoryEntry
+	(*Observation)(nil),           // 13: flowsteer.v1.Observation
+	(*CreateEpisodeRequest)(nil),  // 14: flowsteer.v1.CreateEpisodeRequest
+	(*CreateEpisodeResponse)(nil), // 15: flowsteer.v1.CreateEpisodeResponse
+	(*StepRequest)(nil),           // 16: flowsteer.v1.StepRequest
+	(*StepResponse)(nil),          // 17: flowsteer.v1.StepResponse
+	(*ResumeEpisode)(nil),         // 18: flowsteer.v1.ResumeEpisode
+	(*InteractRequest)(nil),       // 19: flowsteer.v1.InteractRequest
+	(*InteractResponse)(nil),      // 20: flowsteer.v1.InteractResponse
+	(*Turn)(nil),                  // 21: flowsteer.v1.Turn
+	(*Episode)(nil),               // 22: flowsteer.v1.Episode
+	(*GetEpisodeRequest)(nil),     // 23: flowsteer.v1.GetEpisodeRequest
+	(*GetEpisodeResponse)(nil),    // 24: flowsteer.v1.GetEpisodeResponse
+	(*CloseEpisodeRequest)(nil),   // 25: flowsteer.v1.CloseEpisodeRequest
+	(*CloseEpisodeResponse)(nil),  // 26: flowsteer.v1.CloseEpisodeResponse
+	(*RunWorkflowRequest)(nil),    // 27: flowsteer.v1.RunWorkflowRequest
+	(*RunWorkflowResponse)(nil),   // 28: flowsteer.v1.RunWorkflowResponse
+	(*RunWorkflowResult)(nil),     // 29: flowsteer.v1.RunWorkflowResult
+	nil,                           // 30: flowsteer.v1.InteractRequest.TraceContextEntry
+	nil,                           // 31: flowsteer.v1.RunWorkflowRequest.PromptsEntry
+	(TaskFamily)(0),               // 32: flowsteer.v1.TaskFamily
+	(*RewardSpec)(nil),            // 33: flowsteer.v1.RewardSpec
+	(*Task)(nil),                  // 34: flowsteer.v1.Task
+	(*Workflow)(nil),              // 35: flowsteer.v1.Workflow
+	(*Execution)(nil),             // 36: flowsteer.v1.Execution
+	(*RewardBreakdown)(nil),       // 37: flowsteer.v1.RewardBreakdown
+	(ActionKind)(0),               // 38: flowsteer.v1.ActionKind
+	(*ExecutionStats)(nil),        // 39: flowsteer.v1.ExecutionStats
+	(*Action)(nil),                // 40: flowsteer.v1.Action
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*NodeResult)(nil),            // 42: flowsteer.v1.NodeResult
+	(*Score)(nil),                 // 43: flowsteer.v1.Score
 }
 var file_flowsteer_v1_canvas_proto_depIdxs = []int32{
 	0,  // 0: flowsteer.v1.OperatorInfo.roles:type_name -> flowsteer.v1.OperatorRole
-	31, // 1: flowsteer.v1.ListOperatorsRequest.family:type_name -> flowsteer.v1.TaskFamily
-	4,  // 2: flowsteer.v1.ListOperatorsResponse.operators:type_name -> flowsteer.v1.OperatorInfo
-	7,  // 3: flowsteer.v1.EpisodeConfig.finish:type_name -> flowsteer.v1.FinishRules
-	32, // 4: flowsteer.v1.EpisodeConfig.reward:type_name -> flowsteer.v1.RewardSpec
-	3,  // 5: flowsteer.v1.RenderedPrompt.kind:type_name -> flowsteer.v1.PromptKind
-	33, // 6: flowsteer.v1.Observation.task:type_name -> flowsteer.v1.Task
-	34, // 7: flowsteer.v1.Observation.workflow:type_name -> flowsteer.v1.Workflow
-	35, // 8: flowsteer.v1.Observation.execution:type_name -> flowsteer.v1.Execution
-	1,  // 9: flowsteer.v1.Observation.state:type_name -> flowsteer.v1.EpisodeState
-	10, // 10: flowsteer.v1.Observation.awaiting:type_name -> flowsteer.v1.AwaitingPrompt
-	11, // 11: flowsteer.v1.Observation.history:type_name -> flowsteer.v1.HistoryEntry
-	9,  // 12: flowsteer.v1.Observation.prompt:type_name -> flowsteer.v1.RenderedPrompt
-	4,  // 13: flowsteer.v1.Observation.operators:type_name -> flowsteer.v1.OperatorInfo
-	2,  // 14: flowsteer.v1.Observation.end_reason:type_name -> flowsteer.v1.EndReason
-	36, // 15: flowsteer.v1.Observation.reward:type_name -> flowsteer.v1.RewardBreakdown
-	37, // 16: flowsteer.v1.Observation.last_action_kind:type_name -> flowsteer.v1.ActionKind
-	38, // 17: flowsteer.v1.Observation.episode_usage:type_name -> flowsteer.v1.ExecutionStats
-	33, // 18: flowsteer.v1.CreateEpisodeRequest.task:type_name -> flowsteer.v1.Task
-	8,  // 19: flowsteer.v1.CreateEpisodeRequest.config:type_name -> flowsteer.v1.EpisodeConfig
-	12, // 20: flowsteer.v1.CreateEpisodeResponse.observation:type_name -> flowsteer.v1.Observation
-	39, // 21: flowsteer.v1.StepRequest.action:type_name -> flowsteer.v1.Action
-	12, // 22: flowsteer.v1.StepResponse.observation:type_name -> flowsteer.v1.Observation
-	13, // 23: flowsteer.v1.InteractRequest.open:type_name -> flowsteer.v1.CreateEpisodeRequest
-	17, // 24: flowsteer.v1.InteractRequest.resume:type_name -> flowsteer.v1.ResumeEpisode
-	39, // 25: flowsteer.v1.InteractRequest.action:type_name -> flowsteer.v1.Action
-	29, // 26: flowsteer.v1.InteractRequest.trace_context:type_name -> flowsteer.v1.InteractRequest.TraceContextEntry
-	12, // 27: flowsteer.v1.InteractResponse.observation:type_name -> flowsteer.v1.Observation
-	39, // 28: flowsteer.v1.Turn.action:type_name -> flowsteer.v1.Action
-	1,  // 29: flowsteer.v1.Turn.state:type_name -> flowsteer.v1.EpisodeState
-	40, // 30: flowsteer.v1.Turn.time:type_name -> google.protobuf.Timestamp
-	33, // 31: flowsteer.v1.Episode.task:type_name -> flowsteer.v1.Task
-	8,  // 32: flowsteer.v1.Episode.config:type_name -> flowsteer.v1.EpisodeConfig
-	12, // 33: flowsteer.v1.Episode.observation:type_name -> flowsteer.v1.Observation
-	20, // 34: flowsteer.v1.Episode.turns:type_name -> flowsteer.v1.Turn
-	40, // 35: flowsteer.v1.Episode.created:type_name -> google.protobuf.Timestamp
-	40, // 36: flowsteer.v1.Episode.updated:type_name -> google.protobuf.Timestamp
-	21, // 37: flowsteer.v1.GetEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
-	21, // 38: flowsteer.v1.CloseEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
-	33, // 39: flowsteer.v1.RunWorkflowRequest.task:type_name -> flowsteer.v1.Task
-	30, // 40: flowsteer.v1.RunWorkflowRequest.prompts:type_name -> flowsteer.v1.RunWorkflowRequest.PromptsEntry
-	41, // 41: flowsteer.v1.RunWorkflowResponse.node:type_name -> flowsteer.v1.NodeResult
-	28, // 42: flowsteer.v1.RunWorkflowResponse.result:type_name -> flowsteer.v1.RunWorkflowResult
-	34, // 43: flowsteer.v1.RunWorkflowResult.workflow:type_name -> flowsteer.v1.Workflow
-	35, // 44: flowsteer.v1.RunWorkflowResult.execution:type_name -> flowsteer.v1.Execution
-	42, // 45: flowsteer.v1.RunWorkflowResult.score:type_name -> flowsteer.v1.Score
-	5,  // 46: flowsteer.v1.CanvasService.ListOperators:input_type -> flowsteer.v1.ListOperatorsRequest
-	13, // 47: flowsteer.v1.CanvasService.CreateEpisode:input_type -> flowsteer.v1.CreateEpisodeRequest
-	15, // 48: flowsteer.v1.CanvasService.Step:input_type -> flowsteer.v1.StepRequest
-	18, // 49: flowsteer.v1.CanvasService.Interact:input_type -> flowsteer.v1.InteractRequest
-	22, // 50: flowsteer.v1.CanvasService.GetEpisode:input_type -> flowsteer.v1.GetEpisodeRequest
-	24, // 51: flowsteer.v1.CanvasService.CloseEpisode:input_type -> flowsteer.v1.CloseEpisodeRequest
-	26, // 52: flowsteer.v1.CanvasService.RunWorkflow:input_type -> flowsteer.v1.RunWorkflowRequest
-	6,  // 53: flowsteer.v1.CanvasService.ListOperators:output_type -> flowsteer.v1.ListOperatorsResponse
-	14, // 54: flowsteer.v1.CanvasService.CreateEpisode:output_type -> flowsteer.v1.CreateEpisodeResponse
-	16, // 55: flowsteer.v1.CanvasService.Step:output_type -> flowsteer.v1.StepResponse
-	19, // 56: flowsteer.v1.CanvasService.Interact:output_type -> flowsteer.v1.InteractResponse
-	23, // 57: flowsteer.v1.CanvasService.GetEpisode:output_type -> flowsteer.v1.GetEpisodeResponse
-	25, // 58: flowsteer.v1.CanvasService.CloseEpisode:output_type -> flowsteer.v1.CloseEpisodeResponse
-	27, // 59: flowsteer.v1.CanvasService.RunWorkflow:output_type -> flowsteer.v1.RunWorkflowResponse
-	53, // [53:60] is the sub-list for method output_type
-	46, // [46:53] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	32, // 1: flowsteer.v1.ListOperatorsRequest.family:type_name -> flowsteer.v1.TaskFamily
+	5,  // 2: flowsteer.v1.ListOperatorsResponse.operators:type_name -> flowsteer.v1.OperatorInfo
+	8,  // 3: flowsteer.v1.EpisodeConfig.finish:type_name -> flowsteer.v1.FinishRules
+	33, // 4: flowsteer.v1.EpisodeConfig.reward:type_name -> flowsteer.v1.RewardSpec
+	1,  // 5: flowsteer.v1.EpisodeConfig.observation:type_name -> flowsteer.v1.ObservationMode
+	4,  // 6: flowsteer.v1.RenderedPrompt.kind:type_name -> flowsteer.v1.PromptKind
+	34, // 7: flowsteer.v1.Observation.task:type_name -> flowsteer.v1.Task
+	35, // 8: flowsteer.v1.Observation.workflow:type_name -> flowsteer.v1.Workflow
+	36, // 9: flowsteer.v1.Observation.execution:type_name -> flowsteer.v1.Execution
+	2,  // 10: flowsteer.v1.Observation.state:type_name -> flowsteer.v1.EpisodeState
+	11, // 11: flowsteer.v1.Observation.awaiting:type_name -> flowsteer.v1.AwaitingPrompt
+	12, // 12: flowsteer.v1.Observation.history:type_name -> flowsteer.v1.HistoryEntry
+	10, // 13: flowsteer.v1.Observation.prompt:type_name -> flowsteer.v1.RenderedPrompt
+	5,  // 14: flowsteer.v1.Observation.operators:type_name -> flowsteer.v1.OperatorInfo
+	3,  // 15: flowsteer.v1.Observation.end_reason:type_name -> flowsteer.v1.EndReason
+	37, // 16: flowsteer.v1.Observation.reward:type_name -> flowsteer.v1.RewardBreakdown
+	38, // 17: flowsteer.v1.Observation.last_action_kind:type_name -> flowsteer.v1.ActionKind
+	39, // 18: flowsteer.v1.Observation.episode_usage:type_name -> flowsteer.v1.ExecutionStats
+	34, // 19: flowsteer.v1.CreateEpisodeRequest.task:type_name -> flowsteer.v1.Task
+	9,  // 20: flowsteer.v1.CreateEpisodeRequest.config:type_name -> flowsteer.v1.EpisodeConfig
+	13, // 21: flowsteer.v1.CreateEpisodeResponse.observation:type_name -> flowsteer.v1.Observation
+	40, // 22: flowsteer.v1.StepRequest.action:type_name -> flowsteer.v1.Action
+	13, // 23: flowsteer.v1.StepResponse.observation:type_name -> flowsteer.v1.Observation
+	14, // 24: flowsteer.v1.InteractRequest.open:type_name -> flowsteer.v1.CreateEpisodeRequest
+	18, // 25: flowsteer.v1.InteractRequest.resume:type_name -> flowsteer.v1.ResumeEpisode
+	40, // 26: flowsteer.v1.InteractRequest.action:type_name -> flowsteer.v1.Action
+	30, // 27: flowsteer.v1.InteractRequest.trace_context:type_name -> flowsteer.v1.InteractRequest.TraceContextEntry
+	13, // 28: flowsteer.v1.InteractResponse.observation:type_name -> flowsteer.v1.Observation
+	40, // 29: flowsteer.v1.Turn.action:type_name -> flowsteer.v1.Action
+	2,  // 30: flowsteer.v1.Turn.state:type_name -> flowsteer.v1.EpisodeState
+	41, // 31: flowsteer.v1.Turn.time:type_name -> google.protobuf.Timestamp
+	34, // 32: flowsteer.v1.Episode.task:type_name -> flowsteer.v1.Task
+	9,  // 33: flowsteer.v1.Episode.config:type_name -> flowsteer.v1.EpisodeConfig
+	13, // 34: flowsteer.v1.Episode.observation:type_name -> flowsteer.v1.Observation
+	21, // 35: flowsteer.v1.Episode.turns:type_name -> flowsteer.v1.Turn
+	41, // 36: flowsteer.v1.Episode.created:type_name -> google.protobuf.Timestamp
+	41, // 37: flowsteer.v1.Episode.updated:type_name -> google.protobuf.Timestamp
+	22, // 38: flowsteer.v1.GetEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
+	22, // 39: flowsteer.v1.CloseEpisodeResponse.episode:type_name -> flowsteer.v1.Episode
+	34, // 40: flowsteer.v1.RunWorkflowRequest.task:type_name -> flowsteer.v1.Task
+	31, // 41: flowsteer.v1.RunWorkflowRequest.prompts:type_name -> flowsteer.v1.RunWorkflowRequest.PromptsEntry
+	42, // 42: flowsteer.v1.RunWorkflowResponse.node:type_name -> flowsteer.v1.NodeResult
+	29, // 43: flowsteer.v1.RunWorkflowResponse.result:type_name -> flowsteer.v1.RunWorkflowResult
+	35, // 44: flowsteer.v1.RunWorkflowResult.workflow:type_name -> flowsteer.v1.Workflow
+	36, // 45: flowsteer.v1.RunWorkflowResult.execution:type_name -> flowsteer.v1.Execution
+	43, // 46: flowsteer.v1.RunWorkflowResult.score:type_name -> flowsteer.v1.Score
+	6,  // 47: flowsteer.v1.CanvasService.ListOperators:input_type -> flowsteer.v1.ListOperatorsRequest
+	14, // 48: flowsteer.v1.CanvasService.CreateEpisode:input_type -> flowsteer.v1.CreateEpisodeRequest
+	16, // 49: flowsteer.v1.CanvasService.Step:input_type -> flowsteer.v1.StepRequest
+	19, // 50: flowsteer.v1.CanvasService.Interact:input_type -> flowsteer.v1.InteractRequest
+	23, // 51: flowsteer.v1.CanvasService.GetEpisode:input_type -> flowsteer.v1.GetEpisodeRequest
+	25, // 52: flowsteer.v1.CanvasService.CloseEpisode:input_type -> flowsteer.v1.CloseEpisodeRequest
+	27, // 53: flowsteer.v1.CanvasService.RunWorkflow:input_type -> flowsteer.v1.RunWorkflowRequest
+	7,  // 54: flowsteer.v1.CanvasService.ListOperators:output_type -> flowsteer.v1.ListOperatorsResponse
+	15, // 55: flowsteer.v1.CanvasService.CreateEpisode:output_type -> flowsteer.v1.CreateEpisodeResponse
+	17, // 56: flowsteer.v1.CanvasService.Step:output_type -> flowsteer.v1.StepResponse
+	20, // 57: flowsteer.v1.CanvasService.Interact:output_type -> flowsteer.v1.InteractResponse
+	24, // 58: flowsteer.v1.CanvasService.GetEpisode:output_type -> flowsteer.v1.GetEpisodeResponse
+	26, // 59: flowsteer.v1.CanvasService.CloseEpisode:output_type -> flowsteer.v1.CloseEpisodeResponse
+	28, // 60: flowsteer.v1.CanvasService.RunWorkflow:output_type -> flowsteer.v1.RunWorkflowResponse
+	54, // [54:61] is the sub-list for method output_type
+	47, // [47:54] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_canvas_proto_init() }
@@ -2477,7 +2560,7 @@ func file_flowsteer_v1_canvas_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowsteer_v1_canvas_proto_rawDesc), len(file_flowsteer_v1_canvas_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,

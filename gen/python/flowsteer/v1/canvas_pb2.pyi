@@ -21,6 +21,12 @@ class OperatorRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OPERATOR_ROLE_CHECKER: _ClassVar[OperatorRole]
     OPERATOR_ROLE_COMBINER: _ClassVar[OperatorRole]
 
+class ObservationMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OBSERVATION_MODE_UNSPECIFIED: _ClassVar[ObservationMode]
+    OBSERVATION_MODE_FULL: _ClassVar[ObservationMode]
+    OBSERVATION_MODE_INCREMENTAL: _ClassVar[ObservationMode]
+
 class EpisodeState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EPISODE_STATE_UNSPECIFIED: _ClassVar[EpisodeState]
@@ -45,6 +51,9 @@ OPERATOR_ROLE_UNSPECIFIED: OperatorRole
 OPERATOR_ROLE_SOLVER: OperatorRole
 OPERATOR_ROLE_CHECKER: OperatorRole
 OPERATOR_ROLE_COMBINER: OperatorRole
+OBSERVATION_MODE_UNSPECIFIED: ObservationMode
+OBSERVATION_MODE_FULL: ObservationMode
+OBSERVATION_MODE_INCREMENTAL: ObservationMode
 EPISODE_STATE_UNSPECIFIED: EpisodeState
 EPISODE_STATE_BUILDING: EpisodeState
 EPISODE_STATE_AWAITING_PROMPT: EpisodeState
@@ -115,7 +124,7 @@ class FinishRules(_message.Message):
     def __init__(self, require_nonempty: _Optional[bool] = ..., min_operators: _Optional[int] = ..., require_structure: _Optional[bool] = ..., require_solver: _Optional[bool] = ..., require_checker: _Optional[bool] = ..., require_test_for_code: _Optional[bool] = ..., require_programmer_or_test_for_code: _Optional[bool] = ..., require_format_when_verbose: _Optional[bool] = ...) -> None: ...
 
 class EpisodeConfig(_message.Message):
-    __slots__ = ("max_rounds", "two_step", "lenient", "execute_each_step", "hints", "finish", "reward", "library", "backend", "render_prompt")
+    __slots__ = ("max_rounds", "two_step", "lenient", "execute_each_step", "hints", "finish", "reward", "library", "backend", "render_prompt", "observation")
     MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
     TWO_STEP_FIELD_NUMBER: _ClassVar[int]
     LENIENT_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +135,7 @@ class EpisodeConfig(_message.Message):
     LIBRARY_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     RENDER_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATION_FIELD_NUMBER: _ClassVar[int]
     max_rounds: int
     two_step: bool
     lenient: bool
@@ -136,19 +146,22 @@ class EpisodeConfig(_message.Message):
     library: str
     backend: str
     render_prompt: bool
-    def __init__(self, max_rounds: _Optional[int] = ..., two_step: _Optional[bool] = ..., lenient: _Optional[bool] = ..., execute_each_step: _Optional[bool] = ..., hints: _Optional[bool] = ..., finish: _Optional[_Union[FinishRules, _Mapping]] = ..., reward: _Optional[_Union[_reward_pb2.RewardSpec, _Mapping]] = ..., library: _Optional[str] = ..., backend: _Optional[str] = ..., render_prompt: _Optional[bool] = ...) -> None: ...
+    observation: ObservationMode
+    def __init__(self, max_rounds: _Optional[int] = ..., two_step: _Optional[bool] = ..., lenient: _Optional[bool] = ..., execute_each_step: _Optional[bool] = ..., hints: _Optional[bool] = ..., finish: _Optional[_Union[FinishRules, _Mapping]] = ..., reward: _Optional[_Union[_reward_pb2.RewardSpec, _Mapping]] = ..., library: _Optional[str] = ..., backend: _Optional[str] = ..., render_prompt: _Optional[bool] = ..., observation: _Optional[_Union[ObservationMode, str]] = ...) -> None: ...
 
 class RenderedPrompt(_message.Message):
-    __slots__ = ("kind", "system", "user", "max_new_tokens")
+    __slots__ = ("kind", "system", "user", "max_new_tokens", "append")
     KIND_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
     MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    APPEND_FIELD_NUMBER: _ClassVar[int]
     kind: PromptKind
     system: str
     user: str
     max_new_tokens: int
-    def __init__(self, kind: _Optional[_Union[PromptKind, str]] = ..., system: _Optional[str] = ..., user: _Optional[str] = ..., max_new_tokens: _Optional[int] = ...) -> None: ...
+    append: bool
+    def __init__(self, kind: _Optional[_Union[PromptKind, str]] = ..., system: _Optional[str] = ..., user: _Optional[str] = ..., max_new_tokens: _Optional[int] = ..., append: _Optional[bool] = ...) -> None: ...
 
 class AwaitingPrompt(_message.Message):
     __slots__ = ("node_id", "operator", "operator_description", "context", "remaining")
