@@ -186,6 +186,33 @@ func (h cgroupHost) newRun(mem int64, procs int) (*runCgroup, error) {
 	return c, nil
 }
 
+// joinFirst makes argv join the run's v1 cgroups before anything else runs:
+// a shell writes its own pid into each cgroup.procs, then execs argv, so
+// every process argv forks is born inside. Adding the child's pid after
+// Start (add) is too late for bwrap, which forks its sandbox at once: v1
+// moves only the pid written, not children it already has (a memory bomb
+// under bwrap escaped the limit that way). v2 needs none of this: the child
+// is cloned straight into its cgroup. uid >= 0: the run's uid, which must
+// be able to write the files.
+func (c *runCgroup) joinFirst(argv []string, uid, gid int) ([]string, error) {
+	if c.version != CgroupV1 {
+		return argv, nil
+	}
+	procs := make([]string, len(c.dirs))
+	for i, d := range c.dirs {
+		procs[i] = filepath.Join(d, "cgroup.procs")
+		if uid >= 0 {
+			if err := os.Chown(procs[i], uid, gid); err != nil {
+				return nil, err
+			}
+		}
+	}
+	script := `for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 126; shift; done; shift; exec "$@"`
+	out := append([]string{"/bin/sh", "-c", script, "sh"}, procs...)
+	out = append(out, "--")
+	return append(out, argv...), nil
+}
+
 // add moves pid in (v1; v2 clones the child in directly).
 func (c *runCgroup) add(pid int) error {
 	if c.version != CgroupV1 {

@@ -98,6 +98,10 @@ func (r *Runner) run(ctx context.Context, p *plan, s Spec) (Result, error) {
 		if cg.fd != nil {
 			attr.UseCgroupFD, attr.CgroupFD = true, int(cg.fd.Fd())
 		}
+		if argv, err = cg.joinFirst(argv, uid, gid); err != nil {
+			cfgW.Close()
+			return Result{}, fmt.Errorf("sandbox: cgroup: %w", err)
+		}
 	}
 	go func() {
 		_, _ = cfgW.Write(cfgJSON) // EPIPE when the child died first
