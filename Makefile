@@ -274,7 +274,7 @@ test-llm: llm-deps
 	@echo "test-llm: Python: the SmolLM2-135M-Instruct + LoRA policy (an episode on a real canvas, update direction, CWRPO parity with Go)"
 	mkdir -p $(dir $(PYTEST_BIN))
 	$(GO) build -o $(PYTEST_BIN) ./cmd/flowsteer
-	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_LLM_TESTS=1 $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests/test_llm_policy.py
+	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_LLM_TESTS=1 $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests/test_llm_policy.py tests/test_llm_engine.py
 
 # ---- Kubernetes manifests and the Dockerfile ---------------------------------
 
