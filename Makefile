@@ -282,10 +282,10 @@ llm-deps: $(VENV)/.llm-installed
 test-llm: llm-deps
 	@echo "test-llm: Go: the managed llama.cpp server, --backend llamacpp and flowsteer llm serve with SmolLM2-135M-Instruct"
 	$(GO) test -tags llm -race -count=1 -timeout 15m -run '^TestLLM' ./internal/llamacpp/ ./tests/e2e/
-	@echo "test-llm: Python: the SmolLM2-135M-Instruct + LoRA policy (an episode on a real canvas, update direction, CWRPO parity with Go)"
+	@echo "test-llm: Python: the SmolLM2-135M-Instruct + LoRA policy (an episode on a real canvas, update direction, CWRPO parity with Go; llama.cpp rollouts: GGUF LoRA parity, same update as the reference)"
 	mkdir -p $(dir $(PYTEST_BIN))
 	$(GO) build -o $(PYTEST_BIN) ./cmd/flowsteer
-	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_LLM_TESTS=1 $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests/test_llm_policy.py
+	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_LLM_TESTS=1 $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests/test_llm_policy.py tests/test_llm_engine.py
 
 # ---- Kubernetes manifests and the Dockerfile ---------------------------------
 

@@ -366,6 +366,12 @@ def main(argv=None) -> int:
     ap.add_argument("--reply-prefix", default="<action>",
                     help='prefill of every action reply (default "<action>"; "" leaves the whole reply to the model, '
                          'which SmolLM2-135M never starts with a tag: no reward variance, no gradient; see BENCHMARKS.md)')
+    ap.add_argument("--rollout-engine", default=os.environ.get("ROLLOUT_ENGINE", "transformers"),
+                    choices=["transformers", "llamacpp"],
+                    help="who generates the rollouts (env ROLLOUT_ENGINE): transformers (the reference) or llamacpp "
+                         "(llama.cpp with the adapter converted to GGUF after every update; updates stay in torch)")
+    ap.add_argument("--tis-cap", type=float, default=float(os.environ.get("TIS_CAP", "2.0")),
+                    help="truncated importance-sampling cap for engine rollouts (env TIS_CAP)")
     ap.add_argument("--policy-args", default="", help="extra arguments of python -m flowsteer.llm")
     ap.add_argument("--policy-start-timeout", type=float, default=600)
     a = ap.parse_args(argv)
@@ -411,6 +417,7 @@ def main(argv=None) -> int:
         pargs = a.policy_args.split()
         if a.reply_prefix:
             pargs += ["--reply-prefix", a.reply_prefix]
+        pargs += ["--rollout-engine", a.rollout_engine, "--tis-cap", str(a.tis_cap)]
         pargs_file.write_text(json.dumps(pargs))
     policy_log = open(run_dir / "policy.log", "a")
     act_log = run_dir / "policy-acts.jsonl"

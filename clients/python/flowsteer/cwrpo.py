@@ -69,6 +69,10 @@ class EpisodeTokens:
     entropy: torch.Tensor
     mask: torch.Tensor  # bool
     advantage: float
+    # Optional per-token weights of the policy term (no gradient): the
+    # truncated importance-sampling correction min(pi_trainer/pi_engine, cap)
+    # when the tokens were sampled by another engine (flowsteer.llm). None: 1.
+    weight: torch.Tensor | None = None
 
 
 def cwrpo_loss(episodes: list[EpisodeTokens], p: LossParams) -> tuple[torch.Tensor, dict]:
@@ -94,11 +98,14 @@ def cwrpo_loss(episodes: list[EpisodeTokens], p: LossParams) -> tuple[torch.Tens
         new = e.new[m]
         A = float(e.advantage)
         tokens += n
+        tis = e.weight[m].detach().to(new.dtype) if e.weight is not None else None
         if p.kind == "reinforce":
-            policy_terms.append((-A * new).sum() * w)
+            policy_terms.append((-A * (new if tis is None else tis * new)).sum() * w)
             continue
         r = torch.exp(new - e.old[m].to(new.dtype))
         surr = torch.minimum(r * A, torch.clamp(r, lo, hi) * A)
+        if tis is not None:
+            surr = tis * surr
         x = e.ref[m].to(new.dtype) - new
         k3 = torch.exp(x) - x - 1
         ent = e.entropy[m]

@@ -60,13 +60,16 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=2, help="repetitions of each measurement")
     ap.add_argument("--max-new", type=int, default=48)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rollout-engine", default="transformers", choices=["transformers", "llamacpp"],
+                    help="generate through transformers (batched) or llama.cpp (one request at a time)")
     a = ap.parse_args(argv)
 
     from flowsteer.llm.policy import LoRAPolicy, PolicyOptions
     from flowsteer.v1 import canvas_pb2, policy_pb2
 
     system, user = canvas_prompt(a.flowsteer)
-    pol = LoRAPolicy(PolicyOptions(action_max_tokens=a.max_new, threads=a.threads, max_batch=a.group))
+    pol = LoRAPolicy(PolicyOptions(action_max_tokens=a.max_new, threads=a.threads, max_batch=a.group,
+                                   rollout_engine=a.rollout_engine))
     pre, rest, _ = pol.encode(system, user)
 
     def obs(i):
@@ -75,7 +78,7 @@ def main(argv=None) -> None:
 
     sp = lambda i: policy_pb2.SamplingParams(temperature=0.6, top_p=0.95, top_k=20, seed=i)  # noqa: E731
     pol.decide(obs(0), sp(0))  # warm-up: fills the prefix cache
-    res = {"model": "SmolLM2-135M-Instruct + LoRA r16 (float32, CPU)", "threads": a.threads,
+    res = {"model": "SmolLM2-135M-Instruct + LoRA r16 (float32, CPU)", "rollout_engine": a.rollout_engine, "threads": a.threads,
            "prompt_tokens": len(pre) + len(rest), "prefix_tokens": len(pre), "max_new": a.max_new, "group": a.group}
     for label, conc in (("batch1", 1), (f"batch{a.group}", a.group)):
         toks = secs = 0.0

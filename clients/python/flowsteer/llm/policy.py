@@ -163,7 +163,18 @@ class PolicyOptions:
     # model. The prefill tokens are prompt tokens: never sampled, never in
     # the loss; the reply the canvas parses is prefill + sampled text.
     reply_prefix: str = ""
+    # Who generates the rollouts: "transformers" (this module's own batched
+    # sampling loop, the reference) or "llamacpp" (flowsteer.llm.engine: the
+    # same GGUF through llama.cpp with the current adapter converted to a
+    # GGUF LoRA and reloaded after every update). Updates are always torch.
+    rollout_engine: str = "transformers"
+    # Truncated importance sampling for engine rollouts: each sampled token's
+    # policy term is weighted by min(pi_trainer / pi_engine, tis_cap), with
+    # pi_trainer recomputed by the learner before the update.
+    tis_cap: float = 2.0
+    engine_ctx: int = 4096
 
+ENGINES = ("transformers", "llamacpp")
 
 @dataclass
 class _Request:
@@ -180,6 +191,7 @@ class _Request:
     logprobs: list = field(default_factory=list)
     error: BaseException | None = None
     batch: int = 0
+    engine: str = "transformers"
 
 
 class LoRAPolicy(PolicyServer):
@@ -220,6 +232,18 @@ class LoRAPolicy(PolicyServer):
         self._rng = torch.Generator().manual_seed(o.seed)
         self._prefix_kv: dict = {}  # (version, adapter on?, prefix ids) -> per-layer (k, v)
         self._version = self._hash()
+        if o.rollout_engine not in ENGINES:
+            raise ValueError(f"rollout_engine {o.rollout_engine!r}: one of {', '.join(ENGINES)}")
+        if not o.tis_cap > 0:
+            raise ValueError("tis_cap must be > 0")
+        self.engine = None
+        #: Engine/trainer mismatch of the last update (flowsteer.llm.engine).
+        self.last_mismatch: dict = {}
+        if o.rollout_engine == "llamacpp":
+            from flowsteer.llm.engine import LlamaCppEngine
+
+            self.engine = LlamaCppEngine(os.path.join(d, MODEL_FILE), threads=o.threads or 1, n_ctx=o.engine_ctx, seed=o.seed)
+            self._sync_engine()
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._loop, name="flowsteer-llm-batcher", daemon=True)
@@ -252,12 +276,21 @@ class LoRAPolicy(PolicyServer):
                 "lora": f"r={o.lora_rank} alpha={o.lora_alpha} dropout={o.lora_dropout} on {','.join(o.lora_targets)}",
                 "trainable_params": str(self.n_trainable), "params": str(self.n_params),
                 "prompt_format": PROMPT_FORMAT, "logprobs": "log softmax(logits/T), full vocabulary",
-                "torch": torch.__version__, "threads": str(torch.get_num_threads())}
+                "torch": torch.__version__, "threads": str(torch.get_num_threads()),
+                "rollout_engine": o.rollout_engine + (f" (truncated IS, cap {o.tis_cap})" if self.engine else "")}
 
     def close(self) -> None:
         self._stop.set()
         self._queue.put(None)
         self._worker.join(timeout=5)
+        if self.engine is not None:
+            with self._lock:
+                self.engine.close()
+
+    def _sync_engine(self) -> None:
+        """Give the rollout engine the current adapter (converted to GGUF)."""
+        if self.engine is not None:
+            self.engine.load_policy_adapter(self, self._version.rsplit("@", 1)[-1])
 
     # ---- prompts ----
 
@@ -324,6 +357,8 @@ class LoRAPolicy(PolicyServer):
             raise req.error
         text = prefill + self.tok.decode(req.tokens, skip_special_tokens=True)
         state = {"f": STATE_FORMAT, "prefix": len(prefix), "t": temp, "v": self._version}
+        if req.engine != "transformers":
+            state["e"] = req.engine
         n = len(req.tokens)
         if self.act_log:
             rec = {"episode_id": obs.episode_id, "task_id": obs.task.id, "turn": obs.turn, "kind": "prompt" if node else "action",
@@ -408,6 +443,8 @@ class LoRAPolicy(PolicyServer):
         left-padded rows, shared system prefixes prefilled once)."""
         from transformers import DynamicCache
 
+        if self.engine is not None:
+            return self._generate_engine(reqs)
         t0 = time.monotonic()
         B = len(reqs)
         lp = max(len(r.prefix) for r in reqs)
@@ -481,6 +518,26 @@ class LoRAPolicy(PolicyServer):
         st["max_batch_seen"] = max(st["max_batch_seen"], B)
         log.debug("generated %d replies, %d tokens in %.2fs (%.1f tok/s)", B, n, dt, n / max(dt, 1e-9))
 
+    def _generate_engine(self, reqs: list) -> None:
+        """The batch's replies through llama.cpp, one request after the
+        other (the KV cache keeps the shared system prefix)."""
+        t0 = time.monotonic()
+        n = 0
+        for r in reqs:
+            r.tokens, r.logprobs = self.engine.sample(r.prefix + r.suffix, max_new=r.max_new, temperature=r.temperature,
+                                                      top_p=r.top_p, top_k=r.top_k, greedy=r.greedy,
+                                                      generator=r.generator, eos_ids=self.eos_ids)
+            r.engine = self.opts.rollout_engine
+            r.batch = len(reqs)
+            n += len(r.tokens)
+        dt = time.monotonic() - t0
+        st = self.stats
+        st["acts"] += len(reqs)
+        st["batches"] += 1
+        st["generated_tokens"] += n
+        st["generate_seconds"] += dt
+        st["max_batch_seen"] = max(st["max_batch_seen"], len(reqs))
+
     # ---- learning ----
 
     def _decision_state(self, d, where: str) -> dict:
@@ -547,6 +604,7 @@ class LoRAPolicy(PolicyServer):
                 toks = list(d.token_ids)
                 m = [True] * len(toks) if not len(d.mask) else [x != 0 for x in d.mask]
                 items.append({"ei": ei, "k": k, "off": off, "P": int(st["prefix"]), "prompt": list(d.prompt_token_ids),
+                              "engine": str(st.get("e", "transformers")),
                               "tokens": toks, "temp": float(st["t"]), "mask": torch.tensor(m, dtype=torch.bool),
                               "old": torch.tensor(list(d.logprobs), dtype=torch.float64)})
                 k += 1
@@ -564,6 +622,7 @@ class LoRAPolicy(PolicyServer):
         the returned tensors are detached."""
         items = self._items(request)
         grad = backward is not None
+        mm = {"abs": 0.0, "tokens": 0, "engine_tokens": 0, "clipped": 0, "weight": 0.0}
         groups: dict = {}
         for it in items:
             groups.setdefault(tuple(it["prompt"][: it["P"]]), []).append(it)
@@ -588,6 +647,7 @@ class LoRAPolicy(PolicyServer):
                         r = torch.tensor(list(e.ref_logprobs)[it["off"]:it["off"] + len(it["tokens"])], dtype=torch.float64)
                     it["ref"] = r.detach().double()
                 news, ents = self._batch_stats(leaves, P, chunk, grad)
+                self._correct(chunk, news, mm)
                 if grad:
                     backward(chunk, news, ents)
                 for it, n, h in zip(chunk, news, ents):
@@ -605,10 +665,40 @@ class LoRAPolicy(PolicyServer):
         for ei, e in enumerate(request.episodes):
             its = [it for it in items if it["ei"] == ei]
             cat = lambda key: torch.cat([it[key].double() for it in its]) if its else torch.zeros(0, dtype=torch.float64)  # noqa: E731
+            w = cat("w") if any(it.get("w") is not None for it in its) else None
             out.append(EpisodeTokens(new=cat("new"), old=cat("old"), ref=cat("ref"), entropy=cat("ent"),
                                      mask=torch.cat([it["mask"] for it in its]) if its else torch.zeros(0, dtype=torch.bool),
-                                     advantage=e.advantage))
+                                     advantage=e.advantage, weight=w))
+        n = max(mm["tokens"], 1)
+        ne = max(mm["engine_tokens"], 1)
+        self.last_mismatch = {"logprob_abs_diff": mm["abs"] / n, "tokens": mm["tokens"], "engine_tokens": mm["engine_tokens"],
+                              "tis_clipped_fraction": mm["clipped"] / ne, "tis_mean_weight": mm["weight"] / ne if mm["engine_tokens"] else 1.0}
         return out
+
+    def _correct(self, chunk: list, news: list, mm: dict) -> None:
+        """Engine/trainer mismatch and its correction, per decision: the
+        learner's log-probs of the sampled tokens under the weights they
+        were sampled with (``news``, before any step) against the recorded
+        ones. Tokens from another engine (state "e") get the trainer's
+        log-probs as the PPO ratio's denominator and the truncated
+        importance weight min(exp(trainer - engine), tis_cap) on the policy
+        term; the reference path's recorded log-probs stay as they are."""
+        cap = float(self.opts.tis_cap)
+        for it, n in zip(chunk, news):
+            trainer = n.detach().double()
+            behaviour = it["old"]
+            m = it["mask"]
+            k = int(m.sum())
+            mm["abs"] += float((trainer - behaviour).abs()[m].sum())
+            mm["tokens"] += k
+            it["w"] = torch.ones_like(trainer)
+            if it["engine"] != "transformers":
+                raw = torch.exp(trainer - behaviour)
+                it["w"] = torch.clamp(raw, max=cap)
+                it["old"] = trainer
+                mm["engine_tokens"] += k
+                mm["clipped"] += int((raw > cap)[m].sum())
+                mm["weight"] += float(it["w"][m].sum())
 
     def loss(self, request: policy_pb2.UpdateRequest):
         """The CWRPO loss and statistics of a batch under the current
@@ -640,7 +730,7 @@ class LoRAPolicy(PolicyServer):
                 ms = masks.get(ej, [])
                 if not ms:
                     continue
-                cols = {"new": [], "old": [], "ref": [], "ent": []}
+                cols = {"new": [], "old": [], "ref": [], "ent": [], "w": []}
                 for k, m in enumerate(ms):
                     j = live.get((ej, k))
                     z = torch.zeros(len(m), dtype=torch.float64)
@@ -648,8 +738,10 @@ class LoRAPolicy(PolicyServer):
                     cols["ent"].append(el[j] if j is not None else z)
                     cols["old"].append(chunk[j]["old"] if j is not None else z)
                     cols["ref"].append(chunk[j]["ref"] if j is not None else z)
+                    cols["w"].append(chunk[j]["w"] if j is not None else z)
                 eps.append(EpisodeTokens(new=torch.cat(cols["new"]), old=torch.cat(cols["old"]), ref=torch.cat(cols["ref"]),
-                                         entropy=torch.cat(cols["ent"]), mask=torch.cat(ms), advantage=e.advantage))
+                                         entropy=torch.cat(cols["ent"]), mask=torch.cat(ms), advantage=e.advantage,
+                                         weight=torch.cat(cols["w"])))
             loss_c, _ = cwrpo_loss(eps, p)
             g = torch.autograd.grad(loss_c, nl + el, allow_unused=True)
             g = [torch.zeros_like(t) if x is None else x for t, x in zip(nl + el, g)]
@@ -688,13 +780,22 @@ class LoRAPolicy(PolicyServer):
             self._version = self._hash()
             self._prefix_kv = {k: v for k, v in self._prefix_kv.items() if k[0] == "base"}
             stats["grad_norm"] = norm
+            mis = self.last_mismatch
+            stats["mismatch"] = mis.get("logprob_abs_diff", 0.0)
+            stats["tis_clipped_fraction"] = mis.get("tis_clipped_fraction", 0.0)
+            stats["tis_mean_weight"] = mis.get("tis_mean_weight", 1.0)
+            t1 = time.monotonic()
+            self._sync_engine()
+            stats["engine_reload_seconds"] = time.monotonic() - t1
             stats["seconds"] = time.monotonic() - t0
             stats["rss_mib"] = release_memory()
             self.last_stats = stats
             log.info("update step %d: %d episodes, %d tokens, loss %.4f, kl %.5f, entropy %.3f, clip %.3f, grad norm %.3f, "
+                     "rollouts %s, engine-vs-trainer mean |dlogp| %.5f, TIS clipped %.3f mean weight %.4f, "
                      "%.1fs, resident %d MiB (peak %d MiB); generated so far: %d tokens in %.0fs (%.1f tokens/s)",
                      request.step, stats["episodes"], stats["tokens"], stats["loss"], stats["kl"], stats["entropy"],
-                     stats["clip_fraction"], norm, stats["seconds"], stats["rss_mib"], peak_rss_mib(),
+                     stats["clip_fraction"], norm, self.opts.rollout_engine, stats["mismatch"], stats["tis_clipped_fraction"],
+                     stats["tis_mean_weight"], stats["seconds"], stats["rss_mib"], peak_rss_mib(),
                      self.stats["generated_tokens"], self.stats["generate_seconds"],
                      self.stats["generated_tokens"] / max(self.stats["generate_seconds"], 1e-9))
             return stats
@@ -741,6 +842,7 @@ class LoRAPolicy(PolicyServer):
             self.updates = int(ck.get("updates", 0))
             self._version = self._hash()
             self._prefix_kv = {k: v for k, v in self._prefix_kv.items() if k[0] == "base"}
+            self._sync_engine()
             return self.step
 
 
