@@ -173,7 +173,14 @@ func (e *Episode) step(ctx context.Context, in Input) (Observation, error) {
 	e.turn++
 	e.hint = ""
 	var t turnOutcome
-	if e.state == AwaitingPrompt {
+	if i := strings.IndexByte(in.Text, 0); i >= 0 && in.Structured == nil {
+		// A NUL byte is no part of a reply a model writes: the turn is
+		// invalid (feedback, as every bad reply is) and nothing of it
+		// reaches a node prompt, an executor or a log; the record keeps the
+		// reply with each NUL shown as U+FFFD.
+		t = invalid("", "", fmt.Sprintf("Invalid reply: it holds a NUL byte at offset %d. Reply with text: a brief reflection and exactly one action in tags. Nothing was changed.", i))
+		in.Text = strings.ReplaceAll(in.Text, "\x00", "\uFFFD")
+	} else if e.state == AwaitingPrompt {
 		t = e.takePrompt(ctx, in)
 	} else {
 		t = e.applyAction(ctx, in)

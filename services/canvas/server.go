@@ -215,11 +215,8 @@ func validateAction(field string, a *pb.Action) error {
 	if len(a.GetText()) > maxTextBytes {
 		return fmt.Errorf("%s.text is %d bytes, at most %d", field, len(a.GetText()), maxTextBytes)
 	}
-	// A NUL byte is no part of any reply a model writes; stored as a
-	// node prompt it would reach executors and logs.
-	if i := strings.IndexByte(a.GetText(), 0); i >= 0 {
-		return fmt.Errorf("%s.text holds a NUL byte at offset %d", field, i)
-	}
+	// A NUL byte in text is an invalid reply, canvas feedback like any
+	// other (internal/canvas); in structured fields it is malformed input.
 	if s := a.GetStructured(); s != nil && len(s.GetOperators()) > 64 {
 		return fmt.Errorf("%s.structured.operators has %d entries, at most 64", field, len(s.GetOperators()))
 	}

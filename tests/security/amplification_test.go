@@ -86,7 +86,9 @@ func TestHugeEpisodeRecordsAreFetchedAndClosedCleanly(t *testing.T) {
 }
 
 // Finding 4c: a reply holding a NUL byte inside <action> was stored as a
-// node prompt.
+// node prompt. Now it is an invalid turn (canvas feedback, the episode goes
+// on), nothing reaches a node prompt, and the turn record shows U+FFFD; in a
+// structured action's fields a NUL byte is malformed input.
 func TestNULBytesInActionsAreRefused(t *testing.T) {
 	srv := startServer(t)
 	c := pb.NewCanvasServiceClient(srv.conn(t, aliceToken))
@@ -95,9 +97,28 @@ func TestNULBytesInActionsAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Step(ctx, &pb.StepRequest{EpisodeId: ep.GetObservation().GetEpisodeId(),
+	id := ep.GetObservation().GetEpisodeId()
+	resp, err := c.Step(ctx, &pb.StepRequest{EpisodeId: id,
 		Action: &pb.Action{Text: "<action>add\x00</action><operator>Custom</operator><prompt>a\x00prompt</prompt>"}})
+	if err != nil {
+		t.Fatalf("an action with a NUL byte ended the episode: %v; want canvas feedback", err)
+	}
+	o := resp.GetObservation()
+	if o.GetValid() || !strings.Contains(o.GetFeedback(), "NUL") || o.GetWorkflow().GetDsl() != "" {
+		t.Fatalf("valid=%v dsl=%q feedback=%q; want an invalid turn naming the NUL byte, graph unchanged", o.GetValid(), o.GetWorkflow().GetDsl(), o.GetFeedback())
+	}
+	got, err := c.GetEpisode(ctx, &pb.GetEpisodeRequest{EpisodeId: id, IncludeTurns: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range got.GetEpisode().GetTurns() {
+		if strings.ContainsRune(tr.GetAction().GetText(), 0) {
+			t.Fatalf("turn %d stored a NUL byte: %q", tr.GetTurn(), tr.GetAction().GetText())
+		}
+	}
+	_, err = c.Step(ctx, &pb.StepRequest{EpisodeId: id,
+		Action: &pb.Action{Structured: &pb.StructuredAction{Kind: pb.ActionKind_ACTION_KIND_ADD, Operator: "Custom", Prompt: "a\x00prompt"}}})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "NUL") {
-		t.Fatalf("an action with a NUL byte: %v; want InvalidArgument naming the NUL byte", err)
+		t.Fatalf("a structured action with a NUL byte: %v; want InvalidArgument naming the NUL byte", err)
 	}
 }
