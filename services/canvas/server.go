@@ -94,7 +94,12 @@ func AddValidators(v server.Validators) {
 		}
 		return validateAction("action", m.GetAction())
 	})
-	server.Add(v, func(m *pb.GetEpisodeRequest) error { return requireID(m.GetEpisodeId()) })
+	server.Add(v, func(m *pb.GetEpisodeRequest) error {
+		if m.GetTurnsFrom() < 0 {
+			return fmt.Errorf("turns_from must be >= 0, got %d", m.GetTurnsFrom())
+		}
+		return requireID(m.GetEpisodeId())
+	})
 	server.Add(v, func(m *pb.CloseEpisodeRequest) error { return requireID(m.GetEpisodeId()) })
 	server.Add(v, func(m *pb.InteractRequest) error {
 		switch x := m.GetMsg().(type) {
@@ -327,7 +332,8 @@ func (s *Service) GetEpisode(ctx context.Context, req *pb.GetEpisodeRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	return &pb.GetEpisodeResponse{Episode: fitReply(SnapshotToPB(e.Snapshot(req.GetIncludeTurns())))}, nil
+	ep, next := pageTurns(SnapshotToPB(e.Snapshot(req.GetIncludeTurns())), int(req.GetTurnsFrom()))
+	return &pb.GetEpisodeResponse{Episode: ep, NextTurnsFrom: int32(next)}, nil
 }
 
 func (s *Service) CloseEpisode(ctx context.Context, req *pb.CloseEpisodeRequest) (*pb.CloseEpisodeResponse, error) {
@@ -361,6 +367,35 @@ func fitReply(ep *pb.Episode) *pb.Episode {
 	}
 	ep.Turns = ep.Turns[drop:]
 	return ep
+}
+
+// pageTurns keeps the turns of ep from index from on that fit under the
+// send limit, and returns the index where the next page starts (0: none),
+// so a record of any size is read page by page (GetEpisode's turns_from).
+// A page holds at least one turn, whatever its size (a turn is bounded by
+// the request limits, far under the send limit).
+func pageTurns(ep *pb.Episode, from int) (*pb.Episode, int) {
+	turns := ep.Turns
+	if from >= len(turns) {
+		ep.Turns = nil
+		return ep, 0
+	}
+	ep.Turns = nil
+	size := proto.Size(ep)
+	end := from
+	for end < len(turns) {
+		n := proto.Size(turns[end]) + 8 // field tag and length
+		if end > from && size+n > replyBudget {
+			break
+		}
+		size += n
+		end++
+	}
+	ep.Turns = turns[from:end]
+	if end < len(turns) {
+		return ep, end
+	}
+	return ep, 0
 }
 
 // Interact plays one episode over a stream: open or resume first, then one

@@ -50,8 +50,9 @@ func TestLongIDsAreRefusedWithoutEcho(t *testing.T) {
 
 // Finding 4b: an episode record over the send limit could not be
 // fetched, and CloseEpisode failed with ResourceExhausted while the close
-// happened anyway. Replies now keep the newest turns that fit (each turn
-// carries its number), so a close either happens and says so, or does not.
+// happened anyway. GetEpisode now pages the turns (turns_from,
+// next_turns_from); CloseEpisode's reply keeps the newest turns that fit, so
+// a close either happens and says so, or does not.
 func TestHugeEpisodeRecordsAreFetchedAndClosedCleanly(t *testing.T) {
 	srv := startServer(t, "--client-episode-memory", "0", "--episode-memory", "0", "--no-execute")
 	c := pb.NewCanvasServiceClient(srv.conn(t, aliceToken))
@@ -71,13 +72,38 @@ func TestHugeEpisodeRecordsAreFetchedAndClosedCleanly(t *testing.T) {
 			t.Fatalf("turn %d: %v", i, err)
 		}
 	}
-	got, err := c.GetEpisode(ctx, &pb.GetEpisodeRequest{EpisodeId: id, IncludeTurns: true})
-	if err != nil {
-		t.Fatalf("GetEpisode of a huge record: %v", err)
+	// The record is read in pages (turns_from / next_turns_from), every
+	// turn exactly once, in order, and no page alone holds them all.
+	var seen []int32
+	pages := 0
+	for from := int32(0); ; pages++ {
+		got, err := c.GetEpisode(ctx, &pb.GetEpisodeRequest{EpisodeId: id, IncludeTurns: true, TurnsFrom: from})
+		if err != nil {
+			t.Fatalf("GetEpisode page from %d of a huge record: %v", from, err)
+		}
+		if len(got.GetEpisode().GetTurns()) == 0 {
+			t.Fatalf("page from %d is empty", from)
+		}
+		for _, tr := range got.GetEpisode().GetTurns() {
+			seen = append(seen, tr.GetTurn())
+		}
+		if from = got.GetNextTurnsFrom(); from == 0 {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("more than 10 pages for ~38 MB")
+		}
 	}
-	turns := got.GetEpisode().GetTurns()
-	if len(turns) == 0 || len(turns) >= 600 || turns[len(turns)-1].GetTurn() != 600 {
-		t.Fatalf("GetEpisode kept %d turns (last %d); want the newest that fit", len(turns), turns[len(turns)-1].GetTurn())
+	if pages < 1 || len(seen) != 600 {
+		t.Fatalf("%d pages held %d turns; want 600 turns over at least 2 pages", pages+1, len(seen))
+	}
+	for i, n := range seen {
+		if n != int32(i+1) {
+			t.Fatalf("turn %d of the pages is numbered %d", i, n)
+		}
+	}
+	if _, err := c.GetEpisode(ctx, &pb.GetEpisodeRequest{EpisodeId: id, IncludeTurns: true, TurnsFrom: -1}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("turns_from -1: %v; want InvalidArgument", err)
 	}
 	closed, err := c.CloseEpisode(ctx, &pb.CloseEpisodeRequest{EpisodeId: id})
 	if err != nil || !closed.GetEpisode().GetClosed() {

@@ -1781,9 +1781,14 @@ func (x *Episode) GetClosed() bool {
 }
 
 type GetEpisodeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	EpisodeId     string                 `protobuf:"bytes,1,opt,name=episode_id,json=episodeId,proto3" json:"episode_id,omitempty"`
-	IncludeTurns  bool                   `protobuf:"varint,2,opt,name=include_turns,json=includeTurns,proto3" json:"include_turns,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	EpisodeId    string                 `protobuf:"bytes,1,opt,name=episode_id,json=episodeId,proto3" json:"episode_id,omitempty"`
+	IncludeTurns bool                   `protobuf:"varint,2,opt,name=include_turns,json=includeTurns,proto3" json:"include_turns,omitempty"`
+	// With include_turns: the index (0-based, into the episode's turns) of the
+	// first turn of this page. A reply holds as many turns from there as fit
+	// under the server's send limit; next_turns_from says where the next page
+	// starts.
+	TurnsFrom     int32 `protobuf:"varint,3,opt,name=turns_from,json=turnsFrom,proto3" json:"turns_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1832,9 +1837,19 @@ func (x *GetEpisodeRequest) GetIncludeTurns() bool {
 	return false
 }
 
+func (x *GetEpisodeRequest) GetTurnsFrom() int32 {
+	if x != nil {
+		return x.TurnsFrom
+	}
+	return 0
+}
+
 type GetEpisodeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Episode       *Episode               `protobuf:"bytes,1,opt,name=episode,proto3" json:"episode,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Episode *Episode               `protobuf:"bytes,1,opt,name=episode,proto3" json:"episode,omitempty"`
+	// 0 when the reply holds every turn from turns_from to the last one;
+	// otherwise the turns_from of the next page.
+	NextTurnsFrom int32 `protobuf:"varint,2,opt,name=next_turns_from,json=nextTurnsFrom,proto3" json:"next_turns_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1874,6 +1889,13 @@ func (x *GetEpisodeResponse) GetEpisode() *Episode {
 		return x.Episode
 	}
 	return nil
+}
+
+func (x *GetEpisodeResponse) GetNextTurnsFrom() int32 {
+	if x != nil {
+		return x.NextTurnsFrom
+	}
+	return 0
 }
 
 type CloseEpisodeRequest struct {
@@ -2341,13 +2363,16 @@ const file_flowsteer_v1_canvas_proto_rawDesc = "" +
 	"\x05turns\x18\x05 \x03(\v2\x12.flowsteer.v1.TurnR\x05turns\x124\n" +
 	"\acreated\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
 	"\aupdated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x12\x16\n" +
-	"\x06closed\x18\b \x01(\bR\x06closed\"W\n" +
+	"\x06closed\x18\b \x01(\bR\x06closed\"v\n" +
 	"\x11GetEpisodeRequest\x12\x1d\n" +
 	"\n" +
 	"episode_id\x18\x01 \x01(\tR\tepisodeId\x12#\n" +
-	"\rinclude_turns\x18\x02 \x01(\bR\fincludeTurns\"E\n" +
+	"\rinclude_turns\x18\x02 \x01(\bR\fincludeTurns\x12\x1d\n" +
+	"\n" +
+	"turns_from\x18\x03 \x01(\x05R\tturnsFrom\"m\n" +
 	"\x12GetEpisodeResponse\x12/\n" +
-	"\aepisode\x18\x01 \x01(\v2\x15.flowsteer.v1.EpisodeR\aepisode\"4\n" +
+	"\aepisode\x18\x01 \x01(\v2\x15.flowsteer.v1.EpisodeR\aepisode\x12&\n" +
+	"\x0fnext_turns_from\x18\x02 \x01(\x05R\rnextTurnsFrom\"4\n" +
 	"\x13CloseEpisodeRequest\x12\x1d\n" +
 	"\n" +
 	"episode_id\x18\x01 \x01(\tR\tepisodeId\"G\n" +

@@ -337,18 +337,22 @@ class Episode(_message.Message):
     def __init__(self, id: _Optional[str] = ..., task: _Optional[_Union[_task_pb2.Task, _Mapping]] = ..., config: _Optional[_Union[EpisodeConfig, _Mapping]] = ..., observation: _Optional[_Union[Observation, _Mapping]] = ..., turns: _Optional[_Iterable[_Union[Turn, _Mapping]]] = ..., created: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed: _Optional[bool] = ...) -> None: ...
 
 class GetEpisodeRequest(_message.Message):
-    __slots__ = ("episode_id", "include_turns")
+    __slots__ = ("episode_id", "include_turns", "turns_from")
     EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TURNS_FIELD_NUMBER: _ClassVar[int]
+    TURNS_FROM_FIELD_NUMBER: _ClassVar[int]
     episode_id: str
     include_turns: bool
-    def __init__(self, episode_id: _Optional[str] = ..., include_turns: _Optional[bool] = ...) -> None: ...
+    turns_from: int
+    def __init__(self, episode_id: _Optional[str] = ..., include_turns: _Optional[bool] = ..., turns_from: _Optional[int] = ...) -> None: ...
 
 class GetEpisodeResponse(_message.Message):
-    __slots__ = ("episode",)
+    __slots__ = ("episode", "next_turns_from")
     EPISODE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TURNS_FROM_FIELD_NUMBER: _ClassVar[int]
     episode: Episode
-    def __init__(self, episode: _Optional[_Union[Episode, _Mapping]] = ...) -> None: ...
+    next_turns_from: int
+    def __init__(self, episode: _Optional[_Union[Episode, _Mapping]] = ..., next_turns_from: _Optional[int] = ...) -> None: ...
 
 class CloseEpisodeRequest(_message.Message):
     __slots__ = ("episode_id",)
