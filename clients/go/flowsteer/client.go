@@ -226,7 +226,18 @@ func (e *Episode) Close() error {
 // GetEpisode returns an episode's record.
 func (c *Client) GetEpisode(ctx context.Context, id string, withTurns bool) (*pb.Episode, error) {
 	r, err := c.Canvas.GetEpisode(ctx, &pb.GetEpisodeRequest{EpisodeId: id, IncludeTurns: withTurns})
-	return r.GetEpisode(), err
+	if err != nil {
+		return nil, err
+	}
+	ep := r.GetEpisode()
+	// A record larger than one reply comes in pages of turns.
+	for next := r.GetNextTurnsFrom(); next > 0; next = r.GetNextTurnsFrom() {
+		if r, err = c.Canvas.GetEpisode(ctx, &pb.GetEpisodeRequest{EpisodeId: id, IncludeTurns: true, TurnsFrom: next}); err != nil {
+			return nil, err
+		}
+		ep.Turns = append(ep.Turns, r.GetEpisode().GetTurns()...)
+	}
+	return ep, nil
 }
 
 // CloseEpisode ends an episode and returns its final record.

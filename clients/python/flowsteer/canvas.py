@@ -175,7 +175,15 @@ class CanvasClient(_rpc.BaseClient):
 
     def get_episode(self, episode_id: str, include_turns: bool = False, *, timeout: Any = ...) -> canvas_pb2.Episode:
         req = canvas_pb2.GetEpisodeRequest(episode_id=episode_id, include_turns=include_turns)
-        return _rpc.call(self._stub.GetEpisode, req, self._t(timeout)).episode
+        resp = _rpc.call(self._stub.GetEpisode, req, self._t(timeout))
+        episode = resp.episode
+        # A record larger than one reply comes in pages of turns.
+        while resp.next_turns_from > 0:
+            req = canvas_pb2.GetEpisodeRequest(episode_id=episode_id, include_turns=True,
+                                               turns_from=resp.next_turns_from)
+            resp = _rpc.call(self._stub.GetEpisode, req, self._t(timeout))
+            episode.turns.extend(resp.episode.turns)
+        return episode
 
     def close_episode(self, episode_id: str, *, timeout: Any = ...) -> canvas_pb2.Episode:
         req = canvas_pb2.CloseEpisodeRequest(episode_id=episode_id)
