@@ -137,8 +137,9 @@ def test_grpo_trainer_trains_smollm2_against_the_canvas(addr, canvas, flowsteer_
         assert all(lp == 0.0 for lp, m in zip(e["logprobs"], e["env_mask"]) if m == 0)
 
     # GRPO moves the weights only where a group's rewards differ (equal
-    # rewards give a zero advantage); the invalid-action penalty the example
-    # sets makes that the common case for an untrained model.
+    # rewards give a zero advantage). The example's invalid-action penalty
+    # separates groups that mix valid and invalid replies; this check says
+    # so plainly when a run had none.
     groups = [[e["reward"] for e in eps[4 * step: 4 * step + 4]] for step in range(2)]
     assert any(len(set(g)) > 1 for g in groups), f"no reward variance in either step: {groups}"
     # The parameters changed: peft starts every LoRA B matrix at zero.
