@@ -6,9 +6,7 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,41 +16,11 @@ import (
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/tests/testbin"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/flowsteer once per test run.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flowsteer-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "flowsteer")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/flowsteer").CombinedOutput()
-		if err != nil {
-			buildErr = &buildError{err: err, out: string(out)}
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build flowsteer: %v", buildErr)
-	}
-	return binPath
-}
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+// binary is the flowsteer binary these tests start (built once).
+func binary(t *testing.T) string { return testbin.Flowsteer(t) }
 
 // proc is a running flowsteer serve.
 type proc struct {

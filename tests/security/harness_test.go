@@ -23,34 +23,11 @@ import (
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/tests/testbin"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/flowsteer once per test process.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flowsteer-security-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "flowsteer")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/flowsteer").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build flowsteer: %v", buildErr)
-	}
-	return binPath
-}
+// binary is the flowsteer binary these tests start (built once).
+func binary(t *testing.T) string { return testbin.Flowsteer(t) }
 
 // Tokens of the tenants every server here accepts.
 const (
