@@ -14,9 +14,9 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/eval"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
 
@@ -173,7 +173,7 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	}
 	var pts []*pb.Task
 	for _, t := range tasks {
-		pts = append(pts, canvassvc.TaskToPB(t))
+		pts = append(pts, protoconv.TaskToPB(t))
 	}
 	prices, err := loadPrices(f.prices)
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/policy/llm"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/system"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 type playFlags struct {
@@ -163,7 +163,7 @@ func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
 			}
 		}
 		seed := f.seed + int64(i)
-		rec, err := rollout.Play(ctx, canvasOpener{c}, printingActor{actor, out}, canvassvc.TaskToPB(t), &pb.EpisodeConfig{MaxRounds: &mr}, policy.Sampling{Greedy: f.greedy, Seed: &seed})
+		rec, err := rollout.Play(ctx, canvasOpener{c}, printingActor{actor, out}, protoconv.TaskToPB(t), &pb.EpisodeConfig{MaxRounds: &mr}, policy.Sampling{Greedy: f.greedy, Seed: &seed})
 		if err != nil {
 			return err
 		}

@@ -15,10 +15,10 @@ import (
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // CacheResult compares the executor calls of one training step with the
@@ -91,7 +91,7 @@ func SuiteTasks(n int) ([]*pb.Task, error) {
 	for _, f := range []task.Family{task.Math, task.QA, task.Code}[:min(n, 3)] {
 		for _, t := range all {
 			if t.Family == f {
-				out = append(out, canvassvc.TaskToPB(t))
+				out = append(out, protoconv.TaskToPB(t))
 				break
 			}
 		}
@@ -211,4 +211,4 @@ func runCache(ctx context.Context, cfg Config) (*CacheResult, error) {
 	return res, nil
 }
 
-func familyName(f pb.TaskFamily) string { return string(canvassvc.FamilyFromPB(f)) }
+func familyName(f pb.TaskFamily) string { return string(protoconv.FamilyFromPB(f)) }

@@ -9,10 +9,10 @@ import (
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // Script is one episode of tag-text replies with the default episode
@@ -158,7 +158,7 @@ func (h *canvasHarness) inProcess(ctx context.Context, withProto bool) ([]time.D
 		o, err := ep.Step(ctx, canvas.Input{Text: text})
 		var m *pb.Observation
 		if withProto && err == nil {
-			m = canvassvc.ObservationToPB(o)
+			m = protoconv.ObservationToPB(o)
 		}
 		out = append(out, time.Since(t0))
 		if !withProto {
@@ -182,7 +182,7 @@ func (h *canvasHarness) inProcess(ctx context.Context, withProto bool) ([]time.D
 
 // overGRPC plays one scripted episode on an Interact stream.
 func (h *canvasHarness) overGRPC(ctx context.Context) ([]time.Duration, error) {
-	ep, err := h.client.Open(ctx, canvassvc.TaskToPB(ScriptTask))
+	ep, err := h.client.Open(ctx, protoconv.TaskToPB(ScriptTask))
 	if err != nil {
 		return nil, err
 	}

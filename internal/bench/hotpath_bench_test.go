@@ -13,9 +13,9 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/system"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // The hot paths of `flowsteer bench` as go test benchmarks:
@@ -96,7 +96,7 @@ func BenchmarkCanvasTurn(b *testing.B) {
 // benchStream plays Script on Interact streams, one turn per op.
 func benchStream(b *testing.B, srv *Served, cl *flowsteer.Client) {
 	ctx := context.Background()
-	task := canvassvc.TaskToPB(ScriptTask)
+	task := protoconv.TaskToPB(ScriptTask)
 	var ep *flowsteer.Episode
 	end := func() {
 		if ep != nil {

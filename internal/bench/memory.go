@@ -9,9 +9,9 @@ import (
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/system"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // memoryTurns are played on every held episode, so it holds a graph, a
@@ -112,7 +112,7 @@ func runMemory(ctx context.Context, cfg Config) (*MemoryResult, error) {
 			c.Close()
 		}
 	}()
-	tk := canvassvc.TaskToPB(ScriptTask)
+	tk := protoconv.TaskToPB(ScriptTask)
 	for range (n + streamsPerConn - 1) / streamsPerConn {
 		c, err := flowsteer.Dial(srv.Addr)
 		if err != nil {

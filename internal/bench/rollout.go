@@ -15,9 +15,9 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/system"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // FakeModel is the model name the fake server expects.
@@ -167,7 +167,7 @@ func runRollout(ctx context.Context, cfg Config) (*RolloutResult, error) {
 	}
 	defer cl.Close()
 	cv := clientCanvas{cl}
-	tk := canvassvc.TaskToPB(ScriptTask)
+	tk := protoconv.TaskToPB(ScriptTask)
 	play := func(ctx context.Context) (rollout.Record, error) {
 		return rollout.Play(ctx, cv, rollout.InProcess{P: fixed}, tk, nil, policy.Sampling{})
 	}

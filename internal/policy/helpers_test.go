@@ -7,8 +7,8 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // localCanvas is a real in-process canvas (default config, no executor)
@@ -19,15 +19,15 @@ type localCanvas struct{ c *canvas.Canvas }
 func newLocalCanvas() localCanvas { return localCanvas{canvas.New()} }
 
 func (l localCanvas) Open(ctx context.Context, t *pb.Task, cfg *pb.EpisodeConfig) (rollout.Episode, error) {
-	c, rw, err := canvassvc.ConfigFromPB(cfg)
+	c, rw, err := protoconv.ConfigFromPB(cfg)
 	if err != nil {
 		return nil, err
 	}
-	e, o, err := l.c.Create(ctx, canvassvc.TaskFromPB(t), c, rw)
+	e, o, err := l.c.Create(ctx, protoconv.TaskFromPB(t), c, rw)
 	if err != nil {
 		return nil, err
 	}
-	return &localEpisode{c: l.c, id: e.ID(), first: canvassvc.ObservationToPB(o)}, nil
+	return &localEpisode{c: l.c, id: e.ID(), first: protoconv.ObservationToPB(o)}, nil
 }
 
 type localEpisode struct {
@@ -40,11 +40,11 @@ func (e *localEpisode) ID() string             { return e.id }
 func (e *localEpisode) First() *pb.Observation { return e.first }
 func (e *localEpisode) Close() error           { return nil }
 func (e *localEpisode) Step(ctx context.Context, a *pb.Action) (*pb.Observation, error) {
-	o, err := e.c.Step(ctx, e.id, canvassvc.InputFromPB(a))
+	o, err := e.c.Step(ctx, e.id, protoconv.InputFromPB(a))
 	if err != nil {
 		return nil, err
 	}
-	return canvassvc.ObservationToPB(o), nil
+	return protoconv.ObservationToPB(o), nil
 }
 
 // step applies one structured action to an open episode and answers every

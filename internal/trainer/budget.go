@@ -5,7 +5,6 @@ import (
 	"math"
 	"time"
 
-	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -62,17 +61,6 @@ func (c Config) rewardSpec() reward.Spec {
 		r.Cost.Prices = &p
 	}
 	return r
-}
-
-func costSpecToPB(c reward.CostSpec) *pb.CostSpec {
-	if !c.On() {
-		return nil
-	}
-	var prices cost.Table
-	if c.Prices != nil {
-		prices = *c.Prices
-	}
-	return &pb.CostSpec{Weight: c.Weight, Unit: c.Unit, Reference: c.Reference, Prices: cost.TableToPB(prices)}
 }
 
 // EpisodeCost is what one played episode cost: its executor work (every

@@ -33,6 +33,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/eval"
 	"github.com/flowsteer/flowsteer/internal/obs"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/replay"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -321,7 +322,7 @@ func (t *Trainer) batch(step int64) []*group {
 
 func (t *Trainer) episodeConfig() *pb.EpisodeConfig {
 	mr := int32(t.cfg.MaxRounds)
-	c := &pb.EpisodeConfig{MaxRounds: &mr, Reward: rewardToPB(t.cfg.rewardSpec())}
+	c := &pb.EpisodeConfig{MaxRounds: &mr, Reward: protoconv.RewardSpecToPB(t.cfg.rewardSpec())}
 	if t.cfg.Canvas.TwoStep != nil {
 		c.TwoStep = t.cfg.Canvas.TwoStep
 	}

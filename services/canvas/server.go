@@ -22,6 +22,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/workflow"
 )
@@ -79,10 +80,7 @@ func drainedStream(id string) error {
 // Limits on what a request may carry; larger inputs are refused with
 // InvalidArgument before they reach the domain.
 const (
-	maxTextBytes     = 64 << 10
-	maxQuestionBytes = 256 << 10
-	maxTestsBytes    = 1 << 20
-	maxListEntries   = 1000 // answers, choices, distractors of one task
+	maxTextBytes = 64 << 10 // action text and structured fields, RunWorkflow prompts
 )
 
 // AddValidators registers request checks for this service's messages.
@@ -128,10 +126,10 @@ func AddValidators(v server.Validators) {
 				return fmt.Errorf("prompts[%s] is %d bytes, at most %d", id, len(p), maxTextBytes)
 			}
 		}
-		return validateTask("task", m.GetTask())
+		return protoconv.ValidateTask("task", m.GetTask())
 	})
 	server.Add(v, func(m *pb.ListOperatorsRequest) error {
-		if f := m.GetFamily(); f != pb.TaskFamily_TASK_FAMILY_UNSPECIFIED && FamilyFromPB(f) == "" {
+		if f := m.GetFamily(); f != pb.TaskFamily_TASK_FAMILY_UNSPECIFIED && protoconv.FamilyFromPB(f) == "" {
 			return fmt.Errorf("family has unknown value %d", f)
 		}
 		return nil
@@ -151,62 +149,11 @@ func requireID(id string) error {
 }
 
 func validateCreate(prefix string, m *pb.CreateEpisodeRequest) error {
-	if err := validateTask(prefix+"task", m.GetTask()); err != nil {
+	if err := protoconv.ValidateTask(prefix+"task", m.GetTask()); err != nil {
 		return err
 	}
 	if c := m.GetConfig(); c != nil && c.MaxRounds != nil && (c.GetMaxRounds() < 1 || c.GetMaxRounds() > canvas.MaxRoundsLimit) {
 		return fmt.Errorf("%sconfig.max_rounds must be in 1..%d, got %d", prefix, canvas.MaxRoundsLimit, c.GetMaxRounds())
-	}
-	return nil
-}
-
-// ValidateTask applies the checks of a task in a canvas request (required
-// fields, known family, size limits, difficulty) to a task that reaches a
-// canvas another way, such as an Evaluate request; field names it in the
-// error.
-func ValidateTask(field string, t *pb.Task) error { return validateTask(field, t) }
-
-func validateTask(field string, t *pb.Task) error {
-	if t == nil {
-		return fmt.Errorf("%s is required", field)
-	}
-	if blank(t.GetQuestion()) && blank(t.GetPrompt()) {
-		return fmt.Errorf("%s.question is required", field)
-	}
-	if t.GetFamily() == pb.TaskFamily_TASK_FAMILY_UNSPECIFIED {
-		return fmt.Errorf("%s.family is required (math, qa, code or multiple choice)", field)
-	}
-	if FamilyFromPB(t.GetFamily()) == "" {
-		return fmt.Errorf("%s.family has unknown value %d", field, t.GetFamily())
-	}
-	if len(t.GetQuestion())+len(t.GetContext())+len(t.GetPrompt()) > maxQuestionBytes {
-		return fmt.Errorf("%s: question, context and prompt together exceed %d bytes", field, maxQuestionBytes)
-	}
-	size := 0
-	for _, ts := range []*pb.CodeTests{t.GetPublicTests(), t.GetHiddenTests()} {
-		size += len(ts.GetCode())
-		for _, c := range ts.GetCases() {
-			size += len(c.GetInput()) + len(c.GetOutput())
-		}
-	}
-	if size > maxTestsBytes {
-		return fmt.Errorf("%s: tests exceed %d bytes", field, maxTestsBytes)
-	}
-	// Gold data and references: a list of this many entries is no task.
-	for name, list := range map[string][]string{"answers": t.GetAnswers(), "choices": t.GetChoices(), "distractors": t.GetDistractors()} {
-		if len(list) > maxListEntries {
-			return fmt.Errorf("%s.%s has %d entries, at most %d", field, name, len(list), maxListEntries)
-		}
-		for _, s := range list {
-			size += len(s)
-		}
-	}
-	if size += len(t.GetReference()) + len(t.GetEntryPoint()) + len(t.GetId()) + len(t.GetSource()); size > maxTestsBytes {
-		return fmt.Errorf("%s: tests, answers, choices, distractors and reference together exceed %d bytes", field, maxTestsBytes)
-	}
-	// Written so that NaN fails too.
-	if d := t.GetDifficulty(); !(d >= 0 && d <= 1) {
-		return fmt.Errorf("%s.difficulty must be in [0, 1], got %v", field, d)
 	}
 	return nil
 }
@@ -273,20 +220,20 @@ func (s *Service) ListOperators(_ context.Context, req *pb.ListOperatorsRequest)
 	if err != nil {
 		return nil, status.Errorf(codes.NotFound, "library: %v", err)
 	}
-	fam := FamilyFromPB(req.GetFamily())
+	fam := protoconv.FamilyFromPB(req.GetFamily())
 	out := &pb.ListOperatorsResponse{}
 	for _, d := range lib.Defs() {
-		out.Operators = append(out.Operators, OperatorToPB(d, lib.Name(), fam == "" || d.EnabledFor(fam)))
+		out.Operators = append(out.Operators, protoconv.OperatorToPB(d, lib.Name(), fam == "" || d.EnabledFor(fam)))
 	}
 	return out, nil
 }
 
 func (s *Service) create(ctx context.Context, req *pb.CreateEpisodeRequest) (*canvas.Episode, canvas.Observation, error) {
-	cfg, rw, err := ConfigFromPB(req.GetConfig())
+	cfg, rw, err := protoconv.ConfigFromPB(req.GetConfig())
 	if err != nil {
 		return nil, canvas.Observation{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	t := TaskFromPB(req.GetTask())
+	t := protoconv.TaskFromPB(req.GetTask())
 	e, obs, err := s.c.Create(canvas.WithOwner(ctx, auth.Tenant(ctx)), t, cfg, rw)
 	return e, obs, toStatus(err)
 }
@@ -312,7 +259,7 @@ func (s *Service) CreateEpisode(ctx context.Context, req *pb.CreateEpisodeReques
 	if err != nil {
 		return nil, err
 	}
-	return &pb.CreateEpisodeResponse{Observation: ObservationToPB(obs)}, nil
+	return &pb.CreateEpisodeResponse{Observation: protoconv.ObservationToPB(obs)}, nil
 }
 
 func (s *Service) Step(ctx context.Context, req *pb.StepRequest) (*pb.StepResponse, error) {
@@ -320,11 +267,11 @@ func (s *Service) Step(ctx context.Context, req *pb.StepRequest) (*pb.StepRespon
 	if err != nil {
 		return nil, err
 	}
-	obs, err := e.Step(ctx, InputFromPB(req.GetAction()))
+	obs, err := e.Step(ctx, protoconv.InputFromPB(req.GetAction()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.StepResponse{Observation: ObservationToPB(obs)}, nil
+	return &pb.StepResponse{Observation: protoconv.ObservationToPB(obs)}, nil
 }
 
 func (s *Service) GetEpisode(ctx context.Context, req *pb.GetEpisodeRequest) (*pb.GetEpisodeResponse, error) {
@@ -332,7 +279,7 @@ func (s *Service) GetEpisode(ctx context.Context, req *pb.GetEpisodeRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	ep, next := pageTurns(SnapshotToPB(e.Snapshot(req.GetIncludeTurns())), int(req.GetTurnsFrom()))
+	ep, next := pageTurns(protoconv.SnapshotToPB(e.Snapshot(req.GetIncludeTurns())), int(req.GetTurnsFrom()))
 	return &pb.GetEpisodeResponse{Episode: ep, NextTurnsFrom: int32(next)}, nil
 }
 
@@ -344,7 +291,7 @@ func (s *Service) CloseEpisode(ctx context.Context, req *pb.CloseEpisodeRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.CloseEpisodeResponse{Episode: fitReply(SnapshotToPB(snap))}, nil
+	return &pb.CloseEpisodeResponse{Episode: fitReply(protoconv.SnapshotToPB(snap))}, nil
 }
 
 // replyBudget leaves room under the server's send limit for the rest of
@@ -504,7 +451,7 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 	id := ep.ID()
 	started = true
 	onDrain = func() error { return drainedStream(id) }
-	if err := stream.Send(&pb.InteractResponse{Observation: ObservationToPB(obs)}); err != nil {
+	if err := stream.Send(&pb.InteractResponse{Observation: protoconv.ObservationToPB(obs)}); err != nil {
 		return err
 	}
 	for {
@@ -519,12 +466,12 @@ func (s *Service) Interact(stream grpc.BidiStreamingServer[pb.InteractRequest, p
 		if !ok {
 			return status.Error(codes.InvalidArgument, "after open or resume, every message must be an action")
 		}
-		obs, err := ep.Step(turnContext(ctx, m.GetTraceContext()), InputFromPB(a.Action))
+		obs, err := ep.Step(turnContext(ctx, m.GetTraceContext()), protoconv.InputFromPB(a.Action))
 		if err != nil {
 			return toStatus(err)
 		}
 		finished = obs.Done
-		if err := stream.Send(&pb.InteractResponse{Observation: ObservationToPB(obs)}); err != nil {
+		if err := stream.Send(&pb.InteractResponse{Observation: protoconv.ObservationToPB(obs)}); err != nil {
 			return err
 		}
 	}
@@ -545,7 +492,7 @@ func (s *Service) RunWorkflow(req *pb.RunWorkflowRequest, stream grpc.ServerStre
 			return status.Errorf(codes.InvalidArgument, "prompts[%s]: %v", id, err)
 		}
 	}
-	t := TaskFromPB(req.GetTask())
+	t := protoconv.TaskFromPB(req.GetTask())
 	if err := canvas.ValidateTask(t); err != nil {
 		return toStatus(err)
 	}
@@ -560,7 +507,7 @@ func (s *Service) RunWorkflow(req *pb.RunWorkflowRequest, stream grpc.ServerStre
 		mu.Lock()
 		defer mu.Unlock()
 		if sendErr == nil {
-			sendErr = stream.Send(&pb.RunWorkflowResponse{Event: &pb.RunWorkflowResponse_Node{Node: NodeResultToPB(n)}})
+			sendErr = stream.Send(&pb.RunWorkflowResponse{Event: &pb.RunWorkflowResponse_Node{Node: protoconv.NodeResultToPB(n)}})
 		}
 	}})
 	if err != nil {
@@ -569,7 +516,7 @@ func (s *Service) RunWorkflow(req *pb.RunWorkflowRequest, stream grpc.ServerStre
 	if sendErr != nil {
 		return sendErr
 	}
-	res := &pb.RunWorkflowResult{Workflow: WorkflowToPB(g), Execution: ExecutionToPB(ex)}
+	res := &pb.RunWorkflowResult{Workflow: protoconv.WorkflowToPB(g), Execution: protoconv.ExecutionToPB(ex)}
 	if req.GetScore() {
 		sc := s.c.Scorer()
 		if sc == nil {
@@ -590,3 +537,6 @@ func turnContext(ctx context.Context, tc map[string]string) context.Context {
 	}
 	return otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(tc))
 }
+
+// blank reports whether s is empty after trimming white space.
+func blank(s string) bool { return strings.TrimSpace(s) == "" }

@@ -18,8 +18,8 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/operator"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/server"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // RemoteLibrary asks the OperatorService at conn for its operators and
@@ -63,7 +63,7 @@ type remoteImpl struct {
 var verdictFields = []string{"verdict", "result", "review_result", "is_correct", "passed"}
 
 func (r remoteImpl) Invoke(ctx context.Context, _ operator.Env, c operator.Call) (operator.Output, error) {
-	req := &pb.InvokeRequest{Operator: r.name, NodeId: c.NodeID, Task: canvassvc.TaskToPB(c.Task), Prompt: c.Prompt, Inputs: map[string]*pb.FieldValue{}}
+	req := &pb.InvokeRequest{Operator: r.name, NodeId: c.NodeID, Task: protoconv.TaskToPB(c.Task), Prompt: c.Prompt, Inputs: map[string]*pb.FieldValue{}}
 	for k, v := range c.Inputs {
 		req.Inputs[k] = toPB(v)
 	}
@@ -148,7 +148,7 @@ func Register(s *server.Server, svc *Service) { pb.RegisterOperatorServiceServer
 func (s *Service) DescribeOperators(context.Context, *pb.DescribeOperatorsRequest) (*pb.DescribeOperatorsResponse, error) {
 	out := &pb.DescribeOperatorsResponse{}
 	for _, d := range s.Library.Defs() {
-		out.Operators = append(out.Operators, canvassvc.OperatorToPB(d, s.Library.Name(), true))
+		out.Operators = append(out.Operators, protoconv.OperatorToPB(d, s.Library.Name(), true))
 	}
 	return out, nil
 }
@@ -165,7 +165,7 @@ func (s *Service) Invoke(ctx context.Context, req *pb.InvokeRequest) (*pb.Invoke
 	for k, v := range req.GetInputs() {
 		in[k] = fromPB(v)
 	}
-	out, err := d.Impl.Invoke(ctx, s.Env, operator.Call{Task: canvassvc.TaskFromPB(req.GetTask()), NodeID: req.GetNodeId(), Prompt: req.GetPrompt(), Inputs: in})
+	out, err := d.Impl.Invoke(ctx, s.Env, operator.Call{Task: protoconv.TaskFromPB(req.GetTask()), NodeID: req.GetNodeId(), Prompt: req.GetPrompt(), Inputs: in})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, status.Error(codes.DeadlineExceeded, err.Error())

@@ -20,6 +20,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/server"
@@ -286,11 +287,11 @@ func collectBatch(t *testing.T, p policy.Policy, episodes int) *pb.UpdateRequest
 	ctx := testCtx(t)
 	req := &pb.UpdateRequest{Step: 1}
 	for i := range episodes {
-		e, o, err := cv.Create(ctx, canvassvc.TaskFromPB(mathTask(fmt.Sprintf("b-%d", i))), canvas.DefaultConfig(), reward.Default())
+		e, o, err := cv.Create(ctx, protoconv.TaskFromPB(mathTask(fmt.Sprintf("b-%d", i))), canvas.DefaultConfig(), reward.Default())
 		if err != nil {
 			t.Fatal(err)
 		}
-		obs := canvassvc.ObservationToPB(o)
+		obs := protoconv.ObservationToPB(o)
 		var decs []*pb.Decision
 		seed := int64(i)
 		for !obs.GetDone() {
@@ -299,11 +300,11 @@ func collectBatch(t *testing.T, p policy.Policy, episodes int) *pb.UpdateRequest
 				t.Fatal(err)
 			}
 			decs = append(decs, d)
-			o, err = cv.Step(ctx, e.ID(), canvassvc.InputFromPB(d.GetAction()))
+			o, err = cv.Step(ctx, e.ID(), protoconv.InputFromPB(d.GetAction()))
 			if err != nil {
 				t.Fatal(err)
 			}
-			obs = canvassvc.ObservationToPB(o)
+			obs = protoconv.ObservationToPB(o)
 		}
 		adv := 1.0
 		if i%2 == 1 {

@@ -20,12 +20,12 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/cost"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/trainer"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // Service implements pb.TrainerServiceServer: it starts runs in the
@@ -125,7 +125,7 @@ func checkEvaluate(m *pb.EvaluateRequest) error {
 		return errors.New("tasks or tasks_file is required")
 	}
 	for i, t := range m.GetTasks() {
-		if err := canvassvc.ValidateTask(fmt.Sprintf("tasks[%d]", i), t); err != nil {
+		if err := protoconv.ValidateTask(fmt.Sprintf("tasks[%d]", i), t); err != nil {
 			return err
 		}
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/llamacpp"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/replay"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
@@ -339,10 +340,10 @@ func loadTasks(ctx context.Context, cfg trainer.Config) (train, evalSet []*pb.Ta
 		}
 	}
 	for _, t := range tr {
-		train = append(train, canvassvc.TaskToPB(t))
+		train = append(train, protoconv.TaskToPB(t))
 	}
 	for _, t := range ev {
-		evalSet = append(evalSet, canvassvc.TaskToPB(t))
+		evalSet = append(evalSet, protoconv.TaskToPB(t))
 	}
 	if len(train) == 0 {
 		return nil, nil, errors.New("tasks: no training task is left after the family filter")

@@ -19,9 +19,9 @@ import (
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/task"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // taskFile writes generated tasks (a math task first, so fixed:full can
@@ -147,7 +147,7 @@ func TestEveryPolicyKindPlaysToTheEndOverRealGRPC(t *testing.T) {
 				t.Fatal(err)
 			}
 			seed := int64(i)
-			rec, err := rollout.Play(ctx, canvasOpener{c}, sess, canvassvc.TaskToPB(tk), nil, policy.Sampling{Seed: &seed})
+			rec, err := rollout.Play(ctx, canvasOpener{c}, sess, protoconv.TaskToPB(tk), nil, policy.Sampling{Seed: &seed})
 			if err != nil {
 				t.Fatalf("episode %d: %v", i, err)
 			}

@@ -44,8 +44,8 @@ import (
 	"github.com/flowsteer/flowsteer/internal/bench"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/system"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // Limits of the server under test (internal/server, services/canvas).
@@ -162,7 +162,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks = append(tasks, canvassvc.TaskToPB(bench.ScriptTask))
+	tasks = append(tasks, protoconv.TaskToPB(bench.ScriptTask))
 
 	// One connection per 256 streams (the server allows 1024 per connection).
 	var conns []*grpc.ClientConn
@@ -518,7 +518,7 @@ func (w *worker) play(ctx context.Context, cfg *pb.EpisodeConfig) result {
 		a := d.GetAction()
 		if st := a.GetStructured(); st != nil && w.rng.IntN(3) == 0 {
 			// The same action as the tag text a language model would write.
-			if in := canvassvc.InputFromPB(&pb.Action{Structured: st}); in.Structured != nil {
+			if in := protoconv.InputFromPB(&pb.Action{Structured: st}); in.Structured != nil {
 				if st.GetKind() == pb.ActionKind_ACTION_KIND_SET_PROMPT {
 					a = &pb.Action{Text: st.GetPrompt()}
 				} else {

@@ -9,9 +9,9 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/task"
-	svc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // TestEveryActionIsAcceptedByTheRealCanvas plays whole episodes against the
@@ -37,7 +37,7 @@ func TestEveryActionIsAcceptedByTheRealCanvas(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				obs := svc.ObservationToPB(o)
+				obs := protoconv.ObservationToPB(o)
 				prompts := 0
 				for !obs.GetDone() {
 					d, err := p.Act(ctx, obs, policy.Sampling{Seed: seed(int64(ep))})
@@ -47,11 +47,11 @@ func TestEveryActionIsAcceptedByTheRealCanvas(t *testing.T) {
 					if d.Action.Structured.Kind == pb.ActionKind_ACTION_KIND_SET_PROMPT {
 						prompts++
 					}
-					o, err = cv.Step(ctx, e.ID(), svc.InputFromPB(d.Action))
+					o, err = cv.Step(ctx, e.ID(), protoconv.InputFromPB(d.Action))
 					if err != nil {
 						t.Fatal(err)
 					}
-					obs = svc.ObservationToPB(o)
+					obs = protoconv.ObservationToPB(o)
 					if !obs.GetValid() && !strings.HasPrefix(obs.GetFeedback(), "Finish refused") {
 						t.Fatalf("turn %d: %q was refused: %s", obs.GetTurn(), d.Action.Text, obs.GetFeedback())
 					}

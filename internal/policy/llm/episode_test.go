@@ -10,9 +10,9 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/task"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
 // scriptTurn is one scripted model reply and the kind of prompt it answers.
@@ -85,7 +85,7 @@ func TestEpisodeEndToEnd(t *testing.T) {
 		if len(decisions) > len(episodeScript) {
 			t.Fatalf("episode still running after %d turns", len(decisions))
 		}
-		d, err := p.Act(ctx, canvassvc.ObservationToPB(obs), policy.Sampling{})
+		d, err := p.Act(ctx, protoconv.ObservationToPB(obs), policy.Sampling{})
 		if err != nil {
 			t.Fatalf("turn %d: Act: %v", len(decisions)+1, err)
 		}
@@ -99,7 +99,7 @@ func TestEpisodeEndToEnd(t *testing.T) {
 		}
 	}
 
-	final := canvassvc.ObservationToPB(obs)
+	final := protoconv.ObservationToPB(obs)
 	if final.GetEndReason() != pb.EndReason_END_REASON_FINISHED {
 		t.Fatalf("end reason = %v, want finished; feedback: %s", final.GetEndReason(), final.GetFeedback())
 	}

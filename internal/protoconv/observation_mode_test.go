@@ -1,4 +1,4 @@
-package canvas
+package protoconv
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/canvas"
 )
 
-func TestObservationModeFromPB(t *testing.T) {
+func TestObservationModeRoundTrip(t *testing.T) {
 	for in, want := range map[pb.ObservationMode]canvas.ObservationMode{
 		pb.ObservationMode_OBSERVATION_MODE_UNSPECIFIED: canvas.ObservationFull,
 		pb.ObservationMode_OBSERVATION_MODE_FULL:        canvas.ObservationFull,
