@@ -51,33 +51,13 @@ func TestResumeWithinGraceThenExpired(t *testing.T) {
 	st := storeOf(t, canvas.StoreConfig{MaxEpisodes: 10, IdleTTL: time.Hour, ResumeGrace: grace})
 	h := start(t, canvas.WithStore(st))
 	c := ctx(t)
-	ep, err := h.client.Open(c, mathTask())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ep.Step(c, flowsteer.Text("<action>add</action><operator>Custom</operator>")); err != nil {
-		t.Fatal(err)
-	}
-	id := ep.ID()
-	if err := ep.Close(); err != nil { // the policy disconnects
-		t.Fatal(err)
-	}
-	again, err := h.client.Resume(c, id)
-	if err != nil {
-		t.Fatalf("resume within the grace: %v", err)
-	}
-	if again.ID() != id || again.First().GetTurn() != 1 || again.First().GetAwaiting().GetNodeId() != "node_1" {
-		t.Fatalf("resumed %s at turn %d awaiting %v: not the same episode", again.ID(), again.First().GetTurn(), again.First().GetAwaiting())
-	}
-	obs, err := again.Step(c, flowsteer.Text("Answer the question directly."))
-	if err != nil || !obs.GetValid() || obs.GetTurn() != 2 {
-		t.Fatalf("step after resume: %v %v", err, obs)
-	}
+	id := disconnectAfterOneTurn(t, h, c)
+	again := resumeAndPlay(t, h, c, id)
 	if err := again.Close(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(grace + 30*time.Millisecond)
-	_, err = h.client.Resume(c, id)
+	_, err := h.client.Resume(c, id)
 	wantCode(t, "resume after the grace", err, codes.NotFound, id, "expired", "resume grace period of 40ms")
 	if st.Len() != 0 {
 		t.Errorf("the expired episode is still stored (Len %d)", st.Len())
