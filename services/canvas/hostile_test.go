@@ -13,38 +13,29 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
-	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	"github.com/flowsteer/flowsteer/internal/system"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
-// hostileConn serves the canvas the way `flowsteer serve` does (server.New
-// with the service's validators, a canvas with the simulated executor, the
-// sandbox and the scorer) over bufconn.
+// hostileConn serves the canvas `flowsteer serve` builds (the simulated
+// executor, the sandbox and the scorer) with the service's validators.
 func hostileConn(t *testing.T) (*grpc.ClientConn, pb.CanvasServiceClient) {
 	t.Helper()
 	sys, err := system.Build(system.DefaultOptions())
 	if err != nil {
 		t.Fatalf("system.Build: %v", err)
 	}
-	v := server.Validators{}
-	canvassvc.AddValidators(v)
-	conn := servertest.Bufconn(t, server.Options{Logger: servertest.Discard(), Validators: v}, func(s *server.Server) {
-		canvassvc.Register(s, canvassvc.New(sys.Canvas))
-	})
-	return conn, pb.NewCanvasServiceClient(conn)
+	h := serve(t, sys.Canvas)
+	return h.conn, h.client.Canvas
 }
 
 func hostileTask() *pb.Task {
 	return &pb.Task{Id: "t1", Family: pb.TaskFamily_TASK_FAMILY_MATH, Question: "What is 6 times 7?", Answers: []string{"42"}}
 }
 
-func i32(v int32) *int32     { return &v }
-func f64(v float64) *float64 { return &v }
-func boolp(v bool) *bool     { return &v }
 func nested(open, close string, depth int, core string) string {
 	return strings.Repeat(open, depth) + core + strings.Repeat(close, depth)
 }
@@ -95,14 +86,7 @@ func runWorkflowErr(ctx context.Context, c pb.CanvasServiceClient, req any) erro
 	if err != nil {
 		return err
 	}
-	for {
-		if _, err := st.Recv(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-	}
+	return servertest.RecvAll(st.Recv)
 }
 
 // TestHostileRequestsGetPreciseCodes: every hostile request is refused
@@ -131,94 +115,90 @@ func TestHostileRequestsGetPreciseCodes(t *testing.T) {
 			return conn.Invoke(ctx, "/flowsteer.v1.CanvasService/CreateEpisode", m, &pb.CreateEpisodeResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 		}
 	}
-	cases := []struct {
-		name string
-		call func(ctx context.Context) error
-		want codes.Code
-	}{
+	cases := []servertest.Refusal{
 		// Size: the transport's 16 MiB, then the service's own limits.
-		{"17 MiB question", create(task(func(tk *pb.Task) { tk.Question = strings.Repeat("q", 17<<20) }), nil), codes.ResourceExhausted},
-		{"17 MiB action over Interact", func(ctx context.Context) error {
+		{Name: "17 MiB question", Call: create(task(func(tk *pb.Task) { tk.Question = strings.Repeat("q", 17<<20) }), nil), Want: codes.ResourceExhausted},
+		{Name: "17 MiB action over Interact", Call: func(ctx context.Context) error {
 			return streamFirstErr(ctx, conn, interact, open(hostileTask(), nil),
 				&pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: strings.Repeat("a", 17<<20)}}})
-		}, codes.ResourceExhausted},
-		{"question over 256 KiB", create(task(func(tk *pb.Task) { tk.Question = strings.Repeat("q", 300<<10) }), nil), codes.InvalidArgument},
-		{"context over 256 KiB", create(task(func(tk *pb.Task) { tk.Context = strings.Repeat("c", 300<<10) }), nil), codes.InvalidArgument},
-		{"tests over 1 MiB", create(task(func(tk *pb.Task) {
+		}, Want: codes.ResourceExhausted},
+		{Name: "question over 256 KiB", Call: create(task(func(tk *pb.Task) { tk.Question = strings.Repeat("q", 300<<10) }), nil), Want: codes.InvalidArgument},
+		{Name: "context over 256 KiB", Call: create(task(func(tk *pb.Task) { tk.Context = strings.Repeat("c", 300<<10) }), nil), Want: codes.InvalidArgument},
+		{Name: "tests over 1 MiB", Call: create(task(func(tk *pb.Task) {
 			tk.Family = pb.TaskFamily_TASK_FAMILY_CODE
 			tk.HiddenTests = &pb.CodeTests{Style: "assert", Code: strings.Repeat("#", 2<<20)}
-		}), nil), codes.InvalidArgument},
-		{"100,000 io cases", create(task(func(tk *pb.Task) {
+		}), nil), Want: codes.InvalidArgument},
+		{Name: "100,000 io cases", Call: create(task(func(tk *pb.Task) {
 			tk.Family = pb.TaskFamily_TASK_FAMILY_CODE
 			tk.HiddenTests = &pb.CodeTests{Style: "io"}
 			for range 100_000 {
 				tk.HiddenTests.Cases = append(tk.HiddenTests.Cases, &pb.IOCase{Input: "1234567", Output: "1234567"})
 			}
-		}), nil), codes.InvalidArgument},
-		{"100,000 answers", create(task(func(tk *pb.Task) {
+		}), nil), Want: codes.InvalidArgument},
+		{Name: "100,000 answers", Call: create(task(func(tk *pb.Task) {
 			tk.Answers = make([]string, 100_000)
 			for i := range tk.Answers {
 				tk.Answers[i] = "42"
 			}
-		}), nil), codes.InvalidArgument},
-		{"action text over 64 KiB", func(ctx context.Context) error {
+		}), nil), Want: codes.InvalidArgument},
+		{Name: "action text over 64 KiB", Call: func(ctx context.Context) error {
 			_, err := c.Step(ctx, &pb.StepRequest{EpisodeId: "ep_x", Action: &pb.Action{Text: strings.Repeat("a", 65<<10)}})
 			return err
-		}, codes.InvalidArgument},
-		{"structured prompt over 64 KiB", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "structured prompt over 64 KiB", Call: func(ctx context.Context) error {
 			_, err := c.Step(ctx, &pb.StepRequest{EpisodeId: "ep_x", Action: &pb.Action{Structured: &pb.StructuredAction{
 				Kind: pb.ActionKind_ACTION_KIND_SET_PROMPT, Target: "node_1", Prompt: strings.Repeat("p", 1<<20)}}})
 			return err
-		}, codes.InvalidArgument},
-		{"1,000 parallel operators", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "1,000 parallel operators", Call: func(ctx context.Context) error {
 			_, err := c.Step(ctx, &pb.StepRequest{EpisodeId: "ep_x", Action: &pb.Action{Structured: &pb.StructuredAction{
 				Kind: pb.ActionKind_ACTION_KIND_ADD, Structure: pb.StructureKind_STRUCTURE_KIND_PARALLEL, Operators: make([]string, 1000)}}})
 			return err
-		}, codes.InvalidArgument},
-		{"DSL over 64 KiB", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "DSL over 64 KiB", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: strings.Repeat("Custom -> ", 7000) + "Custom", Task: hostileTask()})
-		}, codes.InvalidArgument},
-		{"prompt over 64 KiB", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "prompt over 64 KiB", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: "Custom", Task: hostileTask(), Prompts: map[string]string{"node_1": strings.Repeat("p", 1<<20)}})
-		}, codes.InvalidArgument},
-		{"100,000 prompts", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "100,000 prompts", Call: func(ctx context.Context) error {
 			p := map[string]string{}
 			for i := range 100_000 {
 				p[fmt.Sprintf("node_%d", i)] = "p"
 			}
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: "Custom", Task: hostileTask(), Prompts: p})
-		}, codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
 		// Deep nesting and huge workflows.
-		{"DSL of 10,000 nested parentheses", func(ctx context.Context) error {
+		{Name: "DSL of 10,000 nested parentheses", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: nested("(", ")", 10_000, "Custom"), Task: hostileTask()})
-		}, codes.InvalidArgument},
-		{"DSL of 10,000 nested loops", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "DSL of 10,000 nested loops", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: nested("(", ") * 2", 5_000, "Custom"), Task: hostileTask()})
-		}, codes.InvalidArgument},
-		{"DSL of 10,000 nested brackets", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "DSL of 10,000 nested brackets", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: nested("[", "]", 10_000, "Custom"), Task: hostileTask()})
-		}, codes.InvalidArgument},
-		{"DSL of 10,000 operators", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "DSL of 10,000 operators", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: "[" + strings.Repeat("A,", 9_999) + "A]", Task: hostileTask()})
-		}, codes.InvalidArgument},
-		{"DSL chain of 1,001 operators", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "DSL chain of 1,001 operators", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: chain(1001), Task: hostileTask()})
-		}, codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
 		// Invalid UTF-8 in proto3 strings, unary and streaming.
-		{"invalid UTF-8 question (unary)", rawCreate(servertest.WithInvalidUTF8(t, &pb.CreateEpisodeRequest{Task: hostileTask()}, "task", "question")), codes.InvalidArgument},
-		{"invalid UTF-8 episode id (unary)", func(ctx context.Context) error {
+		{Name: "invalid UTF-8 question (unary)", Call: rawCreate(servertest.WithInvalidUTF8(t, &pb.CreateEpisodeRequest{Task: hostileTask()}, "task", "question")), Want: codes.InvalidArgument},
+		{Name: "invalid UTF-8 episode id (unary)", Call: func(ctx context.Context) error {
 			return conn.Invoke(ctx, "/flowsteer.v1.CanvasService/GetEpisode", servertest.WithInvalidUTF8(t, &pb.GetEpisodeRequest{EpisodeId: "ep_x"}, "episode_id"),
 				&pb.GetEpisodeResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
-		}, codes.InvalidArgument},
-		{"undecodable bytes (unary)", rawCreate(servertest.RawMsg{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}), codes.InvalidArgument},
-		{"invalid UTF-8 action (stream)", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "undecodable bytes (unary)", Call: rawCreate(servertest.RawMsg{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}), Want: codes.InvalidArgument},
+		{Name: "invalid UTF-8 action (stream)", Call: func(ctx context.Context) error {
 			act := servertest.WithInvalidUTF8(t, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: "x"}}}, "action", "text")
 			return streamFirstErr(ctx, conn, interact, open(hostileTask(), nil), act)
-		}, codes.InvalidArgument},
-		{"invalid UTF-8 open (stream)", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "invalid UTF-8 open (stream)", Call: func(ctx context.Context) error {
 			return streamFirstErr(ctx, conn, interact, servertest.WithInvalidUTF8(t, open(hostileTask(), nil), "open", "task", "question"))
-		}, codes.InvalidArgument},
-		{"invalid UTF-8 DSL (server stream)", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "invalid UTF-8 DSL (server stream)", Call: func(ctx context.Context) error {
 			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/flowsteer.v1.CanvasService/RunWorkflow", grpc.ForceCodecV2(servertest.RawCodec{}))
 			if err != nil {
 				return err
@@ -228,92 +208,80 @@ func TestHostileRequestsGetPreciseCodes(t *testing.T) {
 			}
 			_ = st.CloseSend()
 			return st.RecvMsg(&pb.RunWorkflowResponse{})
-		}, codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
 		// Counts out of range.
-		{"max_rounds -1", create(hostileTask(), &pb.EpisodeConfig{MaxRounds: i32(-1)}), codes.InvalidArgument},
-		{"max_rounds 0", create(hostileTask(), &pb.EpisodeConfig{MaxRounds: i32(0)}), codes.InvalidArgument},
-		{"max_rounds 2^31-1", create(hostileTask(), &pb.EpisodeConfig{MaxRounds: i32(math.MaxInt32)}), codes.InvalidArgument},
-		{"max_rounds -2^31 over Interact", func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, open(hostileTask(), &pb.EpisodeConfig{MaxRounds: i32(math.MinInt32)}))
-		}, codes.InvalidArgument},
-		{"finish.min_operators -1", create(hostileTask(), &pb.EpisodeConfig{Finish: &pb.FinishRules{MinOperators: i32(-1)}}), codes.InvalidArgument},
-		{"finish.min_operators 2^31-1", create(hostileTask(), &pb.EpisodeConfig{Finish: &pb.FinishRules{MinOperators: i32(math.MaxInt32)}}), codes.InvalidArgument},
-		{"reward.min_operators -1", create(hostileTask(), &pb.EpisodeConfig{Reward: &pb.RewardSpec{MinOperators: i32(-1)}}), codes.InvalidArgument},
-		{"reward.cap NaN", create(hostileTask(), &pb.EpisodeConfig{Reward: &pb.RewardSpec{Cap: f64(math.NaN())}}), codes.InvalidArgument},
-		{"reward.base +Inf", create(hostileTask(), &pb.EpisodeConfig{Reward: &pb.RewardSpec{Base: f64(math.Inf(1))}}), codes.InvalidArgument},
-		{"difficulty NaN", create(task(func(tk *pb.Task) { tk.Difficulty = math.NaN() }), nil), codes.InvalidArgument},
-		{"difficulty -Inf", create(task(func(tk *pb.Task) { tk.Difficulty = math.Inf(-1) }), nil), codes.InvalidArgument},
+		{Name: "max_rounds -1", Call: create(hostileTask(), &pb.EpisodeConfig{MaxRounds: proto.Int32(-1)}), Want: codes.InvalidArgument},
+		{Name: "max_rounds 0", Call: create(hostileTask(), &pb.EpisodeConfig{MaxRounds: proto.Int32(0)}), Want: codes.InvalidArgument},
+		{Name: "max_rounds 2^31-1", Call: create(hostileTask(), &pb.EpisodeConfig{MaxRounds: proto.Int32(math.MaxInt32)}), Want: codes.InvalidArgument},
+		{Name: "max_rounds -2^31 over Interact", Call: func(ctx context.Context) error {
+			return streamFirstErr(ctx, conn, interact, open(hostileTask(), &pb.EpisodeConfig{MaxRounds: proto.Int32(math.MinInt32)}))
+		}, Want: codes.InvalidArgument},
+		{Name: "finish.min_operators -1", Call: create(hostileTask(), &pb.EpisodeConfig{Finish: &pb.FinishRules{MinOperators: proto.Int32(-1)}}), Want: codes.InvalidArgument},
+		{Name: "finish.min_operators 2^31-1", Call: create(hostileTask(), &pb.EpisodeConfig{Finish: &pb.FinishRules{MinOperators: proto.Int32(math.MaxInt32)}}), Want: codes.InvalidArgument},
+		{Name: "reward.min_operators -1", Call: create(hostileTask(), &pb.EpisodeConfig{Reward: &pb.RewardSpec{MinOperators: proto.Int32(-1)}}), Want: codes.InvalidArgument},
+		{Name: "reward.cap NaN", Call: create(hostileTask(), &pb.EpisodeConfig{Reward: &pb.RewardSpec{Cap: proto.Float64(math.NaN())}}), Want: codes.InvalidArgument},
+		{Name: "reward.base +Inf", Call: create(hostileTask(), &pb.EpisodeConfig{Reward: &pb.RewardSpec{Base: proto.Float64(math.Inf(1))}}), Want: codes.InvalidArgument},
+		{Name: "difficulty NaN", Call: create(task(func(tk *pb.Task) { tk.Difficulty = math.NaN() }), nil), Want: codes.InvalidArgument},
+		{Name: "difficulty -Inf", Call: create(task(func(tk *pb.Task) { tk.Difficulty = math.Inf(-1) }), nil), Want: codes.InvalidArgument},
 		// Unknown enum values.
-		{"task family 999", create(task(func(tk *pb.Task) { tk.Family = 999 }), nil), codes.InvalidArgument},
-		{"task family -1", create(task(func(tk *pb.Task) { tk.Family = -1 }), nil), codes.InvalidArgument},
-		{"reward kind 999", create(hostileTask(), &pb.EpisodeConfig{Reward: &pb.RewardSpec{Kind: 999}}), codes.InvalidArgument},
-		{"list operators of family 999", func(ctx context.Context) error {
+		{Name: "task family 999", Call: create(task(func(tk *pb.Task) { tk.Family = 999 }), nil), Want: codes.InvalidArgument},
+		{Name: "task family -1", Call: create(task(func(tk *pb.Task) { tk.Family = -1 }), nil), Want: codes.InvalidArgument},
+		{Name: "reward kind 999", Call: create(hostileTask(), &pb.EpisodeConfig{Reward: &pb.RewardSpec{Kind: 999}}), Want: codes.InvalidArgument},
+		{Name: "list operators of family 999", Call: func(ctx context.Context) error {
 			_, err := c.ListOperators(ctx, &pb.ListOperatorsRequest{Family: 999})
 			return err
-		}, codes.InvalidArgument},
-		{"RunWorkflow task family 999", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "RunWorkflow task family 999", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: "Custom", Task: task(func(tk *pb.Task) { tk.Family = 999 })})
-		}, codes.InvalidArgument},
-		{"unknown library", create(hostileTask(), &pb.EpisodeConfig{Library: "no-such-library"}), codes.InvalidArgument},
-		{"unknown backend", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "unknown library", Call: create(hostileTask(), &pb.EpisodeConfig{Library: "no-such-library"}), Want: codes.InvalidArgument},
+		{Name: "unknown backend", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: "Custom", Task: hostileTask(), Backend: "no-such-backend"})
-		}, codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
 		// Missing fields.
-		{"no task", create(nil, nil), codes.InvalidArgument},
-		{"empty question", create(task(func(tk *pb.Task) { tk.Question = "" }), nil), codes.InvalidArgument},
-		{"blank question", create(task(func(tk *pb.Task) { tk.Question = " \n\t " }), nil), codes.InvalidArgument},
-		{"no family", create(task(func(tk *pb.Task) { tk.Family = 0 }), nil), codes.InvalidArgument},
-		{"no action", func(ctx context.Context) error {
+		{Name: "no task", Call: create(nil, nil), Want: codes.InvalidArgument},
+		{Name: "empty question", Call: create(task(func(tk *pb.Task) { tk.Question = "" }), nil), Want: codes.InvalidArgument},
+		{Name: "blank question", Call: create(task(func(tk *pb.Task) { tk.Question = " \n\t " }), nil), Want: codes.InvalidArgument},
+		{Name: "no family", Call: create(task(func(tk *pb.Task) { tk.Family = 0 }), nil), Want: codes.InvalidArgument},
+		{Name: "no action", Call: func(ctx context.Context) error {
 			_, err := c.Step(ctx, &pb.StepRequest{EpisodeId: "ep_x"})
 			return err
-		}, codes.InvalidArgument},
-		{"no episode id", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "no episode id", Call: func(ctx context.Context) error {
 			_, err := c.Step(ctx, &pb.StepRequest{Action: &pb.Action{Text: "x"}})
 			return err
-		}, codes.InvalidArgument},
-		{"GetEpisode without id", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "GetEpisode without id", Call: func(ctx context.Context) error {
 			_, err := c.GetEpisode(ctx, &pb.GetEpisodeRequest{})
 			return err
-		}, codes.InvalidArgument},
-		{"CloseEpisode without id", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "CloseEpisode without id", Call: func(ctx context.Context) error {
 			_, err := c.CloseEpisode(ctx, &pb.CloseEpisodeRequest{})
 			return err
-		}, codes.InvalidArgument},
-		{"empty Interact message", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "empty Interact message", Call: func(ctx context.Context) error {
 			return streamFirstErr(ctx, conn, interact, &pb.InteractRequest{})
-		}, codes.InvalidArgument},
-		{"Interact opening with an action", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "Interact opening with an action", Call: func(ctx context.Context) error {
 			return streamFirstErr(ctx, conn, interact, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: "x"}}})
-		}, codes.InvalidArgument},
-		{"Interact open twice", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "Interact open twice", Call: func(ctx context.Context) error {
 			return streamFirstErr(ctx, conn, interact, open(hostileTask(), nil), open(hostileTask(), nil))
-		}, codes.InvalidArgument},
-		{"resume without id", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "resume without id", Call: func(ctx context.Context) error {
 			return streamFirstErr(ctx, conn, interact, &pb.InteractRequest{Msg: &pb.InteractRequest_Resume{Resume: &pb.ResumeEpisode{}}})
-		}, codes.InvalidArgument},
-		{"RunWorkflow without DSL", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "RunWorkflow without DSL", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Task: hostileTask()})
-		}, codes.InvalidArgument},
-		{"RunWorkflow without task", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "RunWorkflow without task", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: "Custom"})
-		}, codes.InvalidArgument},
-		{"RunWorkflow prompt for no node", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "RunWorkflow prompt for no node", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Dsl: "Custom", Task: hostileTask(), Prompts: map[string]string{"node_99": "x"}})
-		}, codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			err := tc.call(ctx)
-			if got := status.Code(err); got != tc.want {
-				t.Errorf("code %v (%v), want %v", got, err, tc.want)
-			}
-			if st, _ := status.FromError(err); err != nil && strings.TrimSpace(st.Message()) == "" {
-				t.Errorf("refusal without a message")
-			}
-		})
-	}
+	servertest.CheckRefusals(t, cases, nil)
 	// Still serving after all of that.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -349,8 +317,8 @@ func TestHostileActionsAreFeedback(t *testing.T) {
 		{"action kind 999", structured(&pb.StructuredAction{Kind: 999, Operator: "Custom"})},
 		{"structure kind 999", structured(&pb.StructuredAction{Kind: add, Structure: 999, Operators: []string{"Custom"}})},
 		{"unknown operator", structured(&pb.StructuredAction{Kind: add, Operator: "NoSuchOperator"})},
-		{"position -5", structured(&pb.StructuredAction{Kind: add, Operator: "Custom", Position: i32(-5)})},
-		{"position 2^31-1", structured(&pb.StructuredAction{Kind: add, Operator: "Custom", Position: i32(math.MaxInt32)})},
+		{"position -5", structured(&pb.StructuredAction{Kind: add, Operator: "Custom", Position: proto.Int32(-5)})},
+		{"position 2^31-1", structured(&pb.StructuredAction{Kind: add, Operator: "Custom", Position: proto.Int32(math.MaxInt32)})},
 		{"delete of no node", structured(&pb.StructuredAction{Kind: pb.ActionKind_ACTION_KIND_DELETE, Target: "node_999999999"})},
 		{"modify without target", structured(&pb.StructuredAction{Kind: pb.ActionKind_ACTION_KIND_MODIFY, Operator: "Custom"})},
 		{"loop of nothing", structured(&pb.StructuredAction{Kind: add, Structure: pb.StructureKind_STRUCTURE_KIND_LOOP, Count: math.MinInt32})},
@@ -361,7 +329,7 @@ func TestHostileActionsAreFeedback(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			id := newEpisode(t, &pb.EpisodeConfig{TwoStep: boolp(false), ExecuteEachStep: boolp(false)})
+			id := newEpisode(t, &pb.EpisodeConfig{TwoStep: proto.Bool(false), ExecuteEachStep: proto.Bool(false)})
 			r, err := c.Step(ctx, &pb.StepRequest{EpisodeId: id, Action: tc.action})
 			if err != nil {
 				t.Fatalf("RPC error %v (code %v), want feedback", err, status.Code(err))
@@ -381,7 +349,7 @@ func TestHostileActionsAreFeedback(t *testing.T) {
 	// Building a 10,000-node workflow by actions: 32-way parallel adds
 	// (the most one block holds) until the canvas refuses one.
 	t.Run("10,000 nodes by actions", func(t *testing.T) {
-		id := newEpisode(t, &pb.EpisodeConfig{MaxRounds: i32(200), TwoStep: boolp(false), ExecuteEachStep: boolp(false)})
+		id := newEpisode(t, &pb.EpisodeConfig{MaxRounds: proto.Int32(200), TwoStep: proto.Bool(false), ExecuteEachStep: proto.Bool(false)})
 		ops := make([]string, 32) // the most a parallel block holds
 		for i := range ops {
 			ops[i] = "Custom"

@@ -38,11 +38,7 @@ var script = []struct {
 func TestInteractPlaysWholeEpisode(t *testing.T) {
 	h := start(t)
 	c := ctx(t)
-	ep, err := h.client.Open(c, mathTask())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	ep := h.open(t, c)
 	first := ep.First()
 	if first.GetEpisodeId() == "" || first.GetState() != pb.EpisodeState_EPISODE_STATE_BUILDING || first.GetRoundsLeft() != 20 {
 		t.Fatalf("first observation = %v", first)
@@ -54,6 +50,7 @@ func TestInteractPlaysWholeEpisode(t *testing.T) {
 		t.Fatalf("first observation lacks the operator library or prompt")
 	}
 	var obs *pb.Observation
+	var err error
 	for i, s := range script {
 		obs, err = ep.Step(c, flowsteer.Text(s.reply))
 		if err != nil {
@@ -125,10 +122,7 @@ func TestInteractProtocolErrors(t *testing.T) {
 // episode's id.
 func disconnectAfterOneTurn(t *testing.T, h *harness, c context.Context) string {
 	t.Helper()
-	ep, err := h.client.Open(c, mathTask())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := h.open(t, c)
 	if _, err := ep.Step(c, flowsteer.Text("<action>add</action><operator>Custom</operator>")); err != nil {
 		t.Fatal(err)
 	}

@@ -70,11 +70,7 @@ func TestOpenStreamKeepsItsEpisode(t *testing.T) {
 	st := storeOf(t, canvas.StoreConfig{MaxEpisodes: 10, IdleTTL: 20 * time.Millisecond, ResumeGrace: 20 * time.Millisecond})
 	h := start(t, canvas.WithStore(st))
 	c := ctx(t)
-	ep, err := h.client.Open(c, mathTask())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	ep := h.open(t, c)
 	unary, err := h.client.Canvas.CreateEpisode(c, &pb.CreateEpisodeRequest{Task: mathTask()})
 	if err != nil {
 		t.Fatal(err)
@@ -98,14 +94,10 @@ func TestOpenStreamKeepsItsEpisode(t *testing.T) {
 func TestDrainRefusesNewEpisodes(t *testing.T) {
 	h := start(t)
 	c := ctx(t)
-	ep, err := h.client.Open(c, mathTask())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	ep := h.open(t, c)
 	id := ep.ID()
 	h.svc.Drain()
-	_, err = h.client.Open(c, mathTask())
+	_, err := h.client.Open(c, mathTask())
 	wantCode(t, "open while draining", err, codes.Unavailable, "shutting down", "takes no new episodes", "another canvas replica")
 	_, err = h.client.Canvas.CreateEpisode(c, &pb.CreateEpisodeRequest{Task: mathTask()})
 	wantCode(t, "CreateEpisode while draining", err, codes.Unavailable, "takes no new episodes")

@@ -27,13 +27,32 @@ type harness struct {
 
 func start(t *testing.T, opts ...canvas.Option) *harness {
 	t.Helper()
+	return serve(t, canvas.New(opts...))
+}
+
+// serve serves cv the way `flowsteer serve` does (server.New with the
+// service's validators) over bufconn.
+func serve(t *testing.T, cv *canvas.Canvas) *harness {
+	t.Helper()
 	v := server.Validators{}
 	canvassvc.AddValidators(v)
-	svc := canvassvc.New(canvas.New(opts...))
+	svc := canvassvc.New(cv)
 	conn := servertest.Bufconn(t, server.Options{Logger: servertest.Discard(), Validators: v}, func(s *server.Server) {
 		canvassvc.Register(s, svc)
 	})
 	return &harness{client: flowsteer.New(conn), conn: conn, svc: svc}
+}
+
+// open opens an episode of mathTask over Interact; its stream closes at
+// the end of the test.
+func (h *harness) open(t *testing.T, c context.Context) *flowsteer.Episode {
+	t.Helper()
+	ep, err := h.client.Open(c, mathTask())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	return ep
 }
 
 func mathTask() *pb.Task {
@@ -49,12 +68,9 @@ func ctx(t *testing.T) context.Context {
 func TestDrainEndsStreamsAfterTheirTurn(t *testing.T) {
 	h := start(t)
 	c := ctx(t)
-	ep, err := h.client.Open(c, mathTask())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := h.open(t, c)
 	h.svc.Drain()
-	_, err = ep.Step(c, flowsteer.Text("<action>add</action><operator>Custom</operator>"))
+	_, err := ep.Step(c, flowsteer.Text("<action>add</action><operator>Custom</operator>"))
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "resume") {
 		t.Fatalf("step while draining: %v, want Unavailable naming resume", err)
 	}

@@ -2,16 +2,8 @@ package operator_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
-	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/engine"
@@ -19,6 +11,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/server"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
 	opsvc "github.com/flowsteer/flowsteer/services/operator"
@@ -49,19 +42,9 @@ func teamLibrary(t *testing.T) *operator.Library {
 }
 
 func TestRemoteOperatorsRunInsideAWorkflow(t *testing.T) {
-	lis := bufconn.Listen(1 << 20)
-	s := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	opsvc.Register(s, &opsvc.Service{Library: teamLibrary(t)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Serve(ctx, lis, time.Second); close(done) }()
-	defer func() { cancel(); <-done }()
-	conn, err := grpc.NewClient("passthrough:///ops", grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := servertest.Bufconn(t, server.Options{Logger: servertest.Discard()}, func(s *server.Server) {
+		opsvc.Register(s, &opsvc.Service{Library: teamLibrary(t)})
+	})
 
 	lib, err := opsvc.RemoteLibrary(context.Background(), "team", conn)
 	if err != nil {

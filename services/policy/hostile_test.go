@@ -16,26 +16,15 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
-	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/server/servertest"
-	policysvc "github.com/flowsteer/flowsteer/services/policy"
 )
 
-// hostilePolicyConn serves p as `flowsteer serve` does (server.New with the
-// policy service's validators, checkpoints confined to dir) over bufconn.
+// hostilePolicyConn serves p as `flowsteer serve` does (the policy
+// service's validators, checkpoints confined to dir) over bufconn.
 func hostilePolicyConn(t *testing.T, p policy.Policy, dir string) *grpc.ClientConn {
 	t.Helper()
-	v := server.Validators{}
-	policysvc.AddValidators(v)
-	svc := policysvc.New(p)
-	svc.CheckpointDir = dir
-	return servertest.Bufconn(t, server.Options{Logger: servertest.Discard(), Validators: v}, func(s *server.Server) {
-		policysvc.Register(s, svc)
-	})
+	return start(t, p, dir).conn
 }
-
-func pf(v float64) *float64 { return &v }
-func pi(v int32) *int32     { return &v }
 
 // hostileObservation is a first observation as a canvas sends it.
 func hostileObservation() *pb.Observation {
@@ -104,106 +93,94 @@ func TestHostilePolicyRequests(t *testing.T) {
 			}
 		}
 	}
-	cases := []struct {
-		name string
-		call func(ctx context.Context) error
-		want codes.Code
-	}{
-		{"17 MiB observation", act(obs(func(o *pb.Observation) { o.Feedback = strings.Repeat("f", 17<<20) }), nil), codes.ResourceExhausted},
-		{"17 MiB update", update(func(r *pb.UpdateRequest) { r.Episodes[0].EpisodeId = strings.Repeat("e", 17<<20) }), codes.ResourceExhausted},
-		{"invalid UTF-8 feedback (unary)", func(ctx context.Context) error {
+	cases := []servertest.Refusal{
+		{Name: "17 MiB observation", Call: act(obs(func(o *pb.Observation) { o.Feedback = strings.Repeat("f", 17<<20) }), nil), Want: codes.ResourceExhausted},
+		{Name: "17 MiB update", Call: update(func(r *pb.UpdateRequest) { r.Episodes[0].EpisodeId = strings.Repeat("e", 17<<20) }), Want: codes.ResourceExhausted},
+		{Name: "invalid UTF-8 feedback (unary)", Call: func(ctx context.Context) error {
 			return conn.Invoke(ctx, "/flowsteer.v1.PolicyService/Act", servertest.WithInvalidUTF8(t, &pb.ActRequest{Observation: hostileObservation()}, "observation", "feedback"),
 				&pb.ActResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
-		}, codes.InvalidArgument},
-		{"invalid UTF-8 checkpoint path", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "invalid UTF-8 checkpoint path", Call: func(ctx context.Context) error {
 			return conn.Invoke(ctx, "/flowsteer.v1.PolicyService/SaveCheckpoint", servertest.WithInvalidUTF8(t, &pb.SaveCheckpointRequest{Path: "x.ckpt"}, "path"),
 				&pb.SaveCheckpointResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
-		}, codes.InvalidArgument},
-		{"invalid UTF-8 task question (stream)", stream(servertest.WithInvalidUTF8(t, &pb.ActStreamRequest{Act: &pb.ActRequest{Observation: hostileObservation()}}, "act", "observation", "task", "question")), codes.InvalidArgument},
-		{"undecodable bytes (stream)", stream(servertest.RawMsg{0x0a, 0x05, 0x0a}), codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
+		{Name: "invalid UTF-8 task question (stream)", Call: stream(servertest.WithInvalidUTF8(t, &pb.ActStreamRequest{Act: &pb.ActRequest{Observation: hostileObservation()}}, "act", "observation", "task", "question")), Want: codes.InvalidArgument},
+		{Name: "undecodable bytes (stream)", Call: stream(servertest.RawMsg{0x0a, 0x05, 0x0a}), Want: codes.InvalidArgument},
 		// Sampling parameters out of range.
-		{"temperature NaN", act(hostileObservation(), &pb.SamplingParams{Temperature: pf(math.NaN())}), codes.InvalidArgument},
-		{"temperature -1", act(hostileObservation(), &pb.SamplingParams{Temperature: pf(-1)}), codes.InvalidArgument},
-		{"temperature +Inf", act(hostileObservation(), &pb.SamplingParams{Temperature: pf(math.Inf(1))}), codes.InvalidArgument},
-		{"top_p 2", act(hostileObservation(), &pb.SamplingParams{TopP: pf(2)}), codes.InvalidArgument},
-		{"top_p NaN", act(hostileObservation(), &pb.SamplingParams{TopP: pf(math.NaN())}), codes.InvalidArgument},
-		{"top_k -1", act(hostileObservation(), &pb.SamplingParams{TopK: pi(-1)}), codes.InvalidArgument},
-		{"max_new_tokens -5", act(hostileObservation(), &pb.SamplingParams{MaxNewTokens: pi(-5)}), codes.InvalidArgument},
-		{"temperature NaN (stream)", stream(&pb.ActStreamRequest{Act: &pb.ActRequest{Observation: hostileObservation(), Sampling: &pb.SamplingParams{Temperature: pf(math.NaN())}}}), codes.InvalidArgument},
+		{Name: "temperature NaN", Call: act(hostileObservation(), &pb.SamplingParams{Temperature: proto.Float64(math.NaN())}), Want: codes.InvalidArgument},
+		{Name: "temperature -1", Call: act(hostileObservation(), &pb.SamplingParams{Temperature: proto.Float64(-1)}), Want: codes.InvalidArgument},
+		{Name: "temperature +Inf", Call: act(hostileObservation(), &pb.SamplingParams{Temperature: proto.Float64(math.Inf(1))}), Want: codes.InvalidArgument},
+		{Name: "top_p 2", Call: act(hostileObservation(), &pb.SamplingParams{TopP: proto.Float64(2)}), Want: codes.InvalidArgument},
+		{Name: "top_p NaN", Call: act(hostileObservation(), &pb.SamplingParams{TopP: proto.Float64(math.NaN())}), Want: codes.InvalidArgument},
+		{Name: "top_k -1", Call: act(hostileObservation(), &pb.SamplingParams{TopK: proto.Int32(-1)}), Want: codes.InvalidArgument},
+		{Name: "max_new_tokens -5", Call: act(hostileObservation(), &pb.SamplingParams{MaxNewTokens: proto.Int32(-5)}), Want: codes.InvalidArgument},
+		{Name: "temperature NaN (stream)", Call: stream(&pb.ActStreamRequest{Act: &pb.ActRequest{Observation: hostileObservation(), Sampling: &pb.SamplingParams{Temperature: proto.Float64(math.NaN())}}}), Want: codes.InvalidArgument},
 		// Missing fields.
-		{"act without observation", act(nil, nil), codes.InvalidArgument},
-		{"act stream without act", stream(&pb.ActStreamRequest{}), codes.InvalidArgument},
-		{"update without episodes", func(ctx context.Context) error { _, err := c.Update(ctx, &pb.UpdateRequest{}); return err }, codes.InvalidArgument},
-		{"save without path", func(ctx context.Context) error {
+		{Name: "act without observation", Call: act(nil, nil), Want: codes.InvalidArgument},
+		{Name: "act stream without act", Call: stream(&pb.ActStreamRequest{}), Want: codes.InvalidArgument},
+		{Name: "update without episodes", Call: func(ctx context.Context) error { _, err := c.Update(ctx, &pb.UpdateRequest{}); return err }, Want: codes.InvalidArgument},
+		{Name: "save without path", Call: func(ctx context.Context) error {
 			_, err := c.SaveCheckpoint(ctx, &pb.SaveCheckpointRequest{})
 			return err
-		}, codes.InvalidArgument},
-		{"load without path", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "load without path", Call: func(ctx context.Context) error {
 			_, err := c.LoadCheckpoint(ctx, &pb.LoadCheckpointRequest{})
 			return err
-		}, codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
 		// Paths no file system takes.
-		{"save with a NUL in the path", func(ctx context.Context) error {
+		{Name: "save with a NUL in the path", Call: func(ctx context.Context) error {
 			_, err := c.SaveCheckpoint(ctx, &pb.SaveCheckpointRequest{Path: "a\x00b.ckpt"})
 			return err
-		}, codes.InvalidArgument},
-		{"save with a 10,000-byte path", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "save with a 10,000-byte path", Call: func(ctx context.Context) error {
 			_, err := c.SaveCheckpoint(ctx, &pb.SaveCheckpointRequest{Path: strings.Repeat("d/", 5000) + "x.ckpt"})
 			return err
-		}, codes.InvalidArgument},
-		{"save with a 1,000-byte file name", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "save with a 1,000-byte file name", Call: func(ctx context.Context) error {
 			_, err := c.SaveCheckpoint(ctx, &pb.SaveCheckpointRequest{Path: strings.Repeat("x", 1000)})
 			return err
-		}, codes.InvalidArgument},
-		{"load with a NUL in the path", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "load with a NUL in the path", Call: func(ctx context.Context) error {
 			_, err := c.LoadCheckpoint(ctx, &pb.LoadCheckpointRequest{Path: "a\x00b.ckpt"})
 			return err
-		}, codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
 		// Updates no learner can take: NaN and infinities, wild indices,
 		// unknown enums, negative steps.
-		{"advantage NaN", update(func(r *pb.UpdateRequest) { r.Episodes[0].Advantage = math.NaN() }), codes.InvalidArgument},
-		{"advantage +Inf", update(func(r *pb.UpdateRequest) { r.Episodes[0].Advantage = math.Inf(1) }), codes.InvalidArgument},
-		{"reward NaN", update(func(r *pb.UpdateRequest) { r.Episodes[0].Reward = math.NaN() }), codes.InvalidArgument},
-		{"logprob NaN", update(func(r *pb.UpdateRequest) { firstWithTokens(r).Logprobs[0] = math.NaN() }), codes.InvalidArgument},
-		{"logprob -Inf", update(func(r *pb.UpdateRequest) { firstWithTokens(r).Logprobs[0] = math.Inf(-1) }), codes.InvalidArgument},
-		{"token id -1", update(func(r *pb.UpdateRequest) { firstWithTokens(r).TokenIds[0] = -1 }), codes.InvalidArgument},
-		{"token id 2^31-1", update(func(r *pb.UpdateRequest) { firstWithTokens(r).TokenIds[0] = math.MaxInt32 }), codes.InvalidArgument},
-		{"ref logprobs NaN", update(func(r *pb.UpdateRequest) {
+		{Name: "advantage NaN", Call: update(func(r *pb.UpdateRequest) { r.Episodes[0].Advantage = math.NaN() }), Want: codes.InvalidArgument},
+		{Name: "advantage +Inf", Call: update(func(r *pb.UpdateRequest) { r.Episodes[0].Advantage = math.Inf(1) }), Want: codes.InvalidArgument},
+		{Name: "reward NaN", Call: update(func(r *pb.UpdateRequest) { r.Episodes[0].Reward = math.NaN() }), Want: codes.InvalidArgument},
+		{Name: "logprob NaN", Call: update(func(r *pb.UpdateRequest) { firstWithTokens(r).Logprobs[0] = math.NaN() }), Want: codes.InvalidArgument},
+		{Name: "logprob -Inf", Call: update(func(r *pb.UpdateRequest) { firstWithTokens(r).Logprobs[0] = math.Inf(-1) }), Want: codes.InvalidArgument},
+		{Name: "token id -1", Call: update(func(r *pb.UpdateRequest) { firstWithTokens(r).TokenIds[0] = -1 }), Want: codes.InvalidArgument},
+		{Name: "token id 2^31-1", Call: update(func(r *pb.UpdateRequest) { firstWithTokens(r).TokenIds[0] = math.MaxInt32 }), Want: codes.InvalidArgument},
+		{Name: "ref logprobs NaN", Call: update(func(r *pb.UpdateRequest) {
 			n := 0
 			for _, d := range decisions(r) {
 				n += len(d.GetTokenIds())
 			}
 			r.Episodes[0].RefLogprobs = make([]float64, n)
 			r.Episodes[0].RefLogprobs[0] = math.NaN()
-		}), codes.InvalidArgument},
-		{"ref logprobs of the wrong length", update(func(r *pb.UpdateRequest) { r.Episodes[0].RefLogprobs = []float64{-1} }), codes.InvalidArgument},
-		{"loss kind 999", update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{Kind: 999} }), codes.InvalidArgument},
-		{"loss clip NaN", update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{Clip: pf(math.NaN())} }), codes.InvalidArgument},
-		{"loss learning rate -1", update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{LearningRate: pf(-1)} }), codes.InvalidArgument},
-		{"loss learning rate +Inf", update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{LearningRate: pf(math.Inf(1))} }), codes.InvalidArgument},
-		{"loss max grad norm NaN", update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{MaxGradNorm: pf(math.NaN())} }), codes.InvalidArgument},
-		{"step -1", update(func(r *pb.UpdateRequest) { r.Step = -1 }), codes.InvalidArgument},
-		{"10,000 episodes without decisions", update(func(r *pb.UpdateRequest) {
+		}), Want: codes.InvalidArgument},
+		{Name: "ref logprobs of the wrong length", Call: update(func(r *pb.UpdateRequest) { r.Episodes[0].RefLogprobs = []float64{-1} }), Want: codes.InvalidArgument},
+		{Name: "loss kind 999", Call: update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{Kind: 999} }), Want: codes.InvalidArgument},
+		{Name: "loss clip NaN", Call: update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{Clip: proto.Float64(math.NaN())} }), Want: codes.InvalidArgument},
+		{Name: "loss learning rate -1", Call: update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{LearningRate: proto.Float64(-1)} }), Want: codes.InvalidArgument},
+		{Name: "loss learning rate +Inf", Call: update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{LearningRate: proto.Float64(math.Inf(1))} }), Want: codes.InvalidArgument},
+		{Name: "loss max grad norm NaN", Call: update(func(r *pb.UpdateRequest) { r.Loss = &pb.LossConfig{MaxGradNorm: proto.Float64(math.NaN())} }), Want: codes.InvalidArgument},
+		{Name: "step -1", Call: update(func(r *pb.UpdateRequest) { r.Step = -1 }), Want: codes.InvalidArgument},
+		{Name: "10,000 episodes without decisions", Call: update(func(r *pb.UpdateRequest) {
 			r.Episodes = nil
 			for range 10_000 {
 				r.Episodes = append(r.Episodes, &pb.EpisodeSamples{EpisodeId: "e", Advantage: 1})
 			}
-		}), codes.OK}, // nothing to learn from: answered, the policy unchanged
+		}), Want: codes.OK}, // nothing to learn from: answered, the policy unchanged
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			version := p.Info().Version
-			err := tc.call(ctx)
-			if got := status.Code(err); got != tc.want {
-				t.Errorf("code %v (%.300v), want %v", got, err, tc.want)
-			}
-			if p.Info().Version != version {
-				t.Fatalf("a refused request changed the policy (version %s -> %s)", version, p.Info().Version)
-			}
-		})
-	}
+	version := p.Info().Version
+	servertest.CheckRefusals(t, cases, func(t *testing.T) {
+		if p.Info().Version != version {
+			t.Fatalf("a refused request changed the policy (version %s -> %s)", version, p.Info().Version)
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.Update(ctx, good); err != nil {

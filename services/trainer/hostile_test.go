@@ -2,8 +2,6 @@ package trainer
 
 import (
 	"context"
-	"errors"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -11,7 +9,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
@@ -54,14 +51,7 @@ func TestHostileTrainerRequests(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			for {
-				if _, err := st.Recv(); err != nil {
-					if errors.Is(err, io.EOF) {
-						return nil
-					}
-					return err
-				}
-			}
+			return servertest.RecvAll(st.Recv)
 		}
 	}
 	eval := func(edit func(r *pb.EvaluateRequest)) func(ctx context.Context) error {
@@ -86,20 +76,16 @@ func TestHostileTrainerRequests(t *testing.T) {
 		}
 	}
 	bigDSL := "fixed:[" + strings.Repeat("Custom, ", 9_999) + "Custom]"
-	cases := []struct {
-		name string
-		call func(ctx context.Context) error
-		want codes.Code
-	}{
+	cases := []servertest.Refusal{
 		// Sizes.
-		{"17 MiB config", start("# " + strings.Repeat("x", 17<<20)), codes.ResourceExhausted},
-		{"2 MiB config", start("name: big\n# " + strings.Repeat("x", 2<<20)), codes.InvalidArgument},
-		{"17 MiB of tasks to evaluate", eval(func(r *pb.EvaluateRequest) { r.Tasks[0].Context = strings.Repeat("c", 17<<20) }), codes.ResourceExhausted},
-		{"invalid UTF-8 config", func(ctx context.Context) error {
+		{Name: "17 MiB config", Call: start("# " + strings.Repeat("x", 17<<20)), Want: codes.ResourceExhausted},
+		{Name: "2 MiB config", Call: start("name: big\n# " + strings.Repeat("x", 2<<20)), Want: codes.InvalidArgument},
+		{Name: "17 MiB of tasks to evaluate", Call: eval(func(r *pb.EvaluateRequest) { r.Tasks[0].Context = strings.Repeat("c", 17<<20) }), Want: codes.ResourceExhausted},
+		{Name: "invalid UTF-8 config", Call: func(ctx context.Context) error {
 			return conn.Invoke(ctx, "/flowsteer.v1.TrainerService/StartRun", servertest.WithInvalidUTF8(t, &pb.StartRunRequest{}, "config_yaml"),
 				&pb.StartRunResponse{}, grpc.ForceCodecV2(servertest.RawCodec{}))
-		}, codes.InvalidArgument},
-		{"invalid UTF-8 run id (stream)", func(ctx context.Context) error {
+		}, Want: codes.InvalidArgument},
+		{Name: "invalid UTF-8 run id (stream)", Call: func(ctx context.Context) error {
 			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/flowsteer.v1.TrainerService/WatchRun", grpc.ForceCodecV2(servertest.RawCodec{}))
 			if err != nil {
 				return err
@@ -109,92 +95,83 @@ func TestHostileTrainerRequests(t *testing.T) {
 			}
 			_ = st.CloseSend()
 			return st.RecvMsg(&pb.WatchRunResponse{})
-		}, codes.InvalidArgument},
+		}, Want: codes.InvalidArgument},
 		// YAML built to hurt a parser.
-		{"alias bomb", start("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+		{Name: "alias bomb", Call: start("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
 			"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n" +
-			"g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n"), codes.InvalidArgument},
-		{"10,000 nested sequences", start("name: " + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000)), codes.InvalidArgument},
-		{"10,000 nested mappings", start(strings.Repeat("{a: ", 10_000) + "1" + strings.Repeat("}", 10_000)), codes.InvalidArgument},
-		{"a second document", start("name: a\n---\nsteps: 1000000\n"), codes.InvalidArgument},
-		{"a baseline of 10,000 nodes", start("eval: {baselines: [\"" + bigDSL + "\"]}"), codes.InvalidArgument},
+			"g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n"), Want: codes.InvalidArgument},
+		{Name: "10,000 nested sequences", Call: start("name: " + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000)), Want: codes.InvalidArgument},
+		{Name: "10,000 nested mappings", Call: start(strings.Repeat("{a: ", 10_000) + "1" + strings.Repeat("}", 10_000)), Want: codes.InvalidArgument},
+		{Name: "a second document", Call: start("name: a\n---\nsteps: 1000000\n"), Want: codes.InvalidArgument},
+		{Name: "a baseline of 10,000 nodes", Call: start("eval: {baselines: [\"" + bigDSL + "\"]}"), Want: codes.InvalidArgument},
 		// Counts.
-		{"steps -1", start("steps: -1"), codes.InvalidArgument},
-		{"steps 2^63", start("steps: 9223372036854775808"), codes.InvalidArgument},
-		{"group_size 10^9", start("group_size: 1000000000"), codes.InvalidArgument},
-		{"batch_tasks 10^9", start("batch_tasks: 1000000000"), codes.InvalidArgument},
-		{"concurrency 10^9", start("concurrency: 1000000000"), codes.InvalidArgument},
-		{"max_rounds 10^6", start("max_rounds: 1000000"), codes.InvalidArgument},
-		{"max_rounds -1", start("max_rounds: -1"), codes.InvalidArgument},
-		{"eval.tasks -1", start("eval: {tasks: -1}"), codes.InvalidArgument},
-		{"policy.hidden 10^9", start("policy: {hidden: 1000000000}"), codes.InvalidArgument},
-		{"episode_timeout -1s", start("episode_timeout: -1s"), codes.InvalidArgument},
-		{"learning_rate NaN", start("optimizer: {learning_rate: .nan}"), codes.InvalidArgument},
-		{"loss kl NaN", start("loss: {kl: .nan}"), codes.InvalidArgument},
-		{"Evaluate concurrency -1", eval(func(r *pb.EvaluateRequest) { r.Concurrency = -1 }), codes.InvalidArgument},
-		{"Evaluate concurrency 2^31-1", eval(func(r *pb.EvaluateRequest) { r.Concurrency = math.MaxInt32 }), codes.InvalidArgument},
-		{"Evaluate with 1,000 baselines", eval(func(r *pb.EvaluateRequest) {
+		{Name: "steps -1", Call: start("steps: -1"), Want: codes.InvalidArgument},
+		{Name: "steps 2^63", Call: start("steps: 9223372036854775808"), Want: codes.InvalidArgument},
+		{Name: "group_size 10^9", Call: start("group_size: 1000000000"), Want: codes.InvalidArgument},
+		{Name: "batch_tasks 10^9", Call: start("batch_tasks: 1000000000"), Want: codes.InvalidArgument},
+		{Name: "concurrency 10^9", Call: start("concurrency: 1000000000"), Want: codes.InvalidArgument},
+		{Name: "max_rounds 10^6", Call: start("max_rounds: 1000000"), Want: codes.InvalidArgument},
+		{Name: "max_rounds -1", Call: start("max_rounds: -1"), Want: codes.InvalidArgument},
+		{Name: "eval.tasks -1", Call: start("eval: {tasks: -1}"), Want: codes.InvalidArgument},
+		{Name: "policy.hidden 10^9", Call: start("policy: {hidden: 1000000000}"), Want: codes.InvalidArgument},
+		{Name: "episode_timeout -1s", Call: start("episode_timeout: -1s"), Want: codes.InvalidArgument},
+		{Name: "learning_rate NaN", Call: start("optimizer: {learning_rate: .nan}"), Want: codes.InvalidArgument},
+		{Name: "loss kl NaN", Call: start("loss: {kl: .nan}"), Want: codes.InvalidArgument},
+		{Name: "Evaluate concurrency -1", Call: eval(func(r *pb.EvaluateRequest) { r.Concurrency = -1 }), Want: codes.InvalidArgument},
+		{Name: "Evaluate concurrency 2^31-1", Call: eval(func(r *pb.EvaluateRequest) { r.Concurrency = math.MaxInt32 }), Want: codes.InvalidArgument},
+		{Name: "Evaluate with 1,000 baselines", Call: eval(func(r *pb.EvaluateRequest) {
 			for range 1000 {
 				r.Baselines = append(r.Baselines, "random")
 			}
-		}), codes.InvalidArgument},
+		}), Want: codes.InvalidArgument},
 		// Unknown values.
-		{"unknown key", start("stepz: 3"), codes.InvalidArgument},
-		{"unknown family", start("tasks: {families: [poetry]}"), codes.InvalidArgument},
-		{"unknown backend", start("backend: {kind: gpt}"), codes.InvalidArgument},
-		{"Evaluate task family 999", evalTask(func(tk *pb.Task) { tk.Family = 999 }), codes.InvalidArgument},
-		{"Evaluate task difficulty NaN", evalTask(func(tk *pb.Task) { tk.Difficulty = math.NaN() }), codes.InvalidArgument},
-		{"Evaluate policy kind oracle", eval(func(r *pb.EvaluateRequest) { r.Policy.Kind = "oracle" }), codes.InvalidArgument},
-		{"Evaluate fixed policy of 10,000 nodes", eval(func(r *pb.EvaluateRequest) {
+		{Name: "unknown key", Call: start("stepz: 3"), Want: codes.InvalidArgument},
+		{Name: "unknown family", Call: start("tasks: {families: [poetry]}"), Want: codes.InvalidArgument},
+		{Name: "unknown backend", Call: start("backend: {kind: gpt}"), Want: codes.InvalidArgument},
+		{Name: "Evaluate task family 999", Call: evalTask(func(tk *pb.Task) { tk.Family = 999 }), Want: codes.InvalidArgument},
+		{Name: "Evaluate task difficulty NaN", Call: evalTask(func(tk *pb.Task) { tk.Difficulty = math.NaN() }), Want: codes.InvalidArgument},
+		{Name: "Evaluate policy kind oracle", Call: eval(func(r *pb.EvaluateRequest) { r.Policy.Kind = "oracle" }), Want: codes.InvalidArgument},
+		{Name: "Evaluate fixed policy of 10,000 nodes", Call: eval(func(r *pb.EvaluateRequest) {
 			r.Policy = &pb.PolicySpec{Kind: "fixed", Dsl: strings.TrimPrefix(bigDSL, "fixed:")}
-		}), codes.InvalidArgument},
-		{"Evaluate fixed policy of 10,000 nested parentheses", eval(func(r *pb.EvaluateRequest) {
+		}), Want: codes.InvalidArgument},
+		{Name: "Evaluate fixed policy of 10,000 nested parentheses", Call: eval(func(r *pb.EvaluateRequest) {
 			r.Policy = &pb.PolicySpec{Kind: "fixed", Dsl: strings.Repeat("(", 10_000) + "Custom" + strings.Repeat(")", 10_000)}
-		}), codes.InvalidArgument},
-		{"Evaluate baseline of 10,000 nodes", eval(func(r *pb.EvaluateRequest) { r.Baselines = []string{bigDSL} }), codes.InvalidArgument},
-		{"Evaluate unknown baseline", eval(func(r *pb.EvaluateRequest) { r.Baselines = []string{"oracle"} }), codes.InvalidArgument},
-		{"Evaluate unknown backend", eval(func(r *pb.EvaluateRequest) { r.Backend = "gpt" }), codes.InvalidArgument},
+		}), Want: codes.InvalidArgument},
+		{Name: "Evaluate baseline of 10,000 nodes", Call: eval(func(r *pb.EvaluateRequest) { r.Baselines = []string{bigDSL} }), Want: codes.InvalidArgument},
+		{Name: "Evaluate unknown baseline", Call: eval(func(r *pb.EvaluateRequest) { r.Baselines = []string{"oracle"} }), Want: codes.InvalidArgument},
+		{Name: "Evaluate unknown backend", Call: eval(func(r *pb.EvaluateRequest) { r.Backend = "gpt" }), Want: codes.InvalidArgument},
 		// Missing fields.
-		{"no config", start(""), codes.InvalidArgument},
-		{"resume without run_dir", unary(func(ctx context.Context) (proto.Message, error) {
+		{Name: "no config", Call: start(""), Want: codes.InvalidArgument},
+		{Name: "resume without run_dir", Call: unary(func(ctx context.Context) (proto.Message, error) {
 			return c.StartRun(ctx, &pb.StartRunRequest{Resume: true})
-		}), codes.InvalidArgument},
-		{"run_dir naming the runs directory", unary(func(ctx context.Context) (proto.Message, error) {
+		}), Want: codes.InvalidArgument},
+		{Name: "run_dir naming the runs directory", Call: unary(func(ctx context.Context) (proto.Message, error) {
 			return c.StartRun(ctx, &pb.StartRunRequest{ConfigYaml: "{}", RunDir: ".."})
-		}), codes.InvalidArgument},
-		{"resume of no run", unary(func(ctx context.Context) (proto.Message, error) {
+		}), Want: codes.InvalidArgument},
+		{Name: "resume of no run", Call: unary(func(ctx context.Context) (proto.Message, error) {
 			return c.StartRun(ctx, &pb.StartRunRequest{Resume: true, RunDir: "no-such-run"})
-		}), codes.NotFound},
-		{"GetRun without id", unary(func(ctx context.Context) (proto.Message, error) { return c.GetRun(ctx, &pb.GetRunRequest{}) }), codes.InvalidArgument},
-		{"GetRun of a path", unary(func(ctx context.Context) (proto.Message, error) {
+		}), Want: codes.NotFound},
+		{Name: "GetRun without id", Call: unary(func(ctx context.Context) (proto.Message, error) { return c.GetRun(ctx, &pb.GetRunRequest{}) }), Want: codes.InvalidArgument},
+		{Name: "GetRun of a path", Call: unary(func(ctx context.Context) (proto.Message, error) {
 			return c.GetRun(ctx, &pb.GetRunRequest{RunId: "../../etc"})
-		}), codes.InvalidArgument},
-		{"GetRun of no run", unary(func(ctx context.Context) (proto.Message, error) {
+		}), Want: codes.InvalidArgument},
+		{Name: "GetRun of no run", Call: unary(func(ctx context.Context) (proto.Message, error) {
 			return c.GetRun(ctx, &pb.GetRunRequest{RunId: "no-such-run"})
-		}), codes.NotFound},
-		{"CancelRun without id", unary(func(ctx context.Context) (proto.Message, error) { return c.CancelRun(ctx, &pb.CancelRunRequest{}) }), codes.InvalidArgument},
-		{"CancelRun of no run", unary(func(ctx context.Context) (proto.Message, error) {
+		}), Want: codes.NotFound},
+		{Name: "CancelRun without id", Call: unary(func(ctx context.Context) (proto.Message, error) { return c.CancelRun(ctx, &pb.CancelRunRequest{}) }), Want: codes.InvalidArgument},
+		{Name: "CancelRun of no run", Call: unary(func(ctx context.Context) (proto.Message, error) {
 			return c.CancelRun(ctx, &pb.CancelRunRequest{RunId: "no-such-run"})
-		}), codes.NotFound},
-		{"WatchRun without id", watch(""), codes.InvalidArgument},
-		{"WatchRun of ..", watch(".."), codes.InvalidArgument},
-		{"WatchRun of no run", watch("no-such-run"), codes.NotFound},
-		{"Evaluate without policy", eval(func(r *pb.EvaluateRequest) { r.Policy = nil }), codes.InvalidArgument},
-		{"Evaluate without tasks", eval(func(r *pb.EvaluateRequest) { r.Tasks = nil }), codes.InvalidArgument},
-		{"Evaluate task without question", evalTask(func(tk *pb.Task) { tk.Question = "" }), codes.InvalidArgument},
-		{"Evaluate without a task", eval(func(r *pb.EvaluateRequest) { r.Tasks = []*pb.Task{nil} }), codes.InvalidArgument},
-		{"Evaluate of a missing tasks file", eval(func(r *pb.EvaluateRequest) { r.Tasks, r.TasksFile = nil, "/no/such/tasks.jsonl" }), codes.InvalidArgument},
+		}), Want: codes.NotFound},
+		{Name: "WatchRun without id", Call: watch(""), Want: codes.InvalidArgument},
+		{Name: "WatchRun of ..", Call: watch(".."), Want: codes.InvalidArgument},
+		{Name: "WatchRun of no run", Call: watch("no-such-run"), Want: codes.NotFound},
+		{Name: "Evaluate without policy", Call: eval(func(r *pb.EvaluateRequest) { r.Policy = nil }), Want: codes.InvalidArgument},
+		{Name: "Evaluate without tasks", Call: eval(func(r *pb.EvaluateRequest) { r.Tasks = nil }), Want: codes.InvalidArgument},
+		{Name: "Evaluate task without question", Call: evalTask(func(tk *pb.Task) { tk.Question = "" }), Want: codes.InvalidArgument},
+		{Name: "Evaluate without a task", Call: eval(func(r *pb.EvaluateRequest) { r.Tasks = []*pb.Task{nil} }), Want: codes.InvalidArgument},
+		{Name: "Evaluate of a missing tasks file", Call: eval(func(r *pb.EvaluateRequest) { r.Tasks, r.TasksFile = nil, "/no/such/tasks.jsonl" }), Want: codes.InvalidArgument},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			err := tc.call(ctx)
-			if got := status.Code(err); got != tc.want {
-				t.Errorf("code %v (%.300v), want %v", got, err, tc.want)
-			}
-		})
-	}
+	servertest.CheckRefusals(t, cases, nil)
 	svc.mu.Lock()
 	active := len(svc.active)
 	svc.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/runstore"
@@ -55,27 +52,12 @@ func newService(t *testing.T) *svcHarness {
 	t.Helper()
 	runsDir := filepath.Join(t.TempDir(), "runs")
 	ctx, cancel := context.WithCancel(context.Background())
-	log := servertest.Discard()
+	svc := NewService(ctx, runsDir, servertest.Discard())
+	// Cleanups run last-registered first: the server stops, then every run.
+	t.Cleanup(func() { cancel(); svc.Wait() })
 	v := server.Validators{}
 	AddValidators(v)
-	srv := server.New(server.Options{Logger: log, Validators: v})
-	svc := NewService(ctx, runsDir, log)
-	Register(srv, svc)
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, lis, 5*time.Second); close(served) }()
-	conn, err := grpc.NewClient("passthrough:///trainer",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel() // stops the server and every run
-		<-served
-		svc.Wait()
-	})
+	conn := servertest.Bufconn(t, server.Options{Logger: servertest.Discard(), Validators: v}, func(s *server.Server) { Register(s, svc) })
 	return &svcHarness{conn: conn, client: pb.NewTrainerServiceClient(conn), svc: svc, runsDir: runsDir}
 }
 

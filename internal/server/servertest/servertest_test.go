@@ -2,13 +2,17 @@ package servertest_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
@@ -56,5 +60,35 @@ func TestWithInvalidUTF8(t *testing.T) {
 	b, err := servertest.RawCodec{}.Marshal(raw)
 	if err != nil || string(b.Materialize()) != string(raw) {
 		t.Fatalf("RawCodec changed a RawMsg: %v", err)
+	}
+}
+
+func TestRecvAll(t *testing.T) {
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name  string
+		items []error
+		want  error
+	}{
+		{"ends cleanly", []error{nil, nil, io.EOF}, nil},
+		{"ends with an error", []error{nil, boom}, boom},
+		{"ends at once", []error{io.EOF}, nil},
+	} {
+		i := 0
+		got := servertest.RecvAll(func() (int, error) { err := tc.items[i]; i++; return i, err })
+		if !errors.Is(got, tc.want) || i != len(tc.items) {
+			t.Errorf("%s: RecvAll = %v after %d reads, want %v after %d", tc.name, got, i, tc.want, len(tc.items))
+		}
+	}
+}
+
+func TestCheckRefusals(t *testing.T) {
+	ran := 0
+	servertest.CheckRefusals(t, []servertest.Refusal{
+		{"refused", func(context.Context) error { return status.Error(codes.InvalidArgument, "x is required") }, codes.InvalidArgument},
+		{"answered", func(context.Context) error { return nil }, codes.OK},
+	}, func(*testing.T) { ran++ })
+	if ran != 2 {
+		t.Errorf("after ran %d times, want 2", ran)
 	}
 }
