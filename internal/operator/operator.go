@@ -40,6 +40,15 @@ type Def struct {
 	// it is enabled only on tasks that have them, since elsewhere it can
 	// only fail (SPEC section 6: a checker counts only where it can run).
 	NeedsTests bool
+	// Bind picks the operator's inputs from the data flowing between
+	// stages; nil binds the previous output under "input" and "solution".
+	Bind Bind
+	// Advance records what a successful invocation changes in that flow
+	// beyond what every operator changes (Flow.Step); nil adds nothing.
+	Advance Advance
+	// Prompt is the default node prompt given by policies that do not
+	// write their own; zero gives a generic one.
+	Prompt NodePrompt
 	// Impl runs the operator; nil in libraries used only to validate graphs.
 	Impl Impl
 }
