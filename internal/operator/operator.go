@@ -42,13 +42,15 @@ type Def struct {
 	NeedsTests bool
 	// Bind picks the operator's inputs from the data flowing between
 	// stages; nil binds the previous output under "input" and "solution".
-	Bind Bind
+	Bind Bind `json:"-"`
 	// Advance records what a successful invocation changes in that flow
 	// beyond what every operator changes (Flow.Step); nil adds nothing.
-	Advance Advance
+	Advance Advance `json:"-"`
 	// Prompt is the default node prompt given by policies that do not
-	// write their own; zero gives a generic one.
-	Prompt NodePrompt
+	// write their own; zero gives a generic one. Like Bind and Advance it
+	// is the engine's and the policies' business, not part of the
+	// operator's description in observations (hence json:"-").
+	Prompt NodePrompt `json:"-"`
 	// Impl runs the operator; nil in libraries used only to validate graphs.
 	Impl Impl
 }
