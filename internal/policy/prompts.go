@@ -16,12 +16,13 @@ var defaultOperators = operator.Default()
 // the operators' definitions (operator.Def.Prompt).
 func NodePrompt(op string, f pb.TaskFamily) string {
 	d, _ := defaultOperators.Lookup(op) // the zero Def gives the generic prompt
-	return d.DefaultPrompt(familyOf(f))
+	return d.DefaultPrompt(FamilyOf(f))
 }
 
-// familyOf maps the wire's task family to the domain's; an unknown family
-// maps to "", which prompts call a "task".
-func familyOf(f pb.TaskFamily) task.Family {
+// FamilyOf maps the wire's task family to the domain's, so that policies
+// can ask the operators' definitions about it; an unknown family maps to
+// "", which every operator accepts and prompts call a "task".
+func FamilyOf(f pb.TaskFamily) task.Family {
 	switch f {
 	case pb.TaskFamily_TASK_FAMILY_MATH:
 		return task.Math

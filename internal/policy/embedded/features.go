@@ -73,8 +73,8 @@ const defaultMaxRounds = 20
 
 var (
 	opIndex  = indexOf(Operators)
-	checkers = setOf(operator.Default().NamesWith(operator.Checker))
-	solvers  = setOf(operator.Default().NamesWith(operator.Solver))
+	checkers = setOf(defaultOps.NamesWith(operator.Checker))
+	solvers  = setOf(defaultOps.NamesWith(operator.Solver))
 )
 
 func setOf(names []string) map[string]bool {

@@ -23,6 +23,10 @@ const (
 	numHeads
 )
 
+// defaultOps is the default operator library, whose definitions the heads
+// and the features read.
+var defaultOps = operator.Default()
+
 // The choices of each head, in index order. Indices are what decisions
 // record, so these tables are part of the checkpoint's architecture: change
 // one and old checkpoints are refused.
@@ -33,7 +37,7 @@ var (
 	// default library (operator.Default) in its order, which
 	// internal/operator/default.go fixes and TestOperatorHeadOrderIsPinned
 	// pins: a new operator there is a new choice here (appended last).
-	Operators = operator.Default().Names()
+	Operators = defaultOps.Names()
 	// Widths are the choices of HeadWidth.
 	Widths = []int{2, 3}
 	// The heads below are the network's own design (which combinations of
