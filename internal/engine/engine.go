@@ -1,9 +1,10 @@
 // Package engine runs a workflow graph on a task: stages in order, parallel
 // branches concurrently, conditionals and loops driven by checker
-// verdicts, with the data flow of SPEC section 3. Every backend call goes
-// through a cache shared by all episodes of the process, so re-running an
-// unchanged prefix after an edit, or another group member building the
-// same prefix, pays nothing.
+// verdicts, with the data flow of SPEC section 3 (operator.Flow: each
+// operator's Def binds its inputs from it and advances it). Every backend
+// call goes through a cache shared by all episodes of the process, so
+// re-running an unchanged prefix after an edit, or another group member
+// building the same prefix, pays nothing.
 //
 // Data path: canvas -> engine (here) -> operators -> executor backend /
 // sandbox -> NodeResults and the final answer -> canvas feedback.

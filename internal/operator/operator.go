@@ -2,6 +2,15 @@
 // workflow is built from, with the description a policy reads, their input
 // and output fields and the roles the canvas rules depend on.
 //
+// A Def is all the system knows of an operator: besides its description
+// and roles it says which inputs it takes from the data flowing between
+// stages (Bind), what it changes there (Advance) and which node prompt
+// the structure-learning policies give it (Prompt). So a new operator is
+// one Def, one Impl (internal/operator/builtin holds the default
+// library's) and one simulated answer (internal/executor/sim, or
+// sim.WithAnswer for an operator of another library); the engine and the
+// policies read the Def instead of switching on the operator's name.
+//
 // Data path: the canvas validates actions against a Library; the execution
 // engine runs a Library's operators on an executor backend.
 package operator
