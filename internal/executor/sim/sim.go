@@ -2,7 +2,9 @@
 // Operators build their prompts and parse its replies exactly as with a
 // real model; the sim answers in each operator's output format, deciding
 // what a model would get right with the seeded probability model of its
-// config (default.yaml documents every parameter). It reads the task and
+// config (default.yaml documents every parameter). Answers are looked up
+// by operator name: the default library's are in answers below, and
+// WithAnswer adds one for any other operator. It reads the task and
 // its gold answer from the call's metadata (Context), which the execution
 // engine supplies only to simulated backends.
 //
@@ -58,7 +60,8 @@ type Option func(*Backend)
 
 // WithAnswer makes the backend answer operator op with a: how an operator
 // of another library (or a test's throwaway one) gets its simulated answer
-// without editing this package.
+// without editing this package. The executor cache cannot fingerprint a
+// function: two sims that share a cache and a name must answer op alike.
 func WithAnswer(op string, a Answer) Option {
 	return func(b *Backend) {
 		if b.answers == nil {
