@@ -113,3 +113,26 @@ func (f *Flow) Step(d Def, out Output) {
 		d.Advance(f, out)
 	}
 }
+
+// WithDefaultFlow fills what d leaves unset of Bind, Advance and Prompt
+// from the default library's operator of exactly d's name, if there is
+// one. A library that re-serves flowsteer's own operators (a remote
+// OperatorService offering its own Revise) so keeps their data flow, as
+// it had when the engine chose the binding by name.
+func (d Def) WithDefaultFlow() Def {
+	for _, b := range defaultDefs {
+		if b.Name != d.Name {
+			continue
+		}
+		if d.Bind == nil {
+			d.Bind = b.Bind
+		}
+		if d.Advance == nil {
+			d.Advance = b.Advance
+		}
+		if d.Prompt == (NodePrompt{}) {
+			d.Prompt = b.Prompt
+		}
+	}
+	return d
+}

@@ -88,3 +88,24 @@ func TestStepAdvancesTheFlow(t *testing.T) {
 		t.Errorf("after Aggregate: %+v, want out of the decomposition with solution a", f)
 	}
 }
+
+// TestWithDefaultFlowKeepsTheDataFlowOfADefaultName: a definition of
+// another library named like a built-in (a remote Revise) takes the
+// built-in's binding and advance; another name keeps the default binding.
+func TestWithDefaultFlowKeepsTheDataFlowOfADefaultName(t *testing.T) {
+	f := operator.Flow{Prev: operator.Value{Text: "prev"}, LastSolution: "sol", LastFeedback: "fb"}
+	remote := operator.Def{Name: "Revise", Roles: []operator.Role{operator.Solver}}.WithDefaultFlow()
+	if got, want := remote.BindInputs(f), (operator.Fields{"solution": {Text: "sol"}, "feedback": {Text: "fb"}}); !reflect.DeepEqual(got, want) {
+		t.Errorf("remote Revise binds %+v, want %+v", got, want)
+	}
+	plan := operator.Def{Name: "Plan"}.WithDefaultFlow()
+	g := operator.Flow{}
+	g.Step(plan, operator.Output{Forward: "p"})
+	if !g.AfterPlan {
+		t.Error("a remote Plan does not mark the flow as planned")
+	}
+	other := operator.Def{Name: "revise"}.WithDefaultFlow() // names match exactly, as the engine's switch did
+	if got := other.BindInputs(f); !reflect.DeepEqual(got, operator.Fields{"input": {Text: "prev"}, "solution": {Text: "prev"}}) {
+		t.Errorf("an operator named revise binds %+v, want the default binding", got)
+	}
+}
