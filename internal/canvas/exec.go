@@ -2,6 +2,7 @@ package canvas
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -169,4 +170,44 @@ func ScoreExecution(ctx context.Context, sc Scorer, t task.Task, g *workflow.Gra
 		return Score{Method: MethodNoAnswer, Explanation: why}
 	}
 	return sc.Score(ctx, t, ex.FinalAnswer)
+}
+
+// execute runs the workflow if configured and returns feedback to append.
+func (e *Episode) execute(ctx context.Context) string {
+	// Every completed edit comes through here: this graph is the one the
+	// reward will score unless a later edit completes.
+	e.scored = e.graph.Clone()
+	if !e.cfg.ExecuteEachStep {
+		e.lastExec = Execution{Note: "the workflow is not executed after edits (execute_each_step is off)"}
+		return ""
+	}
+	if e.exec == nil {
+		e.lastExec = Execution{Note: notExecutedNote}
+		return " The workflow was not executed (no executor configured)."
+	}
+	ex, err := e.exec.Execute(ctx, ExecRequest{Graph: e.graph.Clone(), Task: e.task, Library: e.lib, Backend: e.cfg.Backend, Episode: e.id, Turn: e.turn})
+	if err != nil {
+		ex.Executed = true
+		if ex.Error == "" {
+			ex.Error = err.Error()
+		}
+	}
+	e.lastExec = ex
+	e.usage.Merge(ex.Stats)
+	var b strings.Builder
+	failed := 0
+	for _, n := range ex.Nodes {
+		if n.Status == NodeFailed {
+			failed++
+		}
+	}
+	fmt.Fprintf(&b, " Executed: %d nodes", len(ex.Nodes))
+	if failed > 0 {
+		fmt.Fprintf(&b, ", %d failed", failed)
+	}
+	if ex.Error != "" {
+		fmt.Fprintf(&b, "; run error: %s", ex.Error)
+	}
+	fmt.Fprintf(&b, "; current answer: %s", excerpt(ex.FinalAnswer, 200))
+	return b.String()
 }

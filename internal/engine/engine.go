@@ -1,9 +1,10 @@
 // Package engine runs a workflow graph on a task: stages in order, parallel
 // branches concurrently, conditionals and loops driven by checker
-// verdicts, with the data flow of SPEC section 3. Every backend call goes
-// through a cache shared by all episodes of the process, so re-running an
-// unchanged prefix after an edit, or another group member building the
-// same prefix, pays nothing.
+// verdicts, with the data flow of SPEC section 3 (operator.Flow: each
+// operator's Def binds its inputs from it and advances it). Every backend
+// call goes through a cache shared by all episodes of the process, so
+// re-running an unchanged prefix after an edit, or another group member
+// building the same prefix, pays nothing.
 //
 // Data path: canvas -> engine (here) -> operators -> executor backend /
 // sandbox -> NodeResults and the final answer -> canvas feedback.
@@ -155,15 +156,6 @@ type run struct {
 	notes map[string]bool
 }
 
-// state is the data flowing between stages.
-type state struct {
-	prev         operator.Value
-	lastSolution string
-	lastFeedback string
-	afterPlan    bool
-	inDecompose  bool
-}
-
 // Execute runs req.Graph on req.Task.
 func (e *Engine) Execute(ctx context.Context, req canvas.ExecRequest) (canvas.Execution, error) {
 	start := time.Now()
@@ -187,7 +179,7 @@ func (e *Engine) Execute(ctx context.Context, req canvas.ExecRequest) (canvas.Ex
 	}
 	r.stats.Backend, r.stats.Model, r.stats.Simulated = def.Name(), def.Model(), def.Simulated()
 	span.SetAttributes(obs.Backend.String(def.Name()), obs.GenAIRequestModel.String(def.Model()), obs.Simulated.Bool(def.Simulated()))
-	st := &state{}
+	st := &operator.Flow{} // how operators read and change it is in their Defs (Bind, Advance)
 	var runErr error
 	for _, s := range req.Graph.Stages {
 		if ctx.Err() != nil {
@@ -205,7 +197,7 @@ func (e *Engine) Execute(ctx context.Context, req canvas.ExecRequest) (canvas.Ex
 			runErr = fmt.Errorf("workflow run stopped: %w", err)
 		}
 	}
-	ex := canvas.Execution{Executed: true, Nodes: inGraphOrder(req.Graph, r.nodes), FinalAnswer: finalText(st.prev), Stats: r.stats}
+	ex := canvas.Execution{Executed: true, Nodes: inGraphOrder(req.Graph, r.nodes), FinalAnswer: finalText(st.Prev), Stats: r.stats}
 	ex.Stats.Duration = time.Since(start)
 	var notes []string
 	for n := range r.notes {
@@ -256,14 +248,14 @@ func finalText(v operator.Value) string {
 	return v.Text
 }
 
-func (r *run) stage(ctx context.Context, s *workflow.Stage, st *state) {
+func (r *run) stage(ctx context.Context, s *workflow.Stage, st *operator.Flow) {
 	switch s.Kind {
 	case workflow.Operator:
 		r.node(ctx, s.Op, st, 0, 0)
 	case workflow.Parallel:
 		outs := make([]string, len(s.Branches))
 		done := make([]bool, len(s.Branches))
-		branchStates := make([]*state, len(s.Branches))
+		branchStates := make([]*operator.Flow, len(s.Branches))
 		var wg sync.WaitGroup
 		for i, n := range s.Branches {
 			bs := *st
@@ -272,7 +264,7 @@ func (r *run) stage(ctx context.Context, s *workflow.Stage, st *state) {
 			go func() {
 				defer wg.Done()
 				if _, _, ran := r.node(ctx, n, branchStates[i], i, 0); ran {
-					outs[i] = finalText(branchStates[i].prev)
+					outs[i] = finalText(branchStates[i].Prev)
 					done[i] = true
 				}
 			}()
@@ -287,14 +279,14 @@ func (r *run) stage(ctx context.Context, s *workflow.Stage, st *state) {
 			}
 		}
 		outs = kept
-		st.prev = operator.Value{List: outs}
+		st.Prev = operator.Value{List: outs}
 		for _, bs := range branchStates {
-			st.afterPlan = st.afterPlan || bs.afterPlan
-			if bs.lastFeedback != "" {
-				st.lastFeedback = bs.lastFeedback
+			st.AfterPlan = st.AfterPlan || bs.AfterPlan
+			if bs.LastFeedback != "" {
+				st.LastFeedback = bs.LastFeedback
 			}
 		}
-		st.lastSolution = strings.Join(outs, "\n\n")
+		st.LastSolution = strings.Join(outs, "\n\n")
 	case workflow.Conditional:
 		v, ok, _ := r.node(ctx, s.Cond, st, 0, 0)
 		switch {
@@ -360,7 +352,7 @@ func (r *run) record(nr canvas.NodeResult) {
 // node runs one operator node and updates st. It returns the checker
 // verdict (for checkers), whether the node succeeded with a verdict, and
 // whether it succeeded at all.
-func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, iteration int) (verdict, ok, ran bool) {
+func (r *run) node(ctx context.Context, n *workflow.Node, st *operator.Flow, variant, iteration int) (verdict, ok, ran bool) {
 	start := time.Now()
 	nr := canvas.NodeResult{NodeID: n.ID, Operator: n.Operator, Iteration: iteration}
 	ctx, span := obs.Start(ctx, "workflow.node", obs.NodeID.String(n.ID), obs.Operator.String(n.Operator), obs.Iteration.Int(iteration))
@@ -388,9 +380,9 @@ func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, it
 		r.record(nr)
 		return false, false, false
 	}
-	call := operator.Call{Task: r.pub, NodeID: n.ID, Prompt: n.Prompt, Inputs: bind(def.Name, st), Variant: variant*16 + iteration}
+	call := operator.Call{Task: r.pub, NodeID: n.ID, Prompt: n.Prompt, Inputs: def.BindInputs(*st), Variant: variant*16 + iteration}
 	if backend.Simulated() {
-		call.Sim = &sim.Context{Task: r.req.Task, AfterPlan: st.afterPlan, InDecompose: st.inDecompose}
+		call.Sim = &sim.Context{Task: r.req.Task, AfterPlan: st.AfterPlan, InDecompose: st.InDecompose}
 	}
 	nctx, cancel := context.WithTimeout(ctx, r.e.cfg.NodeTimeout)
 	nenv := &env{r: r, backend: backend}
@@ -425,7 +417,7 @@ func (r *run) node(ctx context.Context, n *workflow.Node, st *state, variant, it
 		nr.Output = fmt.Sprintf("[%s] %s", word, out.Feedback)
 	}
 	r.record(nr)
-	advance(def, st, out)
+	st.Step(def, out)
 	if out.Verdict != nil {
 		return *out.Verdict, true, true
 	}
@@ -469,79 +461,6 @@ func (r *run) account(out operator.Output, lines cost.Usage, sandboxSec float64)
 	r.stats.SandboxRuns += u.SandboxRuns
 	if out.Note != "" {
 		r.notes[out.Note] = true
-	}
-}
-
-// bind gives an operator its inputs from the flowing state (SPEC section 3).
-func bind(op string, st *state) operator.Fields {
-	prev := st.prev
-	text := operator.Value{Text: finalTextJoined(prev)}
-	switch op {
-	case "Plan", "Decompose":
-		return operator.Fields{}
-	case "Custom", "AnswerGenerate":
-		return operator.Fields{"input": text}
-	case "Programmer":
-		return operator.Fields{"analysis": text}
-	case "Test", "Review", "Format":
-		return operator.Fields{"solution": text}
-	case "Verify":
-		return operator.Fields{"answer": text}
-	case "Revise":
-		sol := st.lastSolution
-		if sol == "" {
-			sol = text.Text
-		}
-		return operator.Fields{"solution": {Text: sol}, "feedback": {Text: st.lastFeedback}}
-	case "ScEnsemble":
-		return operator.Fields{"solutions": listOf(prev)}
-	case "Aggregate":
-		return operator.Fields{"sub_answers": listOf(prev)}
-	}
-	// Operators of other libraries get the previous output under "input".
-	return operator.Fields{"input": text, "solution": text}
-}
-
-func finalTextJoined(v operator.Value) string {
-	if len(v.List) > 0 && v.Text == "" {
-		var b strings.Builder
-		for i, s := range v.List {
-			fmt.Fprintf(&b, "Solution %d:\n%s\n\n", i+1, s)
-		}
-		return strings.TrimSpace(b.String())
-	}
-	return v.Text
-}
-
-func listOf(v operator.Value) operator.Value {
-	if len(v.List) > 0 {
-		return operator.Value{List: v.List}
-	}
-	if v.Text != "" {
-		return operator.Value{List: []string{v.Text}}
-	}
-	return operator.Value{}
-}
-
-// advance moves the state past a node that succeeded.
-func advance(def operator.Def, st *state, out operator.Output) {
-	switch def.Name {
-	case "Plan":
-		st.afterPlan = true
-	case "Decompose":
-		st.inDecompose = true
-	case "Aggregate":
-		st.inDecompose = false
-	}
-	if out.Verdict != nil {
-		st.lastFeedback = out.Feedback
-	}
-	st.prev = operator.Value{Text: out.Forward}
-	if def.Has(operator.Solver) || def.Has(operator.Combiner) || def.Name == "Format" || def.Name == "Test" {
-		st.lastSolution = out.Forward
-	}
-	if def.Name == "Verify" && out.Verdict != nil && !*out.Verdict {
-		st.lastSolution = out.Forward
 	}
 }
 

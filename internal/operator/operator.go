@@ -2,6 +2,15 @@
 // workflow is built from, with the description a policy reads, their input
 // and output fields and the roles the canvas rules depend on.
 //
+// A Def is all the system knows of an operator: besides its description
+// and roles it says which inputs it takes from the data flowing between
+// stages (Bind), what it changes there (Advance) and which node prompt
+// the structure-learning policies give it (Prompt). So a new operator is
+// one Def, one Impl (internal/operator/builtin holds the default
+// library's) and one simulated answer (internal/executor/sim, or
+// sim.WithAnswer for an operator of another library); the engine and the
+// policies read the Def instead of switching on the operator's name.
+//
 // Data path: the canvas validates actions against a Library; the execution
 // engine runs a Library's operators on an executor backend.
 package operator
@@ -40,6 +49,17 @@ type Def struct {
 	// it is enabled only on tasks that have them, since elsewhere it can
 	// only fail (SPEC section 6: a checker counts only where it can run).
 	NeedsTests bool
+	// Bind picks the operator's inputs from the data flowing between
+	// stages; nil binds the previous output under "input" and "solution".
+	Bind Bind `json:"-"`
+	// Advance records what a successful invocation changes in that flow
+	// beyond what every operator changes (Flow.Step); nil adds nothing.
+	Advance Advance `json:"-"`
+	// Prompt is the default node prompt given by policies that do not
+	// write their own; zero gives a generic one. Like Bind and Advance it
+	// is the engine's and the policies' business, not part of the
+	// operator's description in observations (hence json:"-").
+	Prompt NodePrompt `json:"-"`
 	// Impl runs the operator; nil in libraries used only to validate graphs.
 	Impl Impl
 }

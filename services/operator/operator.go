@@ -48,7 +48,7 @@ func RemoteLibrary(ctx context.Context, name string, conn grpc.ClientConnInterfa
 			}
 		}
 		d.Impl = remoteImpl{client: c, name: o.GetName()}
-		defs = append(defs, d)
+		defs = append(defs, d.WithDefaultFlow()) // a remote Revise is fed as the built-in one
 	}
 	return operator.NewLibrary(name, defs)
 }

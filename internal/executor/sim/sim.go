@@ -2,7 +2,9 @@
 // Operators build their prompts and parse its replies exactly as with a
 // real model; the sim answers in each operator's output format, deciding
 // what a model would get right with the seeded probability model of its
-// config (default.yaml documents every parameter). It reads the task and
+// config (default.yaml documents every parameter). Answers are looked up
+// by operator name: the default library's are in answers below, and
+// WithAnswer adds one for any other operator. It reads the task and
 // its gold answer from the call's metadata (Context), which the execution
 // engine supplies only to simulated backends.
 //
@@ -48,10 +50,29 @@ type Backend struct {
 	// cfgKey fingerprints the whole config for the cache key: two sims of
 	// one name and seed but other probabilities must not share answers.
 	cfgKey string
+	// answers are the operators this backend answers beyond the built-in
+	// ones (WithAnswer); they take precedence.
+	answers map[string]Answer
+}
+
+// Option configures a Backend.
+type Option func(*Backend)
+
+// WithAnswer makes the backend answer operator op with a: how an operator
+// of another library (or a test's throwaway one) gets its simulated answer
+// without editing this package. The executor cache cannot fingerprint a
+// function: two sims that share a cache and a name must answer op alike.
+func WithAnswer(op string, a Answer) Option {
+	return func(b *Backend) {
+		if b.answers == nil {
+			b.answers = map[string]Answer{}
+		}
+		b.answers[op] = a
+	}
 }
 
 // New returns a sim backend named name.
-func New(name string, cfg Config) (*Backend, error) {
+func New(name string, cfg Config, opts ...Option) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sim config: %w", err)
 	}
@@ -60,7 +81,11 @@ func New(name string, cfg Config) (*Backend, error) {
 	}
 	// %+v prints maps with sorted keys, so equal configs print equally.
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%+v", cfg)))
-	return &Backend{name: name, cfg: cfg, cfgKey: fmt.Sprintf("%x", sum[:8])}, nil
+	b := &Backend{name: name, cfg: cfg, cfgKey: fmt.Sprintf("%x", sum[:8])}
+	for _, o := range opts {
+		o(b)
+	}
+	return b, nil
 }
 
 func (b *Backend) Name() string                        { return b.name }
@@ -80,8 +105,8 @@ func (b *Backend) Complete(ctx context.Context, req executor.Request) (executor.
 		return executor.Response{}, ErrNoContext
 	}
 	d := &draw{seed: b.seed(req)}
-	c := &call{b: b, cfg: &b.cfg, t: sc.Task, sc: sc, meta: req.Meta, d: d}
-	text, err := c.answer()
+	c := &Call{b: b, cfg: &b.cfg, t: sc.Task, sc: sc, meta: req.Meta, d: d}
+	text, err := b.answer(c)
 	if err != nil {
 		return executor.Response{}, err
 	}
@@ -137,7 +162,9 @@ func (d *draw) pick(label string, n int) int {
 	return int(d.u(label) * float64(n))
 }
 
-type call struct {
+// Call is one call the sim answers: the task with its gold answer, the
+// operator's inputs and the seeded draws of the probability model.
+type Call struct {
 	b    *Backend
 	cfg  *Config
 	t    task.Task
@@ -146,38 +173,66 @@ type call struct {
 	d    *draw
 }
 
-func (c *call) answer() (string, error) {
-	switch c.meta.Operator {
-	case "Plan":
-		return c.plan(), nil
-	case "Decompose":
-		return c.decompose(), nil
-	case "Custom":
-		return c.solverText("Custom"), nil
-	case "AnswerGenerate":
+// Answer writes the sim's reply to one call of an operator, in the format
+// that operator's implementation parses.
+type Answer func(c *Call) (string, error)
+
+// answers are the simulated answers of the default library's operators,
+// by operator name: a new built-in operator adds its own here.
+var answers = map[string]Answer{
+	"Plan":      func(c *Call) (string, error) { return c.plan(), nil },
+	"Decompose": func(c *Call) (string, error) { return c.decompose(), nil },
+	"Custom":    func(c *Call) (string, error) { return c.solverText("Custom"), nil },
+	"AnswerGenerate": func(c *Call) (string, error) {
 		a := c.solverText("AnswerGenerate")
 		return "<thought>" + c.thought() + "</thought>\n<answer>" + a + "</answer>", nil
-	case "Aggregate":
+	},
+	"Aggregate": func(c *Call) (string, error) {
 		return "<aggregated_answer>" + c.solverText("Aggregate") + "</aggregated_answer>", nil
-	case "Programmer":
-		return c.programmer(), nil
-	case "Test":
-		return c.testFix(), nil
-	case "Review":
+	},
+	"Programmer": func(c *Call) (string, error) { return c.programmer(), nil },
+	"Test":       func(c *Call) (string, error) { return c.testFix(), nil },
+	"Review": func(c *Call) (string, error) {
 		ok, fb := c.check()
 		return fmt.Sprintf("<review_result>%v</review_result>\n<feedback>%s</feedback>", ok, fb), nil
-	case "Verify":
-		return c.verify(), nil
-	case "Revise":
-		return "<solution>" + c.revise() + "</solution>", nil
-	case "Format":
-		return c.format(), nil
-	}
-	return "", fmt.Errorf("the simulated backend does not know operator %q", c.meta.Operator)
+	},
+	"Verify": func(c *Call) (string, error) { return c.verify(), nil },
+	"Revise": func(c *Call) (string, error) { return "<solution>" + c.revise() + "</solution>", nil },
+	"Format": func(c *Call) (string, error) { return c.format(), nil },
 }
 
+// answer answers c with the answer registered for its operator.
+func (b *Backend) answer(c *Call) (string, error) {
+	a, ok := b.answers[c.meta.Operator]
+	if !ok {
+		a, ok = answers[c.meta.Operator]
+	}
+	if !ok {
+		return "", fmt.Errorf("the simulated backend does not know operator %q", c.meta.Operator)
+	}
+	return a(c)
+}
+
+// Task is the task of the call, gold answer included.
+func (c *Call) Task() task.Task { return c.t }
+
+// Input is the operator's text input name ("" when absent).
+func (c *Call) Input(name string) string { return c.meta.Inputs[name] }
+
+// Solver is a solver's answer under the probability model: right with the
+// probability of base[family][op] and the bonuses, else a distractor, and
+// sometimes wrapped in prose (verbose[op]).
+func (c *Call) Solver(op string) string { return c.solverText(op) }
+
+// Check is a checker's noisy verdict on the "solution" (else "answer")
+// input, with feedback that depends on the verdict only.
+func (c *Call) Check() (bool, string) { return c.check() }
+
+// Holds reports whether text carries the right answer.
+func (c *Call) Holds(text string) bool { return c.holds(text) }
+
 // difficulty is the task's, or one derived from a hash of its id.
-func (c *call) difficulty() float64 {
+func (c *Call) difficulty() float64 {
 	if c.t.Difficulty > 0 {
 		return c.t.Difficulty
 	}
@@ -187,7 +242,7 @@ func (c *call) difficulty() float64 {
 }
 
 // solverP is SPEC section 10's probability that a solver is right.
-func (c *call) solverP(op string) float64 {
+func (c *Call) solverP(op string) float64 {
 	d := c.difficulty()
 	p := c.cfg.Base[familyKey(c.t.Family)][op] * (1 - c.cfg.DifficultyFactor*d)
 	if c.sc.AfterPlan {
@@ -210,7 +265,7 @@ func clamp01(p float64) float64 { return math.Max(0, math.Min(1, p)) }
 
 // inputsHoldGold reports whether what the operator was given already holds
 // the right answer.
-func (c *call) inputsHoldGold() bool {
+func (c *Call) inputsHoldGold() bool {
 	for k, v := range c.meta.Inputs {
 		if k != "problem" && k != "instruction" && c.holds(v) {
 			return true
@@ -231,7 +286,7 @@ func (c *call) inputsHoldGold() bool {
 }
 
 // solverRight decides whether a solver call answers correctly.
-func (c *call) solverRight(op string) bool {
+func (c *Call) solverRight(op string) bool {
 	if c.inputsHoldGold() && c.d.u("carry") < c.cfg.Carry {
 		return true
 	}
@@ -239,7 +294,7 @@ func (c *call) solverRight(op string) bool {
 }
 
 // solverText is a solver's answer, right or a distractor, concise or verbose.
-func (c *call) solverText(op string) string {
+func (c *Call) solverText(op string) string {
 	ans := c.wrong("wrong")
 	if c.solverRight(op) {
 		ans = c.gold()
@@ -251,7 +306,7 @@ func (c *call) solverText(op string) string {
 }
 
 // gold is the right answer in the form a concise model would write.
-func (c *call) gold() string {
+func (c *Call) gold() string {
 	switch {
 	case c.t.Family == task.QA && (c.t.Unanswerable || len(c.t.Answers) == 0):
 		return "unanswerable"
@@ -265,7 +320,7 @@ func (c *call) gold() string {
 
 // wrong picks one of a few plausible distractors, so independent wrong
 // samples can agree and voting is no free win.
-func (c *call) wrong(label string) string {
+func (c *Call) wrong(label string) string {
 	ds := c.distractors()
 	if len(ds) == 0 {
 		return "I am not sure."
@@ -275,7 +330,7 @@ func (c *call) wrong(label string) string {
 
 var numRE = regexp.MustCompile(`-?\d+(?:\.\d+)?`)
 
-func (c *call) distractors() []string {
+func (c *Call) distractors() []string {
 	var out []string
 	for _, d := range c.t.Distractors {
 		if strings.TrimSpace(d) != "" && !c.holds(d) {
@@ -335,7 +390,7 @@ func fmtNum(v float64) string {
 
 // holds reports whether text carries the right answer, as a careful reader
 // (a checker, Format) would see it, even inside prose.
-func (c *call) holds(text string) bool {
+func (c *Call) holds(text string) bool {
 	if strings.TrimSpace(text) == "" {
 		return false
 	}
@@ -376,7 +431,7 @@ func (c *call) holds(text string) bool {
 
 // verbose wraps an answer in step-by-step prose that a scorer often
 // misreads: the answer is not the last number, and no "the answer is".
-func (c *call) verbose(ans string) string {
+func (c *Call) verbose(ans string) string {
 	steps := 2 + c.d.pick("steps", 3)
 	switch c.t.Family {
 	case task.Math:
@@ -389,11 +444,11 @@ func (c *call) verbose(ans string) string {
 	return ans
 }
 
-func (c *call) thought() string {
+func (c *Call) thought() string {
 	return "I read the problem, identify what is asked, and work it out step by step."
 }
 
-func (c *call) plan() string {
+func (c *Call) plan() string {
 	switch c.t.Family {
 	case task.Code:
 		return "<plan>1. Read the required function signature.\n2. Handle the edge cases.\n3. Implement the main loop.\n4. Check against the examples.</plan>\n<approach>Direct implementation with edge cases first.</approach>"
@@ -403,11 +458,11 @@ func (c *call) plan() string {
 	return "<plan>1. List the given quantities.\n2. Write the operations in order.\n3. Compute and check the result.</plan>\n<approach>Step-by-step arithmetic.</approach>"
 }
 
-func (c *call) decompose() string {
+func (c *Call) decompose() string {
 	return "<sub_problems>1. Identify the quantities or facts the question depends on.\n2. Work out the intermediate result.\n3. Combine the intermediate results into the final answer.</sub_problems>\n<reasoning>Each part can be checked on its own.</reasoning>"
 }
 
-func (c *call) programmer() string {
+func (c *Call) programmer() string {
 	if c.d.u("error") < c.cfg.Programmer.ErrorRate {
 		return "```python\nresult = compute_total(values)\nprint(result)\n```"
 	}
@@ -436,7 +491,7 @@ func (c *call) programmer() string {
 	return fmt.Sprintf("```python\nprint(%s)\n```", task.PythonString(ans))
 }
 
-func (c *call) testFix() string {
+func (c *Call) testFix() string {
 	code := c.wrong("wrong")
 	if c.t.Reference != "" && c.d.u("fix") < c.cfg.TestFix.Repair {
 		code = c.t.Reference
@@ -445,7 +500,7 @@ func (c *call) testFix() string {
 }
 
 // check is a checker's verdict on the solution it was given.
-func (c *call) check() (bool, string) {
+func (c *Call) check() (bool, string) {
 	sol := c.meta.Inputs["solution"]
 	if sol == "" {
 		sol = c.meta.Inputs["answer"]
@@ -477,11 +532,11 @@ var (
 	}
 )
 
-func (c *call) repairP() float64 {
+func (c *Call) repairP() float64 {
 	return clamp01(c.cfg.Revise.Repair * (1 - c.cfg.Revise.RepairDifficulty*c.difficulty()))
 }
 
-func (c *call) verify() string {
+func (c *Call) verify() string {
 	ok, _ := c.check()
 	ans := c.meta.Inputs["answer"]
 	if !ok {
@@ -498,7 +553,7 @@ func (c *call) verify() string {
 	return fmt.Sprintf("<is_correct>%v</is_correct>\n<confidence>%.1f</confidence>\n<answer>%s</answer>", ok, conf, ans)
 }
 
-func (c *call) revise() string {
+func (c *Call) revise() string {
 	sol := c.meta.Inputs["solution"]
 	right := c.holds(sol)
 	switch {
@@ -526,7 +581,7 @@ func (c *call) revise() string {
 	return ans
 }
 
-func (c *call) format() string {
+func (c *Call) format() string {
 	sol := c.meta.Inputs["solution"]
 	if c.t.Family == task.Code {
 		code := task.ExtractCode(sol)

@@ -415,3 +415,31 @@ func TestSimsOfOtherConfigsDoNotShareCachedAnswers(t *testing.T) {
 		t.Errorf("a sim that never catches and one that always does gave the same review: %q", verdicts[0])
 	}
 }
+
+// TestWithAnswerAnswersAnOperatorTheSimDoesNotKnow: an operator outside
+// the default library gets its simulated answer from an option, and an
+// operator nobody answers is still an error.
+func TestWithAnswerAnswersAnOperatorTheSimDoesNotKnow(t *testing.T) {
+	tk := task.Task{ID: "m", Family: task.Math, Question: "6*7?", Answers: []string{"42"}}
+	b, err := sim.New("sim", sim.DefaultConfig(), sim.WithAnswer("Echo", func(c *sim.Call) (string, error) {
+		return c.Input("text") + " " + c.Task().Answers[0], nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(op string) executor.Request {
+		return executor.Request{Messages: []executor.Message{{Role: "user", Content: "x"}},
+			Meta: executor.Meta{Operator: op, TaskID: tk.ID, Inputs: map[string]string{"text": "hi"}, Sim: &sim.Context{Task: tk}}}
+	}
+	resp, err := b.Complete(context.Background(), req("Echo"))
+	if err != nil || resp.Text != "hi 42" || !resp.Simulated {
+		t.Fatalf("Echo answered %q simulated=%v, %v", resp.Text, resp.Simulated, err)
+	}
+	if _, err := b.Complete(context.Background(), req("Unknown")); err == nil || !strings.Contains(err.Error(), `does not know operator "Unknown"`) {
+		t.Fatalf("an unknown operator answered, err %v", err)
+	}
+	plain, _ := sim.New("sim", sim.DefaultConfig())
+	if _, err := plain.Complete(context.Background(), req("Echo")); err == nil {
+		t.Fatal("a sim without the option answered Echo")
+	}
+}

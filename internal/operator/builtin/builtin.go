@@ -140,10 +140,7 @@ func plan(ctx context.Context, env operator.Env, c operator.Call) (operator.Outp
 	if err != nil {
 		return out, err
 	}
-	p, ok := field(reply, "plan")
-	if !ok {
-		p = stripThink(reply)
-	}
+	p := fieldOr(reply, "plan")
 	a, _ := field(reply, "approach")
 	out.Fields = operator.Fields{"plan": {Text: p}, "approach": {Text: a}}
 	out.Forward = p
@@ -156,10 +153,7 @@ func decompose(ctx context.Context, env operator.Env, c operator.Call) (operator
 	if err != nil {
 		return out, err
 	}
-	subs, ok := field(reply, "sub_problems")
-	if !ok {
-		subs = stripThink(reply)
-	}
+	subs := fieldOr(reply, "sub_problems")
 	why, _ := field(reply, "reasoning")
 	out.Fields = operator.Fields{"sub_problems": {List: items(subs)}, "reasoning": {Text: why}}
 	out.Forward = subs
@@ -187,12 +181,9 @@ func answerGenerate(ctx context.Context, env operator.Env, c operator.Call) (ope
 		return out, err
 	}
 	th, _ := field(reply, "thought")
-	ans, ok := field(reply, "answer")
-	if !ok {
-		// No answer tag: the reply is the answer, prose and all, and a
-		// later Format has to extract it.
-		ans = stripThink(reply)
-	}
+	// No answer tag: the reply is the answer, prose and all, and a later
+	// Format has to extract it.
+	ans := fieldOr(reply, "answer")
 	out.Fields = operator.Fields{"thought": {Text: th}, "answer": {Text: ans}}
 	out.Forward = ans
 	return out, nil
@@ -206,13 +197,9 @@ func review(ctx context.Context, env operator.Env, c operator.Call) (operator.Ou
 	if err != nil {
 		return out, err
 	}
-	raw, ok := field(reply, "review_result")
-	if !ok {
-		return out, fmt.Errorf("Review: the reply has no <review_result>: %q", excerpt(reply, 120))
-	}
-	v, ok := verdict(raw)
-	if !ok {
-		return out, fmt.Errorf("Review: cannot read %q as true or false", excerpt(raw, 60))
+	v, err := verdictIn(reply, "Review", "review_result")
+	if err != nil {
+		return out, err
 	}
 	fb, _ := field(reply, "feedback")
 	out.Verdict, out.Feedback = &v, fb
@@ -229,13 +216,9 @@ func verify(ctx context.Context, env operator.Env, c operator.Call) (operator.Ou
 	if err != nil {
 		return out, err
 	}
-	raw, ok := field(reply, "is_correct")
-	if !ok {
-		return out, fmt.Errorf("Verify: the reply has no <is_correct>: %q", excerpt(reply, 120))
-	}
-	v, ok := verdict(raw)
-	if !ok {
-		return out, fmt.Errorf("Verify: cannot read %q as true or false", excerpt(raw, 60))
+	v, err := verdictIn(reply, "Verify", "is_correct")
+	if err != nil {
+		return out, err
 	}
 	conf, _ := field(reply, "confidence")
 	fixed, hasAnswer := field(reply, "answer")
@@ -259,10 +242,7 @@ func revise(ctx context.Context, env operator.Env, c operator.Call) (operator.Ou
 	if err != nil {
 		return out, err
 	}
-	s, ok := field(reply, "solution")
-	if !ok {
-		s = stripThink(reply)
-	}
+	s := fieldOr(reply, "solution")
 	if c.Task.Family == task.Code {
 		if code := task.ExtractCode(s); code != "" {
 			s = code
@@ -284,10 +264,7 @@ func aggregate(ctx context.Context, env operator.Env, c operator.Call) (operator
 	if err != nil {
 		return out, err
 	}
-	a, ok := field(reply, "aggregated_answer")
-	if !ok {
-		a = stripThink(reply)
-	}
+	a := fieldOr(reply, "aggregated_answer")
 	out.Fields = operator.Fields{"aggregated_answer": {Text: a}}
 	out.Forward = a
 	return out, nil
@@ -313,10 +290,7 @@ func format(ctx context.Context, env operator.Env, c operator.Call) (operator.Ou
 			a = sol
 		}
 	} else {
-		var ok bool
-		if a, ok = field(reply, "answer"); !ok {
-			a = stripThink(reply)
-		}
+		a = fieldOr(reply, "answer")
 	}
 	out.Fields = operator.Fields{"solution": {Text: a}}
 	out.Forward = a
@@ -366,4 +340,28 @@ func excerpt(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// fieldOr is the named field of a reply, or the whole reply (thinking
+// removed) when the model left the tag out.
+func fieldOr(reply, name string) string {
+	if v, ok := field(reply, name); ok {
+		return v
+	}
+	return stripThink(reply)
+}
+
+// verdictIn reads a checker's true/false verdict from the named field; a
+// reply without one is op's error, since a checker without a verdict
+// cannot steer a conditional.
+func verdictIn(reply, op, name string) (bool, error) {
+	raw, ok := field(reply, name)
+	if !ok {
+		return false, fmt.Errorf("%s: the reply has no <%s>: %q", op, name, excerpt(reply, 120))
+	}
+	v, ok := verdict(raw)
+	if !ok {
+		return false, fmt.Errorf("%s: cannot read %q as true or false", op, excerpt(raw, 60))
+	}
+	return v, nil
 }

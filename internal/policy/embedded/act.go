@@ -26,13 +26,13 @@ type legality struct {
 
 // legalityOf derives the masks. Operator availability comes from the
 // observation's operator list when the canvas sends one (it already
-// applies the family rules); otherwise from SPEC section 2's rule that
-// multiple choice disables Programmer. Test is legal only on a code task
-// with public tests: elsewhere it has nothing to run. Finish is legal only
-// when the default finish rules are met on what the observation shows: a
-// finish the canvas refuses costs a turn and, in training, took the blame
-// of the episodes it wasted (see BENCHMARKS.md, "Why the embedded policy
-// never finishes").
+// applies the family rules); otherwise from the family rules of the
+// default library's definitions (SPEC section 2: multiple choice disables
+// Programmer). Test is legal only on a code task with public tests:
+// elsewhere it has nothing to run. Finish is legal only when the default
+// finish rules are met on what the observation shows: a finish the canvas
+// refuses costs a turn and, in training, took the blame of the episodes it
+// wasted (see BENCHMARKS.md, "Why the embedded policy never finishes").
 func legalityOf(obs *pb.Observation) legality {
 	t := obs.GetTask()
 	enabled := make(map[string]bool, len(Operators))
@@ -43,11 +43,9 @@ func legalityOf(obs *pb.Observation) legality {
 			}
 		}
 	} else {
-		for _, n := range Operators {
-			enabled[n] = true
-		}
-		if t.GetFamily() == pb.TaskFamily_TASK_FAMILY_MULTIPLE_CHOICE {
-			enabled["Programmer"] = false
+		fam := policy.FamilyOf(t.GetFamily())
+		for _, d := range defaultOps.Defs() {
+			enabled[d.Name] = d.EnabledFor(fam)
 		}
 	}
 	if t.GetFamily() != pb.TaskFamily_TASK_FAMILY_CODE || !hasPublicTests(t) {

@@ -7,6 +7,7 @@ import (
 	"unicode"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/task"
 )
 
@@ -72,9 +73,17 @@ const defaultMaxRounds = 20
 
 var (
 	opIndex  = indexOf(Operators)
-	checkers = map[string]bool{"Verify": true, "Test": true, "Review": true}
-	solvers  = map[string]bool{"Custom": true, "Programmer": true, "AnswerGenerate": true, "Aggregate": true, "Revise": true}
+	checkers = setOf(defaultOps.NamesWith(operator.Checker))
+	solvers  = setOf(defaultOps.NamesWith(operator.Solver))
 )
+
+func setOf(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
 
 func indexOf(names []string) map[string]int {
 	m := make(map[string]int, len(names))

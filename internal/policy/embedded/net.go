@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+
+	"github.com/flowsteer/flowsteer/internal/operator"
 )
 
 // Head identifies one categorical choice of an action.
@@ -21,17 +23,28 @@ const (
 	numHeads
 )
 
+// defaultOps is the default operator library, whose definitions the heads
+// and the features read.
+var defaultOps = operator.Default()
+
 // The choices of each head, in index order. Indices are what decisions
 // record, so these tables are part of the checkpoint's architecture: change
 // one and old checkpoints are refused.
 var (
 	// Kinds are the choices of HeadKind.
 	Kinds = []string{"add_operator", "add_parallel", "add_conditional", "add_loop", "delete_last", "finish"}
-	// Operators are the choices of HeadOperator: the default library in its order.
-	Operators = []string{"Plan", "Decompose", "Custom", "AnswerGenerate", "Programmer", "Test",
-		"Review", "Verify", "Revise", "ScEnsemble", "Aggregate", "Format"}
+	// Operators are the choices of HeadOperator: the operators of the
+	// default library (operator.Default) in its order, which
+	// internal/operator/default.go fixes and TestOperatorHeadOrderIsPinned
+	// pins: a new operator there is a new choice here (appended last).
+	Operators = defaultOps.Names()
 	// Widths are the choices of HeadWidth.
 	Widths = []int{2, 3}
+	// The heads below are the network's own design (which combinations of
+	// operators it proposes), not operator knowledge; their names must be
+	// operators of the default library with the right roles, which
+	// TestStructureHeadsUseDefaultOperators checks.
+
 	// BranchOperators are the choices of HeadBranch: the solvers that make
 	// sense as independent samples to vote over.
 	BranchOperators = []string{"Custom", "AnswerGenerate", "Programmer"}
