@@ -31,7 +31,10 @@ func TestSetFlagsOverrideTheConfigTree(t *testing.T) {
 		{"later set wins", file, []string{"steps=2", "steps=5"}, func(c trainer.Config) bool { return c.Steps == 5 }},
 		{"string that looks like a number stays a name", file, []string{"name=007"}, func(c trainer.Config) bool { return c.Name == "007" }},
 		{"defaults without a file", "", []string{"steps=4"},
-			func(c trainer.Config) bool { d := trainer.DefaultConfig(); return c.Steps == 4 && c.GroupSize == d.GroupSize && c.Name == d.Name }},
+			func(c trainer.Config) bool {
+				d := trainer.DefaultConfig()
+				return c.Steps == 4 && c.GroupSize == d.GroupSize && c.Name == d.Name
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
