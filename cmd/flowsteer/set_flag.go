@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -181,4 +183,20 @@ func trainConfigWithSets(path, resume string, sets []string) (trainer.Config, er
 		return trainer.Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, err
+}
+
+// printConfigJSON writes cfg as one JSON object with the YAML file's
+// keys, for scripts that need a value of the resolved config (the run's
+// name, say) without parsing YAML themselves.
+func printConfigJSON(w io.Writer, cfg trainer.Config, resume string) error {
+	if resume != "" {
+		return errors.New("--print-config shows a new run's config: give --config, not --resume (`flowsteer runs show RUN --json` has a run's)")
+	}
+	var tree map[string]any
+	if err := yaml.Unmarshal([]byte(cfg.YAML()), &tree); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(tree)
 }

