@@ -146,8 +146,13 @@ func newRunsCmd() *cobra.Command {
 }
 
 // runDir accepts a run name under runsDir or a path to a run directory.
+// A path comes back absolute, so that its base name is the run's id even
+// for "." or "runs/x/".
 func runDir(runsDir, arg string) string {
 	if _, err := os.Stat(filepath.Join(arg, "run.db")); err == nil {
+		if abs, err := filepath.Abs(arg); err == nil {
+			return abs
+		}
 		return arg
 	}
 	return filepath.Join(runsDir, arg)

@@ -169,3 +169,15 @@ func TestRunsAddSectionRefusesBadInput(t *testing.T) {
 		t.Errorf("add-section to a missing run made its directory: %v", err)
 	}
 }
+
+func TestRunsShowJSONTakesTheRunDirectoryAsAnyPath(t *testing.T) {
+	runs := t.TempDir()
+	dir := fixtureRun(t, runs, "r1")
+	t.Chdir(dir)
+	for _, arg := range []string{".", "./", dir + "/"} {
+		out, err := runRunsCmd(t, "", "show", "--json", arg)
+		if err != nil || !strings.Contains(out, `"id": "r1"`) {
+			t.Errorf("runs show --json %q: %v\n%s", arg, err, out)
+		}
+	}
+}
