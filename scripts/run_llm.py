@@ -18,6 +18,12 @@ At the end the script prints the before/after table (valid-action rate,
 finished rate, reward and its parts, accuracy, turns, tokens, time per step,
 with 95% intervals) and writes it to RUN_DIR/llm-summary.md and .json.
 
+It reads and writes the run only through the flowsteer binary: the config's
+overrides go to ``flowsteer train --set`` (``--print-config`` resolves the
+run's name first), the run's metrics come from ``flowsteer runs show --json``,
+and the table enters report.html as a section stored in the run
+(``flowsteer runs add-section``).
+
 Ctrl-C (or SIGTERM) stops both: the trainer finishes by saving what is done,
 the policy server is stopped, nothing is left running. A rerun with
 ``--resume RUN_DIR`` continues from the last checkpoint; the policy server
@@ -33,7 +39,6 @@ import math
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -87,43 +92,29 @@ def stop(proc: subprocess.Popen | None, name: str, sig=signal.SIGTERM, grace: fl
         proc.wait(timeout=10)
 
 
-def yaml_scalar(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(yaml_scalar(x) for x in v) + "]"
-    return json.dumps(str(v))
+def flowsteer_json(binary: str, *args: str) -> dict:
+    """Run a flowsteer command that prints JSON (``train --print-config``,
+    ``runs show --json``) and decode its output."""
+    r = subprocess.run([binary, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    if r.returncode != 0:
+        raise SystemExit(f"[run-llm] flowsteer {' '.join(args)} failed: {r.stderr.strip() or r.stdout.strip()}")
+    return json.loads(r.stdout)
 
 
-def override(text: str, path: str, value) -> str:
-    """Set key path (a.b) in the simple two-level YAML of configs/llm-*.yaml."""
-    parts = path.split(".")
-    if len(parts) == 1:
-        pat = re.compile(rf"^{re.escape(parts[0])}:.*$", re.M)
-        line = f"{parts[0]}: {yaml_scalar(value)}"
-        return pat.sub(line, text) if pat.search(text) else text + line + "\n"
-    sec, key = parts
-    m = re.search(rf"^{re.escape(sec)}:\s*\n((?:[ \t]+.*\n?)*)", text, re.M)
-    if not m:
-        return text + f"{sec}:\n  {key}: {yaml_scalar(value)}\n"
-    body = m.group(1)
-    kpat = re.compile(rf"^([ \t]+){re.escape(key)}:.*$", re.M)
-    if kpat.search(body):
-        body2 = kpat.sub(lambda km: f"{km.group(1)}{key}: {yaml_scalar(value)}", body)
-    else:
-        body2 = f"  {key}: {yaml_scalar(value)}\n" + body
-    return text[: m.start(1)] + body2 + text[m.end(1):]
-
-
-def read_key(text: str, path: str) -> str | None:
-    sec, key = path.split(".")
-    m = re.search(rf"^{re.escape(sec)}:\s*\n((?:[ \t]+.*\n?)*)", text, re.M)
-    if not m:
-        return None
-    k = re.search(rf"^[ \t]+{re.escape(key)}:\s*(.*)$", m.group(1), re.M)
-    return k.group(1).strip().strip('"') if k else None
+def set_flags(a) -> list[str]:
+    """The trainer's --set overrides from this script's options: the Go side
+    applies them to the config's YAML tree before decoding, so a key it does
+    not know fails there with the key named."""
+    sets = []
+    for key, v in (("name", a.name), ("steps", a.steps), ("tasks.limit", a.tasks), ("eval.tasks", a.eval_tasks),
+                   ("group_size", a.group_size), ("max_rounds", a.max_rounds)):
+        if v is not None:
+            sets.append(f"{key}={v}")
+    sets += [kv.strip() for kv in a.set]
+    out = []
+    for kv in sets:
+        out += ["--set", kv]
+    return out
 
 
 def llamacpp_available(binary: str) -> bool:
@@ -160,10 +151,9 @@ def mean_ci(xs: list[float]) -> tuple[float, float, float]:
     return m, m - h, m + h
 
 
-def summarize(run_dir: Path, act_log: Path | None) -> dict:
+def summarize(run: dict, act_log: Path | None) -> dict:
     """Before/after metrics of the run's evaluations (and its steps) from
-    run.db and the policy's act log."""
-    db = sqlite3.connect(f"file:{run_dir / 'run.db'}?mode=ro", uri=True)
+    ``flowsteer runs show --json`` (run) and the policy's act log."""
     acts: dict[str, list[dict]] = {}
     if act_log and act_log.exists():
         for line in act_log.read_text().splitlines():
@@ -172,65 +162,53 @@ def summarize(run_dir: Path, act_log: Path | None) -> dict:
             except ValueError:
                 continue
             acts.setdefault(r.get("episode_id", ""), []).append(r)
-    out = {"run": str(run_dir), "phases": {}}
-    row = db.execute("SELECT name, backend, model, hardware, simulated, step, total_steps, status FROM runs").fetchone()
-    if row:
-        out.update(name=row[0], backend=row[1], executor=row[2], hardware=row[3], simulated=bool(row[4]), step=row[5],
-                   total_steps=row[6], status=row[7])
-    evals = db.execute("SELECT DISTINCT step, phase FROM episodes WHERE phase LIKE 'eval:%' ORDER BY step, phase").fetchall()
-    for step, phase in evals:
-        if True:
-            rows = db.execute("SELECT episode_id, turns, reward, failed, invalid, finished, turn_log FROM episodes "
-                              "WHERE phase=? AND step=?", (phase, step)).fetchall()
-            out["phases"][f"{phase}@{step}"] = phase_metrics(rows, acts)
-    steps = []
-    for (m,) in db.execute("SELECT metrics FROM steps ORDER BY step"):
-        try:
-            steps.append(json.loads(m))
-        except ValueError:
-            pass
-    def g(m, snake, default=0.0):  # the store writes protojson with proto names; accept both spellings
-        camel = re.sub(r"_(\w)", lambda x: x.group(1).upper(), snake)
-        return m.get(snake, m.get(camel, default))
-
-    secs = [sum(g(s, "phase_seconds", {}).values()) for s in steps if g(s, "phase_seconds", {})]
-    out["phase_seconds_by_step"] = [{k: round(v, 1) for k, v in g(s, "phase_seconds", {}).items()} for s in steps]
+    info = run["run"]
+    out = {"run": run["dir"], "phases": {}, "name": info["name"], "backend": info["backend"], "executor": info["model"],
+           "hardware": info["hardware"], "simulated": info["simulated"], "step": info["step"],
+           "total_steps": info["total_steps"], "status": info["status"]}
+    by_phase: dict[tuple[int, str], list[dict]] = {}
+    for e in run["eval_episodes"]:
+        by_phase.setdefault((e["step"], e["phase"]), []).append(e)
+    for step, phase in sorted(by_phase):
+        out["phases"][f"{phase}@{step}"] = phase_metrics(by_phase[(step, phase)], acts)
+    steps = run["steps"]
+    secs = [sum(s["phase_seconds"].values()) for s in steps if s.get("phase_seconds")]
+    out["phase_seconds_by_step"] = [{k: round(v, 1) for k, v in (s.get("phase_seconds") or {}).items()} for s in steps]
     out["steps"] = len(steps)
     if secs:
         out["seconds_per_step"] = mean_ci(secs)
-    out["train_reward_by_step"] = [round(g(s, "mean_reward"), 3) for s in steps]
-    out["train_invalid_by_step"] = [round(g(s, "invalid_action_rate"), 3) for s in steps]
-    out["train_zero_variance_groups_by_step"] = [int(g(s, "zero_variance_groups", 0)) for s in steps]
-    db.close()
+    out["train_reward_by_step"] = [round(s.get("mean_reward", 0.0), 3) for s in steps]
+    out["train_invalid_by_step"] = [round(s.get("invalid_action_rate", 0.0), 3) for s in steps]
+    out["train_zero_variance_groups_by_step"] = [int(s.get("zero_variance_groups", 0)) for s in steps]
     return out
 
 
-def phase_metrics(rows, acts) -> dict:
+def phase_metrics(episodes: list[dict], acts: dict) -> dict:
+    """One evaluation phase's metrics from its eval_episodes entries."""
     n = 0
     turns_total = valid_total = 0
     finished = correct = released = 0
     rewards, structure, correctness, turns, comp_tokens = [], [], [], [], []
     parts = {"checker": [], "format": [], "size": [], "structure": []}
-    for eid, nturns, reward, failed, invalid, fin, turn_log in rows:
-        if failed or reward is None:
+    for e in episodes:
+        rb = e.get("reward")
+        if e.get("failed") or rb is None:
             continue
         n += 1
-        rb = json.loads(reward)
-        tl = json.loads(turn_log) if turn_log else []
-        t = len(tl) if tl else nturns
+        t = e["log_turns"] or e["turns"]
         turns_total += t
-        valid_total += sum(1 for x in tl if x.get("valid")) if tl else max(t - invalid, 0)
-        finished += int(bool(fin))
+        valid_total += e["valid_turns"] if e["log_turns"] else max(t - e["invalid"], 0)
+        finished += int(bool(e["finished"]))
         rewards.append(float(rb.get("reward", 0.0)))
-        structure.append(float(rb.get("structureTotal", rb.get("structure_total", 0.0))))
+        structure.append(float(rb.get("structure_total", 0.0)))
         for k in parts:
             parts[k].append(float(rb.get(k, 0.0)))
-        sc = rb.get("score", {}) or {}
+        sc = rb.get("score") or {}
         correctness.append(float(sc.get("value", 0.0)))
         correct += int(bool(sc.get("correct")))
         released += int(bool(rb.get("released")))
         turns.append(t)
-        a = acts.get(eid or "", [])
+        a = acts.get(e.get("episode_id") or "", [])
         if a:
             comp_tokens.append(sum(x.get("completion_tokens", 0) for x in a))
     lo, hi = wilson(valid_total, turns_total)
@@ -285,8 +263,13 @@ def table(s: dict) -> str:
     return "\n".join(lines)
 
 
-def write_summary(run_dir: Path, act_log: Path | None, extra: dict) -> None:
-    s = summarize(run_dir, act_log)
+def table_rows(s: dict) -> list[list[str]]:
+    """table(s) as cells: the header row first."""
+    return [[c.strip() for c in line.strip("|").split("|")] for i, line in enumerate(table(s).splitlines()) if i != 1]
+
+
+def write_summary(flowsteer: str, run_dir: Path, act_log: Path | None, extra: dict) -> None:
+    s = summarize(flowsteer_json(flowsteer, "runs", "show", str(run_dir), "--json"), act_log)
     s.update(extra)
     (run_dir / "llm-summary.json").write_text(json.dumps(s, indent=2))
     md = [f"# {s.get('name', 'run')}: SmolLM2-135M-Instruct + LoRA, CWRPO on a CPU", "",
@@ -305,23 +288,14 @@ def write_summary(run_dir: Path, act_log: Path | None, extra: dict) -> None:
     text = "\n".join(md)
     (run_dir / "llm-summary.md").write_text(text)
     print(text, flush=True)
-    add_to_report(run_dir / "report.html", s)
+    add_to_report(flowsteer, run_dir, s)
 
 
-def add_to_report(path: Path, s: dict) -> None:
-    """Append the before/after table (with the reward's parts, tokens and
-    time per step, which the trainer's evaluation report does not carry) to
-    the run's HTML report, as a section of its own."""
-    if not path.exists():
-        return
-    import html
-
-    cols = list(s["phases"].items())
-    rows = []
-    for line in table(s).splitlines()[2:]:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    head = "<tr><th>metric (95% CI)</th>" + "".join(f"<th>{html.escape(k)}</th>" for k, _ in cols) + "</tr>"
+def report_section(s: dict) -> dict:
+    """The before/after table (with the reward's parts, tokens and time per
+    step, which the trainer's evaluation report does not carry) as a report
+    section: ``flowsteer runs add-section`` stores it in the run and the Go
+    report renders it."""
     facts = [f"policy: SmolLM2-135M-Instruct + LoRA (a small real model, CPU), executor: {s.get('executor')}"
              + (" — SIMULATED" if s.get("simulated") else ""), f"hardware: {s.get('hardware')}"]
     if "seconds_per_step" in s:
@@ -330,16 +304,16 @@ def add_to_report(path: Path, s: dict) -> None:
     if "tokens_per_second" in s:
         facts.append(f"policy generation: {s['generated_tokens']} tokens in {s['generate_seconds']:.0f} s "
                      f"({s['tokens_per_second']} tokens/s, mean batch {s.get('mean_batch')})")
-    sec = ('<section id="llm-before-after"><h2>Before / after training (flowsteer.llm)</h2><ul>'
-           + "".join(f"<li>{html.escape(f)}</li>" for f in facts) + "</ul><table>" + head + "".join(rows)
-           + "</table></section>")
-    text = path.read_text()
-    text = re.sub(r'<section id="llm-before-after">.*?</section>', "", text, flags=re.S)
-    i = text.rfind("</body>")
-    text = text[:i] + sec + text[i:] if i >= 0 else text + sec
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    rows = table_rows(s)
+    return {"key": "llm-before-after", "title": "Before / after training (flowsteer.llm)", "facts": facts,
+            "table": {"header": rows[0], "rows": rows[1:]}}
+
+
+def add_to_report(flowsteer: str, run_dir: Path, s: dict) -> None:
+    r = subprocess.run([flowsteer, "runs", "add-section", str(run_dir), "-"], input=json.dumps(report_section(s)),
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    if r.returncode != 0:
+        log(f"could not add the summary to the report: {r.stderr.strip() or r.stdout.strip()}")
 
 
 # ---- main --------------------------------------------------------------------------
@@ -358,7 +332,7 @@ def main(argv=None) -> int:
     ap.add_argument("--group-size", type=int)
     ap.add_argument("--max-rounds", type=int)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config key (a or a.b), e.g. --set checkpoint.every=1 (repeatable)")
+                    help="override a config key (dotted, a YAML value), e.g. --set checkpoint.every=1 (repeatable; passed to flowsteer train --set)")
     ap.add_argument("--port", type=int, default=int(os.environ.get("POLICY_PORT", "50752")))
     ap.add_argument("--flowsteer", default=str(ROOT / "bin" / "flowsteer"))
     ap.add_argument("--python", default=sys.executable)
@@ -378,29 +352,19 @@ def main(argv=None) -> int:
 
     if a.resume:
         run_dir = Path(a.resume).resolve()
-        cfg_text = (run_dir / "config.yaml").read_text()
-        addr = read_key(cfg_text, "policy.address") or f"127.0.0.1:{a.port}"
-        backend = read_key(cfg_text, "backend.kind") or "sim"
+        cfg = flowsteer_json(a.flowsteer, "runs", "show", str(run_dir), "--json")["config"]
+        addr = (cfg.get("policy") or {}).get("address") or f"127.0.0.1:{a.port}"
+        backend = (cfg.get("backend") or {}).get("kind") or "sim"
+        sets = []
     else:
         backend = a.backend
         if backend == "auto":
             backend = "llamacpp" if llamacpp_available(a.flowsteer) else "sim"
         addr = f"127.0.0.1:{a.port}"
-        cfg_text = Path(a.config).read_text()
-        cfg_text = override(cfg_text, "policy.address", addr)
-        cfg_text = override(cfg_text, "backend.kind", backend)
-        for key, v in (("name", a.name), ("steps", a.steps), ("tasks.limit", a.tasks), ("eval.tasks", a.eval_tasks),
-                       ("group_size", a.group_size), ("max_rounds", a.max_rounds)):
-            if v is not None:
-                cfg_text = override(cfg_text, key, v)
-        for kv in a.set:
-            key, _, v = kv.partition("=")
-            try:
-                val = json.loads(v)
-            except ValueError:
-                val = v
-            cfg_text = override(cfg_text, key.strip(), val)
-        name = re.search(r"^name:\s*(\S+)", cfg_text, re.M).group(1).strip("\"'")
+        sets = ["--set", f"policy.address={addr}", "--set", f"backend.kind={backend}", *set_flags(a)]
+        # The trainer resolves (and checks) the config before the policy
+        # server starts: a bad --set fails here, in a second.
+        name = flowsteer_json(a.flowsteer, "train", "--config", str(Path(a.config).resolve()), *sets, "--print-config")["name"]
         run_dir = Path(a.runs_dir).resolve() / f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
         run_dir.mkdir(parents=True, exist_ok=False)
     if backend == "sim":
@@ -465,9 +429,8 @@ def main(argv=None) -> int:
         if a.resume:
             tcmd = [a.flowsteer, "train", "--resume", str(run_dir), "--no-progress"]
         else:
-            cfg_path = run_dir / "llm-config.yaml"
-            cfg_path.write_text(cfg_text)
-            tcmd = [a.flowsteer, "train", "--config", str(cfg_path), "--dir", str(run_dir), "--no-progress"]
+            tcmd = [a.flowsteer, "train", "--config", str(Path(a.config).resolve()), *sets, "--dir", str(run_dir),
+                    "--no-progress"]
         log("starting the trainer: " + " ".join(tcmd[1:]))
         procs["trainer"] = t = subprocess.Popen(tcmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                                                 cwd=ROOT)
@@ -497,9 +460,8 @@ def main(argv=None) -> int:
             log(f"the trainer failed (status {rc}); see {run_dir / 'trainer.log'}")
             return rc
         extra = {"wall_seconds": round(time.monotonic() - t_start, 1), "backend_flag": backend}
-        log_text = (run_dir / "policy.log").read_text(errors="replace")
-        m = re.findall(r"stopping: (\d+) acts, (\d+) batches, (\d+) tokens generated in ([\d.]+)s", log_text)
         stop(p, "policy server", signal.SIGTERM, grace=30)
+        # the policy server's own last line (flowsteer.llm), not a Go file
         log_text = (run_dir / "policy.log").read_text(errors="replace")
         m = re.findall(r"stopping: (\d+) acts, (\d+) batches, (\d+) tokens generated in ([\d.]+)s", log_text)
         if m:
@@ -507,7 +469,7 @@ def main(argv=None) -> int:
             extra.update(generated_tokens=int(toks), generate_seconds=float(secs),
                          tokens_per_second=round(int(toks) / max(float(secs), 1e-9), 1), acts=int(acts_n),
                          mean_batch=round(int(acts_n) / max(int(batches), 1), 2))
-        write_summary(run_dir, act_log, extra)
+        write_summary(a.flowsteer, run_dir, act_log, extra)
         log(f"report: {run_dir / 'report.html'}   summary: {run_dir / 'llm-summary.md'}")
         return 0
     finally:

@@ -54,6 +54,7 @@ func newRunsCmd() *cobra.Command {
 			return nil
 		},
 	}
+	var asJSON bool
 	show := &cobra.Command{
 		Use: "show RUN", Short: "Show a run's configuration, steps and evaluations", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,6 +65,9 @@ func newRunsCmd() *cobra.Command {
 			}
 			defer st.Close()
 			id := filepath.Base(dir)
+			if asJSON {
+				return writeRunJSON(cmd.OutOrStdout(), st, dir, id)
+			}
 			r, err := st.GetRun(id)
 			if err != nil {
 				return err
@@ -103,13 +107,52 @@ func newRunsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show)
+	show.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON (format 1: run, config, steps, evals, eval_episodes, sections; see docs/llm-cpu.md)")
+	addSection := &cobra.Command{
+		Use:   "add-section RUN FILE",
+		Short: "Add a titled section (JSON: key, title, facts, table) to a run's report, then rewrite its report.html",
+		Long: "add-section stores a section in the run's store, replacing one with the same key, and rewrites\n" +
+			"RUN_DIR/report.html, which shows it after the evaluation. FILE \"-\" reads standard input. The JSON is\n" +
+			`{"key": "llm-before-after", "title": "...", "facts": ["..."], "table": {"header": ["..."], "rows": [["..."]]}}`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sec, err := readSection(args[1], cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			dir := runDir(runsDir, args[0])
+			if _, err := os.Stat(filepath.Join(dir, runstore.FileName)); err != nil {
+				return fmt.Errorf("run %s: %w", args[0], err) // Open would create an empty store
+			}
+			st, err := runstore.Open(dir)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			id := filepath.Base(dir)
+			if err := st.PutSection(id, sec); err != nil {
+				return err
+			}
+			out := filepath.Join(dir, "report.html")
+			if err := writeRunReport(st, id, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "section %s added; wrote %s\n", sec.Key, out)
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, addSection)
 	return cmd
 }
 
 // runDir accepts a run name under runsDir or a path to a run directory.
+// A path comes back absolute, so that its base name is the run's id even
+// for "." or "runs/x/".
 func runDir(runsDir, arg string) string {
 	if _, err := os.Stat(filepath.Join(arg, "run.db")); err == nil {
+		if abs, err := filepath.Abs(arg); err == nil {
+			return abs
+		}
 		return arg
 	}
 	return filepath.Join(runsDir, arg)
@@ -128,33 +171,10 @@ func newReportCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			id := filepath.Base(dir)
-			r, err := st.GetRun(id)
-			if err != nil {
-				return err
-			}
-			steps, err := st.Steps(id)
-			if err != nil {
-				return err
-			}
-			evals, err := st.Evals(id)
-			if err != nil {
-				return err
-			}
-			from := int64(0)
-			if n := int64(len(steps)); n > 4 {
-				from = steps[n-n/4].GetStep()
-			}
-			top, err := st.TopWorkflows(id, "train", from, 5)
-			if err != nil {
-				return err
-			}
 			if out == "" {
 				out = filepath.Join(dir, "report.html")
 			}
-			models := []string{"executor backend: " + r.Backend, "policy: " + r.Policy}
-			if err := report.WriteFile(out, report.Data{Run: r, Steps: steps, Evals: evals, TopWorkflows: top, Simulated: r.Simulated,
-				Title: "flowsteer run " + r.Name, Models: models, Hardware: r.Hardware}); err != nil {
+			if err := writeRunReport(st, filepath.Base(dir), out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
@@ -164,6 +184,37 @@ func newReportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&runsDir, "runs-dir", "runs", "where run directories live")
 	cmd.Flags().StringVar(&out, "out", "", "output file (default RUN_DIR/report.html)")
 	return cmd
+}
+
+// writeRunReport renders run id's report from its store into out.
+func writeRunReport(st *runstore.Store, id, out string) error {
+	r, err := st.GetRun(id)
+	if err != nil {
+		return err
+	}
+	steps, err := st.Steps(id)
+	if err != nil {
+		return err
+	}
+	evals, err := st.Evals(id)
+	if err != nil {
+		return err
+	}
+	from := int64(0)
+	if n := int64(len(steps)); n > 4 {
+		from = steps[n-n/4].GetStep()
+	}
+	top, err := st.TopWorkflows(id, "train", from, 5)
+	if err != nil {
+		return err
+	}
+	sections, err := st.Sections(id)
+	if err != nil {
+		return err
+	}
+	models := []string{"executor backend: " + r.Backend, "policy: " + r.Policy}
+	return report.WriteFile(out, report.Data{Run: r, Steps: steps, Evals: evals, TopWorkflows: top, Simulated: r.Simulated,
+		Title: "flowsteer run " + r.Name, Models: models, Hardware: r.Hardware, Sections: sections})
 }
 
 // perEpisode describes c per episode: billed executor tokens, and the

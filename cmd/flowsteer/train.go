@@ -33,6 +33,8 @@ type trainFlags struct {
 	ablation   string
 	steps      int
 	noProgress bool
+	sets       []string // --set key=value, set_flag.go
+	printCfg   bool     // --print-config, set_flag.go
 	// cost (issue 23)
 	estimate     bool
 	pilotGroups  int
@@ -65,6 +67,8 @@ func newTrainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.dir, "dir", "", "run directory for a new run (default: RUNS_DIR/NAME-TIMESTAMP)")
 	cmd.Flags().StringVar(&f.ablation, "ablation", "", "\"correctness\": plain GRPO with the correctness-only reward, to compare with CWRPO's")
 	cmd.Flags().IntVar(&f.steps, "steps", 0, "override the number of training steps")
+	cmd.Flags().StringArrayVar(&f.sets, "set", nil, "override a config key before decoding, e.g. --set policy.address=127.0.0.1:50752 --set tasks.families=[math] (repeatable; dotted keys; YAML values)")
+	cmd.Flags().BoolVar(&f.printCfg, "print-config", false, "print the run config that --config, --set, --steps and --ablation give, as JSON, and exit")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "print one line per step, no progress bar")
 	cmd.Flags().BoolVar(&f.estimate, "estimate", false, "play a small pilot and print the projected cost and time of the whole run, then exit")
 	cmd.Flags().IntVar(&f.pilotGroups, "pilot-groups", 0, "groups the --estimate pilot plays (default estimate.pilot_groups, else 4)")
@@ -85,6 +89,11 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 			return err
 		}
 	}
+	if len(f.sets) > 0 {
+		if cfg, err = trainConfigWithSets(f.config, f.resume, f.sets); err != nil {
+			return err
+		}
+	}
 	switch f.ablation {
 	case "":
 	case "correctness":
@@ -98,6 +107,9 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if f.printCfg {
+		return printConfigJSON(out, cfg, f.resume)
 	}
 	if f.pilotGroups > 0 {
 		cfg.Estimate.PilotGroups = f.pilotGroups
@@ -195,9 +207,13 @@ func writeReport(p *trainersvc.Prepared, path string) error {
 	if err != nil {
 		return err
 	}
+	sections, err := p.Store.Sections(p.Run.ID) // added by `flowsteer runs add-section`, kept across a resume
+	if err != nil {
+		return err
+	}
 	title := "flowsteer run " + run.Name
 	return report.WriteFile(path, report.Data{Run: run, Steps: steps, Evals: evals, TopWorkflows: top, Simulated: p.Simulated,
-		Title: title, Models: p.Models, Hardware: p.Hardware})
+		Title: title, Models: p.Models, Hardware: p.Hardware, Sections: sections})
 }
 
 // termObserver prints a progress bar per step and one line per step.

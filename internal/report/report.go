@@ -38,6 +38,9 @@ type Data struct {
 	Models    []string // executor and policy models; defaults to Run.Model
 	Hardware  string   // defaults to Run.Hardware
 	Notes     []string
+	// Sections are blocks added to the run by tools outside the trainer
+	// (runstore.Section), shown after the evaluation in their order.
+	Sections []runstore.Section
 }
 
 // Write renders the report to w. It renders into memory first so that a
@@ -200,6 +203,7 @@ type view struct {
 	History     *evalHistory
 	EarlierEval []evalTable
 	Cost        template.HTML // cost.go
+	Sections    []runstore.Section
 }
 
 func buildView(d Data) view {
@@ -216,6 +220,7 @@ func buildView(d Data) view {
 		Hardware: d.Hardware,
 		Recorded: len(steps),
 		Notes:    d.Notes,
+		Sections: d.Sections,
 	}
 	if v.Title == "" {
 		v.Title = "flowsteer run " + name

@@ -120,7 +120,13 @@ summary{cursor:pointer;color:#2b5b9c}
 {{range .EarlierEval}}<details><summary>Evaluation at {{.Label}}</summary>{{template "evaltable" .}}</details>
 {{end}}
 <p class="note">Intervals are 95% confidence intervals.</p>
-</body>
+{{range .Sections}}<section id="section-{{.Key}}"><h2>{{.Title}}</h2>
+{{if .Facts}}<ul>{{range .Facts}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{with .Table}}<table>
+<thead><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr></thead>
+<tbody>{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</tbody></table>{{end}}</section>
+{{end}}</body>
 </html>
 {{define "evaltable"}}{{if .Label}}<h3>Evaluation at {{.Label}}{{if .Simulated}} <span class="note">(simulated executor)</span>{{end}}</h3>{{end}}
 <table>

@@ -331,6 +331,18 @@ CREATE TABLE episode_costs (
 	PRIMARY KEY (run_id, step, phase, episode_id)
 ) STRICT;
 `,
+	// 5: report sections that tools outside the trainer add to a run
+	// (scripts/run_llm.py's before/after table), so the Go report renders
+	// them instead of the tool editing report.html.
+	`
+CREATE TABLE report_sections (
+	run_id  TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	key     TEXT NOT NULL,
+	body    TEXT NOT NULL, -- JSON Section
+	created INTEGER NOT NULL, -- unix nanoseconds: sections render in the order they were first added
+	PRIMARY KEY (run_id, key)
+) STRICT;
+`,
 }
 
 // SchemaVersion is the schema this build writes.

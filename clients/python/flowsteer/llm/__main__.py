@@ -1,3 +1,3 @@
-from flowsteer.llm.policy import main
+from flowsteer.llm.cli import main
 
 main()

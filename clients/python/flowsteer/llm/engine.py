@@ -14,7 +14,7 @@ log-probs after its own sampler chain (top-k/top-p renormalised), so the
 ids would have to be re-tokenised from text (BPE does not round-trip
 token by token) and the log-probs would be of another distribution. Here
 llama.cpp computes the logits; the draw uses the trainer's own sampler
-(:func:`flowsteer.llm.policy.sample_top_k_top_p`) on them, so the two
+(:func:`flowsteer.llm.generation.sample_top_k_top_p`) on them, so the two
 paths differ only in the numbers the two engines compute.
 
 The KV cache keeps the longest common prefix between consecutive prompts
@@ -124,7 +124,7 @@ class LlamaCppEngine:
                generator: torch.Generator | None, eos_ids) -> tuple[list, list]:
         """Sampled token ids and their log-probs ``log softmax(logits/T)``
         (full vocabulary), drawn as the transformers path draws them."""
-        from flowsteer.llm.policy import sample_top_k_top_p
+        from flowsteer.llm.generation import sample_top_k_top_p
 
         if len(prompt) + max_new >= self.n_ctx:
             raise ValueError(f"{len(prompt)} prompt tokens + {max_new} new do not fit the context of {self.n_ctx}")
