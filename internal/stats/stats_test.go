@@ -17,8 +17,8 @@ func TestTrimMeanMatchesScipy(t *testing.T) {
 		want float64
 	}{
 		{[]float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.25, 5.5}, // drops 2 each side
-		{[]float64{1, 2, 3, 4, 100}, 0.25, 3},                  // drops 1 each side: the outlier goes
-		{[]float64{4, 1, 3}, 0.25, 8.0 / 3},                    // int(0.75) = 0: nothing dropped
+		{[]float64{1, 2, 3, 4, 100}, 0.25, 3},                 // drops 1 each side: the outlier goes
+		{[]float64{4, 1, 3}, 0.25, 8.0 / 3},                   // int(0.75) = 0: nothing dropped
 		{[]float64{7}, 0.25, 7},
 	} {
 		if got := TrimMean(c.xs, c.cut); !near(got, c.want) {
