@@ -210,3 +210,13 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// YAML is the config as written to an experiment directory (defaults
+// filled in), so a resumed run can tell whether it is the same experiment.
+func (c Config) YAML() string {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Sprintf("# unprintable config: %v\n", err)
+	}
+	return string(b)
+}
