@@ -239,19 +239,18 @@ func (s *searcher) result(stop string) Result {
 	return r
 }
 
-// byScore lists the archive best first: higher score, then lower cost,
-// then found earlier.
+// byScore lists the archive best first: higher score, then found
+// earlier (a child that only ties its parent is no improvement). Cost does
+// not break ties: it counts the calls the cache could not answer, so it
+// says more about the order of evaluation than about the workflow.
 func (s *searcher) byScore() []Candidate {
 	out := slices.Clone(s.archive)
 	slices.SortStableFunc(out, func(a, b Candidate) int {
 		switch {
-		case a.Score != b.Score:
-			if a.Score > b.Score {
-				return -1
-			}
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
 			return 1
-		case a.Cost != b.Cost:
-			return a.Cost - b.Cost
 		}
 		return 0
 	})
