@@ -492,3 +492,14 @@ test-integrations: integrations-deps
 	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_INTEGRATION_TESTS=1 TRL_EXPERIMENTAL_SILENCE=1 \
 		$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) $(if $(filter 1,$(TRL_TRAIN)),,-k "not grpo_trainer") \
 		tests/test_trl_integration.py tests/test_openenv_integration.py tests/test_verl_integration.py
+
+# ---- experiment (issue #19) ----
+# experiment-sim: the issue #19 grid (untrained, cwrpo, grpo, cot,
+# self-consistency, full, searched workflow x 5 seeds) on the simulated
+# executor, sized for about 25 minutes of a shared 2-core CPU; resumable
+# (run it again to finish an interrupted grid). EXPERIMENT_DIR picks the
+# directory.
+EXPERIMENT_DIR ?= runs/experiment-sim
+.PHONY: experiment-sim
+experiment-sim: build
+	nice -n 10 ./bin/flowsteer experiment configs/experiment-sim.yaml --dir $(EXPERIMENT_DIR)

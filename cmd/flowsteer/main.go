@@ -117,6 +117,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newEpisodesCmd(), newReplayCmd(), newUICmd())
 	root.AddCommand(newOpenEnvCmd())
+	root.AddCommand(newSearchCmd(), newExperimentCmd())
 	return root
 }
 

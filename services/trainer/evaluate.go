@@ -46,6 +46,9 @@ type EvalSpec struct {
 	// MathGrader grades math answers: auto (also when empty), math-verify
 	// or go (system.MathGraderSetting).
 	MathGrader string
+	// SimSeed seeds the simulated executor (0: the default config's, 1),
+	// so that the seeds of an experiment re-draw the simulation.
+	SimSeed int64
 }
 
 // EvaluatePolicy plays one episode per task for the policy and each
@@ -62,6 +65,9 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 	cfg.Backend.MathGrader = s.MathGrader
 	if s.Seed != 0 {
 		cfg.Seed = s.Seed
+	}
+	if s.SimSeed != 0 {
+		cfg.Backend.SimSeed = s.SimSeed
 	}
 	if s.MaxRounds > 0 {
 		cfg.MaxRounds = s.MaxRounds

@@ -1,0 +1,460 @@
+package main
+
+// The construction code of `flowsteer search` and `flowsteer experiment`:
+// how a cell's policy is built, trained and evaluated, and how a search
+// candidate is scored. It is kept in this one file, on the public
+// constructors of services/trainer, internal/system and internal/eval, so
+// that a change in how policies, backends and runs are built touches only
+// here.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/flowsteer/flowsteer/data"
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/cwrpo"
+	"github.com/flowsteer/flowsteer/internal/eval"
+	"github.com/flowsteer/flowsteer/internal/experiment"
+	"github.com/flowsteer/flowsteer/internal/operator"
+	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/reward"
+	"github.com/flowsteer/flowsteer/internal/rollout"
+	"github.com/flowsteer/flowsteer/internal/search"
+	"github.com/flowsteer/flowsteer/internal/system"
+	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/trainer"
+	"github.com/flowsteer/flowsteer/internal/workflow"
+	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
+	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
+)
+
+// ---- search ------------------------------------------------------------------
+
+// searchSpace is one family's search: the library's operators enabled for
+// the family, the canvas's finish rules and turn budget as validity, and a
+// scorer that runs a candidate on the family's training tasks.
+type searchSpace struct {
+	family    task.Family
+	operators []string
+	checkers  []string
+	combiners []string
+	valid     func(*workflow.Graph) error
+	starts    []string
+}
+
+// newSearchSpace describes family f's space over lib for tasks ts (those
+// of the family). maxRounds is the canvas's; a fixed policy spends one turn
+// per added stage, one per prompt of each new operator node (two-step
+// editing) and one to finish, so a candidate must fit in that.
+func newSearchSpace(lib *operator.Library, f task.Family, ts []task.Task, maxRounds int) (*searchSpace, error) {
+	hasTests := false
+	for _, t := range ts {
+		if !t.PublicTests.Empty() {
+			hasTests = true
+		}
+	}
+	sp := &searchSpace{family: f}
+	for _, d := range lib.Defs() {
+		if !d.EnabledFor(f) || d.NeedsTests && !hasTests {
+			continue
+		}
+		sp.operators = append(sp.operators, d.Name)
+		if d.Has(operator.Checker) {
+			sp.checkers = append(sp.checkers, d.Name)
+		}
+		if d.Has(operator.Combiner) {
+			sp.combiners = append(sp.combiners, d.Name)
+		}
+	}
+	rules := canvas.DefaultFinishRules()
+	sp.valid = func(g *workflow.Graph) error {
+		st := g.Stats()
+		switch {
+		case g.Empty():
+			return errors.New("empty")
+		case st.TotalOperators < rules.MinOperators:
+			return fmt.Errorf("fewer than %d operators", rules.MinOperators)
+		case rules.RequireStructure && !st.HasStructure():
+			return errors.New("no structure")
+		case turnCost(g) > maxRounds:
+			return fmt.Errorf("needs %d turns, the canvas allows %d", turnCost(g), maxRounds)
+		// A workflow without Format is refused at finish whenever its
+		// answer is verbose, which the search cannot know in advance.
+		case rules.RequireFormatWhenVerbose && !g.Has("Format"):
+			return errors.New("no Format")
+		}
+		solver, checker := false, false
+		for _, op := range g.Operators() {
+			if !slices.Contains(sp.operators, op) {
+				return fmt.Errorf("%s is not enabled for %s", op, f)
+			}
+			solver = solver || lib.IsSolver(op)
+			checker = checker || slices.Contains(sp.checkers, op)
+		}
+		if rules.RequireSolver && !solver || rules.RequireChecker && !checker {
+			return errors.New("needs a solver and a checker")
+		}
+		if f == task.Code {
+			if rules.RequireTestForCode && hasTests && !g.Has("Test") {
+				return errors.New("code with tests needs Test")
+			}
+			if rules.RequireProgrammerOrTestForCode && !g.Has("Programmer") && !g.Has("Test") {
+				return errors.New("code needs Programmer or Test")
+			}
+		}
+		return nil
+	}
+	// Start from every hand-written baseline the family accepts, and a
+	// code template where none does (full has no Test).
+	for _, dsl := range []string{policy.Baselines["full"], policy.Baselines["self-consistency"], policy.Baselines["cot"],
+		"Plan -> [Programmer, Programmer, Custom] -> ScEnsemble -> Test ? Programmer : done -> Review ? Revise : done -> Format",
+		"Programmer -> Test ? Programmer : done -> Review ? Revise : done -> Format"} {
+		g, err := workflow.Parse(dsl, lib)
+		if err == nil && sp.valid(g) == nil {
+			sp.starts = append(sp.starts, g.String())
+		}
+	}
+	if len(sp.starts) == 0 {
+		return nil, fmt.Errorf("search: no starting workflow is valid for %s", f)
+	}
+	return sp, nil
+}
+
+// turnCost is the turns a fixed policy needs to build g and finish.
+func turnCost(g *workflow.Graph) int {
+	n := 1 // finish
+	for _, s := range g.Stages {
+		n += 1 + len(s.Nodes())
+	}
+	return n
+}
+
+// searchScorer scores a candidate by its accuracy on tasks (one run each)
+// and costs it the executor calls not answered from the cache.
+func searchScorer(sys *system.System, tasks []task.Task, concurrency int) search.ScoreFunc {
+	return func(ctx context.Context, g *workflow.Graph) (search.Score, error) {
+		r := &eval.Runner{Executor: sys.Engine, Library: sys.Library, Scorer: sys.Scorer, Concurrency: concurrency}
+		res, err := r.Run(ctx, g, tasks)
+		if err != nil {
+			return search.Score{}, err
+		}
+		sc := search.Score{}
+		for _, x := range res {
+			if x.Correct {
+				sc.Value++
+			}
+			sc.Cost += x.Calls - x.CacheHits
+		}
+		sc.Value /= float64(max(1, len(res)))
+		return sc, nil
+	}
+}
+
+// searchFamilies runs one search per family of tasks (at most perFamily
+// tasks each, the first ones) and returns the best workflow of each.
+func searchFamilies(ctx context.Context, sys *system.System, tasks []task.Task, perFamily int, sc search.Config, maxRounds, concurrency int, progress io.Writer, onEval func(task.Family, search.Candidate)) (map[task.Family]search.Result, error) {
+	byFam := map[task.Family][]task.Task{}
+	var fams []task.Family
+	for _, t := range tasks {
+		if _, ok := byFam[t.Family]; !ok {
+			fams = append(fams, t.Family)
+		}
+		if perFamily <= 0 || len(byFam[t.Family]) < perFamily {
+			byFam[t.Family] = append(byFam[t.Family], t)
+		}
+	}
+	slices.Sort(fams)
+	out := map[task.Family]search.Result{}
+	for _, f := range fams {
+		sp, err := newSearchSpace(sys.Library, f, byFam[f], maxRounds)
+		if err != nil {
+			return out, err
+		}
+		cfg := sc
+		cfg.Start, cfg.Operators, cfg.Checkers, cfg.Combiners, cfg.Valid = sp.starts, sp.operators, sp.checkers, sp.combiners, sp.valid
+		n := 0
+		cfg.OnEval = func(c search.Candidate) {
+			n++
+			if progress != nil {
+				fmt.Fprintf(progress, "  search %s #%d: %.3f  %s\n", f, n, c.Score, c.DSL)
+			}
+			if onEval != nil {
+				onEval(f, c)
+			}
+		}
+		res, err := search.Run(ctx, cfg, searchScorer(sys, byFam[f], concurrency))
+		out[f] = res
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// ---- experiment cells ----------------------------------------------------------
+
+// armRunner plays the cells of `flowsteer experiment` on the simulated
+// executor: train arms through services/trainer (one run directory per
+// cell under DIR/train), every arm's evaluation through
+// trainersvc.EvaluatePolicy with the cell's seed as the policy's and the
+// sim's seed.
+type armRunner struct {
+	cfg       experiment.Config
+	dir       string
+	trainFile string // the training subset
+	oneFile   string // one held-out task: the trainer's own evaluation is not used
+	eval      []*pb.Task
+	byFamily  map[string][]*pb.Task
+	log       io.Writer
+
+	searchOnce sync.Once
+	searched   map[string]string // family -> DSL
+	searchErr  error
+}
+
+// newArmRunner writes the task subsets into dir (once: a resumed run
+// reads the same files) and loads the held-out tasks.
+func newArmRunner(ctx context.Context, cfg experiment.Config, dir string, log io.Writer) (*armRunner, error) {
+	r := &armRunner{cfg: cfg, dir: dir, log: log, byFamily: map[string][]*pb.Task{},
+		trainFile: filepath.Join(dir, "train.jsonl"), oneFile: filepath.Join(dir, "trainer-eval.jsonl")}
+	evalFile := filepath.Join(dir, "eval.jsonl")
+	if err := subset(cfg.Tasks.Train, "train", cfg.Tasks.TrainPerFamily, r.trainFile); err != nil {
+		return nil, err
+	}
+	if err := subset(cfg.Tasks.Eval, "eval", cfg.Tasks.EvalPerFamily, evalFile); err != nil {
+		return nil, err
+	}
+	ts, _, err := system.LoadTasks(ctx, evalFile, "auto", nil, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(r.oneFile); errors.Is(err, fs.ErrNotExist) {
+		if err := writeTasks(r.oneFile, ts[:1]); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range ts {
+		p := canvassvc.TaskToPB(t)
+		r.eval = append(r.eval, p)
+		r.byFamily[string(t.Family)] = append(r.byFamily[string(t.Family)], p)
+	}
+	return r, nil
+}
+
+// subset writes the first perFamily tasks of each family of src (empty:
+// the built-in suite's split) to dst, unless dst exists.
+func subset(src, split string, perFamily int, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if src == "" {
+		b := suiteBytes(split)
+		src = dst + ".suite"
+		if err := os.WriteFile(src, b, 0o644); err != nil {
+			return err
+		}
+		defer os.Remove(src)
+	}
+	ts, err := task.Load(src, "auto")
+	if err != nil {
+		return err
+	}
+	n := map[task.Family]int{}
+	var keep []task.Task
+	for _, t := range ts {
+		if perFamily > 0 && n[t.Family] >= perFamily {
+			continue
+		}
+		n[t.Family]++
+		keep = append(keep, t)
+	}
+	return writeTasks(dst, keep)
+}
+
+func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64) (experiment.Cell, error) {
+	switch arm.Kind {
+	case experiment.KindUntrained:
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded"}, seed, r.eval, "")
+	case experiment.KindFixed:
+		dsl := arm.DSL
+		if b, ok := policy.Baselines[dsl]; ok {
+			dsl = b
+		}
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.eval, dsl)
+	case experiment.KindTrain:
+		ckpt, err := r.train(ctx, arm, seed)
+		if err != nil {
+			return experiment.Cell{}, err
+		}
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded", Checkpoint: ckpt}, seed, r.eval, ckpt)
+	case experiment.KindSearch:
+		r.searchOnce.Do(func() { r.searched, r.searchErr = r.search(ctx) })
+		if r.searchErr != nil {
+			return experiment.Cell{}, r.searchErr
+		}
+		var cell experiment.Cell
+		note, _ := json.Marshal(r.searched)
+		for _, f := range slices.Sorted(maps.Keys(r.byFamily)) {
+			c, err := r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: r.searched[f]}, seed, r.byFamily[f], "")
+			if err != nil {
+				return cell, err
+			}
+			cell.Outcomes = append(cell.Outcomes, c.Outcomes...)
+		}
+		cell.Note = string(note)
+		return cell, nil
+	}
+	return experiment.Cell{}, fmt.Errorf("arm kind %q", arm.Kind)
+}
+
+// train runs (or finds, when a previous run finished it) the cell's
+// training run and returns its final checkpoint.
+func (r *armRunner) train(ctx context.Context, arm experiment.Arm, seed int64) (string, error) {
+	dir := filepath.Join(r.dir, "train", fmt.Sprintf("%s-s%d", arm.Name, seed))
+	ckpt := filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%06d.ckpt", r.cfg.Train.Steps))
+	if _, err := os.Stat(ckpt); err == nil {
+		return ckpt, nil
+	}
+	// An unfinished run is started again from scratch: its config is the
+	// same, and a partial run is cheaper to redo than to reconcile.
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	cfg := trainer.DefaultConfig()
+	if r.cfg.Train.Base != "" {
+		var err error
+		if cfg, err = trainer.LoadConfig(r.cfg.Train.Base); err != nil {
+			return "", err
+		}
+	}
+	cfg.Name = arm.Name
+	cfg.Seed, cfg.Backend.SimSeed = seed, seed
+	cfg.Steps, cfg.BatchSize, cfg.GroupSize = r.cfg.Train.Steps, r.cfg.Train.BatchTasks, r.cfg.Train.GroupSize
+	cfg.Concurrency = r.cfg.Concurrency
+	if arm.Reward != "" {
+		cfg.Reward.Kind = reward.Kind(arm.Reward)
+	}
+	if arm.Loss != "" {
+		cfg.Loss.Kind = cwrpo.Kind(arm.Loss)
+	}
+	cfg.Tasks.Train, cfg.Tasks.Eval = r.trainFile, r.oneFile
+	cfg.Eval.Tasks, cfg.Eval.Baselines, cfg.Eval.Every = 1, nil, 0
+	cfg.Checkpoint.Every = cfg.Steps
+	if err := cfg.Validate(); err != nil {
+		return "", err
+	}
+	p, err := trainersvc.Prepare(ctx, cfg, trainersvc.Options{Dir: dir, Observer: quietObserver{}})
+	if err != nil {
+		return "", err
+	}
+	defer p.Close()
+	if err := p.Trainer.Run(ctx); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(ckpt); err != nil {
+		return "", fmt.Errorf("training finished without %s: %w", ckpt, err)
+	}
+	return ckpt, nil
+}
+
+// search runs the search arm's per-family search on the training subset
+// once; its result is kept in DIR/search.json for resumed runs.
+func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
+	path := filepath.Join(r.dir, "search.json")
+	if b, err := os.ReadFile(path); err == nil {
+		var m map[string]string
+		if err := json.Unmarshal(b, &m); err == nil {
+			return m, nil
+		}
+	}
+	seed := r.cfg.Search.Seed
+	o := system.DefaultOptions()
+	o.SimSeed = &seed
+	sys, err := system.BuildContext(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer sys.Close()
+	ts, _, err := system.LoadTasks(ctx, r.trainFile, "auto", nil, 0, sys.Scorer.CodeRunner())
+	if err != nil {
+		return nil, err
+	}
+	sc := search.Config{Seed: seed, Budget: r.cfg.Search.Budget, MaxEvals: r.cfg.Search.MaxEvals}
+	res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for f, x := range res {
+		m[string(f)] = x.Best.DSL
+		fmt.Fprintf(r.log, "search %s: %s (train accuracy %.3f, %d candidates, %d executor calls, stopped: %s)\n",
+			f, x.Best.DSL, x.Best.Score, len(x.Evaluated), x.Spent, x.Stopped)
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// evaluate plays one sampled episode per task with spec, the cell's seed
+// seeding the policy and the simulated executor.
+func (r *armRunner) evaluate(ctx context.Context, spec *pb.PolicySpec, seed int64, tasks []*pb.Task, note string) (experiment.Cell, error) {
+	obs := &recordObserver{}
+	_, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: tasks, Concurrency: r.cfg.Concurrency,
+		Backend: "sim", Sample: true, Seed: seed, SimSeed: seed, Observer: obs})
+	if err != nil {
+		return experiment.Cell{}, err
+	}
+	return experiment.Cell{Outcomes: obs.outcomes, Note: note}, nil
+}
+
+// recordObserver keeps every evaluated episode as an Outcome.
+type recordObserver struct {
+	quietObserver
+	mu       sync.Mutex
+	outcomes []experiment.Outcome
+}
+
+func (o *recordObserver) EpisodeDone(_ int64, r *rollout.Record) {
+	out := experiment.Outcome{TaskID: r.Task.GetId(), Family: string(canvassvc.FamilyFromPB(r.Task.GetFamily())), Turns: len(r.Turns)}
+	if r.Err != nil || r.Final == nil {
+		out.Failed = true
+	} else {
+		rb := r.Final.GetReward()
+		out.Reward, out.Correct, out.Released = rb.GetReward(), rb.GetScore().GetCorrect(), rb.GetReleased()
+		out.Finished, out.DSL = r.Finished(), r.Final.GetWorkflow().GetDsl()
+	}
+	o.mu.Lock()
+	o.outcomes = append(o.outcomes, out)
+	o.mu.Unlock()
+}
+
+// quietObserver hears nothing.
+type quietObserver struct{}
+
+func (quietObserver) StepStarted(int64, int64, int)      {}
+func (quietObserver) EpisodeDone(int64, *rollout.Record) {}
+func (quietObserver) StepDone(*pb.StepMetrics)           {}
+func (quietObserver) EvalStarted(int64, []string, int)   {}
+func (quietObserver) EvalDone(*pb.EvalReport)            {}
+func (quietObserver) Log(string)                         {}
+
+// suiteBytes is the built-in offline suite's split.
+func suiteBytes(split string) []byte {
+	if split == "train" {
+		return data.Train
+	}
+	return data.Eval
+}

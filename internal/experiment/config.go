@@ -1,0 +1,222 @@
+// Package experiment runs the comparison of issue #19, "an experiment that
+// can tell": a grid of arms (a trained policy per reward, hand-written
+// baselines, a searched workflow) x seeds, each cell played on the same
+// held-out tasks, appended to a results file as it completes (so a re-run
+// skips finished cells), then summarised with paired statistics
+// (internal/stats) into one markdown table.
+//
+// The package holds the grid, the results file and the report; what a cell
+// does (train, evaluate, search) is the caller's CellRunner, so nothing
+// here builds a canvas or a policy.
+package experiment
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Arm kinds.
+const (
+	KindTrain     = "train"     // the embedded Flow-Director trained with Reward and Loss
+	KindUntrained = "untrained" // the same policy before training (seed-initialised)
+	KindFixed     = "fixed"     // a fixed workflow: DSL or a baseline name (cot, self-consistency, full)
+	KindSearch    = "search"    // the workflow `flowsteer search` finds per family on the training split
+)
+
+// Arm is one row of the comparison.
+type Arm struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"`
+	// Reward is the train arm's reward kind: cwrpo (default), correctness
+	// (plain GRPO) or milestone.
+	Reward string `yaml:"reward,omitempty"`
+	// Loss is the train arm's loss: cwrpo (default, the clipped surrogate)
+	// or reinforce.
+	Loss string `yaml:"loss,omitempty"`
+	// DSL is the fixed arm's workflow or baseline name.
+	DSL string `yaml:"dsl,omitempty"`
+}
+
+// Config is an experiment (YAML). Zero values take the documented
+// defaults (Default); unknown keys are errors.
+type Config struct {
+	Name  string  `yaml:"name"`
+	Seeds []int64 `yaml:"seeds"` // default 1..5
+	Tasks struct {
+		// Train and Eval are task files (empty: the offline suite built
+		// into the binary); EvalPerFamily keeps the first N held-out tasks
+		// of each family (0 = all), TrainPerFamily the first N training
+		// tasks of each family (0 = all).
+		Train          string `yaml:"train"`
+		Eval           string `yaml:"eval"`
+		EvalPerFamily  int    `yaml:"eval_per_family"`
+		TrainPerFamily int    `yaml:"train_per_family"`
+	} `yaml:"tasks"`
+	// Train sizes every train arm's run (the rest is the trainer's
+	// defaults, or the trainer config file Base).
+	Train struct {
+		Base       string `yaml:"base"`
+		Steps      int    `yaml:"steps"`
+		BatchTasks int    `yaml:"batch_tasks"`
+		GroupSize  int    `yaml:"group_size"`
+	} `yaml:"train"`
+	// Search sizes the search arm: an executor-call budget per family,
+	// an evaluation cap per family, and the training tasks per family each
+	// candidate is scored on. The search runs once (seed Search.Seed) and
+	// its workflows are evaluated under every seed, as AFlow evaluates its
+	// searched workflow.
+	Search struct {
+		Seed           int64 `yaml:"seed"`
+		Budget         int   `yaml:"budget"`
+		MaxEvals       int   `yaml:"max_evals"`
+		TasksPerFamily int   `yaml:"tasks_per_family"`
+	} `yaml:"search"`
+	Arms []Arm `yaml:"arms"`
+	// Concurrency bounds the episodes in flight within a cell.
+	Concurrency int `yaml:"concurrency"`
+	// BootstrapReps resamples per interval (default 2000).
+	BootstrapReps int `yaml:"bootstrap_reps"`
+}
+
+// Default is a small grid that runs on a laptop's CPU with the simulated
+// executor in about half an hour (see BENCHMARKS.md for measured sizes).
+func Default() Config {
+	var c Config
+	c.Name = "experiment"
+	c.Seeds = []int64{1, 2, 3, 4, 5}
+	c.Tasks.EvalPerFamily = 30
+	c.Tasks.TrainPerFamily = 20
+	c.Train.Steps = 10
+	c.Train.BatchTasks = 3
+	c.Train.GroupSize = 4
+	c.Search.Seed = 1
+	c.Search.Budget = 3000
+	c.Search.MaxEvals = 40
+	c.Search.TasksPerFamily = 10
+	c.Arms = []Arm{
+		{Name: "untrained", Kind: KindUntrained},
+		{Name: "cwrpo", Kind: KindTrain, Reward: "cwrpo"},
+		{Name: "grpo", Kind: KindTrain, Reward: "correctness"},
+		{Name: "cot", Kind: KindFixed, DSL: "cot"},
+		{Name: "self-consistency", Kind: KindFixed, DSL: "self-consistency"},
+		{Name: "full", Kind: KindFixed, DSL: "full"},
+		{Name: "search", Kind: KindSearch},
+	}
+	c.Concurrency = 4
+	c.BootstrapReps = 2000
+	return c
+}
+
+// Parse reads YAML over the defaults; arms, when given, replace the
+// default arms.
+func Parse(b []byte) (Config, error) {
+	c := Default()
+	c.Arms = nil
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+		return Config{}, fmt.Errorf("experiment config: %w", err)
+	}
+	if c.Arms == nil {
+		c.Arms = Default().Arms
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("experiment config: %w", err)
+	}
+	return c, nil
+}
+
+// Load reads a config file; an empty path is Default.
+func Load(path string) (Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate names the first bad key.
+func (c Config) Validate() error {
+	if len(c.Seeds) == 0 {
+		return errors.New("seeds: at least one seed")
+	}
+	seen := map[int64]bool{}
+	for _, s := range c.Seeds {
+		if seen[s] {
+			return fmt.Errorf("seeds: %d twice", s)
+		}
+		seen[s] = true
+	}
+	if c.Tasks.EvalPerFamily < 0 || c.Tasks.TrainPerFamily < 0 {
+		return errors.New("tasks.eval_per_family and tasks.train_per_family must be >= 0")
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("concurrency must be >= 1, got %d", c.Concurrency)
+	}
+	if len(c.Arms) == 0 {
+		return errors.New("arms: at least one arm")
+	}
+	names := map[string]bool{}
+	hasTrain, hasSearch := false, false
+	for i, a := range c.Arms {
+		key := fmt.Sprintf("arms[%d]", i)
+		if a.Name == "" {
+			return fmt.Errorf("%s.name is required", key)
+		}
+		if names[a.Name] {
+			return fmt.Errorf("%s.name %q is used twice", key, a.Name)
+		}
+		names[a.Name] = true
+		switch a.Kind {
+		case KindTrain:
+			hasTrain = true
+			switch a.Reward {
+			case "", "cwrpo", "correctness", "milestone":
+			default:
+				return fmt.Errorf("%s.reward must be cwrpo, correctness or milestone, got %q", key, a.Reward)
+			}
+			switch a.Loss {
+			case "", "cwrpo", "reinforce":
+			default:
+				return fmt.Errorf("%s.loss must be cwrpo or reinforce, got %q", key, a.Loss)
+			}
+		case KindFixed:
+			if a.DSL == "" {
+				return fmt.Errorf("%s.dsl is required for a fixed arm", key)
+			}
+		case KindSearch:
+			hasSearch = true
+		case KindUntrained:
+		default:
+			return fmt.Errorf("%s.kind must be train, untrained, fixed or search, got %q", key, a.Kind)
+		}
+	}
+	if hasTrain && (c.Train.Steps < 1 || c.Train.BatchTasks < 1 || c.Train.GroupSize < 2) {
+		return fmt.Errorf("train: steps >= 1, batch_tasks >= 1 and group_size >= 2 are needed, got %d, %d, %d", c.Train.Steps, c.Train.BatchTasks, c.Train.GroupSize)
+	}
+	if hasSearch && (c.Search.Budget <= 0 && c.Search.MaxEvals <= 0 || c.Search.TasksPerFamily < 1) {
+		return errors.New("search: budget or max_evals, and tasks_per_family >= 1, are needed")
+	}
+	return nil
+}
+
+// YAML is the config as written to an experiment directory (defaults
+// filled in), so a resumed run can tell whether it is the same experiment.
+func (c Config) YAML() string {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Sprintf("# unprintable config: %v\n", err)
+	}
+	return string(b)
+}

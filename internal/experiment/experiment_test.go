@@ -1,0 +1,149 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseTakesDefaultsAndNamesBadKeys(t *testing.T) {
+	c, err := Parse([]byte("seeds: [3, 4]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Arms) != len(Default().Arms) || c.Seeds[1] != 4 || c.Concurrency != 4 {
+		t.Fatalf("defaults not kept: %+v", c)
+	}
+	for in, want := range map[string]string{
+		"bogus: 1\n":                                                       "bogus",
+		"arms: [{name: a, kind: magic}]\n":                                 "arms[0].kind",
+		"arms: [{name: a, kind: fixed}]\n":                                 "arms[0].dsl",
+		"arms: [{name: a, kind: train, reward: x}]\n":                      "arms[0].reward",
+		"arms: [{name: a, kind: untrained}, {name: a, kind: untrained}]\n": "used twice",
+		"seeds: [1, 1]\n":                                                  "seeds",
+		"train: {steps: 0}\n":                                              "train",
+	} {
+		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want an error naming %q", in, err, want)
+		}
+	}
+}
+
+// fake plays a cell from a table of per-arm accuracies: task i of 20 is
+// correct when i < acc*20.
+type fake struct {
+	calls int
+	acc   map[string]float64
+	fail  string
+}
+
+func (f *fake) RunCell(_ context.Context, arm Arm, seed int64) (Cell, error) {
+	f.calls++
+	if arm.Name == f.fail {
+		return Cell{}, errors.New("boom")
+	}
+	c := Cell{Note: "n"}
+	for i := range 20 {
+		fam := []string{"code", "math"}[i%2]
+		// seed shifts which tasks are right, so seeds differ.
+		ok := float64((i+int(seed))%20) < f.acc[arm.Name]*20
+		c.Outcomes = append(c.Outcomes, Outcome{TaskID: fmt.Sprintf("t%02d", i), Family: fam, Correct: ok, Reward: bool01(ok), Finished: true, Turns: 10})
+	}
+	return c, nil
+}
+
+func grid() Config {
+	c := Default()
+	c.Seeds = []int64{1, 2, 3}
+	c.BootstrapReps = 300
+	c.Arms = []Arm{
+		{Name: "cwrpo", Kind: KindTrain, Reward: "cwrpo"},
+		{Name: "grpo", Kind: KindTrain, Reward: "correctness"},
+		{Name: "cot", Kind: KindFixed, DSL: "cot"},
+		{Name: "full", Kind: KindFixed, DSL: "full"},
+	}
+	return c
+}
+
+func TestRunResumesSkippingFinishedCells(t *testing.T) {
+	dir := t.TempDir()
+	cfg := grid()
+	f := &fake{acc: map[string]float64{"cwrpo": 0.9, "grpo": 0.6, "cot": 0.3, "full": 0.5}, fail: "cot"}
+	cells, err := Run(context.Background(), cfg, dir, f, io.Discard)
+	if err == nil || len(cells) != 6 || f.calls != 7 {
+		t.Fatalf("first run: err %v, %d cells, %d calls; want the cot failure after 6 cells", err, len(cells), f.calls)
+	}
+	// A torn line (killed mid-write) is ignored and that cell re-run.
+	fh, _ := os.OpenFile(filepath.Join(dir, ResultsFile), os.O_APPEND|os.O_WRONLY, 0)
+	fh.WriteString(`{"arm":"cot","seed":1,"outc`)
+	fh.Close()
+	f.fail, f.calls = "", 0
+	cells, err = Run(context.Background(), cfg, dir, f, io.Discard)
+	if err != nil || len(cells) != 12 || f.calls != 6 {
+		t.Fatalf("resume: err %v, %d cells, %d calls; want 12 cells from 6 new calls", err, len(cells), f.calls)
+	}
+	loaded, _ := LoadCells(dir)
+	if len(loaded) != 12 {
+		t.Fatalf("results file holds %d cells, want 12", len(loaded))
+	}
+	f.calls = 0
+	if _, err := Run(context.Background(), cfg, dir, f, io.Discard); err != nil || f.calls != 0 {
+		t.Fatalf("a finished grid re-ran %d cells (err %v)", f.calls, err)
+	}
+}
+
+func TestRunStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f := &fake{acc: map[string]float64{}}
+	if _, err := Run(ctx, grid(), t.TempDir(), f, io.Discard); !errors.Is(err, context.Canceled) || f.calls != 0 {
+		t.Fatalf("err %v after %d calls, want Canceled before any cell", err, f.calls)
+	}
+}
+
+func TestReportComparesArmsWithPairedIntervals(t *testing.T) {
+	cfg := grid()
+	f := &fake{acc: map[string]float64{"cwrpo": 0.9, "grpo": 0.6, "cot": 0.3, "full": 0.5}}
+	cells, err := Run(context.Background(), cfg, t.TempDir(), f, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Report(cfg, cells)
+	for _, want := range []string{
+		"Held-out tasks: 20 (code 10, math 10)",
+		"| cwrpo | 3 | 0.900 [",
+		"| cwrpo vs full (best fixed) | +0.400 [",
+		"| cwrpo vs grpo (CWRPO vs GRPO) | +0.300 [",
+	} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	tb := newTable(cfg, cells)
+	c := tb.compare("cwrpo", "full", 300)
+	if c.Accuracy.Lo <= 0 || c.Improvement != 1 {
+		t.Fatalf("cwrpo is right on 18 of 20 tasks in every seed, full on 10: want Δ interval above 0 and P=1, got %+v", c)
+	}
+	c = tb.compare("grpo", "grpo", 300)
+	if c.Accuracy.Point != 0 || c.Improvement != 0.5 {
+		t.Fatalf("an arm against itself: %+v", c)
+	}
+}
+
+func TestReportUsesOnlyTasksEveryCellPlayed(t *testing.T) {
+	cfg := grid()
+	cfg.Arms = cfg.Arms[:2]
+	cells := []Cell{
+		{Arm: "cwrpo", Seed: 1, Outcomes: []Outcome{{TaskID: "a", Family: "qa", Correct: true}, {TaskID: "b", Family: "qa"}}},
+		{Arm: "grpo", Seed: 1, Outcomes: []Outcome{{TaskID: "a", Family: "qa"}, {TaskID: "b", Family: "qa", Failed: true}}},
+	}
+	tb := newTable(cfg, cells)
+	if len(tb.tasks) != 1 || tb.tasks[0] != "a" {
+		t.Fatalf("tasks %v, want only a (b failed in one cell)", tb.tasks)
+	}
+}
