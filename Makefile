@@ -71,12 +71,18 @@ tools: $(TOOLBIN)/protoc-gen-go $(TOOLBIN)/protoc-gen-go-grpc $(BUF) $(VENV)/.ge
 
 # sandbox isolation: bubblewrap where apt-get can install it (root); the
 # sandbox falls back to plain namespaces and says so when it is missing.
+# DS-1000's records (testdata/benchmarks/ds1000) import pandas and numpy:
+# Debian's python3-pandas/python3-numpy, for Debian's python3 (their tests
+# skip, and say so, where python3 cannot import them; see REQUIRE_PANDAS).
 .PHONY: sysdeps
 sysdeps:
-	@if ! command -v bwrap >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing bubblewrap for the sandbox"; \
-		(apt-get install -y -qq bubblewrap >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) \
-		|| echo "warning: bubblewrap could not be installed; the sandbox uses plain namespaces"; \
+	@pkgs=""; \
+	command -v bwrap >/dev/null 2>&1 || pkgs=" bubblewrap"; \
+	python3 -I -c 'import numpy, pandas' >/dev/null 2>&1 || dpkg -s python3-pandas python3-numpy >/dev/null 2>&1 || pkgs="$$pkgs python3-pandas python3-numpy"; \
+	if [ -n "$$pkgs" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$pkgs (the sandbox; pandas for DS-1000)"; \
+		(apt-get install -y -qq $$pkgs >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$pkgs >/dev/null 2>&1)) \
+		|| echo "warning: $$pkgs could not be installed; without bubblewrap the sandbox uses plain namespaces, without pandas the DS-1000 tests skip"; \
 	fi
 
 # ---- generated code --------------------------------------------------------
@@ -148,7 +154,7 @@ check: tools gen-check lint
 
 .PHONY: test-go
 test-go:
-	$(GO) test -race -count=1 ./...
+	FLOWSTEER_REQUIRE_PANDAS=$(REQUIRE_PANDAS) $(GO) test -race -count=1 ./...
 
 # Load test (tests/load): a canvas server on loopback TCP under
 # LOAD_EPISODES concurrent episodes, valid and hostile, for LOAD_DURATION;
@@ -436,7 +442,7 @@ mathverify: $(VENV)/.mathverify-installed
 .PHONY: test-mathverify
 test-mathverify: mathverify
 	$(GO) test -count=1 ./internal/task/mathverify/
-	FLOWSTEER_BENCHMARK_E2E=1 $(GO) test -count=1 -run '^TestEvalScoresGold' ./tests/e2e/
+	FLOWSTEER_REQUIRE_PANDAS=$(REQUIRE_PANDAS) FLOWSTEER_BENCHMARK_E2E=1 $(GO) test -count=1 -run '^TestEvalScoresGold' ./tests/e2e/
 # ---- trainer integrations: TRL, OpenEnv, verl (issue #25) --------------------
 
 # integrations-deps installs into .venv, over the LLM pins, the pinned extras
@@ -474,3 +480,12 @@ test-integrations: integrations-deps
 	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_INTEGRATION_TESTS=1 TRL_EXPERIMENTAL_SILENCE=1 \
 		$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) $(if $(filter 1,$(TRL_TRAIN)),,-k "not grpo_trainer") \
 		tests/test_trl_integration.py tests/test_openenv_integration.py tests/test_verl_integration.py
+
+# ---- real APPS and DS-1000 records: pandas for DS-1000 (issue #20) ----------
+
+# REQUIRE_PANDAS is 1 where make sysdeps can install pandas for the python3
+# the sandbox runs (root, apt-get, and python3 is Debian's /usr/bin/python3):
+# there test-go and test-mathverify set FLOWSTEER_REQUIRE_PANDAS=1 and the
+# DS-1000 tests fail rather than skip without it. Elsewhere (a pyenv or venv
+# python3 first on PATH) they skip and say why.
+REQUIRE_PANDAS := $(shell [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$$(command -v python3)" = /usr/bin/python3 ] && echo 1)
