@@ -94,7 +94,7 @@ sandbox-pydeps:
 			apt-get install -y -qq python3-numpy python3-pandas >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq python3-numpy python3-pandas >/dev/null 2>&1); \
 		else \
 			echo "installing $(SANDBOX_PY_PINS) into $$(python3 -c 'import sys; print(sys.prefix)') for the sandbox (DS-1000)"; \
-			python3 -m pip install -q --disable-pip-version-check $(SANDBOX_PY_PINS); \
+			python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore $(SANDBOX_PY_PINS); \
 		fi; \
 		python3 -I -c 'import numpy, pandas' || { echo "error: the sandbox's python3 cannot import numpy and pandas; DS-1000 cannot be graded" >&2; exit 1; }; \
 	fi
