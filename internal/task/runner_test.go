@@ -15,8 +15,13 @@ import (
 
 // pythonRunner is the tests' CodeRunner: plain python3 with a timeout and
 // no isolation. Fine for tests of the project's own programs; real scoring
-// goes through internal/sandbox.
-type pythonRunner struct{ exe, dir string }
+// goes through internal/sandbox. site: import the site module, and with it
+// the installed packages (DS-1000's pandas), as the sandbox's interpreter
+// does; without it python3 runs with -S.
+type pythonRunner struct {
+	exe, dir string
+	site     bool
+}
 
 func (p pythonRunner) RunPython(ctx context.Context, code, stdin string, timeout time.Duration) (string, int, bool, error) {
 	f, err := os.CreateTemp(p.dir, "prog-*.py")
@@ -31,7 +36,11 @@ func (p pythonRunner) RunPython(ctx context.Context, code, stdin string, timeout
 	f.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.exe, "-I", "-S", "-B", f.Name())
+	args := []string{"-I", "-S", "-B", f.Name()}
+	if p.site {
+		args = []string{"-I", "-B", f.Name()}
+	}
+	cmd := exec.CommandContext(ctx, p.exe, args...)
 	cmd.Dir = p.dir
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = time.Second
