@@ -35,7 +35,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/trainer"
 	"github.com/flowsteer/flowsteer/internal/workflow"
-	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
 
@@ -245,7 +245,7 @@ func newArmRunner(ctx context.Context, cfg experiment.Config, dir string, log io
 		}
 	}
 	for _, t := range ts {
-		p := canvassvc.TaskToPB(t)
+		p := protoconv.TaskToPB(t)
 		r.eval = append(r.eval, p)
 		r.byFamily[string(t.Family)] = append(r.byFamily[string(t.Family)], p)
 	}
@@ -428,7 +428,7 @@ type recordObserver struct {
 }
 
 func (o *recordObserver) EpisodeDone(_ int64, r *rollout.Record) {
-	out := experiment.Outcome{TaskID: r.Task.GetId(), Family: string(canvassvc.FamilyFromPB(r.Task.GetFamily())), Turns: len(r.Turns)}
+	out := experiment.Outcome{TaskID: r.Task.GetId(), Family: string(protoconv.FamilyFromPB(r.Task.GetFamily())), Turns: len(r.Turns)}
 	if r.Err != nil || r.Final == nil {
 		out.Failed = true
 	} else {
