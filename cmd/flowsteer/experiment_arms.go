@@ -28,6 +28,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/experiment"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/search"
@@ -35,7 +36,6 @@ import (
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/trainer"
 	"github.com/flowsteer/flowsteer/internal/workflow"
-	"github.com/flowsteer/flowsteer/internal/protoconv"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
 
