@@ -66,6 +66,8 @@ help:
 	@echo "make shared-cache-deps  install redis-server for test-shared-cache"
 	@echo "make bench-canvas-turn  the canvas turn now and at an older commit, side by side (BASE=, ROUNDS=, TURNS=)"
 	@echo "make integrations-deps  install TRL, OpenEnv and verl's pins into .venv for test-integrations"
+	@echo "make sandbox-pydeps     give the sandbox's python3 numpy and pandas (DS-1000 grading)"
+	@echo "make experiment-sim     issue #19 grid: trained vs searched vs hand-written workflows x 5 seeds, simulated (EXPERIMENT_DIR=)"
 
 # ---- tools -----------------------------------------------------------------
 
