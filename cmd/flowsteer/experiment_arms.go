@@ -286,6 +286,8 @@ func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64)
 	switch arm.Kind {
 	case experiment.KindUntrained:
 		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded"}, seed, r.eval, "")
+	case experiment.KindRandom:
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "random"}, seed, r.eval, "")
 	case experiment.KindFixed:
 		dsl := arm.DSL
 		if b, ok := policy.Baselines[dsl]; ok {

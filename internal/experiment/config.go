@@ -25,6 +25,7 @@ const (
 	KindUntrained = "untrained" // the same policy before training (seed-initialised)
 	KindFixed     = "fixed"     // a fixed workflow: DSL or a baseline name (cot, self-consistency, full)
 	KindSearch    = "search"    // the workflow `flowsteer search` finds per family on the training split
+	KindRandom    = "random"    // uniformly random valid actions
 )
 
 // Arm is one row of the comparison.
@@ -197,9 +198,9 @@ func (c Config) Validate() error {
 			}
 		case KindSearch:
 			hasSearch = true
-		case KindUntrained:
+		case KindUntrained, KindRandom:
 		default:
-			return fmt.Errorf("%s.kind must be train, untrained, fixed or search, got %q", key, a.Kind)
+			return fmt.Errorf("%s.kind must be train, untrained, random, fixed or search, got %q", key, a.Kind)
 		}
 	}
 	if hasTrain && (c.Train.Steps < 1 || c.Train.BatchTasks < 1 || c.Train.GroupSize < 2) {
