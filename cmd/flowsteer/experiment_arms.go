@@ -393,7 +393,7 @@ func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
 		return nil, err
 	}
 	sc := search.Config{Seed: seed, Budget: r.cfg.Search.Budget, MaxEvals: r.cfg.Search.MaxEvals}
-	res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, nil, nil)
+	res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, r.log, nil)
 	if err != nil {
 		return nil, err
 	}
