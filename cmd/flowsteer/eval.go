@@ -186,7 +186,7 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 		return err
 	}
 	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, Observer: obs, DialOptions: dialOpts, Prices: prices,
+		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, SimSeed: f.simSeed, Observer: obs, DialOptions: dialOpts, Prices: prices,
 		MathGrader: f.mathGrader})
 	obs.finish()
 	if err != nil {

@@ -27,7 +27,7 @@ func newExperimentCmd() *cobra.Command {
 		Short: "Run a grid of arms x seeds on held-out tasks and compare them with paired intervals (simulated executor)",
 		Long: "experiment runs every (arm, seed) cell of CONFIG (YAML; without it, the default grid: untrained,\n" +
 			"cwrpo, grpo (correctness-only reward), cot, self-consistency, full and the searched workflow, seeds 1-5,\n" +
-			"30 held-out tasks per family) on the simulated executor. Train arms train the embedded Flow-Director\n" +
+			"20 held-out tasks per family: configs/experiment-sim.yaml) on the simulated executor. Train arms train the embedded Flow-Director\n" +
 			"(one run directory per cell under DIR/train); the search arm runs `flowsteer search` once per family on\n" +
 			"the training split; every arm then plays one sampled episode per held-out task with the cell's seed\n" +
 			"seeding the policy and the simulation. Each finished cell is appended to DIR/results.jsonl, so running\n" +

@@ -286,6 +286,8 @@ func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64)
 	switch arm.Kind {
 	case experiment.KindUntrained:
 		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded"}, seed, r.eval, "")
+	case experiment.KindRandom:
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "random"}, seed, r.eval, "")
 	case experiment.KindFixed:
 		dsl := arm.DSL
 		if b, ok := policy.Baselines[dsl]; ok {
@@ -391,7 +393,7 @@ func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
 		return nil, err
 	}
 	sc := search.Config{Seed: seed, Budget: r.cfg.Search.Budget, MaxEvals: r.cfg.Search.MaxEvals}
-	res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, nil, nil)
+	res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, r.log, nil)
 	if err != nil {
 		return nil, err
 	}

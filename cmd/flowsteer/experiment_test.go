@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,16 @@ func TestArmRunnerPlaysFixedAndSearchCells(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "search.json")); err != nil {
 		t.Fatalf("search result not kept for a resume: %v", err)
+	}
+}
+
+func TestExperimentRefusesADirectoryOfAnotherConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "experiment.yaml"), []byte("name: other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runExperiment(context.Background(), io.Discard, "", &experimentFlags{dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "different experiment config") {
+		t.Fatalf("err %v, want a refusal naming the other config", err)
 	}
 }

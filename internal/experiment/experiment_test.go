@@ -147,3 +147,15 @@ func TestReportUsesOnlyTasksEveryCellPlayed(t *testing.T) {
 		t.Fatalf("tasks %v, want only a (b failed in one cell)", tb.tasks)
 	}
 }
+
+func TestShippedConfigIsTheDefaultGrid(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "configs", "experiment-sim.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	c.Name = d.Name
+	if c.YAML() != d.YAML() {
+		t.Fatalf("configs/experiment-sim.yaml and Default differ:\n%s\n---\n%s", c.YAML(), d.YAML())
+	}
+}
