@@ -2,9 +2,7 @@ package canvas_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -47,31 +45,6 @@ func chain(n int) string {
 		ops[i] = "Custom"
 	}
 	return strings.Join(ops, " -> ")
-}
-
-// streamFirstErr opens a stream with desc on method, sends msgs, closes
-// its side and returns the first error the server answers with (nil when
-// the stream ends cleanly).
-func streamFirstErr(ctx context.Context, conn *grpc.ClientConn, method string, msgs ...any) error {
-	st, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, method, grpc.ForceCodecV2(servertest.RawCodec{}))
-	if err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if err := st.SendMsg(m); err != nil {
-			break // the server ended the stream; RecvMsg says why
-		}
-	}
-	_ = st.CloseSend()
-	for {
-		var resp pb.InteractResponse
-		if err := st.RecvMsg(&resp); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-	}
 }
 
 // runWorkflowErr runs a workflow and returns the error the stream ends with.
@@ -119,7 +92,7 @@ func TestHostileRequestsGetPreciseCodes(t *testing.T) {
 		// Size: the transport's 16 MiB, then the service's own limits.
 		{Name: "17 MiB question", Call: create(task(func(tk *pb.Task) { tk.Question = strings.Repeat("q", 17<<20) }), nil), Want: codes.ResourceExhausted},
 		{Name: "17 MiB action over Interact", Call: func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, open(hostileTask(), nil),
+			return servertest.StreamErr(ctx, conn, interact, &pb.InteractResponse{}, open(hostileTask(), nil),
 				&pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: strings.Repeat("a", 17<<20)}}})
 		}, Want: codes.ResourceExhausted},
 		{Name: "question over 256 KiB", Call: create(task(func(tk *pb.Task) { tk.Question = strings.Repeat("q", 300<<10) }), nil), Want: codes.InvalidArgument},
@@ -193,10 +166,10 @@ func TestHostileRequestsGetPreciseCodes(t *testing.T) {
 		{Name: "undecodable bytes (unary)", Call: rawCreate(servertest.RawMsg{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}), Want: codes.InvalidArgument},
 		{Name: "invalid UTF-8 action (stream)", Call: func(ctx context.Context) error {
 			act := servertest.WithInvalidUTF8(t, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: "x"}}}, "action", "text")
-			return streamFirstErr(ctx, conn, interact, open(hostileTask(), nil), act)
+			return servertest.StreamErr(ctx, conn, interact, &pb.InteractResponse{}, open(hostileTask(), nil), act)
 		}, Want: codes.InvalidArgument},
 		{Name: "invalid UTF-8 open (stream)", Call: func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, servertest.WithInvalidUTF8(t, open(hostileTask(), nil), "open", "task", "question"))
+			return servertest.StreamErr(ctx, conn, interact, &pb.InteractResponse{}, servertest.WithInvalidUTF8(t, open(hostileTask(), nil), "open", "task", "question"))
 		}, Want: codes.InvalidArgument},
 		{Name: "invalid UTF-8 DSL (server stream)", Call: func(ctx context.Context) error {
 			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/flowsteer.v1.CanvasService/RunWorkflow", grpc.ForceCodecV2(servertest.RawCodec{}))
@@ -214,7 +187,7 @@ func TestHostileRequestsGetPreciseCodes(t *testing.T) {
 		{Name: "max_rounds 0", Call: create(hostileTask(), &pb.EpisodeConfig{MaxRounds: proto.Int32(0)}), Want: codes.InvalidArgument},
 		{Name: "max_rounds 2^31-1", Call: create(hostileTask(), &pb.EpisodeConfig{MaxRounds: proto.Int32(math.MaxInt32)}), Want: codes.InvalidArgument},
 		{Name: "max_rounds -2^31 over Interact", Call: func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, open(hostileTask(), &pb.EpisodeConfig{MaxRounds: proto.Int32(math.MinInt32)}))
+			return servertest.StreamErr(ctx, conn, interact, &pb.InteractResponse{}, open(hostileTask(), &pb.EpisodeConfig{MaxRounds: proto.Int32(math.MinInt32)}))
 		}, Want: codes.InvalidArgument},
 		{Name: "finish.min_operators -1", Call: create(hostileTask(), &pb.EpisodeConfig{Finish: &pb.FinishRules{MinOperators: proto.Int32(-1)}}), Want: codes.InvalidArgument},
 		{Name: "finish.min_operators 2^31-1", Call: create(hostileTask(), &pb.EpisodeConfig{Finish: &pb.FinishRules{MinOperators: proto.Int32(math.MaxInt32)}}), Want: codes.InvalidArgument},
@@ -260,16 +233,16 @@ func TestHostileRequestsGetPreciseCodes(t *testing.T) {
 			return err
 		}, Want: codes.InvalidArgument},
 		{Name: "empty Interact message", Call: func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, &pb.InteractRequest{})
+			return servertest.StreamErr(ctx, conn, interact, &pb.InteractResponse{}, &pb.InteractRequest{})
 		}, Want: codes.InvalidArgument},
 		{Name: "Interact opening with an action", Call: func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: "x"}}})
+			return servertest.StreamErr(ctx, conn, interact, &pb.InteractResponse{}, &pb.InteractRequest{Msg: &pb.InteractRequest_Action{Action: &pb.Action{Text: "x"}}})
 		}, Want: codes.InvalidArgument},
 		{Name: "Interact open twice", Call: func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, open(hostileTask(), nil), open(hostileTask(), nil))
+			return servertest.StreamErr(ctx, conn, interact, &pb.InteractResponse{}, open(hostileTask(), nil), open(hostileTask(), nil))
 		}, Want: codes.InvalidArgument},
 		{Name: "resume without id", Call: func(ctx context.Context) error {
-			return streamFirstErr(ctx, conn, interact, &pb.InteractRequest{Msg: &pb.InteractRequest_Resume{Resume: &pb.ResumeEpisode{}}})
+			return servertest.StreamErr(ctx, conn, interact, &pb.InteractResponse{}, &pb.InteractRequest{Msg: &pb.InteractRequest_Resume{Resume: &pb.ResumeEpisode{}}})
 		}, Want: codes.InvalidArgument},
 		{Name: "RunWorkflow without DSL", Call: func(ctx context.Context) error {
 			return runWorkflowErr(ctx, c, &pb.RunWorkflowRequest{Task: hostileTask()})

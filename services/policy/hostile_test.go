@@ -2,8 +2,6 @@ package policy_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -73,24 +71,7 @@ func TestHostilePolicyRequests(t *testing.T) {
 	}
 	stream := func(msgs ...any) func(ctx context.Context) error {
 		return func(ctx context.Context) error {
-			st, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/flowsteer.v1.PolicyService/ActStream", grpc.ForceCodecV2(servertest.RawCodec{}))
-			if err != nil {
-				return err
-			}
-			for _, m := range msgs {
-				if err := st.SendMsg(m); err != nil {
-					break
-				}
-			}
-			_ = st.CloseSend()
-			for {
-				if err := st.RecvMsg(&pb.ActStreamResponse{}); err != nil {
-					if errors.Is(err, io.EOF) {
-						return nil
-					}
-					return err
-				}
-			}
+			return servertest.StreamErr(ctx, conn, "/flowsteer.v1.PolicyService/ActStream", &pb.ActStreamResponse{}, msgs...)
 		}
 	}
 	cases := []servertest.Refusal{

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Refusal is one request a service must answer with a given code: Call
@@ -56,4 +58,23 @@ func RecvAll[T any](recv func() (T, error)) error {
 			return err
 		}
 	}
+}
+
+// StreamErr opens a bidirectional stream on method with RawCodec (so a
+// message may be a RawMsg), sends msgs, closes its side and reads replies
+// into resp until the stream ends: nil when it ends cleanly, otherwise
+// the error the server ended it with. A send that fails stops the sending:
+// the server has ended the stream, and the read says why.
+func StreamErr(ctx context.Context, conn *grpc.ClientConn, method string, resp proto.Message, msgs ...any) error {
+	st, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, method, grpc.ForceCodecV2(RawCodec{}))
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if err := st.SendMsg(m); err != nil {
+			break
+		}
+	}
+	_ = st.CloseSend()
+	return RecvAll(func() (proto.Message, error) { return resp, st.RecvMsg(resp) })
 }

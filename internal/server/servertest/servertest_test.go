@@ -92,3 +92,13 @@ func TestCheckRefusals(t *testing.T) {
 		t.Errorf("after ran %d times, want 2", ran)
 	}
 }
+
+func TestStreamErrReturnsTheServersError(t *testing.T) {
+	conn := servertest.Bufconn(t, server.Options{Logger: servertest.Discard()}, func(*server.Server) {})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := servertest.StreamErr(ctx, conn, "/flowsteer.v1.CanvasService/Interact", &pb.InteractResponse{}, &pb.InteractRequest{})
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("StreamErr on a server without the service: %v, want Unimplemented", err)
+	}
+}
