@@ -313,6 +313,11 @@ func mutate(t *testing.T, name string, f reflect.Value) {
 		} else {
 			f.Set(reflect.Zero(f.Type()))
 		}
+	case reflect.Map:
+		// A kind's further options (policy.options, backend.options).
+		m := reflect.MakeMap(f.Type())
+		m.SetMapIndex(reflect.ValueOf("extra_option"), reflect.ValueOf(any(1)))
+		f.Set(m)
 	default:
 		t.Fatalf("field %s of kind %s: teach mutate about it", name, f.Kind())
 	}

@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -731,7 +730,7 @@ func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, err
 	}
 	entries := []EvalEntry{{Name: name, Actor: t.actorFor(), Greedy: !t.cfg.Eval.Sample}}
 	for _, b := range t.cfg.Eval.Baselines {
-		p, err := Baseline(b, t.cfg.Seed)
+		p, err := policy.Baseline(ctx, b, t.cfg.Seed)
 		if err != nil {
 			return nil, err
 		}
@@ -871,18 +870,6 @@ func (e Evaluator) Run(ctx context.Context, step int64, tasks []*pb.Task, entrie
 	evalCost.WallSeconds = time.Since(evalStart).Seconds()
 	rep.Cost = cost.SummaryToPB(evalCost)
 	return rep, all, nil
-}
-
-// Baseline builds a named baseline policy.
-func Baseline(name string, seed int64) (policy.Policy, error) {
-	switch {
-	case name == "random":
-		return policy.NewRandom(seed), nil
-	case strings.HasPrefix(name, "fixed:"):
-		return policy.NewFixed(strings.TrimPrefix(name, "fixed:"))
-	default:
-		return policy.NewFixed(name)
-	}
 }
 
 // summarize computes one policy's eval metrics with 95% intervals.

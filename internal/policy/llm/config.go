@@ -51,16 +51,16 @@ var reservedBodyKeys = []string{
 type Config struct {
 	// BaseURL is the server's OpenAI-compatible root, e.g.
 	// http://127.0.0.1:8000/v1; /chat/completions is appended.
-	BaseURL string `yaml:"base_url" json:"base_url"`
+	BaseURL string `yaml:"base_url" json:"base_url" flag:"policy-url" vet:"addr" doc:"base URL of the policy model's OpenAI-compatible endpoint (required)"`
 	// Model is the served model name; with vLLM and a LoRA adapter, the
 	// adapter's name. It is also the decisions' policy_version, so a
 	// trainer that loads each new adapter under a new name can tell which
 	// policy produced which decision.
-	Model string `yaml:"model" json:"model"`
+	Model string `yaml:"model" json:"model" flag:"policy-model" doc:"the served policy model (required)"`
 	// APIKeyEnv names the environment variable holding the key, so the key
 	// itself never sits in a config file. An unset or empty variable sends
 	// no Authorization header, as local servers expect.
-	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env"`
+	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env" vet:"env"`
 
 	// Sampling defaults; an act's policy.Sampling overrides them. A
 	// temperature of 0 takes the default: greedy decoding is asked per act
