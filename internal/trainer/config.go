@@ -14,7 +14,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	"github.com/flowsteer/flowsteer/internal/component"
 	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
@@ -85,7 +84,7 @@ type Config struct {
 		Addresses []string `yaml:"addresses,omitempty"`
 		// Auth: TLS and bearer token for the PolicyService connection
 		// (remote); unset = plaintext, which suits loopback.
-		Auth flowsteer.Credentials `yaml:"auth,omitempty"`
+		Auth Credentials `yaml:"auth,omitempty"`
 		// Credential names a bearer token the server's operator declared
 		// (flowsteer serve --credential NAME=...), for runs started over
 		// TrainerService, whose configs may not name files or variables.
@@ -108,7 +107,7 @@ type Config struct {
 		// Auth: TLS and bearer token for the connection to remote
 		// canvases (ca_file, cert_file, key_file, server_name, tls,
 		// token_file, token_env, insecure); unset = plaintext.
-		Auth flowsteer.Credentials `yaml:"auth,omitempty"`
+		Auth Credentials `yaml:"auth,omitempty"`
 		// Credential: as policy.credential, for the canvases.
 		Credential string `yaml:"credential,omitempty"`
 		TwoStep    *bool  `yaml:"two_step"`
@@ -169,6 +168,23 @@ type Config struct {
 	Budget Budget `yaml:"budget,omitempty"`
 	// Estimate configures `flowsteer train --estimate` (estimate.go).
 	Estimate EstimateConfig `yaml:"estimate,omitempty"`
+}
+
+// Credentials are a connection's TLS and bearer token (canvas.auth,
+// policy.auth): the fields of the public Go client's
+// flowsteer.Credentials, to which services/trainer converts them when it
+// dials. Declared here, not imported, because domain packages do not
+// import the public client (it is built on them, not they on it).
+type Credentials struct {
+	CAFile     string `yaml:"ca_file,omitempty"`
+	CertFile   string `yaml:"cert_file,omitempty"`
+	KeyFile    string `yaml:"key_file,omitempty"`
+	ServerName string `yaml:"server_name,omitempty"`
+	TLS        bool   `yaml:"tls,omitempty"`
+	Token      string `yaml:"token,omitempty"`
+	TokenFile  string `yaml:"token_file,omitempty"`
+	TokenEnv   string `yaml:"token_env,omitempty"`
+	Insecure   bool   `yaml:"insecure,omitempty"`
 }
 
 // RolloutConfig is the retry budget of episodes that lose their replica.

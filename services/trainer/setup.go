@@ -356,7 +356,7 @@ func loadTasks(ctx context.Context, cfg trainer.Config) (train, evalSet []*pb.Ta
 func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, bc component.Config, env *trainer.Env, log *slog.Logger) error {
 	env.Retryable = flowsteer.Retryable
 	if len(cfg.Canvas.Addresses) > 0 {
-		creds, err := p.withCredential("canvas.credential", cfg.Canvas.Auth, cfg.Canvas.Credential)
+		creds, err := p.withCredential("canvas.credential", flowsteer.Credentials(cfg.Canvas.Auth), cfg.Canvas.Credential)
 		if err != nil {
 			return err
 		}
@@ -449,7 +449,7 @@ func (p *Prepared) policy(ctx context.Context, cfg trainer.Config, env *trainer.
 	if err != nil {
 		return err
 	}
-	creds, err := p.withCredential("policy.credential", cfg.Policy.Auth, cfg.Policy.Credential)
+	creds, err := p.withCredential("policy.credential", flowsteer.Credentials(cfg.Policy.Auth), cfg.Policy.Credential)
 	if err != nil {
 		return err
 	}
