@@ -134,3 +134,36 @@ func (r *Registry[T, D]) Describe() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Markdown documents the registry's kinds and their options: one table
+// per kind (option key, flag, type, default, doc). docs/config.md holds
+// it, and a test fails when the file and the registry disagree.
+func (r *Registry[T, D]) Markdown() string {
+	var b strings.Builder
+	for _, k := range r.Kinds() {
+		info, _ := r.Lookup(k)
+		fmt.Fprintf(&b, "### %s kind `%s`\n\n%s", r.seam, k, info.Doc)
+		if len(info.Traits) > 0 {
+			fmt.Fprintf(&b, " (traits: %s)", strings.Join(info.Traits, ", "))
+		}
+		b.WriteString("\n\n")
+		if len(info.Options) == 0 {
+			b.WriteString("No options.\n\n")
+			continue
+		}
+		b.WriteString("| option | flag | type | default | meaning |\n| --- | --- | --- | --- | --- |\n")
+		for _, o := range info.Options {
+			flag := ""
+			if o.Flag != "" {
+				flag = "`--" + o.Flag + "`"
+			}
+			def := o.Default
+			if def != "" {
+				def = "`" + def + "`"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", o.Key, flag, o.Type, def, strings.ReplaceAll(o.Doc, "|", "\\|"))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

@@ -7,6 +7,9 @@
 package kinds
 
 import (
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/policy"
+
 	// Executor backends (executor.Backends); openai registers itself in
 	// package executor.
 	_ "github.com/flowsteer/flowsteer/internal/executor/sim"
@@ -18,3 +21,10 @@ import (
 	_ "github.com/flowsteer/flowsteer/internal/policy/llm"
 	_ "github.com/flowsteer/flowsteer/internal/policy/remote"
 )
+
+// Markdown documents every registered backend and policy kind with its
+// options, for docs/config.md (kinds_test.go keeps the file current).
+func Markdown() string {
+	return "## Executor backends (`backend.kind`, `--backend`)\n\n" + executor.Backends.Markdown() +
+		"## Policies (`policy.kind`, `--policy`, `PolicySpec.kind`)\n\n" + policy.Kinds.Markdown()
+}
