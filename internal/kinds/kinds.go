@@ -9,6 +9,7 @@ package kinds
 import (
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/reward"
 
 	// Executor backends (executor.Backends); openai registers itself in
 	// package executor.
@@ -26,5 +27,6 @@ import (
 // options, for docs/config.md (kinds_test.go keeps the file current).
 func Markdown() string {
 	return "## Executor backends (`backend.kind`, `--backend`)\n\n" + executor.Backends.Markdown() +
-		"## Policies (`policy.kind`, `--policy`, `PolicySpec.kind`)\n\n" + policy.Kinds.Markdown()
+		"## Policies (`policy.kind`, `--policy`, `PolicySpec.kind`)\n\n" + policy.Kinds.Markdown() +
+		"## Reward kinds (`reward.kind`; their weights are the reward section's, shared by every kind)\n\n" + reward.Kinds.Markdown()
 }
