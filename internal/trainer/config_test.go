@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
+	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/reward"
 )
 
