@@ -98,7 +98,7 @@ func (b *backendFlags) options() (system.Options, error) {
 		return o, err
 	}
 	if o.BackendConfig, err = executor.Backends.Decode(b.backend, set); err != nil {
-		return o, fmt.Errorf("--backend %s: %w", b.backend, err)
+		return o, executor.Backends.FlagError(b.backend, err)
 	}
 	o.Engine.RunTimeout = b.runTimeout
 	o.MathGrader = b.mathGrader

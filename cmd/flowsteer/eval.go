@@ -14,6 +14,8 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/eval"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
@@ -163,6 +165,13 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	bset, err := f.backendOptions()
 	if err != nil {
 		return err
+	}
+	// Bad options are named by their flags before anything starts.
+	if _, err := policy.Kinds.Decode(kind, set); err != nil {
+		return policy.Kinds.FlagError(kind, err)
+	}
+	if _, err := executor.Backends.Decode(f.backend, bset); err != nil {
+		return executor.Backends.FlagError(f.backend, err)
 	}
 	tasks, n, err := system.LoadTasks(ctx, f.tasks, f.format, nil, f.limit, nil)
 	if err != nil {

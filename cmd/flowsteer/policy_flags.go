@@ -57,7 +57,7 @@ func (p *policyFlags) build(ctx context.Context, seed int64, auth *clientAuthFla
 	}
 	c, err := policy.Kinds.Decode(kind, set)
 	if err != nil {
-		return nil, func() {}, fmt.Errorf("--policy %s: %w", kind, err)
+		return nil, func() {}, policy.Kinds.FlagError(kind, err)
 	}
 	var conns []*grpc.ClientConn
 	closeAll := func() {

@@ -148,3 +148,11 @@ func TestChangedKeepsOnlyWhatDiffersFromTheDefaults(t *testing.T) {
 		t.Errorf("Changed = %v", got)
 	}
 }
+
+func TestFlagErrorNamesTheFlag(t *testing.T) {
+	r := newTestRegistry(t)
+	err := r.FlagError("widget", errors.New("widget.size must be at least 1"))
+	if err == nil || !strings.Contains(err.Error(), "--widget-size must be at least 1") {
+		t.Errorf("FlagError = %v", err)
+	}
+}

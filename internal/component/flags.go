@@ -167,3 +167,28 @@ func (r *Registry[T, D]) Markdown() string {
 	}
 	return b.String()
 }
+
+// FlagError renames the options in a kind's error after their flags: a
+// Validate that says "openai.base_url must be ..." says "--base-url must
+// be ..." on a command line.
+func (r *Registry[T, D]) FlagError(kind string, err error) error {
+	if err == nil {
+		return nil
+	}
+	info, ok := r.Lookup(kind)
+	if !ok {
+		return err
+	}
+	msg := err.Error()
+	for _, o := range info.Options {
+		if o.Flag == "" {
+			continue
+		}
+		for _, k := range []string{kind + "." + o.Key, r.seam + "." + o.Key} {
+			if strings.Contains(msg, k) {
+				return fmt.Errorf("--%s %s: %s", r.seam, kind, strings.Replace(msg, k, "--"+o.Flag, 1))
+			}
+		}
+	}
+	return fmt.Errorf("--%s %s: %w", r.seam, kind, err)
+}
