@@ -80,7 +80,7 @@ func Default() Spec {
 // Validate names the first bad field.
 func (s Spec) Validate() error {
 	if _, ok := Kinds.Lookup(string(s.Kind)); !ok {
-		return fmt.Errorf("reward.kind must be %s, got %q", strings.Join(Kinds.Kinds(), ", "), s.Kind)
+		return fmt.Errorf("reward.kind must be one of %s, got %q", strings.Join(Kinds.Kinds(), ", "), s.Kind)
 	}
 	for name, v := range map[string]float64{
 		"checker_weight": s.CheckerWeight, "format_weight": s.FormatWeight, "size_weight": s.SizeWeight,
