@@ -58,6 +58,13 @@ func newPlayCmd() *cobra.Command {
 }
 
 func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
+	if f.canvasAddr == "" {
+		// The in-process canvas's backend: bad options are named before
+		// anything starts.
+		if _, err := f.options(); err != nil {
+			return err
+		}
+	}
 	p, closeP, err := f.pol.build(ctx, f.seed, &f.auth)
 	if err != nil {
 		return err
