@@ -10,29 +10,23 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/llamacpp"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
-// backendFlags choose the executor backend of a command.
+// backendFlags choose the executor backend of a command: --backend KIND
+// and the kinds' own flags, bound from executor.Backends (each kind's
+// options with a `flag` tag), so that the CLI, run configs and
+// TrainerService know the same kinds and options.
 type backendFlags struct {
-	backend     string
-	baseURL     string
-	model       string
-	apiKeyEnv   string
-	temperature float64
-	maxTokens   int
-	concurrency int
-	timeout     time.Duration
-	simConfig   string
-	simSeed     int64
-	noCache     bool
-	runTimeout  time.Duration
-	mathGrader  string
-	llama       llamaFlags
-	fs          *pflag.FlagSet
+	backend    string
+	noCache    bool
+	runTimeout time.Duration
+	mathGrader string
+	fs         *pflag.FlagSet
 
 	// The shared executor cache tier (issue #24).
 	cacheRedis    string
@@ -67,30 +61,45 @@ func (l *llamaFlags) config() llamacpp.Config {
 
 func (b *backendFlags) register(fs *pflag.FlagSet) {
 	b.fs = fs
-	fs.StringVar(&b.backend, "backend", "sim", "executor backend: sim (offline, simulated), openai (any OpenAI-compatible endpoint) or llamacpp (starts a local llama.cpp server with SmolLM2-135M-Instruct; make llm-deps)")
-	fs.StringVar(&b.baseURL, "base-url", "", "openai: base URL of the endpoint, e.g. http://127.0.0.1:8000/v1")
-	fs.StringVar(&b.model, "model", "", "openai: model name")
-	fs.StringVar(&b.apiKeyEnv, "api-key-env", "OPENAI_API_KEY", "openai: environment variable holding the API key (unset = no key)")
-	fs.Float64Var(&b.temperature, "temperature", 0, "openai: sampling temperature (0 makes calls cacheable)")
-	fs.IntVar(&b.maxTokens, "max-tokens", 4096, "openai: max tokens per call (llamacpp: 512 unless set)")
-	fs.IntVar(&b.concurrency, "backend-concurrency", 8, "openai: most calls in flight at once (llamacpp: always 1, the server computes one at a time)")
-	fs.DurationVar(&b.timeout, "backend-timeout", 120*time.Second, "openai: timeout of one HTTP attempt")
-	fs.StringVar(&b.simConfig, "sim-config", "", "sim: YAML file over the sim's documented defaults")
-	fs.Int64Var(&b.simSeed, "sim-seed", 1, "sim: seed of the simulated executor")
+	fs.StringVar(&b.backend, "backend", sim.Kind, "executor backend: "+executor.Backends.Describe())
+	executor.Backends.BindFlags(fs)
 	fs.BoolVar(&b.noCache, "no-cache", false, "do not cache deterministic executor calls")
 	fs.StringVar(&b.cacheRedis, "cache-redis", "", "host:port of a Redis/Valkey server that the canvas replicas share as a second executor cache tier (password from $FLOWSTEER_CACHE_REDIS_PASSWORD); unreachable = per-replica caching")
 	fs.DurationVar(&b.cacheRedisTTL, "cache-redis-ttl", 24*time.Hour, "expiry of shared executor cache entries")
 	fs.DurationVar(&b.runTimeout, "run-timeout", 600*time.Second, "timeout for one whole workflow run")
 	fs.StringVar(&b.mathGrader, "math-grader", "auto", "math answers: auto (math-verify, the field's grader, via a Python worker; flowsteer's Go scorer where it is not installed: make mathverify), math-verify (required) or go")
-	b.llama.register(fs, "llamacpp-")
+}
+
+// backendOptions are the options of the chosen kind set by flags.
+func (b *backendFlags) backendOptions() (map[string]any, error) {
+	if b.fs == nil {
+		return nil, nil // built in code (flowsteer demo): the kind's defaults
+	}
+	return executor.Backends.FromFlags(b.fs, b.backend)
+}
+
+// seed is --sim-seed, which also seeds what a command samples.
+func (b *backendFlags) seed() int64 {
+	if b.fs == nil {
+		return 1
+	}
+	v, err := b.fs.GetInt64("sim-seed")
+	if err != nil {
+		return 1
+	}
+	return v
 }
 
 func (b *backendFlags) options() (system.Options, error) {
 	o := system.DefaultOptions()
 	o.Backend = b.backend
-	o.SimConfig = b.simConfig
-	seed := b.simSeed
-	o.SimSeed = &seed
+	set, err := b.backendOptions()
+	if err != nil {
+		return o, err
+	}
+	if o.BackendConfig, err = executor.Backends.Decode(b.backend, set); err != nil {
+		return o, executor.Backends.FlagError(b.backend, err)
+	}
 	o.Engine.RunTimeout = b.runTimeout
 	o.MathGrader = b.mathGrader
 	if b.noCache {
@@ -98,25 +107,6 @@ func (b *backendFlags) options() (system.Options, error) {
 	}
 	if b.cacheRedis != "" {
 		o.SharedCache = executor.RedisConfig{Addr: b.cacheRedis, TTL: b.cacheRedisTTL, Password: os.Getenv("FLOWSTEER_CACHE_REDIS_PASSWORD")}
-	}
-	if b.backend == system.KindOpenAI {
-		if b.baseURL == "" {
-			return o, fmt.Errorf("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-		}
-		if b.model == "" {
-			return o, fmt.Errorf("--backend openai needs --model")
-		}
-		o.OpenAI = executor.OpenAIConfig{
-			Name: "openai", BaseURL: b.baseURL, Model: b.model, APIKeyEnv: b.apiKeyEnv, Temperature: b.temperature,
-			MaxTokens: b.maxTokens, MaxConcurrency: b.concurrency, Timeout: b.timeout,
-		}
-	}
-	if b.backend == system.KindLlamaCpp {
-		o.OpenAI = executor.OpenAIConfig{Temperature: b.temperature, Timeout: b.timeout}
-		if b.fs != nil && b.fs.Changed("max-tokens") {
-			o.OpenAI.MaxTokens = b.maxTokens
-		}
-		o.LlamaCpp = b.llama.config()
 	}
 	return o, nil
 }

@@ -73,7 +73,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) error {
 		go func() {
 			sf := &serveFlags{addr: "127.0.0.1:0", services: []string{"canvas"}, grace: 5 * time.Second,
 				maxEpisodes: 16, idleTTL: time.Hour}
-			sf.backendFlags = backendFlags{backend: "sim", simSeed: 1, runTimeout: time.Minute}
+			sf.backendFlags = backendFlags{backend: "sim", runTimeout: time.Minute}
 			done <- serve(sctx, sf, ready)
 		}()
 		defer func() { stop(); <-done }()

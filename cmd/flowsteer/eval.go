@@ -14,6 +14,8 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/eval"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
@@ -30,9 +32,7 @@ type evalFlags struct {
 	concurrency int
 	limit       int
 	noProgress  bool
-	policy      string
-	checkpoint  string
-	policyAddr  string
+	pol         policyFlags
 	auth        clientAuthFlags // --policy-addr connection
 	baselines   []string
 	greedy      bool
@@ -46,7 +46,7 @@ func newEvalCmd() *cobra.Command {
 		Long: "With --workflow, eval runs that workflow on every task of --tasks with bounded concurrency, shows\n" +
 			"progress, prints per-family accuracy (EM and F1 for qa, pass@1 for code) with counts and 95%\n" +
 			"intervals, and writes one JSON line per task to --out.\n\n" +
-			"With --policy (embedded [--checkpoint FILE], remote --policy-addr ADDR, random, fixed:DSL), eval plays\n" +
+			"With --policy (a kind below and its flags, e.g. embedded --checkpoint FILE, or fixed:DSL), eval plays\n" +
 			"one sampled episode per task (--greedy for argmax) with that policy and with each --baselines policy on an in-process\n" +
 			"canvas, and prints mean reward, structure-release rate and per-family accuracy with 95% intervals.",
 		Args: cobra.NoArgs,
@@ -62,9 +62,7 @@ func newEvalCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.concurrency, "concurrency", 4, "tasks run at once")
 	cmd.Flags().IntVar(&f.limit, "limit", 0, "evaluate at most this many tasks (0 = all)")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "do not draw a progress bar")
-	cmd.Flags().StringVar(&f.policy, "policy", "", "evaluate a policy instead of a workflow: embedded, remote, random or fixed:DSL")
-	cmd.Flags().StringVar(&f.checkpoint, "checkpoint", "", "--policy embedded: checkpoint to load")
-	cmd.Flags().StringVar(&f.policyAddr, "policy-addr", "", "--policy remote: PolicyService address")
+	f.pol.register(cmd.Flags(), "", "evaluate a policy instead of a workflow")
 	f.auth.register(cmd.Flags(), "", "--policy remote: the --policy-addr connection")
 	cmd.Flags().StringSliceVar(&f.baselines, "baselines", []string{"random", "cot", "self-consistency", "full"}, "--policy: baselines to run beside it")
 	cmd.Flags().BoolVar(&f.greedy, "greedy", false, "--policy: take each head's most likely choice instead of sampling (a policy trained by sampling can be degenerate greedily)")
@@ -79,7 +77,7 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 	if f.concurrency < 1 {
 		return fmt.Errorf("--concurrency must be at least 1")
 	}
-	if f.policy != "" {
+	if f.pol.policy != "" {
 		return evalPolicy(ctx, out, errOut, f)
 	}
 	job, err := prepareWorkflowJob(ctx, &f.backendFlags, "--workflow", f.workflow, f.tasks, f.format, f.limit)
@@ -160,9 +158,20 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 }
 
 func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
-	spec := &pb.PolicySpec{Kind: f.policy, Checkpoint: f.checkpoint, Address: f.policyAddr}
-	if strings.HasPrefix(f.policy, "fixed:") {
-		spec.Kind, spec.Dsl = "fixed", strings.TrimPrefix(f.policy, "fixed:")
+	kind, set, err := f.pol.spec()
+	if err != nil {
+		return err
+	}
+	bset, err := f.backendOptions()
+	if err != nil {
+		return err
+	}
+	// Bad options are named by their flags before anything starts.
+	if _, err := policy.Kinds.Decode(kind, set); err != nil {
+		return policy.Kinds.FlagError(kind, err)
+	}
+	if _, err := executor.Backends.Decode(f.backend, bset); err != nil {
+		return executor.Backends.FlagError(f.backend, err)
 	}
 	tasks, n, err := system.LoadTasks(ctx, f.tasks, f.format, nil, f.limit, nil)
 	if err != nil {
@@ -185,8 +194,8 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 	if err != nil {
 		return err
 	}
-	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BaseURL: f.baseURL, Model: f.model, Sample: !f.greedy, Seed: f.simSeed, SimSeed: f.simSeed, Observer: obs, DialOptions: dialOpts, Prices: prices,
+	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: kind, PolicyOptions: set, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
+		Backend: f.backend, BackendOptions: bset, Sample: !f.greedy, Seed: f.seed(), Observer: obs, DialOptions: dialOpts, Prices: prices,
 		MathGrader: f.mathGrader})
 	obs.finish()
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/eval"
+	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/experiment"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
@@ -382,7 +383,7 @@ func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
 	}
 	seed := r.cfg.Search.Seed
 	o := system.DefaultOptions()
-	o.SimSeed = &seed
+	o.BackendConfig = sim.Options{Seed: seed}
 	sys, err := system.BuildContext(ctx, o)
 	if err != nil {
 		return nil, err
@@ -414,8 +415,12 @@ func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
 // seeding the policy and the simulated executor.
 func (r *armRunner) evaluate(ctx context.Context, spec *pb.PolicySpec, seed int64, tasks []*pb.Task, note string) (experiment.Cell, error) {
 	obs := &recordObserver{}
-	_, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec, Tasks: tasks, Concurrency: r.cfg.Concurrency,
-		Backend: "sim", Sample: true, Seed: seed, SimSeed: seed, Observer: obs})
+	set, err := trainersvc.PolicySpecOptions(spec)
+	if err != nil {
+		return experiment.Cell{}, err
+	}
+	_, err = trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec.GetKind(), PolicyOptions: set, Tasks: tasks, Concurrency: r.cfg.Concurrency,
+		Backend: sim.Kind, BackendOptions: map[string]any{"sim_seed": seed}, Sample: true, Seed: seed, Observer: obs})
 	if err != nil {
 		return experiment.Cell{}, err
 	}

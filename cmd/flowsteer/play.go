@@ -8,14 +8,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
-	"github.com/flowsteer/flowsteer/internal/policy/embedded"
-	"github.com/flowsteer/flowsteer/internal/policy/llm"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/system"
@@ -23,7 +20,7 @@ import (
 
 type playFlags struct {
 	backendFlags
-	policy     string
+	pol        policyFlags
 	taskFile   string
 	format     string
 	canvasAddr string
@@ -31,10 +28,6 @@ type playFlags struct {
 	maxRounds  int
 	seed       int64
 	greedy     bool
-	checkpoint string
-	policyURL  string
-	policyMdl  string
-	policyAddr string
 	auth       clientAuthFlags // --canvas and --policy-addr connections
 }
 
@@ -45,14 +38,13 @@ func newPlayCmd() *cobra.Command {
 		Short: "Play episodes with a policy against a canvas and print every turn",
 		Long: "play drives one episode per task of --task-file with the chosen policy and prints each turn:\n" +
 			"the reflection, the action, and the canvas feedback, then the reward.\n\n" +
-			"Policies: embedded (the Go network; --checkpoint to load trained weights), llm (an\n" +
-			"OpenAI-compatible endpoint: --policy-url, --policy-model), remote (a PolicyService at\n" +
-			"--policy-addr), random, or fixed:\"DSL\" (also fixed:cot, fixed:self-consistency, fixed:full).",
+			"Policies (--policy): " + policy.Kinds.Describe() + ".\n" +
+			"Each kind's options are the flags named after it below (docs/config.md).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPlay(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	f.register(cmd.Flags())
-	cmd.Flags().StringVar(&f.policy, "policy", "random", "embedded, llm, remote, random or fixed:\"DSL\"")
+	f.pol.register(cmd.Flags(), "random", "the policy")
 	cmd.Flags().StringVar(&f.taskFile, "task-file", "", "task file (required)")
 	cmd.Flags().StringVar(&f.format, "format", "auto", "task file layout")
 	cmd.Flags().StringVar(&f.canvasAddr, "canvas", "", "address of a running canvas (default: one in this process)")
@@ -60,61 +52,20 @@ func newPlayCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.maxRounds, "max-rounds", 20, "rounds per episode")
 	cmd.Flags().Int64Var(&f.seed, "seed", 1, "sampling seed")
 	cmd.Flags().BoolVar(&f.greedy, "greedy", false, "take the most likely decision instead of sampling")
-	cmd.Flags().StringVar(&f.checkpoint, "checkpoint", "", "embedded: checkpoint file to load")
-	cmd.Flags().StringVar(&f.policyURL, "policy-url", "", "llm: base URL of the policy model's endpoint")
-	cmd.Flags().StringVar(&f.policyMdl, "policy-model", "", "llm: model name")
-	cmd.Flags().StringVar(&f.policyAddr, "policy-addr", "", "remote: address of a PolicyService")
 	f.auth.register(cmd.Flags(), "", "--canvas and --policy-addr connections")
 	_ = cmd.MarkFlagRequired("task-file")
 	return cmd
 }
 
-func buildPolicy(ctx context.Context, f *playFlags) (policy.Policy, func(), error) {
-	nop := func() {}
-	switch {
-	case f.policy == "random":
-		return policy.NewRandom(f.seed), nop, nil
-	case strings.HasPrefix(f.policy, "fixed:"):
-		p, err := policy.NewFixed(strings.TrimPrefix(f.policy, "fixed:"))
-		return p, nop, err
-	case f.policy == "embedded":
-		p, err := embedded.New(embedded.Config{Seed: f.seed})
-		if err != nil {
-			return nil, nop, err
-		}
-		if f.checkpoint != "" {
-			if _, err := p.Load(f.checkpoint, ""); err != nil {
-				return nil, nop, err
-			}
-		}
-		return p, nop, nil
-	case f.policy == "llm":
-		p, err := llm.New(llm.Config{BaseURL: f.policyURL, Model: f.policyMdl})
-		return p, nop, err
-	case f.policy == "remote":
-		if f.policyAddr == "" {
-			return nil, nop, fmt.Errorf("--policy remote needs --policy-addr")
-		}
-		creds, err := f.auth.dialOptions()
-		if err != nil {
-			return nil, nop, err
-		}
-		conn, err := grpc.NewClient(f.policyAddr, append([]grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, creds...)...)
-		if err != nil {
-			return nil, nop, err
-		}
-		p, err := flowsteer.NewRemotePolicy(ctx, conn)
-		if err != nil {
-			conn.Close()
-			return nil, nop, err
-		}
-		return p, func() { conn.Close() }, nil
-	}
-	return nil, nop, fmt.Errorf("--policy: %q is not one of embedded, llm, remote, random, fixed:DSL", f.policy)
-}
-
 func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
-	p, closeP, err := buildPolicy(ctx, f)
+	if f.canvasAddr == "" {
+		// The in-process canvas's backend: bad options are named before
+		// anything starts.
+		if _, err := f.options(); err != nil {
+			return err
+		}
+	}
+	p, closeP, err := f.pol.build(ctx, f.seed, &f.auth)
 	if err != nil {
 		return err
 	}
@@ -156,11 +107,9 @@ func runPlay(ctx context.Context, out io.Writer, f *playFlags) error {
 	mr := int32(f.maxRounds)
 	for i, t := range tasks {
 		fmt.Fprintf(out, "\n=== [%d/%d] %s (%s): %s\n", i+1, len(tasks), t.ID, t.Family, oneLine(t.Question, 100))
-		var actor rollout.Actor = rollout.InProcess{P: p}
-		if rp, ok := p.(*flowsteer.RemotePolicy); ok {
-			if actor, err = rp.Session(ctx); err != nil {
-				return err
-			}
+		actor, err := rollout.ActorFor(ctx, p)
+		if err != nil {
+			return err
 		}
 		seed := f.seed + int64(i)
 		rec, err := rollout.Play(ctx, canvasOpener{c}, printingActor{actor, out}, protoconv.TaskToPB(t), &pb.EpisodeConfig{MaxRounds: &mr}, policy.Sampling{Greedy: f.greedy, Seed: &seed})

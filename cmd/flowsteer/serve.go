@@ -111,7 +111,7 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 		return nil
 	},
 	"policy": func(ctx context.Context, s *server.Server, v server.Validators, f *serveFlags) error {
-		p, closeP, err := buildPolicy(ctx, &f.play)
+		p, closeP, err := f.play.pol.build(ctx, f.play.seed, &f.play.auth)
 		if err != nil {
 			return err
 		}
@@ -174,11 +174,7 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	f.register(cmd.Flags())
 	f.access.register(cmd.Flags())
 	f.play.auth.register(cmd.Flags(), "dial-", "--operator-library and --policy-addr connections")
-	cmd.Flags().StringVar(&f.play.policy, "policy", "embedded", "policy service: embedded, llm, remote, random or fixed:\"DSL\"")
-	cmd.Flags().StringVar(&f.play.checkpoint, "checkpoint", "", "policy service: embedded checkpoint to load")
-	cmd.Flags().StringVar(&f.play.policyURL, "policy-url", "", "policy service: llm endpoint base URL")
-	cmd.Flags().StringVar(&f.play.policyMdl, "policy-model", "", "policy service: llm model name")
-	cmd.Flags().StringVar(&f.play.policyAddr, "policy-addr", "", "policy service: address of the remote policy it forwards to")
+	f.play.pol.register(cmd.Flags(), "embedded", "policy service")
 	cmd.Flags().Int64Var(&f.play.seed, "policy-seed", 1, "policy service: seed")
 	cmd.Flags().StringArrayVar(&f.credentials, "credential", nil, "trainer service: a secret clients' run configs may name (canvas.credential, policy.credential, backend.credential) without seeing it: NAME=token-file:PATH or NAME=env:VAR (repeatable)")
 	cmd.Flags().StringSliceVar(&f.allowDial, "allow-dial", auth.DefaultDialAllow, "trainer service: addresses runs and evaluations may dial for clients: loopback, CIDRs, IPs, host names, host:port, or * for any")

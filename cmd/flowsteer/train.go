@@ -18,6 +18,8 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/cost"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/report"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -53,7 +55,10 @@ func newTrainCmd() *cobra.Command {
 			"the baselines on held-out tasks before and after training, stores everything under the run\n" +
 			"directory (run.db, checkpoints/, config.yaml) and writes report.html.\n\n" +
 			"Without --config it trains the embedded Go policy on the built-in offline suite with the\n" +
-			"simulated executor. Ctrl-C stops after saving what is done; --resume RUN_DIR continues.",
+			"simulated executor. Ctrl-C stops after saving what is done; --resume RUN_DIR continues.\n\n" +
+			"Kinds a run config may name (their options: docs/config.md):\n" +
+			"  backend.kind: " + executor.Backends.Describe() + "\n" +
+			"  policy.kind: " + policy.Kinds.Describe() + " (training needs one that learns)",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)

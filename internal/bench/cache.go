@@ -13,6 +13,7 @@ import (
 	"github.com/flowsteer/flowsteer/data"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
@@ -115,8 +116,7 @@ type stepPlay struct {
 // sampled at temperature 1 with the trainer's per-episode seeds, 16 at once.
 func playStep(ctx context.Context, cfg Config, tasks []*pb.Task, cacheOn bool) (*stepPlay, error) {
 	o := system.DefaultOptions()
-	seed := cfg.Seed
-	o.SimSeed = &seed
+	o.BackendConfig = sim.Options{Seed: cfg.Seed}
 	if !cacheOn {
 		o.CacheEntries = -1
 	}

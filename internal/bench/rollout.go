@@ -149,9 +149,9 @@ func runRollout(ctx context.Context, cfg Config) (*RolloutResult, error) {
 	fake := NewFakeLLM(cfg.Delay)
 	defer fake.Close()
 	o := system.DefaultOptions()
-	o.Backend = system.KindOpenAI
+	o.Backend = executor.KindOpenAI
 	o.CacheEntries = -1 // every call reaches the endpoint
-	o.OpenAI = executor.OpenAIConfig{
+	o.BackendConfig = executor.OpenAIConfig{
 		Name: "openai", BaseURL: fake.URL, Model: FakeModel,
 		APIKeyEnv:      "FLOWSTEER_BENCH_NO_API_KEY", // a loopback fake needs no key, and gets none
 		MaxConcurrency: cfg.Concurrency, MaxRetries: -1, Timeout: time.Minute,

@@ -14,6 +14,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/executor/redistest"
+	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -39,8 +40,7 @@ func playReplicas(t *testing.T, cfg Config, tasks []*pb.Task, n int, shared stri
 	var caches []*executor.Cache
 	for range n {
 		o := system.DefaultOptions()
-		seed := cfg.Seed
-		o.SimSeed = &seed
+		o.BackendConfig = sim.Options{Seed: cfg.Seed}
 		o.SharedCache.Addr = shared
 		srv, err := StartCanvas(ctx, o, ServeOptions{})
 		if err != nil {

@@ -131,7 +131,7 @@ func TestCreateRefusesBadRewardAndLibrary(t *testing.T) {
 	bad := reward.Default()
 	bad.Kind = "mystery"
 	_, _, err := c.Create(context.Background(), mathTask(), DefaultConfig(), bad)
-	wantErrIs(t, err, ErrInvalid, "reward.kind must be cwrpo, milestone or correctness")
+	wantErrIs(t, err, ErrInvalid, "reward.kind must be one of correctness, cwrpo, milestone")
 	cfg := DefaultConfig()
 	cfg.Library = "nope"
 	_, _, err = c.Create(context.Background(), mathTask(), cfg, reward.Default())

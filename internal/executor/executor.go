@@ -1,7 +1,9 @@
 // Package executor holds the LLM backends that run operators: the
-// Backend interface, a registry of named backends built from typed
-// configs, the OpenAI-compatible HTTP backend, and a bounded cache of
-// deterministic calls shared by every episode of a process.
+// Backend interface, the registry of backend kinds (Backends: each kind a
+// factory with a typed, validated config, in its own file), the registry
+// of a process's named backend instances (Registry), the
+// OpenAI-compatible HTTP backend, and a bounded cache of deterministic
+// calls shared by every episode of a process.
 //
 // Data path: canvas -> engine -> operator builds a Request -> Backend
 // (through the cache) -> Response parsed by the operator.

@@ -71,9 +71,9 @@ func TestBackendFaultsAreNodeErrors(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			o := system.DefaultOptions()
-			o.Backend = system.KindOpenAI
+			o.Backend = executor.KindOpenAI
 			o.CacheEntries = -1
-			o.OpenAI = executor.OpenAIConfig{Name: "faulty", BaseURL: srv.URL + "/v1", Model: "m", APIKeyEnv: "FLOWSTEER_FAULTS_TEST_NO_KEY",
+			o.BackendConfig = executor.OpenAIConfig{Name: "faulty", BaseURL: srv.URL + "/v1", Model: "m", APIKeyEnv: "FLOWSTEER_FAULTS_TEST_NO_KEY",
 				Timeout: 150 * time.Millisecond, MaxRetries: 1, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}
 			sys, err := system.Build(o)
 			if err != nil {

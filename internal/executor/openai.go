@@ -39,31 +39,31 @@ var reservedBodyKeys = []string{"model", "messages", "temperature", "top_p", "ma
 // (OpenAI, vLLM, SGLang, llama.cpp server, ...). Zero fields take the
 // defaults above.
 type OpenAIConfig struct {
-	Name    string `yaml:"name" json:"name"`
-	BaseURL string `yaml:"base_url" json:"base_url"` // e.g. http://127.0.0.1:8000/v1
-	Model   string `yaml:"model" json:"model"`
+	Name    string `yaml:"name" json:"name" doc:"name of the backend in the process"`
+	BaseURL string `yaml:"base_url" json:"base_url" flag:"base-url" vet:"addr" doc:"base URL of the endpoint, e.g. http://127.0.0.1:8000/v1 (required)"` // e.g. http://127.0.0.1:8000/v1
+	Model   string `yaml:"model" json:"model" flag:"model" doc:"model name (required)"`
 	// APIKeyEnv names the environment variable holding the key (the key
 	// itself never sits in a config file). An empty value sends no
 	// Authorization header, as local servers expect.
-	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env"`
+	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env" flag:"api-key-env" vet:"env" doc:"environment variable holding the API key (unset = no key)"`
 	// UseAPIKey sends APIKey (none when empty) instead of reading
 	// APIKeyEnv: set by a server for a client's config, never from a file.
 	UseAPIKey   bool    `yaml:"-" json:"-"`
 	APIKey      string  `yaml:"-" json:"-"`
-	Temperature float64 `yaml:"temperature" json:"temperature"`
-	MaxTokens   int     `yaml:"max_tokens" json:"max_tokens"`
+	Temperature float64 `yaml:"temperature" json:"temperature" flag:"temperature" doc:"sampling temperature (0 makes calls cacheable)"`
+	MaxTokens   int     `yaml:"max_tokens" json:"max_tokens" flag:"max-tokens" doc:"max tokens per call"`
 	// Timeout bounds one HTTP attempt, not the whole call with its retries;
 	// the caller's context bounds that.
-	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	Timeout time.Duration `yaml:"timeout" json:"timeout" flag:"backend-timeout" doc:"timeout of one HTTP attempt"`
 	// MaxRetries is the number of retries after the first attempt; 0 takes
 	// the default and a negative value disables retrying.
-	MaxRetries     int           `yaml:"max_retries" json:"max_retries"`
-	BackoffBase    time.Duration `yaml:"backoff_base" json:"backoff_base"`
-	BackoffMax     time.Duration `yaml:"backoff_max" json:"backoff_max"`
-	MaxConcurrency int           `yaml:"max_concurrency" json:"max_concurrency"`
+	MaxRetries     int           `yaml:"max_retries" json:"max_retries" doc:"retries after the first attempt on 429/5xx (negative = none)"`
+	BackoffBase    time.Duration `yaml:"backoff_base" json:"backoff_base" doc:"first retry wait"`
+	BackoffMax     time.Duration `yaml:"backoff_max" json:"backoff_max" doc:"longest retry wait"`
+	MaxConcurrency int           `yaml:"max_concurrency" json:"max_concurrency" flag:"backend-concurrency" doc:"most calls in flight at once"`
 	// ExtraBody is merged into every request's JSON (server-specific
 	// options such as top_k or chat_template_kwargs).
-	ExtraBody map[string]any `yaml:"extra_body" json:"extra_body"`
+	ExtraBody map[string]any `yaml:"extra_body" json:"extra_body" doc:"fields merged into every request (server-specific options such as top_k)"`
 }
 
 // Validate reports the first bad field, named as in config files.

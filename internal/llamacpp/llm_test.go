@@ -41,8 +41,8 @@ func TestMain(m *testing.M) {
 func buildLLM(t *testing.T) *system.System {
 	t.Helper()
 	o := system.DefaultOptions()
-	o.Backend = system.KindLlamaCpp
-	o.LlamaCpp.Progress = func(m string) { t.Log(m) }
+	o.Backend = llamacpp.Kind
+	o.Progress = func(m string) { t.Log(m) }
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sys, err := system.BuildContext(ctx, o)
@@ -64,7 +64,8 @@ func attrs(s tracetest.SpanStub) map[attribute.Key]attribute.Value {
 func TestLLMWorkflowRunsOnTheRealModel(t *testing.T) {
 	spans.Reset()
 	sys := buildLLM(t)
-	srv := sys.LlamaCpp
+	b, _ := sys.Backends.Get("")
+	srv := llamacpp.ServerOf(b)
 	if srv == nil || sys.Simulated {
 		t.Fatalf("backend llamacpp built no server (simulated=%v)", sys.Simulated)
 	}
@@ -150,7 +151,8 @@ func TestLLMWorkflowRunsOnTheRealModel(t *testing.T) {
 
 func TestLLMServerKilledMidRunFailsClearly(t *testing.T) {
 	sys := buildLLM(t)
-	srv := sys.LlamaCpp
+	b, _ := sys.Backends.Get("")
+	srv := llamacpp.ServerOf(b)
 	g, err := workflow.Parse("AnswerGenerate -> Review ? Revise : done -> Format", sys.Library)
 	if err != nil {
 		t.Fatal(err)

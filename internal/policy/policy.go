@@ -1,7 +1,9 @@
-// Package policy holds Flow-Directors: the Policy interface, a registry of
-// kinds built from typed configs, and the baselines (fixed workflows, a
-// uniformly random valid-action policy). The learning policies live in
-// subpackages (embedded, llm); a remote policy reaches any PolicyService.
+// Package policy holds Flow-Directors: the Policy interface, the registry
+// of policy kinds built from typed configs (Kinds, factory.go), and the
+// baselines (fixed workflows, a uniformly random valid-action policy;
+// baselines.go holds their kinds and the one baseline rule). The learning
+// policies live in subpackages (embedded, llm); remote reaches any
+// PolicyService.
 //
 // Policies read flowsteer.v1 Observations and write Decisions (the
 // contract types, so a policy behaves the same in process and behind

@@ -15,6 +15,7 @@ package reward
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/flowsteer/flowsteer/internal/workflow"
 )
@@ -35,13 +36,10 @@ const (
 
 // Formula is the reward function of kind k in words, for reports.
 func Formula(k Kind) string {
-	switch k {
-	case Milestone:
-		return "R = −1 + M(W) + [M(W) ≥ 1]·c, M(W) the milestone structure score (ablation); S(W) is recorded for comparison only."
-	case Correctness:
-		return "R = c (correctness only, plain GRPO ablation); S(W) and its release gate are recorded for comparison only."
+	if t, err := term(k); err == nil {
+		return t.Formula()
 	}
-	return "R = −1 + S(W) + [S(W) ≥ 1]·c: correctness counts only once the structure score reaches the cap."
+	return "unknown reward kind " + string(k)
 }
 
 // Spec holds every weight of the reward; the zero value is not useful, use
@@ -81,10 +79,8 @@ func Default() Spec {
 
 // Validate names the first bad field.
 func (s Spec) Validate() error {
-	switch s.Kind {
-	case CWRPO, Milestone, Correctness:
-	default:
-		return fmt.Errorf("reward.kind must be cwrpo, milestone or correctness, got %q", s.Kind)
+	if _, ok := Kinds.Lookup(string(s.Kind)); !ok {
+		return fmt.Errorf("reward.kind must be one of %s, got %q", strings.Join(Kinds.Kinds(), ", "), s.Kind)
 	}
 	for name, v := range map[string]float64{
 		"checker_weight": s.CheckerWeight, "format_weight": s.FormatWeight, "size_weight": s.SizeWeight,
@@ -175,21 +171,11 @@ func (s Spec) Compute(in Input) Breakdown {
 	// (0.2+0.2+0.2+0.4 = 1.0000000000000002 or 0.9999999999999999
 	// depending on order), so the release test allows a rounding error.
 	b.Released = b.StructureTotal >= s.ReleaseThreshold-releaseSlack
-	switch s.Kind {
-	case Correctness:
-		b.Reward = c
-	case Milestone:
-		b.Base = s.Base
-		b.Milestone = math.Min(s.Cap, milestones(st))
-		b.Released = b.Milestone >= s.ReleaseThreshold-releaseSlack
-		b.Reward = b.Base + b.Milestone
-	default: // CWRPO
-		b.Base = s.Base
-		b.Reward = b.Base + b.StructureTotal
+	t, err := term(s.Kind)
+	if err != nil {
+		t, _ = term(CWRPO) // Validate refuses an unknown kind; a zero Spec reads as CWRPO
 	}
-	if s.Kind != Correctness && b.Released {
-		b.Reward += c
-	}
+	t.Apply(s, st, &b)
 	if !in.Finished {
 		b.Penalties += s.UnfinishedPenalty
 	}

@@ -267,3 +267,19 @@ func (a InProcess) Act(ctx context.Context, obs *pb.Observation, s policy.Sampli
 	return a.P.Act(ctx, obs, s)
 }
 func (InProcess) Close() error { return nil }
+
+// SessionPolicy is a policy that plays each episode over a session of its
+// own (a remote policy's ActStream, so an episode stays on one replica).
+type SessionPolicy interface {
+	policy.Policy
+	NewActor(ctx context.Context) (Actor, error)
+}
+
+// ActorFor returns the actor of one episode of p: a new session where p
+// has them, else p itself in process.
+func ActorFor(ctx context.Context, p policy.Policy) (Actor, error) {
+	if sp, ok := p.(SessionPolicy); ok {
+		return sp.NewActor(ctx)
+	}
+	return InProcess{P: p}, nil
+}

@@ -6,16 +6,18 @@ package system
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/component"
 	"github.com/flowsteer/flowsteer/internal/engine"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
-	"github.com/flowsteer/flowsteer/internal/llamacpp"
+	_ "github.com/flowsteer/flowsteer/internal/kinds" // every built-in backend kind registers itself
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/operator/builtin"
 	"github.com/flowsteer/flowsteer/internal/sandbox"
@@ -23,30 +25,21 @@ import (
 	"github.com/flowsteer/flowsteer/internal/task/mathverify"
 )
 
-// Backend kinds.
-const (
-	KindSim    = "sim"
-	KindOpenAI = "openai"
-	// KindLlamaCpp starts a managed llama.cpp server with the small real
-	// model SmolLM2-135M-Instruct on this machine (internal/llamacpp) and
-	// runs operators on it through the OpenAI backend.
-	KindLlamaCpp = "llamacpp"
-)
-
 // Options choose the parts of a process.
 type Options struct {
-	// Backend is the executor backend kind: "sim" (offline, simulated),
-	// "openai" (any OpenAI-compatible endpoint) or "llamacpp" (a managed
-	// local llama.cpp server; OpenAI's sampling, timeout and retry fields
-	// apply to it, its base URL, model and concurrency are the server's).
-	Backend string
-	OpenAI  executor.OpenAIConfig
-	// LlamaCpp configures the managed server of backend "llamacpp".
-	LlamaCpp llamacpp.Config
-	// SimConfig is a YAML file over the sim's defaults ("" = defaults).
-	SimConfig string
-	// SimSeed overrides the sim config's seed when set.
-	SimSeed *int64
+	// Backend is the executor backend kind (executor.Backends; "" =
+	// sim) and BackendConfig its options: a value from
+	// executor.Backends.Decode, or the kind's config type filled in by
+	// hand (nil = the kind's defaults).
+	Backend       string
+	BackendConfig component.Config
+	// APIKey, when set, is the only API key the backend sends (a
+	// server's declared credential; "" = none), never one from the
+	// environment.
+	APIKey *string
+	// Progress receives one-line messages of a slow backend start (a
+	// managed llama.cpp server); nil logs them with slog.
+	Progress func(msg string)
 	// CacheEntries bounds the shared executor cache; negative disables it.
 	CacheEntries int
 	Engine       engine.Config
@@ -69,7 +62,7 @@ type Options struct {
 
 // DefaultOptions run offline on the simulated backend.
 func DefaultOptions() Options {
-	return Options{Backend: KindSim, Engine: engine.DefaultConfig(), Store: canvas.DefaultStoreConfig()}
+	return Options{Backend: sim.Kind, Engine: engine.DefaultConfig(), Store: canvas.DefaultStoreConfig()}
 }
 
 // System is an assembled process.
@@ -84,9 +77,9 @@ type System struct {
 	Store    *canvas.MemoryStore
 	// Simulated is true when the default backend is the offline simulation.
 	Simulated bool
-	// LlamaCpp is the managed llama.cpp server of backend "llamacpp" (nil
-	// otherwise); Close stops it.
-	LlamaCpp *llamacpp.Server
+	// closers release what backends started (a managed llama.cpp
+	// server), last first.
+	closers []func() error
 
 	redis *executor.RedisTier // the shared cache tier's connections, if any
 	// mathUnavailable says why math grader "auto" fell back to the Go
@@ -108,10 +101,12 @@ func (s *System) Close() error {
 	if s.Scorer != nil && s.Scorer.Math != nil {
 		_ = s.Scorer.Math.Close()
 	}
-	if s.LlamaCpp == nil {
-		return nil
+	var err error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		err = errors.Join(err, s.closers[i]())
 	}
-	return s.LlamaCpp.Stop()
+	s.closers = nil
+	return err
 }
 
 // Build assembles a System; see BuildContext.
@@ -169,37 +164,7 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 		return nil, fmt.Errorf("math grader: unknown %q: use auto, math-verify or go", o.MathGrader)
 	}
 	s.Backends = executor.NewRegistry()
-	var b executor.Backend
-	switch strings.ToLower(o.Backend) {
-	case "", KindSim:
-		cfg := sim.DefaultConfig()
-		if o.SimConfig != "" {
-			if cfg, err = sim.LoadConfig(o.SimConfig); err != nil {
-				return nil, err
-			}
-		}
-		if o.SimSeed != nil {
-			cfg.Seed = *o.SimSeed
-		}
-		b, err = sim.New(KindSim, cfg)
-	case KindOpenAI:
-		oc := o.OpenAI
-		if oc.Name == "" {
-			oc.Name = KindOpenAI
-		}
-		b, err = executor.NewOpenAI(oc)
-	case KindLlamaCpp:
-		lc := o.LlamaCpp
-		if lc.Progress == nil {
-			lc.Progress = func(msg string) { slog.Default().Info(msg) }
-		}
-		if s.LlamaCpp, err = llamacpp.Start(ctx, lc); err != nil {
-			return nil, err
-		}
-		b, err = llamacpp.NewBackend(s.LlamaCpp, o.OpenAI)
-	default:
-		return nil, fmt.Errorf("backend: unknown kind %q: use sim, openai or llamacpp", o.Backend)
-	}
+	b, err := s.newBackend(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +193,32 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 	}
 	s.Canvas = canvas.New(canvas.WithStore(store), canvas.WithLibraries(libs), canvas.WithExecutor(s.Engine), canvas.WithScorer(s.Scorer))
 	return s, nil
+}
+
+// newBackend creates o's backend through the registry, the one place
+// that knows the kinds.
+func (s *System) newBackend(ctx context.Context, o Options) (executor.Backend, error) {
+	kind := o.Backend
+	if kind == "" {
+		kind = sim.Kind
+	}
+	cfg := o.BackendConfig
+	if cfg == nil {
+		var err error
+		if cfg, err = executor.Backends.Decode(kind, nil); err != nil {
+			return nil, err
+		}
+	} else if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := executor.Deps{OnClose: func(f func() error) { s.closers = append(s.closers, f) }, Progress: o.Progress}
+	if d.Progress == nil {
+		d.Progress = func(msg string) { slog.Default().Info(msg) }
+	}
+	if o.APIKey != nil {
+		d.APIKey.Use, d.APIKey.Key = true, *o.APIKey
+	}
+	return executor.Backends.Create(ctx, kind, cfg, d)
 }
 
 // Scorer adapts the task scorers to the canvas, running code through the sandbox.

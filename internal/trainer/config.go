@@ -14,9 +14,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
+	"github.com/flowsteer/flowsteer/internal/component"
 	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	_ "github.com/flowsteer/flowsteer/internal/kinds" // every built-in kind registers itself
+	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/reward"
 )
 
@@ -67,8 +70,12 @@ type Config struct {
 		FinalTemperature float64 `yaml:"final_temperature"`
 	} `yaml:"sampling"`
 
+	// Policy is the learner: a kind from policy.Kinds and its options
+	// (docs/config.md). The fields below are options some kinds have,
+	// kept as fields so that older config files keep their hash; any
+	// other option of the kind is written beside them (Options).
 	Policy struct {
-		Kind    string `yaml:"kind"`    // embedded, remote, llm
+		Kind    string `yaml:"kind"`    // a kind with policy.TraitLearns: embedded or remote
 		Address string `yaml:"address"` // remote: host:port (or dns:///name:port) of a PolicyService
 		// Addresses lists PolicyService replicas (remote), instead of
 		// Address: each episode's ActStream goes to one healthy replica,
@@ -77,7 +84,7 @@ type Config struct {
 		Addresses []string `yaml:"addresses,omitempty"`
 		// Auth: TLS and bearer token for the PolicyService connection
 		// (remote); unset = plaintext, which suits loopback.
-		Auth flowsteer.Credentials `yaml:"auth,omitempty"`
+		Auth Credentials `yaml:"auth,omitempty"`
 		// Credential names a bearer token the server's operator declared
 		// (flowsteer serve --credential NAME=...), for runs started over
 		// TrainerService, whose configs may not name files or variables.
@@ -86,6 +93,9 @@ type Config struct {
 		// LLM: an OpenAI-compatible endpoint serving the policy model.
 		BaseURL string `yaml:"base_url"`
 		Model   string `yaml:"model"`
+		// Options are the kind's other options (e.g. embedded's
+		// checkpoint), decoded by its factory.
+		Options map[string]any `yaml:",inline"`
 	} `yaml:"policy"`
 
 	Canvas struct {
@@ -97,13 +107,17 @@ type Config struct {
 		// Auth: TLS and bearer token for the connection to remote
 		// canvases (ca_file, cert_file, key_file, server_name, tls,
 		// token_file, token_env, insecure); unset = plaintext.
-		Auth flowsteer.Credentials `yaml:"auth,omitempty"`
+		Auth Credentials `yaml:"auth,omitempty"`
 		// Credential: as policy.credential, for the canvases.
 		Credential string `yaml:"credential,omitempty"`
 		TwoStep    *bool  `yaml:"two_step"`
 		Hints      bool   `yaml:"hints"`
 	} `yaml:"canvas"`
 
+	// Backend is the executor backend: a kind from executor.Backends and
+	// its options (docs/config.md), as Policy: every option the CLI has
+	// (openai's timeout and max_concurrency, llamacpp's port, ...) can be
+	// set here.
 	Backend struct {
 		Kind      string `yaml:"kind"` // sim, openai or llamacpp (a managed local llama.cpp server with SmolLM2-135M-Instruct)
 		SimConfig string `yaml:"sim_config"`
@@ -118,12 +132,14 @@ type Config struct {
 		// run), math-verify or go. Omitted from the YAML while empty, so
 		// runs made before it existed keep their hash and still resume.
 		MathGrader string `yaml:"math_grader,omitempty"`
+		// Options are the kind's other options, decoded by its factory.
+		Options map[string]any `yaml:",inline"`
 	} `yaml:"backend"`
 
 	Eval struct {
 		Every     int      `yaml:"every"`     // steps between evaluations (0 = only before and after)
 		Tasks     int      `yaml:"tasks"`     // held-out tasks used (0 = all)
-		Baselines []string `yaml:"baselines"` // random, cot, self-consistency, full, or fixed:DSL
+		Baselines []string `yaml:"baselines"` // random, cot, self-consistency, full, fixed:DSL (policy.Baseline)
 		// Sample evaluates the policy as it acts in training (sampling at
 		// the run's temperature; default) instead of taking the most likely
 		// choice at every decision.
@@ -152,6 +168,23 @@ type Config struct {
 	Budget Budget `yaml:"budget,omitempty"`
 	// Estimate configures `flowsteer train --estimate` (estimate.go).
 	Estimate EstimateConfig `yaml:"estimate,omitempty"`
+}
+
+// Credentials are a connection's TLS and bearer token (canvas.auth,
+// policy.auth): the fields of the public Go client's
+// flowsteer.Credentials, to which services/trainer converts them when it
+// dials. Declared here, not imported, because domain packages do not
+// import the public client (it is built on them, not they on it).
+type Credentials struct {
+	CAFile     string `yaml:"ca_file,omitempty"`
+	CertFile   string `yaml:"cert_file,omitempty"`
+	KeyFile    string `yaml:"key_file,omitempty"`
+	ServerName string `yaml:"server_name,omitempty"`
+	TLS        bool   `yaml:"tls,omitempty"`
+	Token      string `yaml:"token,omitempty"`
+	TokenFile  string `yaml:"token_file,omitempty"`
+	TokenEnv   string `yaml:"token_env,omitempty"`
+	Insecure   bool   `yaml:"insecure,omitempty"`
 }
 
 // RolloutConfig is the retry budget of episodes that lose their replica.
@@ -367,40 +400,23 @@ func (c Config) Validate() error {
 	default:
 		return bad("backend.math_grader", "must be auto, math-verify or go (empty = auto)", c.Backend.MathGrader)
 	}
-	switch c.Policy.Kind {
-	case "embedded":
-		if c.Policy.Hidden < 4 || c.Policy.Hidden > 4096 {
-			return bad("policy.hidden", "must be in 4..4096", c.Policy.Hidden)
-		}
-	case "remote":
-		if c.Policy.Address == "" && len(c.Policy.Addresses) == 0 {
-			return bad("policy.address", "(or policy.addresses) is required for policy.kind remote", `""`)
-		}
-		if c.Policy.Address != "" && len(c.Policy.Addresses) > 0 {
-			return fmt.Errorf("policy.address and policy.addresses are both set: give every replica in policy.addresses")
-		}
-	case "llm":
-		return fmt.Errorf("policy.kind llm cannot learn inside the Go trainer: serve it with a learner (the Python PolicyServer) and use policy.kind remote")
-	default:
-		return bad("policy.kind", "must be embedded or remote", c.Policy.Kind)
+	if err := policy.CheckLearns(c.Policy.Kind); err != nil {
+		return fmt.Errorf("policy.kind: %w", err)
 	}
-	switch c.Backend.Kind {
-	case "sim", "llamacpp":
-	case "openai":
-		if c.Backend.BaseURL == "" || c.Backend.Model == "" {
-			return fmt.Errorf("backend.base_url and backend.model are required for backend.kind openai")
-		}
-	default:
-		return bad("backend.kind", "must be sim, openai or llamacpp", c.Backend.Kind)
+	if _, err := c.PolicyConfig(); err != nil {
+		return err
+	}
+	if _, ok := executor.Backends.Lookup(c.Backend.Kind); !ok {
+		return fmt.Errorf("backend.kind: %w", executor.Backends.UnknownKind(c.Backend.Kind))
+	}
+	if _, err := c.BackendConfig(); err != nil {
+		return err
 	}
 	for _, b := range c.Eval.Baselines {
-		if b != "random" && b != "cot" && b != "self-consistency" && b != "full" && !strings.HasPrefix(b, "fixed:") {
-			return bad("eval.baselines", "entries must be random, cot, self-consistency, full or fixed:DSL", b)
-		}
 		// A workflow that does not parse would only fail at the first
 		// evaluation, after the run has been created.
-		if _, err := Baseline(b, c.Seed); err != nil {
-			return fmt.Errorf("eval.baselines: %q: %w", b, err)
+		if _, _, err := policy.CheckBaseline(b); err != nil {
+			return fmt.Errorf("eval.baselines: %w", err)
 		}
 	}
 	if err := c.Prices.Validate("prices"); err != nil {
@@ -419,6 +435,61 @@ func (c Config) Validate() error {
 		return fmt.Errorf("loss: %w", err)
 	}
 	return nil
+}
+
+// PolicySpec is the policy's kind and the options the config sets: the
+// section's fields that differ from the defaults, and its other keys.
+// auth and credential belong to the connection, not to the kind.
+func (c Config) PolicySpec() (string, map[string]any, error) {
+	set, err := component.Changed(c.Policy, DefaultConfig().Policy, "kind", "auth", "credential")
+	return c.Policy.Kind, set, err
+}
+
+// PolicyConfig decodes the policy section through its kind's factory.
+func (c Config) PolicyConfig() (component.Config, error) {
+	kind, set, err := c.PolicySpec()
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	pc, err := policy.Kinds.Decode(kind, set)
+	if err != nil {
+		return nil, sectionError("policy", kind, err)
+	}
+	return pc, nil
+}
+
+// BackendSpec is the backend's kind and the options the config sets, as
+// PolicySpec; credential and math_grader are the process's, not the
+// kind's.
+func (c Config) BackendSpec() (string, map[string]any, error) {
+	set, err := component.Changed(c.Backend, DefaultConfig().Backend, "kind", "credential", "math_grader")
+	return c.Backend.Kind, set, err
+}
+
+// BackendConfig decodes the backend section through its kind's factory.
+func (c Config) BackendConfig() (component.Config, error) {
+	kind, set, err := c.BackendSpec()
+	if err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	bc, err := executor.Backends.Decode(kind, set)
+	if err != nil {
+		return nil, sectionError("backend", kind, err)
+	}
+	return bc, nil
+}
+
+// sectionError names a kind's bad option by its key in the run config: a
+// kind's Validate says "openai.base_url ..."; here that key is
+// backend.base_url.
+func sectionError(section, kind string, err error) error {
+	msg := err.Error()
+	for _, p := range []string{kind + ".", section + "."} {
+		if strings.HasPrefix(msg, p) {
+			return errors.New(section + "." + strings.TrimPrefix(msg, p))
+		}
+	}
+	return fmt.Errorf("%s: %w", section, err)
 }
 
 // YAML renders the config.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
+	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/reward"
 )
 
@@ -313,6 +314,11 @@ func mutate(t *testing.T, name string, f reflect.Value) {
 		} else {
 			f.Set(reflect.Zero(f.Type()))
 		}
+	case reflect.Map:
+		// A kind's further options (policy.options, backend.options).
+		m := reflect.MakeMap(f.Type())
+		m.SetMapIndex(reflect.ValueOf("extra_option"), reflect.ValueOf(any(1)))
+		f.Set(m)
 	default:
 		t.Fatalf("field %s of kind %s: teach mutate about it", name, f.Kind())
 	}
@@ -350,4 +356,38 @@ policy:
 	if _, err := ParseConfig([]byte("canvas: {auth: {tokenfile: x}}")); err == nil || !strings.Contains(err.Error(), "tokenfile") {
 		t.Errorf("unknown auth key: %v, want an error naming it", err)
 	}
+}
+
+// The backend section sets every option of its kind, the ones the CLI has
+// included (openai's timeout and max_concurrency), and refuses options the
+// kind lacks, naming them.
+func TestBackendSectionSetsEveryOptionOfItsKind(t *testing.T) {
+	c, err := ParseConfig([]byte("backend: {kind: openai, base_url: \"http://127.0.0.1:1/v1\", model: m, timeout: 7s, max_concurrency: 3}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := c.BackendConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := bc.(executor.OpenAIConfig)
+	if oc.Timeout != 7*time.Second || oc.MaxConcurrency != 3 || oc.BaseURL != "http://127.0.0.1:1/v1" || oc.MaxTokens != executor.DefaultMaxTokens {
+		t.Errorf("openai config %+v", oc)
+	}
+	if _, err := ParseConfig([]byte("backend: {kind: sim, timeout: 7s}")); err == nil || !strings.Contains(err.Error(), `"timeout"`) {
+		t.Errorf("sim with timeout: %v, want the option named", err)
+	}
+	// The default config's hash does not move: older runs still resume.
+	if DefaultConfig().Hash() != mustParse(t, DefaultConfig().YAML()).Hash() {
+		t.Error("the default config's hash moved through a parse")
+	}
+}
+
+func mustParse(t *testing.T, s string) Config {
+	t.Helper()
+	c, err := ParseConfig([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/canvas"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/policy/embedded"
+	"github.com/flowsteer/flowsteer/internal/policy/remote"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -139,7 +140,7 @@ func TestDescribeReportsKindVersionAndLearning(t *testing.T) {
 				}
 			}
 			// The client sees the same through RemotePolicy.
-			rp, err := flowsteer.NewRemotePolicy(testCtx(t), h.conn)
+			rp, err := remote.New(testCtx(t), h.conn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +207,7 @@ func TestActStreamServesAWholeEpisodeThroughRolloutPlay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := start(t, tc.make(t), "")
 			ctx := testCtx(t)
-			rp, err := flowsteer.NewRemotePolicy(ctx, h.conn)
+			rp, err := remote.New(ctx, h.conn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,7 +269,7 @@ func TestUpdateOnANonLearningPolicyIsUnimplemented(t *testing.T) {
 				}
 			}
 			// RemotePolicy passes the status through.
-			rp, err := flowsteer.NewRemotePolicy(ctx, h.conn)
+			rp, err := remote.New(ctx, h.conn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -343,7 +344,7 @@ func TestUpdateOnEmbeddedReturnsStatsAndChangesTheVersion(t *testing.T) {
 		t.Fatalf("describe after update: %v %v", d, err)
 	}
 	// Through RemotePolicy, whose Info follows the new version.
-	rp, err := flowsteer.NewRemotePolicy(ctx, h.conn)
+	rp, err := remote.New(ctx, h.conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +566,7 @@ func TestRemotePolicyInfoIsSafeDuringUpdate(t *testing.T) {
 	p := newEmbedded(t)
 	h := start(t, p, "")
 	ctx := testCtx(t)
-	rp, err := flowsteer.NewRemotePolicy(ctx, h.conn)
+	rp, err := remote.New(ctx, h.conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +602,7 @@ func TestRemotePolicyCheckpointsFollowTheLoadedVersion(t *testing.T) {
 	p := newEmbedded(t)
 	h := start(t, p, t.TempDir())
 	ctx := testCtx(t)
-	rp, err := flowsteer.NewRemotePolicy(ctx, h.conn)
+	rp, err := remote.New(ctx, h.conn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/server/servertest"
 	"github.com/flowsteer/flowsteer/internal/system"
+	"github.com/flowsteer/flowsteer/internal/trainer"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
 )
 
@@ -55,12 +55,12 @@ func TestTrainerSendsCanvasToken(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		auth     func(c *flowsteer.Credentials)
+		auth     func(c *trainer.Credentials)
 		wantCode codes.Code
 	}{
-		{"token file", func(c *flowsteer.Credentials) { c.TokenFile = tokenFile }, codes.OK},
-		{"no token", func(*flowsteer.Credentials) {}, codes.Unauthenticated},
-		{"wrong token", func(c *flowsteer.Credentials) { c.Token = "not-the-token-0123456789abcdef" }, codes.Unauthenticated},
+		{"token file", func(c *trainer.Credentials) { c.TokenFile = tokenFile }, codes.OK},
+		{"no token", func(*trainer.Credentials) {}, codes.Unauthenticated},
+		{"wrong token", func(c *trainer.Credentials) { c.Token = "not-the-token-0123456789abcdef" }, codes.Unauthenticated},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

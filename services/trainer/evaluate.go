@@ -9,35 +9,38 @@ import (
 	"strings"
 	"sync"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/component"
 	"github.com/flowsteer/flowsteer/internal/cost"
+	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/policy"
-	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/trainer"
 )
 
 // EvalSpec describes an evaluation of one policy next to baselines.
 type EvalSpec struct {
-	Policy      *pb.PolicySpec
-	Tasks       []*pb.Task
-	Baselines   []string
-	Concurrency int
-	Backend     string // sim (default) or openai with BaseURL and Model
-	BaseURL     string
-	Model       string
-	Sample      bool
-	Seed        int64
-	MaxRounds   int
-	Observer    trainer.Observer
-	Logger      *slog.Logger
+	// Policy is a kind of policy.Kinds and PolicyOptions the options set
+	// (PolicySpecOptions reads them from a request).
+	Policy        string
+	PolicyOptions map[string]any
+	Tasks         []*pb.Task
+	Baselines     []string
+	Concurrency   int
+	// Backend is a kind of executor.Backends ("" = sim) and
+	// BackendOptions the options set.
+	Backend        string
+	BackendOptions map[string]any
+	Sample         bool
+	Seed           int64
+	MaxRounds      int
+	Observer       trainer.Observer
+	Logger         *slog.Logger
 	// Prices price each policy's cost (PolicyEval.cost).
 	Prices cost.Table
 	// DialOptions reach a remote policy (TLS, bearer token: see
@@ -46,9 +49,6 @@ type EvalSpec struct {
 	// MathGrader grades math answers: auto (also when empty), math-verify
 	// or go (system.MathGraderSetting).
 	MathGrader string
-	// SimSeed seeds the simulated executor (0: the default config's, 1),
-	// so that the seeds of an experiment re-draw the simulation.
-	SimSeed int64
 }
 
 // EvaluatePolicy plays one episode per task for the policy and each
@@ -61,13 +61,13 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 	if s.Backend != "" {
 		cfg.Backend.Kind = s.Backend
 	}
-	cfg.Backend.BaseURL, cfg.Backend.Model = s.BaseURL, s.Model
+	bc, err := executor.Backends.Decode(cfg.Backend.Kind, s.BackendOptions)
+	if err != nil {
+		return nil, err
+	}
 	cfg.Backend.MathGrader = s.MathGrader
 	if s.Seed != 0 {
 		cfg.Seed = s.Seed
-	}
-	if s.SimSeed != 0 {
-		cfg.Backend.SimSeed = s.SimSeed
 	}
 	if s.MaxRounds > 0 {
 		cfg.MaxRounds = s.MaxRounds
@@ -75,7 +75,7 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 	p := &Prepared{dialOptions: s.DialOptions}
 	defer p.Close()
 	env := trainer.Env{}
-	if err := p.canvas(ctx, cfg, &env, s.Logger); err != nil {
+	if err := p.canvas(ctx, cfg, bc, &env, s.Logger); err != nil {
 		return nil, err
 	}
 	if s.Observer != nil {
@@ -85,13 +85,18 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 			}
 		}
 	}
-	pol, actor, err := p.evalPolicy(ctx, s.Policy, cfg.Seed)
+	pc, err := policy.Kinds.Decode(s.Policy, s.PolicyOptions)
 	if err != nil {
 		return nil, err
 	}
-	entries := []trainer.EvalEntry{{Name: policyName(s.Policy, pol), Actor: actor, Greedy: !s.Sample}}
+	pol, err := policy.Kinds.Create(ctx, s.Policy, pc, policy.Deps{Seed: cfg.Seed, Connect: p.policyConnector("policy", flowsteer.Credentials{})})
+	if err != nil {
+		return nil, err
+	}
+	actor := func(ctx context.Context) (rollout.Actor, error) { return rollout.ActorFor(ctx, pol) }
+	entries := []trainer.EvalEntry{{Name: evalName(s.Policy, s.PolicyOptions, pol), Actor: actor, Greedy: !s.Sample}}
 	for _, b := range s.Baselines {
-		bp, err := trainer.Baseline(b, cfg.Seed)
+		bp, err := policy.Baseline(ctx, b, cfg.Seed)
 		if err != nil {
 			return nil, err
 		}
@@ -107,64 +112,42 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 	return rep, nil
 }
 
-func policyName(spec *pb.PolicySpec, p policy.Policy) string {
-	switch spec.GetKind() {
-	case "fixed":
-		return "fixed:" + spec.GetDsl()
-	case "embedded":
-		if spec.GetCheckpoint() != "" {
-			return "embedded:" + filepath.Base(spec.GetCheckpoint())
-		}
+// evalName names the evaluated policy in the report: KIND:DSL for a
+// workflow, KIND:FILE for a checkpoint, else the policy's own kind.
+func evalName(kind string, set map[string]any, p policy.Policy) string {
+	if d, ok := set["dsl"]; ok {
+		return fmt.Sprintf("%s:%v", kind, d)
+	}
+	if c, ok := set["checkpoint"]; ok && fmt.Sprint(c) != "" {
+		return fmt.Sprintf("%s:%s", kind, filepath.Base(fmt.Sprint(c)))
 	}
 	return p.Info().Kind
 }
 
-// evalPolicy builds the evaluated policy and its per-episode actor.
-func (p *Prepared) evalPolicy(ctx context.Context, spec *pb.PolicySpec, seed int64) (policy.Policy, func(context.Context) (rollout.Actor, error), error) {
-	inProc := func(pol policy.Policy) func(context.Context) (rollout.Actor, error) {
-		return func(context.Context) (rollout.Actor, error) { return rollout.InProcess{P: pol}, nil }
+// PolicySpecOptions reads a PolicySpec's options: its named fields
+// (address, checkpoint, dsl) where set, and its options map, whose values
+// are read as YAML scalars.
+func PolicySpecOptions(spec *pb.PolicySpec) (map[string]any, error) {
+	set := map[string]any{}
+	for k, v := range map[string]string{"address": spec.GetAddress(), "checkpoint": spec.GetCheckpoint(), "dsl": spec.GetDsl()} {
+		if v != "" {
+			set[k] = v
+		}
 	}
-	switch spec.GetKind() {
-	case "embedded":
-		pol, err := embedded.New(embedded.Config{Seed: seed})
-		if err != nil {
-			return nil, nil, err
+	for k, v := range spec.GetOptions() {
+		if _, dup := set[k]; dup {
+			return nil, fmt.Errorf("policy.options.%s: set twice (also policy.%s)", k, k)
 		}
-		if spec.GetCheckpoint() != "" {
-			if _, err := pol.Load(spec.GetCheckpoint(), ""); err != nil {
-				return nil, nil, err
-			}
-		}
-		return pol, inProc(pol), nil
-	case "random":
-		pol := policy.NewRandom(seed)
-		return pol, inProc(pol), nil
-	case "fixed":
-		pol, err := policy.NewFixed(spec.GetDsl())
-		if err != nil {
-			return nil, nil, err
-		}
-		return pol, inProc(pol), nil
-	case "remote":
-		opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, p.dialOptions...)
-		conn, err := grpc.NewClient(spec.GetAddress(), opts...)
-		if err != nil {
-			return nil, nil, fmt.Errorf("policy.address: %w", err)
-		}
-		p.closers = append(p.closers, func() { conn.Close() })
-		rp, err := flowsteer.NewRemotePolicy(ctx, conn)
-		if err != nil {
-			return nil, nil, err
-		}
-		return rp, func(ctx context.Context) (rollout.Actor, error) { return rp.Session(ctx) }, nil
+		set[k] = component.Text(v)
 	}
-	return nil, nil, fmt.Errorf("policy.kind %q: use embedded, remote, random or fixed", spec.GetKind())
+	return set, nil
 }
 
 // Evaluate streams progress, each episode and the final report.
 func (s *Service) Evaluate(req *pb.EvaluateRequest, stream grpc.ServerStreamingServer[pb.EvaluateResponse]) error {
-	if req.GetPolicy().GetKind() == "" {
-		return status.Error(codes.InvalidArgument, "policy.kind is required (embedded, remote, random or fixed)")
+	set, err := PolicySpecOptions(req.GetPolicy())
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	tasks := req.GetTasks()
 	if len(tasks) == 0 && req.GetTasksFile() == "" {
@@ -192,18 +175,23 @@ func (s *Service) Evaluate(req *pb.EvaluateRequest, stream grpc.ServerStreamingS
 		}
 		spec.Checkpoint = p
 	}
-	if spec.GetKind() == "remote" {
-		if err := s.checkDial("policy.address", spec.GetAddress()); err != nil {
-			return err
+	if spec.GetCheckpoint() != "" {
+		set["checkpoint"] = spec.Checkpoint
+	}
+	// The checkpoint was confined to the caller's runs above; every
+	// other option is vetted by its rule, as a StartRun config's are.
+	info, _ := policy.Kinds.Lookup(spec.GetKind())
+	rest := map[string]any{}
+	for k, v := range set {
+		if k != "checkpoint" {
+			rest[k] = v
 		}
 	}
-	for _, b := range req.GetBaselines() {
-		if _, err := trainer.Baseline(b, 1); err != nil {
-			return status.Errorf(codes.InvalidArgument, "baselines: %v", err)
-		}
+	if err := s.vetOptions("policy", info.Options, rest, "none"); err != nil {
+		return err
 	}
 	obs := &streamObserver{send: func(r *pb.EvaluateResponse) error { return stream.Send(r) }}
-	rep, err := EvaluatePolicy(stream.Context(), EvalSpec{Policy: spec, Tasks: tasks, Baselines: req.GetBaselines(),
+	rep, err := EvaluatePolicy(stream.Context(), EvalSpec{Policy: spec.GetKind(), PolicyOptions: set, Tasks: tasks, Baselines: req.GetBaselines(),
 		Concurrency: int(req.GetConcurrency()), Backend: req.GetBackend(), Sample: req.GetSample(), Seed: req.GetSeed(), Observer: obs, Logger: s.Logger})
 	if err != nil {
 		if status.Code(err) != codes.Unknown {

@@ -20,11 +20,12 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/cost"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/server"
-	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/trainer"
 )
 
@@ -110,16 +111,15 @@ const (
 // checkEvaluate refuses an Evaluate request no evaluation could run,
 // before a canvas is built or an episode plays.
 func checkEvaluate(m *pb.EvaluateRequest) error {
-	switch k := m.GetPolicy().GetKind(); k {
-	case "":
-		return errors.New("policy.kind is required (embedded, remote, random or fixed)")
-	case "embedded", "remote", "random":
-	case "fixed":
-		if _, err := trainer.Baseline("fixed:"+m.GetPolicy().GetDsl(), 1); err != nil {
-			return fmt.Errorf("policy.dsl: %w", err)
-		}
-	default:
-		return fmt.Errorf("policy.kind %q: use embedded, remote, random or fixed", k)
+	if m.GetPolicy().GetKind() == "" {
+		return fmt.Errorf("policy.kind is required (%s)", strings.Join(policy.Kinds.Kinds(), ", "))
+	}
+	set, err := PolicySpecOptions(m.GetPolicy())
+	if err != nil {
+		return err
+	}
+	if _, err := policy.Kinds.Decode(m.GetPolicy().GetKind(), set); err != nil {
+		return fmt.Errorf("policy: %w", err)
 	}
 	if len(m.GetTasks()) == 0 && m.GetTasksFile() == "" {
 		return errors.New("tasks or tasks_file is required")
@@ -137,17 +137,14 @@ func checkEvaluate(m *pb.EvaluateRequest) error {
 	}
 	for i, b := range m.GetBaselines() {
 		// The rule of a run's eval.baselines.
-		if b != "random" && b != "cot" && b != "self-consistency" && b != "full" && !strings.HasPrefix(b, "fixed:") {
-			return fmt.Errorf("baselines[%d] %q: use random, cot, self-consistency, full or fixed:DSL", i, b)
-		}
-		if _, err := trainer.Baseline(b, 1); err != nil {
+		if _, _, err := policy.CheckBaseline(b); err != nil {
 			return fmt.Errorf("baselines[%d]: %w", i, err)
 		}
 	}
-	switch b := m.GetBackend(); b {
-	case "", system.KindSim, system.KindOpenAI, system.KindLlamaCpp:
-	default:
-		return fmt.Errorf("backend %q: use %s, %s or %s", b, system.KindSim, system.KindOpenAI, system.KindLlamaCpp)
+	if b := m.GetBackend(); b != "" {
+		if _, ok := executor.Backends.Lookup(b); !ok {
+			return fmt.Errorf("backend: %w", executor.Backends.UnknownKind(b))
+		}
 	}
 	return nil
 }

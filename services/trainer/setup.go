@@ -27,10 +27,9 @@ import (
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	"github.com/flowsteer/flowsteer/data"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/component"
 	"github.com/flowsteer/flowsteer/internal/executor"
-	"github.com/flowsteer/flowsteer/internal/llamacpp"
 	"github.com/flowsteer/flowsteer/internal/policy"
-	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/replay"
 	"github.com/flowsteer/flowsteer/internal/rollout"
@@ -54,7 +53,9 @@ type Prepared struct {
 	Simulated bool
 	Models    []string
 	Hardware  string
-	closers   []func()
+	// model is the executor's model, for the run record.
+	model   string
+	closers []func()
 	// dialOptions are added to every connection to remote services
 	// (Options.DialOptions).
 	dialOptions []grpc.DialOption
@@ -206,7 +207,11 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 	}
 
 	env := trainer.Env{Store: st, Dir: o.Dir, Observer: o.Observer, Hardware: p.Hardware}
-	if err := p.canvas(ctx, cfg, &env, o.Logger); err != nil {
+	bc, err := cfg.BackendConfig()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.canvas(ctx, cfg, bc, &env, o.Logger); err != nil {
 		return nil, err
 	}
 	if err := p.policy(ctx, cfg, &env); err != nil {
@@ -262,7 +267,7 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 
 func newRunRecord(id string, cfg trainer.Config, p *Prepared) runstore.Run {
 	return runstore.Run{ID: id, Name: cfg.Name, Status: "pending", ConfigYAML: cfg.YAML(), ConfigHash: cfg.Hash(),
-		Backend: cfg.Backend.Kind, Policy: cfg.Policy.Kind, Model: modelName(cfg), Hardware: p.Hardware, Simulated: p.Simulated,
+		Backend: cfg.Backend.Kind, Policy: cfg.Policy.Kind, Model: p.model, Hardware: p.Hardware, Simulated: p.Simulated,
 		TotalSteps: int64(cfg.Steps), Created: time.Now(), Updated: time.Now()}
 }
 
@@ -291,16 +296,6 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-func modelName(cfg trainer.Config) string {
-	if cfg.Backend.Kind == "sim" {
-		return "sim (simulated executor)"
-	}
-	if cfg.Backend.Kind == system.KindLlamaCpp {
-		return llamacpp.ModelName
-	}
-	return cfg.Backend.Model
 }
 
 func hardware() string {
@@ -356,10 +351,13 @@ func loadTasks(ctx context.Context, cfg trainer.Config) (train, evalSet []*pb.Ta
 // or the configured addresses: one balanced connection over every replica
 // (flowsteer.DialBalanced), each episode on one healthy replica, round
 // robin, and an episode that loses its replica played again elsewhere.
-func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.Env, log *slog.Logger) error {
+//
+// bc is the backend's config, decoded from cfg's backend section (or given
+// by Evaluate) by executor.Backends.
+func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, bc component.Config, env *trainer.Env, log *slog.Logger) error {
 	env.Retryable = flowsteer.Retryable
 	if len(cfg.Canvas.Addresses) > 0 {
-		creds, err := p.withCredential("canvas.credential", cfg.Canvas.Auth, cfg.Canvas.Credential)
+		creds, err := p.withCredential("canvas.credential", flowsteer.Credentials(cfg.Canvas.Auth), cfg.Canvas.Credential)
 		if err != nil {
 			return err
 		}
@@ -373,27 +371,27 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 		}
 		p.closers = append(p.closers, func() { c.Close() })
 		env.Canvas = canvasClient{c}
-		p.Simulated = cfg.Backend.Kind == "sim"
+		info, _ := executor.Backends.Lookup(cfg.Backend.Kind)
+		p.Simulated = info.HasTrait(executor.TraitSimulated)
+		p.model = cfg.Backend.Model
+		if p.model == "" {
+			p.model = cfg.Backend.Kind
+		}
 		p.Models = append(p.Models, "math grader: the remote canvases' own (flowsteer serve --math-grader)")
 		return nil
 	}
 	o := system.DefaultOptions()
-	o.Backend = cfg.Backend.Kind
-	o.SimConfig = cfg.Backend.SimConfig
-	seed := cfg.Backend.SimSeed
-	o.SimSeed = &seed
-	if cfg.Backend.Kind == system.KindOpenAI {
-		o.OpenAI = executor.OpenAIConfig{Name: "openai", BaseURL: cfg.Backend.BaseURL, Model: cfg.Backend.Model, APIKeyEnv: cfg.Backend.APIKeyEnv}
-		if cfg.Backend.Credential != "" || p.serverKeys {
-			o.OpenAI.UseAPIKey = true
-			if cfg.Backend.Credential != "" {
-				c, err := p.withCredential("backend.credential", flowsteer.Credentials{}, cfg.Backend.Credential)
-				if err != nil {
-					return err
-				}
-				o.OpenAI.APIKey = c.Token
+	o.Backend, o.BackendConfig = cfg.Backend.Kind, bc
+	if cfg.Backend.Credential != "" || p.serverKeys {
+		key := ""
+		if cfg.Backend.Credential != "" {
+			c, err := p.withCredential("backend.credential", flowsteer.Credentials{}, cfg.Backend.Credential)
+			if err != nil {
+				return err
 			}
+			key = c.Token
 		}
+		o.APIKey = &key
 	}
 	mg, err := system.MathGraderSetting(cfg.Backend.MathGrader)
 	if err != nil {
@@ -407,6 +405,7 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 	p.closers = append(p.closers, func() { _ = sys.Close() }) // a managed llama.cpp server stops last
 	p.Simulated = sys.Simulated
 	b, _ := sys.Backends.Get("")
+	p.model = b.Model()
 	p.Models = append(p.Models, "executor: "+b.Model(), "math grader: "+sys.MathGraderName())
 	// Every executor call is recorded per episode so that each stored
 	// episode can be replayed exactly (internal/replay).
@@ -443,51 +442,54 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, env *trainer.
 	return nil
 }
 
-// policy creates the learner: the embedded Go policy in process, or a
-// remote PolicyService whose episodes each get an ActStream.
+// policy creates the learner through policy.Kinds: the embedded Go
+// learner in process, or a remote PolicyService whose episodes each get an
+// ActStream. Only kinds with policy.TraitLearns get here (Config.Validate).
 func (p *Prepared) policy(ctx context.Context, cfg trainer.Config, env *trainer.Env) error {
-	switch cfg.Policy.Kind {
-	case "embedded":
-		l, err := embedded.New(embedded.Config{Hidden: cfg.Policy.Hidden, LearningRate: cfg.Optimizer.LearningRate, MaxGradNorm: cfg.Optimizer.MaxGradNorm, Seed: cfg.Seed})
-		if err != nil {
-			return err
-		}
-		env.Learner = l
-		p.Models = append(p.Models, "policy: embedded Go network ("+l.Info().Version+")")
-		return nil
-	case "remote":
-		// One balanced connection: each episode's ActStream goes to one
-		// healthy replica; a lone address behaves as before.
-		addrs := cfg.PolicyAddresses()
-		where := strings.Join(addrs, ",")
-		creds, err := p.withCredential("policy.credential", cfg.Policy.Auth, cfg.Policy.Credential)
-		if err != nil {
-			return err
-		}
+	pc, err := cfg.PolicyConfig()
+	if err != nil {
+		return err
+	}
+	creds, err := p.withCredential("policy.credential", flowsteer.Credentials(cfg.Policy.Auth), cfg.Policy.Credential)
+	if err != nil {
+		return err
+	}
+	deps := policy.Deps{Seed: cfg.Seed, LearningRate: cfg.Optimizer.LearningRate, MaxGradNorm: cfg.Optimizer.MaxGradNorm,
+		Connect: p.policyConnector("policy.auth", creds)}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pol, err := policy.Kinds.Create(dctx, cfg.Policy.Kind, pc, deps)
+	if err != nil {
+		return err
+	}
+	l, ok := pol.(policy.Learner)
+	if !ok || !pol.Info().CanLearn {
+		return fmt.Errorf("policy %s (%s) cannot learn: training needs a learner", strings.Join(cfg.PolicyAddresses(), ","), pol.Info().Kind)
+	}
+	env.Learner = l
+	if sp, ok := pol.(rollout.SessionPolicy); ok {
+		env.NewActor = sp.NewActor
+	}
+	p.Models = append(p.Models, "policy: "+policy.Name(pol))
+	return nil
+}
+
+// policyConnector reaches PolicyService replicas for policy kind remote:
+// one balanced connection (each episode's ActStream goes to one healthy
+// replica; a lone address behaves as a plain connection), closed with p.
+func (p *Prepared) policyConnector(key string, creds flowsteer.Credentials) func(context.Context, []string) (pb.PolicyServiceClient, error) {
+	return func(_ context.Context, addrs []string) (pb.PolicyServiceClient, error) {
 		auth, err := creds.DialOptions()
 		if err != nil {
-			return fmt.Errorf("policy.auth: %w", err)
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		conn, err := flowsteer.BalancedConn(pb.PolicyService_ServiceDesc.ServiceName, addrs, append(auth, p.dialOptions...)...)
 		if err != nil {
-			return fmt.Errorf("policy.address: %w", err)
+			return nil, err
 		}
 		p.closers = append(p.closers, func() { conn.Close() })
-		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		rp, err := flowsteer.NewRemotePolicy(dctx, conn)
-		if err != nil {
-			return fmt.Errorf("policy at %s: %w", where, err)
-		}
-		if !rp.Info().CanLearn {
-			return fmt.Errorf("policy at %s (%s) cannot learn: training needs a learner", where, rp.Info().Kind)
-		}
-		env.Learner = rp
-		env.NewActor = func(ctx context.Context) (rollout.Actor, error) { return rp.Session(ctx) }
-		p.Models = append(p.Models, "policy: "+rp.Info().Kind+" "+rp.Info().Model)
-		return nil
+		return pb.NewPolicyServiceClient(conn), nil
 	}
-	return fmt.Errorf("policy.kind %q is not supported", cfg.Policy.Kind)
 }
 
 // canvasClient opens episodes through one (possibly balanced) client.
@@ -500,5 +502,3 @@ func (c canvasClient) Open(ctx context.Context, t *pb.Task, cfg *pb.EpisodeConfi
 	}
 	return ep, nil
 }
-
-var _ policy.Learner = (*embedded.Policy)(nil)

@@ -11,6 +11,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/flowsteer/flowsteer/internal/auth"
+	"github.com/flowsteer/flowsteer/internal/component"
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/trainer"
 )
@@ -48,10 +51,6 @@ func (s *Service) checkConfig(cfg trainer.Config) error {
 			}
 		}
 	}
-	if cfg.Backend.APIKeyEnv != "" {
-		return status.Errorf(codes.PermissionDenied,
-			"backend.api_key_env: a run config sent to this server may not name its environment variables; name a credential its operator declared with backend.credential (declared: %s)", declared)
-	}
 	for key, name := range map[string]string{"canvas.credential": cfg.Canvas.Credential, "policy.credential": cfg.Policy.Credential, "backend.credential": cfg.Backend.Credential} {
 		if name != "" && !s.Credentials.Has(name) {
 			return status.Errorf(codes.PermissionDenied, "%s %q is not declared on this server (declared: %s)", key, auth.Clip(name, 64), declared)
@@ -62,16 +61,66 @@ func (s *Service) checkConfig(cfg trainer.Config) error {
 			return err
 		}
 	}
-	if cfg.Policy.Kind == "remote" {
-		for i, a := range cfg.PolicyAddresses() {
-			if err := s.checkDial(fmt.Sprintf("policy.addresses[%d]", i), a); err != nil {
-				return err
-			}
-		}
+	pk, pset, err := cfg.PolicySpec()
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	if cfg.Backend.Kind == "openai" {
-		if err := s.checkDial("backend.base_url", cfg.Backend.BaseURL); err != nil {
-			return err
+	pinfo, _ := policy.Kinds.Lookup(pk)
+	if err := s.vetOptions("policy", pinfo.Options, pset, declared); err != nil {
+		return err
+	}
+	bk, bset, err := cfg.BackendSpec()
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	binfo, _ := executor.Backends.Lookup(bk)
+	return s.vetOptions("backend", binfo.Options, bset, declared)
+}
+
+// vetOptions applies each set option's vet rule (component.Option.Vet) to
+// a client's config: a server's files, environment variables and
+// addresses are its operator's to name.
+func (s *Service) vetOptions(section string, opts []component.Option, set map[string]any, declared string) error {
+	for _, o := range opts {
+		v, ok := set[o.Key]
+		if !ok {
+			continue
+		}
+		key := section + "." + o.Key
+		var vals []string
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				vals = append(vals, fmt.Sprint(e))
+			}
+		case []string:
+			vals = x
+		default:
+			vals = []string{fmt.Sprint(x)}
+		}
+		for _, val := range vals {
+			if val == "" {
+				continue
+			}
+			switch o.Vet {
+			case "file", "env":
+				if !s.ClientConfigs {
+					continue // the server's operator lets clients name its files and variables
+				}
+				if o.Vet == "env" {
+					return status.Errorf(codes.PermissionDenied,
+						"%s: a run config sent to this server may not name its environment variables; name a credential its operator declared with %s.credential (declared: %s)", key, section, declared)
+				}
+				return status.Errorf(codes.PermissionDenied, "%s: a run config sent to this server may not name files on it", key)
+			case "data":
+				if _, err := s.dataPath(key, val); err != nil {
+					return err
+				}
+			case "addr":
+				if err := s.checkDial(key, val); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/policy/remote"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/task"
@@ -134,7 +135,7 @@ func TestEveryPolicyKindPlaysToTheEndOverRealGRPC(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		rp, err := flowsteer.NewRemotePolicy(ctx, conn)
+		rp, err := remote.New(ctx, conn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -51,62 +51,62 @@ var reservedBodyKeys = []string{
 type Config struct {
 	// BaseURL is the server's OpenAI-compatible root, e.g.
 	// http://127.0.0.1:8000/v1; /chat/completions is appended.
-	BaseURL string `yaml:"base_url" json:"base_url"`
+	BaseURL string `yaml:"base_url" json:"base_url" flag:"policy-url" vet:"addr" doc:"base URL of the policy model's OpenAI-compatible endpoint (required)"`
 	// Model is the served model name; with vLLM and a LoRA adapter, the
 	// adapter's name. It is also the decisions' policy_version, so a
 	// trainer that loads each new adapter under a new name can tell which
 	// policy produced which decision.
-	Model string `yaml:"model" json:"model"`
+	Model string `yaml:"model" json:"model" flag:"policy-model" doc:"the served policy model (required)"`
 	// APIKeyEnv names the environment variable holding the key, so the key
 	// itself never sits in a config file. An unset or empty variable sends
 	// no Authorization header, as local servers expect.
-	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env"`
+	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env" vet:"env" doc:"environment variable holding the API key (unset = no key)"`
 
 	// Sampling defaults; an act's policy.Sampling overrides them. A
 	// temperature of 0 takes the default: greedy decoding is asked per act
 	// (Sampling.Greedy), as evaluation does. TopK < 0 leaves top_k out of
 	// the request, for hosted APIs that refuse the field.
-	Temperature float64 `yaml:"temperature" json:"temperature"`
-	TopP        float64 `yaml:"top_p" json:"top_p"`
-	TopK        int     `yaml:"top_k" json:"top_k"`
+	Temperature float64 `yaml:"temperature" json:"temperature" doc:"sampling temperature (0 = the default; greedy is asked per act)"`
+	TopP        float64 `yaml:"top_p" json:"top_p" doc:"nucleus sampling"`
+	TopK        int     `yaml:"top_k" json:"top_k" doc:"top-k sampling (negative = left out of requests)"`
 
 	// Reply caps per prompt kind, used when neither the act's sampling nor
 	// the rendered prompt sets one; repairs always use RepairMaxTokens.
-	ActionMaxTokens int `yaml:"action_max_tokens" json:"action_max_tokens"`
-	PromptMaxTokens int `yaml:"prompt_max_tokens" json:"prompt_max_tokens"`
-	RepairMaxTokens int `yaml:"repair_max_tokens" json:"repair_max_tokens"`
+	ActionMaxTokens int `yaml:"action_max_tokens" json:"action_max_tokens" doc:"reply cap of action turns"`
+	PromptMaxTokens int `yaml:"prompt_max_tokens" json:"prompt_max_tokens" doc:"reply cap of prompt-writing turns"`
+	RepairMaxTokens int `yaml:"repair_max_tokens" json:"repair_max_tokens" doc:"reply cap of a repair request"`
 
 	// Timeout bounds one HTTP attempt, not the act with its retries and
 	// repairs; the caller's context bounds that.
-	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	Timeout time.Duration `yaml:"timeout" json:"timeout" doc:"timeout of one HTTP attempt"`
 	// MaxRetries is the number of retries after the first attempt on 429,
 	// 5xx, connection errors and attempt timeouts; negative disables them.
-	MaxRetries  int           `yaml:"max_retries" json:"max_retries"`
-	BackoffBase time.Duration `yaml:"backoff_base" json:"backoff_base"`
-	BackoffMax  time.Duration `yaml:"backoff_max" json:"backoff_max"`
+	MaxRetries  int           `yaml:"max_retries" json:"max_retries" doc:"retries on 429, 5xx and timeouts (negative = none)"`
+	BackoffBase time.Duration `yaml:"backoff_base" json:"backoff_base" doc:"first retry wait"`
+	BackoffMax  time.Duration `yaml:"backoff_max" json:"backoff_max" doc:"longest retry wait"`
 	// MaxConcurrency bounds the HTTP requests in flight across all the
 	// episodes sharing this policy.
-	MaxConcurrency int `yaml:"max_concurrency" json:"max_concurrency"`
+	MaxConcurrency int `yaml:"max_concurrency" json:"max_concurrency" doc:"HTTP requests in flight across episodes"`
 
 	// Logprobs asks for the log-probability of each sampled token (the
 	// default, nil, is on): CWRPO's ratio needs the acting policy's
 	// log-probs of exactly the sampled tokens.
-	Logprobs *bool `yaml:"logprobs" json:"logprobs"`
+	Logprobs *bool `yaml:"logprobs" json:"logprobs" doc:"ask for sampled tokens' log-probs (CWRPO needs them)"`
 	// TokenIDs sends vLLM's return_tokens_as_token_ids, so that sampled
 	// tokens come back as ids rather than strings that may not re-tokenise
 	// to the same ids. vLLM only: other servers reject or ignore it, and
 	// a reply whose tokens are not ids is then an error.
-	TokenIDs bool `yaml:"token_ids" json:"token_ids"`
+	TokenIDs bool `yaml:"token_ids" json:"token_ids" doc:"vLLM only: sampled tokens come back as ids"`
 
 	// RepairAttempts bounds the repair requests made when an action reply
 	// holds no parsable action (SPEC section 5: one); negative disables them.
-	RepairAttempts int `yaml:"repair_attempts" json:"repair_attempts"`
+	RepairAttempts int `yaml:"repair_attempts" json:"repair_attempts" doc:"repair requests when a reply holds no action"`
 
 	// ExtraBody is merged into every request (server options such as
 	// chat_template_kwargs or min_p). Options that change how the prompt is
 	// rendered, such as chat_template_kwargs, must be given to the learner
 	// too: Info().Extra carries them.
-	ExtraBody map[string]any `yaml:"extra_body" json:"extra_body"`
+	ExtraBody map[string]any `yaml:"extra_body" json:"extra_body" doc:"fields merged into every request"`
 }
 
 // DefaultConfig returns the defaults with logprobs on; BaseURL and Model

@@ -1777,7 +1777,12 @@ type PolicySpec struct {
 	// Checkpoint for learning policies.
 	Checkpoint string `protobuf:"bytes,3,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	// DSL for fixed.
-	Dsl           string `protobuf:"bytes,4,opt,name=dsl,proto3" json:"dsl,omitempty"`
+	Dsl string `protobuf:"bytes,4,opt,name=dsl,proto3" json:"dsl,omitempty"`
+	// Further options of the kind, by their config keys (docs/config.md),
+	// each written as a YAML scalar: {"base_url": "http://...", "model": "m"}
+	// for kind llm. The fields above are the same options under their own
+	// names; naming one twice is an error.
+	Options       map[string]string `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1838,6 +1843,13 @@ func (x *PolicySpec) GetDsl() string {
 		return x.Dsl
 	}
 	return ""
+}
+
+func (x *PolicySpec) GetOptions() map[string]string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
 }
 
 type EvaluateRequest struct {
@@ -2211,7 +2223,7 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\x10CancelRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"8\n" +
 	"\x11CancelRunResponse\x12#\n" +
-	"\x03run\x18\x01 \x01(\v2\x11.flowsteer.v1.RunR\x03run\"l\n" +
+	"\x03run\x18\x01 \x01(\v2\x11.flowsteer.v1.RunR\x03run\"\xe9\x01\n" +
 	"\n" +
 	"PolicySpec\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
@@ -2219,7 +2231,11 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x03 \x01(\tR\n" +
 	"checkpoint\x12\x10\n" +
-	"\x03dsl\x18\x04 \x01(\tR\x03dsl\"\x92\x02\n" +
+	"\x03dsl\x18\x04 \x01(\tR\x03dsl\x12?\n" +
+	"\aoptions\x18\x05 \x03(\v2%.flowsteer.v1.PolicySpec.OptionsEntryR\aoptions\x1a:\n" +
+	"\fOptionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x02\n" +
 	"\x0fEvaluateRequest\x120\n" +
 	"\x06policy\x18\x01 \x01(\v2\x18.flowsteer.v1.PolicySpecR\x06policy\x12(\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x12.flowsteer.v1.TaskR\x05tasks\x12\x1d\n" +
@@ -2264,7 +2280,7 @@ func file_flowsteer_v1_trainer_proto_rawDescGZIP() []byte {
 }
 
 var file_flowsteer_v1_trainer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flowsteer_v1_trainer_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_flowsteer_v1_trainer_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_flowsteer_v1_trainer_proto_goTypes = []any{
 	(RunStatus)(0),                // 0: flowsteer.v1.RunStatus
 	(*CostSummary)(nil),           // 1: flowsteer.v1.CostSummary
@@ -2293,10 +2309,11 @@ var file_flowsteer_v1_trainer_proto_goTypes = []any{
 	nil,                           // 24: flowsteer.v1.StepMetrics.OperatorUsageEntry
 	nil,                           // 25: flowsteer.v1.StepMetrics.PhaseSecondsEntry
 	nil,                           // 26: flowsteer.v1.StepMetrics.GroupCostEntry
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(TaskFamily)(0),               // 28: flowsteer.v1.TaskFamily
-	(*RewardBreakdown)(nil),       // 29: flowsteer.v1.RewardBreakdown
-	(*Task)(nil),                  // 30: flowsteer.v1.Task
+	nil,                           // 27: flowsteer.v1.PolicySpec.OptionsEntry
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(TaskFamily)(0),               // 29: flowsteer.v1.TaskFamily
+	(*RewardBreakdown)(nil),       // 30: flowsteer.v1.RewardBreakdown
+	(*Task)(nil),                  // 31: flowsteer.v1.Task
 }
 var file_flowsteer_v1_trainer_proto_depIdxs = []int32{
 	23, // 0: flowsteer.v1.StepMetrics.accuracy_by_family:type_name -> flowsteer.v1.StepMetrics.AccuracyByFamilyEntry
@@ -2305,18 +2322,18 @@ var file_flowsteer_v1_trainer_proto_depIdxs = []int32{
 	1,  // 3: flowsteer.v1.StepMetrics.cost:type_name -> flowsteer.v1.CostSummary
 	26, // 4: flowsteer.v1.StepMetrics.group_cost:type_name -> flowsteer.v1.StepMetrics.GroupCostEntry
 	0,  // 5: flowsteer.v1.Run.status:type_name -> flowsteer.v1.RunStatus
-	27, // 6: flowsteer.v1.Run.created:type_name -> google.protobuf.Timestamp
-	27, // 7: flowsteer.v1.Run.updated:type_name -> google.protobuf.Timestamp
+	28, // 6: flowsteer.v1.Run.created:type_name -> google.protobuf.Timestamp
+	28, // 7: flowsteer.v1.Run.updated:type_name -> google.protobuf.Timestamp
 	2,  // 8: flowsteer.v1.Run.last_metrics:type_name -> flowsteer.v1.StepMetrics
 	1,  // 9: flowsteer.v1.Run.cost:type_name -> flowsteer.v1.CostSummary
-	28, // 10: flowsteer.v1.EpisodeSummary.family:type_name -> flowsteer.v1.TaskFamily
-	29, // 11: flowsteer.v1.EpisodeSummary.reward:type_name -> flowsteer.v1.RewardBreakdown
+	29, // 10: flowsteer.v1.EpisodeSummary.family:type_name -> flowsteer.v1.TaskFamily
+	30, // 11: flowsteer.v1.EpisodeSummary.reward:type_name -> flowsteer.v1.RewardBreakdown
 	1,  // 12: flowsteer.v1.EpisodeSummary.cost:type_name -> flowsteer.v1.CostSummary
 	5,  // 13: flowsteer.v1.PolicyEval.metrics:type_name -> flowsteer.v1.FamilyMetric
 	1,  // 14: flowsteer.v1.PolicyEval.cost:type_name -> flowsteer.v1.CostSummary
 	6,  // 15: flowsteer.v1.EvalReport.policies:type_name -> flowsteer.v1.PolicyEval
 	1,  // 16: flowsteer.v1.EvalReport.cost:type_name -> flowsteer.v1.CostSummary
-	27, // 17: flowsteer.v1.RunEvent.time:type_name -> google.protobuf.Timestamp
+	28, // 17: flowsteer.v1.RunEvent.time:type_name -> google.protobuf.Timestamp
 	3,  // 18: flowsteer.v1.RunEvent.status:type_name -> flowsteer.v1.Run
 	2,  // 19: flowsteer.v1.RunEvent.step:type_name -> flowsteer.v1.StepMetrics
 	4,  // 20: flowsteer.v1.RunEvent.episode:type_name -> flowsteer.v1.EpisodeSummary
@@ -2328,29 +2345,30 @@ var file_flowsteer_v1_trainer_proto_depIdxs = []int32{
 	2,  // 26: flowsteer.v1.GetRunResponse.steps:type_name -> flowsteer.v1.StepMetrics
 	3,  // 27: flowsteer.v1.ListRunsResponse.runs:type_name -> flowsteer.v1.Run
 	3,  // 28: flowsteer.v1.CancelRunResponse.run:type_name -> flowsteer.v1.Run
-	20, // 29: flowsteer.v1.EvaluateRequest.policy:type_name -> flowsteer.v1.PolicySpec
-	30, // 30: flowsteer.v1.EvaluateRequest.tasks:type_name -> flowsteer.v1.Task
-	8,  // 31: flowsteer.v1.EvaluateResponse.progress:type_name -> flowsteer.v1.Progress
-	4,  // 32: flowsteer.v1.EvaluateResponse.episode:type_name -> flowsteer.v1.EpisodeSummary
-	7,  // 33: flowsteer.v1.EvaluateResponse.report:type_name -> flowsteer.v1.EvalReport
-	1,  // 34: flowsteer.v1.StepMetrics.GroupCostEntry.value:type_name -> flowsteer.v1.CostSummary
-	10, // 35: flowsteer.v1.TrainerService.StartRun:input_type -> flowsteer.v1.StartRunRequest
-	12, // 36: flowsteer.v1.TrainerService.WatchRun:input_type -> flowsteer.v1.WatchRunRequest
-	14, // 37: flowsteer.v1.TrainerService.GetRun:input_type -> flowsteer.v1.GetRunRequest
-	16, // 38: flowsteer.v1.TrainerService.ListRuns:input_type -> flowsteer.v1.ListRunsRequest
-	18, // 39: flowsteer.v1.TrainerService.CancelRun:input_type -> flowsteer.v1.CancelRunRequest
-	21, // 40: flowsteer.v1.TrainerService.Evaluate:input_type -> flowsteer.v1.EvaluateRequest
-	11, // 41: flowsteer.v1.TrainerService.StartRun:output_type -> flowsteer.v1.StartRunResponse
-	13, // 42: flowsteer.v1.TrainerService.WatchRun:output_type -> flowsteer.v1.WatchRunResponse
-	15, // 43: flowsteer.v1.TrainerService.GetRun:output_type -> flowsteer.v1.GetRunResponse
-	17, // 44: flowsteer.v1.TrainerService.ListRuns:output_type -> flowsteer.v1.ListRunsResponse
-	19, // 45: flowsteer.v1.TrainerService.CancelRun:output_type -> flowsteer.v1.CancelRunResponse
-	22, // 46: flowsteer.v1.TrainerService.Evaluate:output_type -> flowsteer.v1.EvaluateResponse
-	41, // [41:47] is the sub-list for method output_type
-	35, // [35:41] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	27, // 29: flowsteer.v1.PolicySpec.options:type_name -> flowsteer.v1.PolicySpec.OptionsEntry
+	20, // 30: flowsteer.v1.EvaluateRequest.policy:type_name -> flowsteer.v1.PolicySpec
+	31, // 31: flowsteer.v1.EvaluateRequest.tasks:type_name -> flowsteer.v1.Task
+	8,  // 32: flowsteer.v1.EvaluateResponse.progress:type_name -> flowsteer.v1.Progress
+	4,  // 33: flowsteer.v1.EvaluateResponse.episode:type_name -> flowsteer.v1.EpisodeSummary
+	7,  // 34: flowsteer.v1.EvaluateResponse.report:type_name -> flowsteer.v1.EvalReport
+	1,  // 35: flowsteer.v1.StepMetrics.GroupCostEntry.value:type_name -> flowsteer.v1.CostSummary
+	10, // 36: flowsteer.v1.TrainerService.StartRun:input_type -> flowsteer.v1.StartRunRequest
+	12, // 37: flowsteer.v1.TrainerService.WatchRun:input_type -> flowsteer.v1.WatchRunRequest
+	14, // 38: flowsteer.v1.TrainerService.GetRun:input_type -> flowsteer.v1.GetRunRequest
+	16, // 39: flowsteer.v1.TrainerService.ListRuns:input_type -> flowsteer.v1.ListRunsRequest
+	18, // 40: flowsteer.v1.TrainerService.CancelRun:input_type -> flowsteer.v1.CancelRunRequest
+	21, // 41: flowsteer.v1.TrainerService.Evaluate:input_type -> flowsteer.v1.EvaluateRequest
+	11, // 42: flowsteer.v1.TrainerService.StartRun:output_type -> flowsteer.v1.StartRunResponse
+	13, // 43: flowsteer.v1.TrainerService.WatchRun:output_type -> flowsteer.v1.WatchRunResponse
+	15, // 44: flowsteer.v1.TrainerService.GetRun:output_type -> flowsteer.v1.GetRunResponse
+	17, // 45: flowsteer.v1.TrainerService.ListRuns:output_type -> flowsteer.v1.ListRunsResponse
+	19, // 46: flowsteer.v1.TrainerService.CancelRun:output_type -> flowsteer.v1.CancelRunResponse
+	22, // 47: flowsteer.v1.TrainerService.Evaluate:output_type -> flowsteer.v1.EvaluateResponse
+	42, // [42:48] is the sub-list for method output_type
+	36, // [36:42] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_trainer_proto_init() }
@@ -2379,7 +2397,7 @@ func file_flowsteer_v1_trainer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowsteer_v1_trainer_proto_rawDesc), len(file_flowsteer_v1_trainer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -362,16 +362,25 @@ class CancelRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class PolicySpec(_message.Message):
-    __slots__ = ("kind", "address", "checkpoint", "dsl")
+    __slots__ = ("kind", "address", "checkpoint", "dsl", "options")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KIND_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     DSL_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     kind: str
     address: str
     checkpoint: str
     dsl: str
-    def __init__(self, kind: _Optional[str] = ..., address: _Optional[str] = ..., checkpoint: _Optional[str] = ..., dsl: _Optional[str] = ...) -> None: ...
+    options: _containers.ScalarMap[str, str]
+    def __init__(self, kind: _Optional[str] = ..., address: _Optional[str] = ..., checkpoint: _Optional[str] = ..., dsl: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
     __slots__ = ("policy", "tasks", "tasks_file", "baselines", "concurrency", "backend", "sample", "seed")

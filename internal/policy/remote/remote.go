@@ -1,4 +1,8 @@
-package flowsteer
+// Package remote is a policy served by any PolicyService (another process,
+// another language): the trainer's and the CLI's policy kind "remote".
+// Each episode gets its own ActStream session (Session), so a balanced
+// connection keeps one episode on one replica.
+package remote
 
 import (
 	"context"
@@ -11,12 +15,13 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/rollout"
 )
 
-// RemotePolicy is a policy served by any PolicyService (another process,
+// Policy is a policy served by any PolicyService (another process,
 // another language). It implements policy.Learner; Update and checkpoints
 // fail with Unimplemented when the remote policy does not learn.
-type RemotePolicy struct {
+type Policy struct {
 	client pb.PolicyServiceClient
 	// mu guards info: the episodes of a group read it while a trainer's
 	// Update or Load changes its version.
@@ -24,25 +29,38 @@ type RemotePolicy struct {
 	info policy.Info
 }
 
-// NewRemotePolicy describes the policy at conn.
-func NewRemotePolicy(ctx context.Context, conn grpc.ClientConnInterface) (*RemotePolicy, error) {
-	c := pb.NewPolicyServiceClient(conn)
+// New describes the policy at conn.
+func New(ctx context.Context, conn grpc.ClientConnInterface) (*Policy, error) {
+	return NewClient(ctx, pb.NewPolicyServiceClient(conn))
+}
+
+// NewClient describes the policy behind c.
+func NewClient(ctx context.Context, c pb.PolicyServiceClient) (*Policy, error) {
 	d, err := c.Describe(ctx, &pb.DescribeRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("remote policy: describe: %w", err)
 	}
-	return &RemotePolicy{client: c, info: policy.Info{
+	return &Policy{client: c, info: policy.Info{
 		Kind: "remote:" + d.GetKind(), Version: d.GetVersion(), CanLearn: d.GetCanLearn(), Format: d.GetActionFormat(), Model: d.GetModel(), Extra: d.GetInfo(),
 	}}, nil
 }
 
-func (r *RemotePolicy) Info() policy.Info {
+// NewActor opens the session of one episode (rollout.ActorFor).
+func (r *Policy) NewActor(ctx context.Context) (rollout.Actor, error) {
+	s, err := r.Session(ctx)
+	if err != nil {
+		return nil, err // not a nil *Session in a non-nil interface
+	}
+	return s, nil
+}
+
+func (r *Policy) Info() policy.Info {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.info
 }
 
-func (r *RemotePolicy) setVersion(v string) {
+func (r *Policy) setVersion(v string) {
 	if v == "" {
 		return
 	}
@@ -52,13 +70,13 @@ func (r *RemotePolicy) setVersion(v string) {
 }
 
 // Act makes one unary call.
-func (r *RemotePolicy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling) (*pb.Decision, error) {
+func (r *Policy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling) (*pb.Decision, error) {
 	resp, err := r.client.Act(ctx, &pb.ActRequest{Observation: obs, Sampling: policy.ToSampling(s)})
 	return resp.GetDecision(), err
 }
 
 // Update sends a training batch to the remote learner.
-func (r *RemotePolicy) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.LossStats, error) {
+func (r *Policy) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.LossStats, error) {
 	resp, err := r.client.Update(ctx, req)
 	if err != nil {
 		return nil, err
@@ -68,13 +86,13 @@ func (r *RemotePolicy) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.L
 }
 
 // Save asks the remote policy to write a checkpoint at path (on its machine).
-func (r *RemotePolicy) Save(path string, step int64) (string, error) {
+func (r *Policy) Save(path string, step int64) (string, error) {
 	resp, err := r.client.SaveCheckpoint(context.Background(), &pb.SaveCheckpointRequest{Path: path, Step: step})
 	return resp.GetChecksum(), err
 }
 
 // Load asks the remote policy to restore a checkpoint.
-func (r *RemotePolicy) Load(path, checksum string) (int64, error) {
+func (r *Policy) Load(path, checksum string) (int64, error) {
 	resp, err := r.client.LoadCheckpoint(context.Background(), &pb.LoadCheckpointRequest{Path: path, Checksum: checksum})
 	if err != nil {
 		return 0, err
@@ -84,18 +102,18 @@ func (r *RemotePolicy) Load(path, checksum string) (int64, error) {
 }
 
 // Session opens an ActStream for one episode.
-func (r *RemotePolicy) Session(ctx context.Context) (*PolicySession, error) {
+func (r *Policy) Session(ctx context.Context) (*Session, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	st, err := r.client.ActStream(sctx)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	return &PolicySession{stream: st, cancel: cancel}, nil
+	return &Session{stream: st, cancel: cancel}, nil
 }
 
-// PolicySession is one episode's ActStream: one decision per observation.
-type PolicySession struct {
+// Session is one episode's ActStream: one decision per observation.
+type Session struct {
 	mu     sync.Mutex
 	stream grpc.BidiStreamingClient[pb.ActStreamRequest, pb.ActStreamResponse]
 	cancel context.CancelFunc
@@ -103,7 +121,7 @@ type PolicySession struct {
 }
 
 // Act sends one observation and waits for its decision.
-func (s *PolicySession) Act(ctx context.Context, obs *pb.Observation, sp policy.Sampling) (*pb.Decision, error) {
+func (s *Session) Act(ctx context.Context, obs *pb.Observation, sp policy.Sampling) (*pb.Decision, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -125,7 +143,7 @@ func (s *PolicySession) Act(ctx context.Context, obs *pb.Observation, sp policy.
 }
 
 // Close ends the stream.
-func (s *PolicySession) Close() error {
+func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -1,0 +1,32 @@
+// Package kinds links every built-in kind of flowsteer's pluggable seams
+// into a program: importing it runs each kind's registration (its
+// factory.go's init). Entry points that decode kinds from configs
+// (internal/system, internal/trainer, the flowsteer command) import it, so
+// the set of kinds is the same everywhere. A new kind in a new package is
+// one more import here.
+package kinds
+
+import (
+	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/reward"
+
+	// Executor backends (executor.Backends); openai registers itself in
+	// package executor.
+	_ "github.com/flowsteer/flowsteer/internal/executor/sim"
+	_ "github.com/flowsteer/flowsteer/internal/llamacpp"
+
+	// Policies (policy.Kinds); random and fixed register themselves in
+	// package policy.
+	_ "github.com/flowsteer/flowsteer/internal/policy/embedded"
+	_ "github.com/flowsteer/flowsteer/internal/policy/llm"
+	_ "github.com/flowsteer/flowsteer/internal/policy/remote"
+)
+
+// Markdown documents every registered backend and policy kind with its
+// options, for docs/config.md (kinds_test.go keeps the file current).
+func Markdown() string {
+	return "## Executor backends (`backend.kind`, `--backend`)\n\n" + executor.Backends.Markdown() +
+		"## Policies (`policy.kind`, `--policy`, `PolicySpec.kind`)\n\n" + policy.Kinds.Markdown() +
+		"## Reward kinds (`reward.kind`; their weights are the reward section's, shared by every kind)\n\n" + reward.Kinds.Markdown()
+}
