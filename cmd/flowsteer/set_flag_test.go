@@ -59,7 +59,7 @@ func TestSetFlagsRefuseBadKeysNamingThem(t *testing.T) {
 		want   []string // all in the error
 	}{
 		{"unknown top-level key", "", []string{"steps=2", "stepz=3"}, []string{"--set stepz=3", "unknown config key stepz"}},
-		{"unknown nested key", "", []string{"policy.adress=x"}, []string{"--set policy.adress=x", "unknown config key policy.adress"}},
+		{"unknown nested key", "", []string{"policy.adress=x"}, []string{"--set policy.adress=x", "policy", `no option "adress"`}},
 		{"value of the wrong type", "", []string{"steps=many"}, []string{"--set steps=many"}},
 		{"invalid value", "", []string{"group_size=0"}, []string{"--set group_size=0", "group_size"}},
 		{"into a scalar", "", []string{"steps.x=1"}, []string{"--set steps.x=1", "steps is not a mapping"}},
