@@ -98,7 +98,8 @@ class CanvasRollout:
     ):
         if choices is not None:
             choices = list(choices)
-            if not choices or any(not isinstance(c, str) or not c for c in choices) or len(set(choices)) != len(choices):
+            bad = any(not isinstance(c, str) or not c for c in choices)
+            if not choices or bad or len(set(choices)) != len(choices):
                 raise ValueError("choices must be distinct non-empty strings")
         self.addr = canvas_address(canvas)
         self.config = {"twoStep": False, **dict(config or {}), "observation": "OBSERVATION_MODE_INCREMENTAL",
