@@ -501,18 +501,12 @@ integrations-deps: $(VENV)/.integrations-installed
 # rollout_func, CanvasEnvironment under TRL's own tool-calling helpers, the
 # generic OpenEnv client against python -m flowsteer.openenv (one episode,
 # then 32 concurrent sessions), and the verl agent loop.
-#
-# The two tests that train with GRPOTrainer have not yet passed on these
-# machines (issue #25 is open for them): they run only with TRL_TRAIN=1,
-# and the target says so; everything else runs always.
-TRL_TRAIN ?=
 .PHONY: test-integrations
 test-integrations: integrations-deps
 	mkdir -p $(dir $(PYTEST_BIN))
 	$(GO) build -o $(PYTEST_BIN) ./cmd/flowsteer
-	@if [ "$(TRL_TRAIN)" != 1 ]; then echo "test-integrations: the GRPOTrainer training tests are left out (not yet passing here; TRL_TRAIN=1 runs them)"; fi
 	cd $(PYCLIENT) && FLOWSTEER_BIN=$(PYTEST_BIN) FLOWSTEER_INTEGRATION_TESTS=1 TRL_EXPERIMENTAL_SILENCE=1 \
-		$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) $(if $(filter 1,$(TRL_TRAIN)),,-k "not grpo_trainer") \
+		$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS) \
 		tests/test_trl_integration.py tests/test_openenv_integration.py tests/test_verl_integration.py
 
 # ---- experiment (issue #19) ----

@@ -18,6 +18,13 @@ func storeWithClock(t *testing.T, cfg StoreConfig) (*MemoryStore, *clock) {
 	return s, c
 }
 
+// openEpisode is a bare episode that has not ended (an opened one).
+func openEpisode(id string, updated time.Time) *Episode {
+	e := bareEpisode(id, updated)
+	e.active.Store(true)
+	return e
+}
+
 func attach(t *testing.T, s *MemoryStore, id string) func(bool) {
 	t.Helper()
 	detach, err := s.Attach(id)
@@ -29,7 +36,7 @@ func attach(t *testing.T, s *MemoryStore, id string) func(bool) {
 
 func TestAttachedEpisodeOutlivesTheIdleTTL(t *testing.T) {
 	s, clk := storeWithClock(t, StoreConfig{MaxEpisodes: 10, IdleTTL: time.Minute, ResumeGrace: 30 * time.Second})
-	if err := s.Put(bareEpisode("live", clk.t)); err != nil {
+	if err := s.Put(openEpisode("live", clk.t)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Put(bareEpisode("idle", clk.t)); err != nil {
@@ -68,7 +75,7 @@ func TestAttachedEpisodeOutlivesTheIdleTTL(t *testing.T) {
 
 func TestResumeWithinGraceRestartsTheClockOnTheNextDisconnect(t *testing.T) {
 	s, clk := storeWithClock(t, StoreConfig{MaxEpisodes: 10, IdleTTL: time.Hour, ResumeGrace: 10 * time.Second})
-	if err := s.Put(bareEpisode("e", clk.t)); err != nil {
+	if err := s.Put(openEpisode("e", clk.t)); err != nil {
 		t.Fatal(err)
 	}
 	attach(t, s, "e")(true)
@@ -109,6 +116,27 @@ func TestFinishedEpisodeKeepsItsRecordForTheIdleTTL(t *testing.T) {
 	e.updated = clk.t.Add(-2 * time.Minute)
 	if n := s.Sweep(); n != 1 {
 		t.Fatalf("Sweep = %d, want the finished episode expired after the idle TTL", n)
+	}
+}
+
+// A client that stops early closes its stream, then the episode
+// (CloseEpisode): the episode ended after its stream did, so the resume
+// grace no longer applies and its record stays for the idle TTL (issue #25:
+// TRL's get_reward read the rewards of such episodes back from the store).
+func TestEpisodeClosedAfterItsStreamEndedKeepsItsRecord(t *testing.T) {
+	s, clk := storeWithClock(t, StoreConfig{MaxEpisodes: 10, IdleTTL: time.Hour, ResumeGrace: time.Second})
+	e := openEpisode("closed", clk.t)
+	if err := s.Put(e); err != nil {
+		t.Fatal(err)
+	}
+	attach(t, s, "closed")(true) // the stream ends with the episode unfinished
+	e.active.Store(false)        // then CloseEpisode ends it
+	clk.advance(time.Minute)
+	if n := s.Sweep(); n != 0 {
+		t.Fatalf("an ended episode expired with the resume grace (%d swept)", n)
+	}
+	if _, err := s.Get("closed"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -189,10 +189,16 @@ func (s *MemoryStore) getLocked(id string) (*Episode, error) {
 }
 
 // graceOverLocked tells whether id is an unfinished episode whose stream
-// ended more than the resume grace before now, and says so.
+// ended more than the resume grace before now, and says so. An episode
+// that ended after its stream did (a CloseEpisode once the stream was gone:
+// how a client that stops early ends one) has nothing left to resume: it
+// keeps its record for the idle TTL like any ended episode.
 func (s *MemoryStore) graceOverLocked(id string, now time.Time) (string, bool) {
 	st := s.streams[id]
 	if st == nil || st.attached > 0 || st.detached.IsZero() || s.cfg.ResumeGrace <= 0 {
+		return "", false
+	}
+	if el, ok := s.byID[id]; ok && !el.Value.(*Episode).active.Load() {
 		return "", false
 	}
 	if now.Sub(st.detached) <= s.cfg.ResumeGrace {

@@ -7,8 +7,9 @@
   canvas (its episode store holds each episode, ended, with the same
   reward), the trainer logged exactly those rewards, invalid replies got
   the canvas's feedback (in the store and in the tokens the model was shown),
-  the mask separates sampled tokens from canvas tokens, and the LoRA
-  weights changed.
+  the mask separates sampled tokens from canvas tokens, every reply is one of
+  the example's constrained choices, at least one group's rewards differ (a
+  non-zero advantage and gradient), and the LoRA weights changed.
 - CanvasEnvironment under TRL's own tool-calling machinery: the tool schemas
   TRL renders, TRL's response parser on a chat template family it parses,
   tool dispatch as TRL's loop does it (an exception's text is the tool
@@ -81,6 +82,35 @@ def test_task_dataset_reads_any_layout_and_carries_the_task(flowsteer_bin, tmp_p
         task_dataset(str(gsm), mode="chat", binary=flowsteer_bin)
 
 
+def test_choice_trie_allows_exactly_the_choices(trl_mods):
+    """CanvasRollout's constraint: after any partial reply only the tokens
+    that continue one of the choices (or, once one is complete, the
+    end-of-turn token) are allowed; a token is a decision where more than
+    one was."""
+    from flowsteer.trl.model import load_smollm2_tokenizer
+    from flowsteer.trl.rollout import CanvasRollout, _ChoiceTrie, _eos_ids
+
+    tok = load_smollm2_tokenizer()
+    choices = ["add</action><operator>Review</operator>", "add</action><operator>Format</operator>", "finish</action>"]
+    trie = _ChoiceTrie(tok, choices, _eos_ids(tok))
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    seqs = [tok(c, add_special_tokens=False)["input_ids"] + [end] for c in choices]
+    assert trie.longest == max(map(len, seqs))
+    assert sorted(trie.allowed([])) == sorted({s[0] for s in seqs})  # add or finish
+    for seq in seqs:
+        for i, t in enumerate(seq):
+            assert t in trie.allowed(seq[:i])
+        assert trie.allowed(seq) == [end]  # past a choice's end only the end-of-turn
+    add = seqs[0]
+    decisions = [i for i in range(len(add)) if len(trie.allowed(add[:i])) > 1]
+    assert decisions[0] == 0 and len(decisions) == 2  # add vs finish, then Review vs Format
+    assert tok.decode(add[decisions[1]:-1]).startswith("Review")
+    with pytest.raises(ValueError, match="distinct"):
+        CanvasRollout("127.0.0.1:1", choices=["a", "a"])
+    with pytest.raises(ValueError, match="distinct"):
+        CanvasRollout("127.0.0.1:1", choices=[])
+
+
 def test_grpo_trainer_trains_smollm2_against_the_canvas(addr, canvas, flowsteer_bin, trl_mods, monkeypatch):
     """The docs' trl-rollout example, run as written (address aside): 2
     optimiser steps of a real GRPOTrainer, 4 episodes each."""
@@ -136,20 +166,33 @@ def test_grpo_trainer_trains_smollm2_against_the_canvas(addr, canvas, flowsteer_
         assert all(lp <= 0.0 for lp in e["logprobs"])
         assert all(lp == 0.0 for lp, m in zip(e["logprobs"], e["env_mask"]) if m == 0)
 
-    # GRPO moves the weights only where a group's rewards differ (equal
-    # rewards give a zero advantage). The example's invalid-action penalty
-    # separates groups that mix valid and invalid replies; this check says
-    # so plainly when a run had none.
+    # Every reply is one of the example's choices after the prefix, and only
+    # the tokens where the model had a choice are trained (mask 1).
+    allowed = {rollout.reply_prefix + c for c in rollout.choices}
+    for e in eps:
+        text = tok.decode(e["completion_ids"])  # starts with the first reply's prefix
+        replies = [part.split("<|im_end|>")[0] for part in text.split("<|im_start|>assistant\n")]
+        turns = canvas.get_episode(e["episode_id"], include_turns=True).turns
+        assert len(replies) == len(turns) and set(replies) <= allowed, replies
+        assert sum(e["env_mask"]) >= len(turns), e["env_mask"]  # the first token of each reply is a choice
+
+    # A learning signal: GRPO's advantage is zero for a group of equal
+    # rewards; the choices (some refused, some worth a structure bonus) make
+    # the 4 episodes of a group differ, so the loss has a gradient.
     groups = [[e["reward"] for e in eps[4 * step: 4 * step + 4]] for step in range(2)]
     assert any(len(set(g)) > 1 for g in groups), f"no reward variance in either step: {groups}"
+    steps = [h for h in trainer.state.log_history if "reward_std" in h]
+    assert any(h["reward_std"] > 0 and h["frac_reward_zero_std"] < 1 for h in steps), steps
+    assert any(h["grad_norm"] > 0 for h in steps), steps
     # The parameters changed: peft starts every LoRA B matrix at zero.
     lora_b = {n: p for n, p in trainer.model.named_parameters() if "lora_B" in n}
     assert lora_b and any(p.detach().abs().sum() > 0 for p in lora_b.values()), \
-        f"no LoRA weight changed in 2 optimiser steps (rewards {sorted({e['reward'] for e in eps})})"
+        f"no LoRA weight changed in 2 optimiser steps (rewards {groups})"
 
     runtime = [h["train_runtime"] for h in trainer.state.log_history if "train_runtime" in h]
-    _record("trl_rollout_seconds_per_step", [r / 2 for r in runtime], wall=wall,
-            rewards=sorted({e["reward"] for e in eps}))
+    _record("trl_rollout_seconds_per_step", [r / 2 for r in runtime], wall=wall, rewards=groups,
+            steps=[{k: h.get(k) for k in ("reward", "reward_std", "loss", "grad_norm")} for h in steps])
+    print(f"trl-rollout: {wall:.0f} s wall, {runtime} s train_runtime, rewards per step {groups}, logs {steps}")
 
 
 def test_canvas_environment_under_trl_tool_calling(addr, canvas, flowsteer_bin, smollm2, trl_mods):
@@ -248,7 +291,8 @@ def test_grpo_trainer_takes_canvas_environment_as_environment_factory(addr, canv
 
     args = GRPOConfig(output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=2, num_generations=2,
                       max_completion_length=24, logging_steps=1, report_to=[], save_strategy="no", use_cpu=True,
-                      disable_tqdm=True, max_tool_calling_iterations=2)
+                      disable_tqdm=True, max_tool_calling_iterations=2,
+                      bf16=False, gradient_checkpointing=False)  # TRL's CPU defaults cost 10x+, see the docs
     trainer = GRPOTrainer(model=model, args=args, train_dataset=task_dataset(_math_tasks(flowsteer_bin, 1)),
                           processing_class=tok, environment_factory=factory,
                           peft_config=LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))

@@ -103,7 +103,7 @@ def test_real_model_episode(addr, canvas, tok):
 
     class HF:
         async def generate(self, request_id, *, prompt_ids, sampling_params, **kw):
-            ids, lps = _sample(model, prompt_ids, 16, _eos_ids(tokenizer),
+            ids, lps, _ = _sample(model, prompt_ids, 16, _eos_ids(tokenizer),
                                {"temperature": sampling_params["temperature"], "top_p": 1.0, "top_k": 0}, tokenizer)
             return TokenOutput(token_ids=ids, log_probs=lps)
 

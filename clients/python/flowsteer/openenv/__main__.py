@@ -46,6 +46,10 @@ def main(argv=None) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((a.host, a.port))
     host, port = sock.getsockname()[:2]
+    # Listen before saying so: a client that connects between this line and
+    # uvicorn's startup (slow on a loaded machine) waits in the backlog
+    # instead of being refused.
+    sock.listen(2048)
     print(f"flowsteer openenv serving on http://{host}:{port} (canvas {addr})", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=16 << 20))
     server.run(sockets=[sock])

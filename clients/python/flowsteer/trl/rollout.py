@@ -20,6 +20,16 @@ completion is exactly the concatenation of
   written after the assistant header (``"<action>"`` gets a small untrained
   model started, as ``flowsteer.llm`` does; it is never trained).
 
+With ``choices``, every reply is constrained to one of a fixed set of
+strings (constrained decoding through transformers' ``generate``
+``prefix_allowed_tokens_fn``): the model still samples from its own
+distribution, renormalised over the tokens that keep the reply on one of the
+choices. Only tokens where more than one was allowed are the model's
+decisions (``env_mask`` 1); tokens the constraint forced (the rest of a
+choice once it is determined, the closing end-of-turn) are written like the
+reply prefix (``env_mask`` 0), so the loss trains exactly the choices. The
+canvas still judges every reply: a choice can be well-formed and refused.
+
 The extra fields reach reward functions as keyword arguments:
 :func:`canvas_reward` returns the canvas's reward of each episode.
 """
@@ -27,7 +37,7 @@ The extra fields reach reward functions as keyword arguments:
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flowsteer.local import canvas_address
@@ -66,7 +76,8 @@ class CanvasRollout:
     defaults (incremental observations, two-step editing off);
     ``max_new_tokens`` caps each reply below the canvas's own cap (512
     for an action); ``reply_prefix`` is written after every assistant
-    header; ``system_prompt`` replaces the canvas's rendered system part
+    header; ``choices`` constrains every reply (after the prefix) to one of
+    these strings (see the module docstring); ``system_prompt`` replaces the canvas's rendered system part
     (about 870 tokens: a shorter one makes CPU runs several times faster).
     The prompts must come from ``task_dataset(..., mode="rollout")``.
 
@@ -82,13 +93,20 @@ class CanvasRollout:
         config: Mapping[str, Any] | None = None,
         max_new_tokens: int = 512,
         reply_prefix: str = "",
+        choices: Sequence[str] | None = None,
         system_prompt: str | None = None,
     ):
+        if choices is not None:
+            choices = list(choices)
+            bad = any(not isinstance(c, str) or not c for c in choices)
+            if not choices or bad or len(set(choices)) != len(choices):
+                raise ValueError("choices must be distinct non-empty strings")
         self.addr = canvas_address(canvas)
         self.config = {"twoStep": False, **dict(config or {}), "observation": "OBSERVATION_MODE_INCREMENTAL",
                        "renderPrompt": True}
         self.max_new_tokens = max_new_tokens
         self.reply_prefix = reply_prefix
+        self.choices = choices
         self.system_prompt = system_prompt
         #: One record per episode played: id, reward, breakdown, turns,
         #: invalid turns and their feedback (for logs and tests).
@@ -129,6 +147,7 @@ class CanvasRollout:
             prefix = tok(self.reply_prefix, add_special_tokens=False)["input_ids"] if self.reply_prefix else []
             completion, logprobs, mask = list(prefix), [0.0] * len(prefix), [0] * len(prefix)
             eos_ids = _eos_ids(tok)
+            trie = _ChoiceTrie(tok, self.choices, eos_ids) if self.choices else None
             invalid: list[str] = []
             shown: list[str] = []
             while not s.done:
@@ -136,10 +155,10 @@ class CanvasRollout:
                 cap = min(cap, budget - len(completion))
                 if cap <= 0:
                     break
-                ids, lps = _sample(model, prompt_ids + completion, cap, eos_ids, sampling, tok)
+                ids, lps, free = _sample(model, prompt_ids + completion, cap, eos_ids, sampling, tok, trie)
                 completion += ids
-                logprobs += lps
-                mask += [1] * len(ids)
+                logprobs += [lp if f else 0.0 for lp, f in zip(lps, free)]
+                mask += [1 if f else 0 for f in free]
                 if not ids or ids[-1] not in eos_ids:  # cut at the cap: close the turn for the chat
                     completion.append(tok.eos_token_id)
                     logprobs.append(0.0)
@@ -181,9 +200,28 @@ def _eos_ids(tok) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def _sample(model, ids: list[int], max_new: int, eos_ids: set[int], sampling: Mapping[str, Any], tok):
-    """Sample up to max_new tokens after ids; returns the tokens and the
-    log-probability of each under softmax(logits / temperature)."""
+class _ChoiceTrie:
+    """The token-id sequences of the allowed replies, each closed by an
+    end-of-turn token: which tokens may follow a partial reply."""
+
+    def __init__(self, tok, choices: Sequence[str], eos_ids: set[int]):
+        im_end = tok.convert_tokens_to_ids("<|im_end|>")
+        self.eos = im_end if im_end in eos_ids else tok.eos_token_id
+        self.seqs = [tok(c, add_special_tokens=False)["input_ids"] + [self.eos] for c in choices]
+        self.longest = max(len(s) for s in self.seqs)
+
+    def allowed(self, done: list[int]) -> list[int]:
+        n = len(done)
+        nxt = sorted({s[n] for s in self.seqs if len(s) > n and s[:n] == done})
+        return nxt or [self.eos]  # off every choice cannot happen; close the turn
+
+
+def _sample(model, ids: list[int], max_new: int, eos_ids: set[int], sampling: Mapping[str, Any], tok,
+            trie: _ChoiceTrie | None = None):
+    """Sample up to max_new tokens after ids; returns the tokens, the
+    log-probability of each under softmax(logits / temperature) (the
+    model's own distribution, before any sampling filter or constraint),
+    and for each whether it was a free choice (more than one token allowed)."""
     import torch
 
     x = torch.tensor([ids], device=model.device)
@@ -192,6 +230,10 @@ def _sample(model, ids: list[int], max_new: int, eos_ids: set[int], sampling: Ma
         kw["top_k"] = sampling["top_k"]
     else:
         kw["top_k"] = None
+    if trie is not None:
+        start = len(ids)
+        kw["prefix_allowed_tokens_fn"] = lambda _batch, seq: trie.allowed(seq[start:].tolist())
+        max_new = min(max_new, trie.longest)
     with torch.no_grad():
         g = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=max_new,
                            eos_token_id=sorted(eos_ids), pad_token_id=tok.pad_token_id or tok.eos_token_id,
@@ -204,8 +246,10 @@ def _sample(model, ids: list[int], max_new: int, eos_ids: set[int], sampling: Ma
     # generate pads finished rows; with one row nothing follows the EOS
     for i, t in enumerate(new):
         if t in eos_ids:
-            return new[: i + 1], lps[: i + 1]
-    return new, lps
+            new, lps = new[: i + 1], lps[: i + 1]
+            break
+    free = [trie is None or len(trie.allowed(new[:i])) > 1 for i in range(len(new))]
+    return new, lps, free
 
 
 __all__ = ["CanvasRollout", "canvas_reward", "append_ids"]
