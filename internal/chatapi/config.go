@@ -52,6 +52,27 @@ func (s Settings) WithDefaults(d Settings) Settings {
 	return s
 }
 
+// Store writes s into a config's own transport fields (the ones Settings
+// was read from), so a config can fill its defaults in one call:
+//
+//	c.settings().WithDefaults(d).Store(&c.Timeout, &c.MaxRetries, &c.BackoffBase, &c.BackoffMax, &c.MaxConcurrency)
+func (s Settings) Store(timeout *time.Duration, maxRetries *int, backoffBase, backoffMax *time.Duration, maxConcurrency *int) {
+	*timeout, *maxRetries, *backoffBase, *backoffMax, *maxConcurrency = s.Timeout, s.MaxRetries, s.BackoffBase, s.BackoffMax, s.MaxConcurrency
+}
+
+// CheckExtraBody reports the first of reserved that extra (a config's
+// extra_body) sets: those request fields are set by owner itself ("the
+// backend", "the policy") and may not be overridden. section names the
+// config in the error (e.g. "openai").
+func CheckExtraBody(section, owner string, extra map[string]any, reserved []string) error {
+	for _, k := range reserved {
+		if _, ok := extra[k]; ok {
+			return fmt.Errorf("%s.extra_body.%s is set by %s itself and may not be overridden", section, k, owner)
+		}
+	}
+	return nil
+}
+
 // Validate reports the first bad field of s, named as in config files under
 // section (e.g. "openai.timeout"). The backoff order is checked with the
 // defaults d filled in, since either bound may be left to its default.
