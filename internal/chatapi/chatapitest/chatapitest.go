@@ -77,3 +77,26 @@ func WriteStatus(w http.ResponseWriter, code int, msg string) {
 	w.WriteHeader(code)
 	fmt.Fprintf(w, `{"error":{"message":%q,"type":"x"}}`, msg)
 }
+
+// SystemUser returns the contents of the last system and the last user
+// message of a chat request body; err when raw is not a JSON object.
+func SystemUser(raw []byte) (system, user string, err error) {
+	var body struct {
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return "", "", err
+	}
+	for _, m := range body.Messages {
+		switch m.Role {
+		case "system":
+			system = m.Content
+		case "user":
+			user = m.Content
+		}
+	}
+	return system, user, nil
+}
