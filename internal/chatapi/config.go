@@ -1,6 +1,7 @@
 package chatapi
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
@@ -32,23 +33,15 @@ type Settings struct {
 // WithDefaults fills the zero fields of s from d and turns a negative
 // MaxRetries ("no retries") into 0.
 func (s Settings) WithDefaults(d Settings) Settings {
-	if s.Timeout == 0 {
-		s.Timeout = d.Timeout
-	}
+	s.Timeout = cmp.Or(s.Timeout, d.Timeout)
 	if s.MaxRetries == 0 {
 		s.MaxRetries = d.MaxRetries
 	} else if s.MaxRetries < 0 {
 		s.MaxRetries = 0
 	}
-	if s.BackoffBase == 0 {
-		s.BackoffBase = d.BackoffBase
-	}
-	if s.BackoffMax == 0 {
-		s.BackoffMax = d.BackoffMax
-	}
-	if s.MaxConcurrency == 0 {
-		s.MaxConcurrency = d.MaxConcurrency
-	}
+	s.BackoffBase = cmp.Or(s.BackoffBase, d.BackoffBase)
+	s.BackoffMax = cmp.Or(s.BackoffMax, d.BackoffMax)
+	s.MaxConcurrency = cmp.Or(s.MaxConcurrency, d.MaxConcurrency)
 	return s
 }
 
