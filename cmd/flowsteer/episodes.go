@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowsteer/flowsteer/internal/replay"
-	"github.com/flowsteer/flowsteer/internal/runstore"
 )
 
 func newEpisodesCmd() *cobra.Command {
@@ -25,8 +24,7 @@ func newEpisodesCmd() *cobra.Command {
 			"`flowsteer replay BUNDLE` plays it again with no model and no network.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := runDir(runsDir, args[0])
-			st, err := runstore.Open(dir)
+			dir, st, err := openRun(runsDir, args[0])
 			if err != nil {
 				return err
 			}

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowsteer/flowsteer/internal/fsutil"
 	"github.com/flowsteer/flowsteer/internal/llamacpp"
 )
 
@@ -61,7 +61,7 @@ func llmServe(ctx context.Context, out, errOut io.Writer, f *llmServeFlags) erro
 	}
 	defer srv.Stop()
 	if f.urlFile != "" {
-		if err := writeFileAtomic(f.urlFile, srv.BaseURL()+"\n"); err != nil {
+		if err := fsutil.WriteFileAtomic(f.urlFile, []byte(srv.BaseURL()+"\n"), 0o600); err != nil {
 			return fmt.Errorf("--url-file: %w", err)
 		}
 		defer os.Remove(f.urlFile)
@@ -79,23 +79,4 @@ func llmServe(ctx context.Context, out, errOut io.Writer, f *llmServeFlags) erro
 	case <-srv.Done():
 		return srv.Err()
 	}
-}
-
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so a reader polling for path never sees it half written.
-func writeFileAtomic(path, data string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.WriteString(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

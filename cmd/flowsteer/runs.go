@@ -58,8 +58,7 @@ func newRunsCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show RUN", Short: "Show a run's configuration, steps and evaluations", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := runDir(runsDir, args[0])
-			st, err := runstore.Open(dir)
+			dir, st, err := openRun(runsDir, args[0])
 			if err != nil {
 				return err
 			}
@@ -148,6 +147,14 @@ func newRunsCmd() *cobra.Command {
 // runDir accepts a run name under runsDir or a path to a run directory.
 // A path comes back absolute, so that its base name is the run's id even
 // for "." or "runs/x/".
+// openRun opens the run store of the run arg names (see runDir) and
+// returns its folder too; the caller closes the store.
+func openRun(runsDir, arg string) (string, *runstore.Store, error) {
+	dir := runDir(runsDir, arg)
+	st, err := runstore.Open(dir)
+	return dir, st, err
+}
+
 func runDir(runsDir, arg string) string {
 	if _, err := os.Stat(filepath.Join(arg, "run.db")); err == nil {
 		if abs, err := filepath.Abs(arg); err == nil {
@@ -165,8 +172,7 @@ func newReportCmd() *cobra.Command {
 		Short: "Write a run's self-contained HTML report",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := runDir(runsDir, args[0])
-			st, err := runstore.Open(dir)
+			dir, st, err := openRun(runsDir, args[0])
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowsteer/flowsteer/internal/fsutil"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
 )
@@ -72,22 +74,11 @@ func newTasksGenerateCmd() *cobra.Command {
 // writeTasks writes tasks to path atomically, so an interrupted run never
 // leaves half a file behind.
 func writeTasks(path string, ts []task.Task) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tasks-*.jsonl")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := task.WriteJSONL(tmp, ts); err != nil {
-		tmp.Close()
+	var buf bytes.Buffer
+	if err := task.WriteJSONL(&buf, ts); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFileAtomic(path, buf.Bytes(), 0o644)
 }
 
 func newTasksInspectCmd() *cobra.Command {

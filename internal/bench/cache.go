@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	"github.com/flowsteer/flowsteer/data"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/executor"
@@ -120,20 +119,15 @@ func playStep(ctx context.Context, cfg Config, tasks []*pb.Task, cacheOn bool) (
 	if !cacheOn {
 		o.CacheEntries = -1
 	}
-	srv, err := StartCanvas(ctx, o, ServeOptions{})
+	srv, cl, stop, err := StartDialled(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Stop()
+	defer stop()
 	counter, err := countCalls(srv.Sys)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := flowsteer.Dial(srv.Addr)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
 	pol, err := embedded.New(embedded.Config{Seed: cfg.Seed})
 	if err != nil {
 		return nil, err

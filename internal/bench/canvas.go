@@ -68,16 +68,11 @@ func runCanvas(ctx context.Context, cfg Config) (*CanvasResult, error) {
 	cfg.progress("canvas overhead: %d scripted episodes of %d turns per side (in process, in process + proto, gRPC on loopback TCP), execution off", cfg.CanvasEpisodes, ScriptTurns)
 	o := system.DefaultOptions()
 	o.NoExecute = true
-	srv, err := StartCanvas(ctx, o, ServeOptions{})
+	srv, cl, stop, err := StartDialled(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Stop()
-	cl, err := flowsteer.Dial(srv.Addr)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
+	defer stop()
 	h := &canvasHarness{sys: srv.Sys, client: cl}
 	var in, proto, grpc, cpu []time.Duration
 	var allocs, bytes uint64

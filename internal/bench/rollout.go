@@ -156,16 +156,11 @@ func runRollout(ctx context.Context, cfg Config) (*RolloutResult, error) {
 		APIKeyEnv:      "FLOWSTEER_BENCH_NO_API_KEY", // a loopback fake needs no key, and gets none
 		MaxConcurrency: cfg.Concurrency, MaxRetries: -1, Timeout: time.Minute,
 	}
-	srv, err := StartCanvas(ctx, o, ServeOptions{})
+	_, cl, stop, err := StartDialled(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Stop()
-	cl, err := flowsteer.Dial(srv.Addr)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
+	defer stop()
 	cv := clientCanvas{cl}
 	tk := protoconv.TaskToPB(ScriptTask)
 	play := func(ctx context.Context) (rollout.Record, error) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowsteer/flowsteer/clients/go/flowsteer"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/system"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
@@ -84,6 +85,19 @@ func StartCanvas(ctx context.Context, o system.Options, so ServeOptions) (*Serve
 		s.err = srv.Serve(sctx, lis, so.Grace)
 	}()
 	return s, nil
+}
+
+// StartDialled is StartCanvas with a client dialled to it over loopback
+// gRPC; stop closes the client and stops the server.
+func StartDialled(ctx context.Context, o system.Options) (srv *Served, cl *flowsteer.Client, stop func(), err error) {
+	if srv, err = StartCanvas(ctx, o, ServeOptions{}); err != nil {
+		return nil, nil, nil, err
+	}
+	if cl, err = flowsteer.Dial(srv.Addr); err != nil {
+		srv.Stop()
+		return nil, nil, nil, err
+	}
+	return srv, cl, func() { cl.Close(); srv.Stop() }, nil
 }
 
 // Stop stops the server gracefully and waits for its goroutines.

@@ -2,6 +2,7 @@ package canvas
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/flowsteer/flowsteer/internal/action"
@@ -183,7 +184,7 @@ func TestActionFormsApplyFromTextAndStructured(t *testing.T) {
 				if o.DSL != tc.wantDSL || o.Graph.String() != tc.wantDSL {
 					t.Errorf("DSL = %q (graph %q), want %q", o.DSL, o.Graph.String(), tc.wantDSL)
 				}
-				if got := nodeIDs(o); !sameStrings(got, tc.wantIDs) {
+				if got := nodeIDs(o); !slices.Equal(got, tc.wantIDs) {
 					t.Errorf("node ids = %v, want %v", got, tc.wantIDs)
 				}
 				if o.LastKind != tc.wantKind {

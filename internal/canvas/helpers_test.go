@@ -210,18 +210,6 @@ func mustNotContain(t *testing.T, what, got string, bad ...string) {
 
 func nodeIDs(o Observation) []string { return o.Graph.NodeIDs() }
 
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func wantErrIs(t *testing.T, err, target error, msgs ...string) {
 	t.Helper()
 	if !errors.Is(err, target) {

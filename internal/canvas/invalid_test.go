@@ -1,6 +1,7 @@
 package canvas
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -97,7 +98,7 @@ func TestBadActionsAreFeedbackAndNeverCorruptTheEpisode(t *testing.T) {
 			if o.Turn != before.Turn+1 || o.RoundsLeft != before.RoundsLeft-1 {
 				t.Errorf("turn %d rounds left %d, want %d and %d: a bad reply counts as a turn", o.Turn, o.RoundsLeft, before.Turn+1, before.RoundsLeft-1)
 			}
-			if o.DSL != before.DSL || !o.Graph.Equal(before.Graph) || !sameStrings(nodeIDs(o), nodeIDs(before)) {
+			if o.DSL != before.DSL || !o.Graph.Equal(before.Graph) || !slices.Equal(nodeIDs(o), nodeIDs(before)) {
 				t.Errorf("workflow changed: %q -> %q", before.DSL, o.DSL)
 			}
 			if o.Graph.NextID() != before.Graph.NextID() {

@@ -2,6 +2,7 @@ package canvas
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -45,7 +46,7 @@ func TestObservationTracksNodesRoundsAndHistory(t *testing.T) {
 		}
 	}
 	want := []string{"node_1", "node_2_p0", "node_2_p1", "node_3_cond", "node_3_true", "node_4"}
-	if got := nodeIDs(o); !sameStrings(got, want) {
+	if got := nodeIDs(o); !slices.Equal(got, want) {
 		t.Errorf("node ids = %v, want %v", got, want)
 	}
 	if o.Stats.TotalOperators != 6 || o.Stats.Stages != 4 || o.Stats.Parallel != 1 || o.Stats.Conditional != 1 {

@@ -9,61 +9,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flowsteer/flowsteer/internal/chatapi/chatapitest"
 )
 
-// server is a loopback chat-completions server whose answer to the n-th
-// request (from 0) is decided by handle.
-type server struct {
-	srv    *httptest.Server
-	n      atomic.Int64
-	mu     sync.Mutex
-	reqs   []seen
-	handle func(w http.ResponseWriter, r *http.Request, n int)
-}
-
-type seen struct {
-	at     time.Time
-	path   string
-	header http.Header
-	raw    []byte
-}
+// server is chatapitest's loopback chat-completions server.
+type server = chatapitest.Server
 
 func newServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) *server {
-	t.Helper()
-	s := &server{handle: handle}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(s.n.Add(1) - 1)
-		raw, _ := io.ReadAll(r.Body)
-		s.mu.Lock()
-		s.reqs = append(s.reqs, seen{at: time.Now(), path: r.URL.Path, header: r.Header.Clone(), raw: raw})
-		s.mu.Unlock()
-		s.handle(w, r, n)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-func (s *server) count() int { return int(s.n.Load()) }
-
-func (s *server) requests() []seen {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]seen(nil), s.reqs...)
+	return chatapitest.New(t, func(w http.ResponseWriter, r *http.Request, n int, _ map[string]any) { handle(w, r, n) })
 }
 
 func writeOK(w http.ResponseWriter, text string) {
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, `{"model":"served","choices":[{"message":{"role":"assistant","content":%q}}]}`, text)
-}
-
-func writeStatus(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	fmt.Fprintf(w, `{"error":{"message":%q,"type":"x"}}`, msg)
 }
 
 // answer is a caller's view of a reply.
@@ -83,7 +44,7 @@ const testKeyEnv = "FLOWSTEER_CHATAPI_TEST_API_KEY"
 
 func testOptions(s *server) Options {
 	return Options{
-		BaseURL:     s.srv.URL + "/v1/",
+		BaseURL:     s.URL + "/v1/",
 		APIKeyEnv:   testKeyEnv,
 		Settings:    Settings{Timeout: 5 * time.Second, MaxRetries: 3, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, MaxConcurrency: 4},
 		ErrorPrefix: "test client",
@@ -105,19 +66,19 @@ func TestCompleteDecodesAnswerAndPostsBody(t *testing.T) {
 	if a.Model != "served" || a.text() != "42" {
 		t.Errorf("answer = %+v", a)
 	}
-	r := s.requests()[0]
-	if r.path != "/v1/chat/completions" {
-		t.Errorf("path = %s, want /v1/chat/completions (one slash)", r.path)
+	r := s.Requests()[0]
+	if r.Path != "/v1/chat/completions" {
+		t.Errorf("path = %s, want /v1/chat/completions (one slash)", r.Path)
 	}
-	if r.header.Get("Content-Type") != "application/json" || r.header.Get("Accept") != "application/json" {
-		t.Errorf("headers = %v", r.header)
+	if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Accept") != "application/json" {
+		t.Errorf("headers = %v", r.Header)
 	}
-	if !strings.Contains(string(r.raw), `"content":"<b> & 6*7?"`) {
-		t.Errorf("body is HTML-escaped or wrong: %s", r.raw)
+	if !strings.Contains(string(r.Raw), `"content":"<b> & 6*7?"`) {
+		t.Errorf("body is HTML-escaped or wrong: %s", r.Raw)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(r.raw, &got); err != nil || got["model"] != "m" {
-		t.Errorf("body = %s (%v)", r.raw, err)
+	if err := json.Unmarshal(r.Raw, &got); err != nil || got["model"] != "m" {
+		t.Errorf("body = %s (%v)", r.Raw, err)
 	}
 }
 
@@ -128,14 +89,14 @@ func TestCompleteRetriesTransientStatuses(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 				if n < 2 {
-					writeStatus(w, code, "try later")
+					chatapitest.WriteStatus(w, code, "try later")
 					return
 				}
 				writeOK(w, "fine")
 			})
 			a, err := Complete[answer](context.Background(), New(testOptions(s)), body("x"), nil)
-			if err != nil || a.text() != "fine" || s.count() != 3 {
-				t.Errorf("Complete = %+v, %v after %d requests; want fine after 3", a, err, s.count())
+			if err != nil || a.text() != "fine" || s.Count() != 3 {
+				t.Errorf("Complete = %+v, %v after %d requests; want fine after 3", a, err, s.Count())
 			}
 		})
 	}
@@ -151,15 +112,17 @@ func TestCompleteGivesUpAfterMaxRetries(t *testing.T) {
 		{2, 3, `test client: 503 Service Unavailable: model is loading (gave up after 3 attempts)`},
 		{0, 1, `test client: 503 Service Unavailable: model is loading`},
 	} {
-		s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { writeStatus(w, 503, "model is loading") })
+		s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			chatapitest.WriteStatus(w, 503, "model is loading")
+		})
 		o := testOptions(s)
 		o.MaxRetries = tc.retries
 		_, err := Complete[answer](context.Background(), New(o), body("x"), nil)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("retries %d: error = %v, want %q", tc.retries, err, tc.want)
 		}
-		if s.count() != tc.requests {
-			t.Errorf("retries %d: server saw %d requests, want %d", tc.retries, s.count(), tc.requests)
+		if s.Count() != tc.requests {
+			t.Errorf("retries %d: server saw %d requests, want %d", tc.retries, s.Count(), tc.requests)
 		}
 	}
 }
@@ -171,7 +134,7 @@ func TestCompleteDoesNotRetryClientErrorsAndNamesTheMessage(t *testing.T) {
 		handle func(w http.ResponseWriter)
 		want   string
 	}{
-		{"OpenAI error object", func(w http.ResponseWriter) { writeStatus(w, 401, "invalid api key") },
+		{"OpenAI error object", func(w http.ResponseWriter) { chatapitest.WriteStatus(w, 401, "invalid api key") },
 			"test client: 401 Unauthorized: invalid api key"},
 		{"error string", func(w http.ResponseWriter) {
 			w.WriteHeader(400)
@@ -204,8 +167,8 @@ func TestCompleteDoesNotRetryClientErrorsAndNamesTheMessage(t *testing.T) {
 			if err == nil || err.Error() != c.want {
 				t.Errorf("error = %v, want %q", err, c.want)
 			}
-			if s.count() != 1 {
-				t.Errorf("server saw %d requests, want 1 (no retry)", s.count())
+			if s.Count() != 1 {
+				t.Errorf("server saw %d requests, want 1 (no retry)", s.Count())
 			}
 		})
 	}
@@ -216,7 +179,7 @@ func TestCompleteHonoursRetryAfterCappedByBackoffMax(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 0 {
 			w.Header().Set("Retry-After", "1")
-			writeStatus(w, 429, "slow down")
+			chatapitest.WriteStatus(w, 429, "slow down")
 			return
 		}
 		writeOK(w, "ok")
@@ -226,11 +189,11 @@ func TestCompleteHonoursRetryAfterCappedByBackoffMax(t *testing.T) {
 	if _, err := Complete[answer](context.Background(), New(o), body("x"), nil); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	reqs := s.requests()
+	reqs := s.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("server saw %d requests, want 2", len(reqs))
 	}
-	if gap := reqs[1].at.Sub(reqs[0].at); gap < o.BackoffMax || gap >= 900*time.Millisecond {
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < o.BackoffMax || gap >= 900*time.Millisecond {
 		t.Errorf("retry came %v after the 429, want the 1s Retry-After capped to %v", gap, o.BackoffMax)
 	}
 }
@@ -319,8 +282,8 @@ func TestCompleteRetriesMalformedAnswerOnce(t *testing.T) {
 				} else if err == nil || !strings.HasPrefix(err.Error(), c.wantErr) || !strings.HasSuffix(err.Error(), "(gave up after 2 attempts)") {
 					t.Errorf("error = %v, want %q... after 2 attempts", err, c.wantErr)
 				}
-				if s.count() != 2 {
-					t.Errorf("server saw %d requests, want 2", s.count())
+				if s.Count() != 2 {
+					t.Errorf("server saw %d requests, want 2", s.Count())
 				}
 			})
 		}
@@ -352,8 +315,8 @@ func TestCompleteCheckErrorIsNotRetried(t *testing.T) {
 		}
 		return nil
 	})
-	if !errors.Is(err, bad) || err.Error() != "test client: answer unusable" || s.count() != 1 {
-		t.Errorf("error = %v after %d requests, want the check's error after 1", err, s.count())
+	if !errors.Is(err, bad) || err.Error() != "test client: answer unusable" || s.Count() != 1 {
+		t.Errorf("error = %v after %d requests, want the check's error after 1", err, s.Count())
 	}
 }
 
@@ -368,8 +331,8 @@ func TestCompleteRejectsOversizedBody(t *testing.T) {
 		io.WriteString(w, `"}}]}`)
 	})
 	_, err := Complete[answer](context.Background(), New(testOptions(s)), body("x"), nil)
-	if err == nil || err.Error() != "test client: response body exceeds 8 MiB" || s.count() != 1 {
-		t.Errorf("error = %v after %d requests, want the body cap named after 1", err, s.count())
+	if err == nil || err.Error() != "test client: response body exceeds 8 MiB" || s.Count() != 1 {
+		t.Errorf("error = %v after %d requests, want the body cap named after 1", err, s.Count())
 	}
 }
 
@@ -377,8 +340,8 @@ func TestCompleteRejectsUnencodableBody(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { writeOK(w, "ok") })
 	_, err := Complete[answer](context.Background(), New(testOptions(s)), map[string]any{"x": make(chan int)}, nil)
-	if err == nil || !strings.HasPrefix(err.Error(), "test client: encoding request: ") || s.count() != 0 {
-		t.Errorf("error = %v after %d requests, want an encoding error and no request", err, s.count())
+	if err == nil || !strings.HasPrefix(err.Error(), "test client: encoding request: ") || s.Count() != 0 {
+		t.Errorf("error = %v after %d requests, want an encoding error and no request", err, s.Count())
 	}
 }
 
@@ -394,8 +357,8 @@ func TestCompleteRetriesAttemptThatHitsTimeout(t *testing.T) {
 	o := testOptions(s)
 	o.Timeout = 50 * time.Millisecond
 	a, err := Complete[answer](context.Background(), New(o), body("x"), nil)
-	if err != nil || a.text() != "late but fine" || s.count() != 2 {
-		t.Errorf("Complete = %+v, %v after %d requests, want success on the 2nd", a, err, s.count())
+	if err != nil || a.text() != "late but fine" || s.Count() != 2 {
+		t.Errorf("Complete = %+v, %v after %d requests, want success on the 2nd", a, err, s.Count())
 	}
 
 	slow := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { <-r.Context().Done() })
@@ -432,7 +395,7 @@ func TestCompleteReturnsPromptlyWhenCancelledDuringBackoff(t *testing.T) {
 	first := make(chan struct{}, 1)
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		w.Header().Set("Retry-After", "30")
-		writeStatus(w, 503, "overloaded")
+		chatapitest.WriteStatus(w, 503, "overloaded")
 		select {
 		case first <- struct{}{}:
 		default:
@@ -459,8 +422,8 @@ func TestCompleteReturnsPromptlyWhenCancelledDuringBackoff(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("returned after %v, want promptly", d)
 	}
-	if s.count() != 1 {
-		t.Errorf("server saw %d requests, want 1", s.count())
+	if s.Count() != 1 {
+		t.Errorf("server saw %d requests, want 1", s.Count())
 	}
 }
 
@@ -473,8 +436,8 @@ func TestCompleteDoesNotRetryWhenCallerContextEndsDuringAttempt(t *testing.T) {
 		<-r.Context().Done()
 	})
 	_, err := Complete[answer](ctx, New(testOptions(s)), body("x"), nil)
-	if !errors.Is(err, context.Canceled) || s.count() != 1 {
-		t.Errorf("error = %v after %d requests, want context.Canceled after 1", err, s.count())
+	if !errors.Is(err, context.Canceled) || s.Count() != 1 {
+		t.Errorf("error = %v after %d requests, want context.Canceled after 1", err, s.Count())
 	}
 }
 
@@ -482,7 +445,7 @@ func TestCompleteBacksOffWithJitterWithoutRetryAfter(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n < 3 {
-			writeStatus(w, 429, "slow down")
+			chatapitest.WriteStatus(w, 429, "slow down")
 			return
 		}
 		writeOK(w, "ok")
@@ -490,8 +453,8 @@ func TestCompleteBacksOffWithJitterWithoutRetryAfter(t *testing.T) {
 	o := testOptions(s)
 	o.BackoffMax = 10 * time.Second // the small base, not the cap, must decide
 	start := time.Now()
-	if _, err := Complete[answer](context.Background(), New(o), body("x"), nil); err != nil || s.count() != 4 {
-		t.Fatalf("Complete: %v after %d requests, want success after 4", err, s.count())
+	if _, err := Complete[answer](context.Background(), New(o), body("x"), nil); err != nil || s.Count() != 4 {
+		t.Fatalf("Complete: %v after %d requests, want success after 4", err, s.Count())
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("call took %v, want backoff windows of 1, 2, 4ms", d)
@@ -506,7 +469,7 @@ func TestCompleteHoldsSlotPerAttemptOnly(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 0 {
 			w.Header().Set("Retry-After", "1")
-			writeStatus(w, 503, "busy")
+			chatapitest.WriteStatus(w, 503, "busy")
 			close(failed)
 			return
 		}
@@ -560,8 +523,8 @@ func TestCompleteStopsWaitingForSlotWhenContextEnds(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("holder: %v", err)
 	}
-	if s.count() != 1 {
-		t.Errorf("server saw %d requests, want 1", s.count())
+	if s.Count() != 1 {
+		t.Errorf("server saw %d requests, want 1", s.Count())
 	}
 }
 
@@ -576,11 +539,13 @@ func TestNewReadsAPIKeyFromEnvironment(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv(c.setEnv, c.value)
-			s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { writeStatus(w, 401, "invalid api key") })
+			s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				chatapitest.WriteStatus(w, 401, "invalid api key")
+			})
 			o := testOptions(s)
 			o.APIKeyEnv = c.keyEnv
 			_, err := Complete[answer](context.Background(), New(o), body("x"), nil)
-			h := s.requests()[0].header
+			h := s.Requests()[0].Header
 			if got := h.Get("Authorization"); got != c.want {
 				t.Errorf("Authorization = %q, want %q", got, c.want)
 			}

@@ -1,6 +1,7 @@
 package chatapi
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
@@ -32,24 +33,37 @@ type Settings struct {
 // WithDefaults fills the zero fields of s from d and turns a negative
 // MaxRetries ("no retries") into 0.
 func (s Settings) WithDefaults(d Settings) Settings {
-	if s.Timeout == 0 {
-		s.Timeout = d.Timeout
-	}
+	s.Timeout = cmp.Or(s.Timeout, d.Timeout)
 	if s.MaxRetries == 0 {
 		s.MaxRetries = d.MaxRetries
 	} else if s.MaxRetries < 0 {
 		s.MaxRetries = 0
 	}
-	if s.BackoffBase == 0 {
-		s.BackoffBase = d.BackoffBase
-	}
-	if s.BackoffMax == 0 {
-		s.BackoffMax = d.BackoffMax
-	}
-	if s.MaxConcurrency == 0 {
-		s.MaxConcurrency = d.MaxConcurrency
-	}
+	s.BackoffBase = cmp.Or(s.BackoffBase, d.BackoffBase)
+	s.BackoffMax = cmp.Or(s.BackoffMax, d.BackoffMax)
+	s.MaxConcurrency = cmp.Or(s.MaxConcurrency, d.MaxConcurrency)
 	return s
+}
+
+// Store writes s into a config's own transport fields (the ones Settings
+// was read from), so a config can fill its defaults in one call:
+//
+//	c.settings().WithDefaults(d).Store(&c.Timeout, &c.MaxRetries, &c.BackoffBase, &c.BackoffMax, &c.MaxConcurrency)
+func (s Settings) Store(timeout *time.Duration, maxRetries *int, backoffBase, backoffMax *time.Duration, maxConcurrency *int) {
+	*timeout, *maxRetries, *backoffBase, *backoffMax, *maxConcurrency = s.Timeout, s.MaxRetries, s.BackoffBase, s.BackoffMax, s.MaxConcurrency
+}
+
+// CheckExtraBody reports the first of reserved that extra (a config's
+// extra_body) sets: those request fields are set by owner itself ("the
+// backend", "the policy") and may not be overridden. section names the
+// config in the error (e.g. "openai").
+func CheckExtraBody(section, owner string, extra map[string]any, reserved []string) error {
+	for _, k := range reserved {
+		if _, ok := extra[k]; ok {
+			return fmt.Errorf("%s.extra_body.%s is set by %s itself and may not be overridden", section, k, owner)
+		}
+	}
+	return nil
 }
 
 // Validate reports the first bad field of s, named as in config files under

@@ -66,13 +66,19 @@ func TestBackendErrorsFailTheNodeAndLaterStagesRun(t *testing.T) {
 	}
 }
 
-func TestNodeTimeoutFailsOnlyThatNode(t *testing.T) {
-	srv := newServer(t, func(op string, _ int, _ req) rep {
-		if op == "AnswerGenerate" {
+// cannedSlow answers with the canned replies, op's only after 10s (longer
+// than any timeout under test).
+func cannedSlow(slow string) func(op string, n int, r req) rep {
+	return func(op string, _ int, _ req) rep {
+		if op == slow {
 			return rep{Text: canned[op], Delay: 10 * time.Second}
 		}
 		return rep{Text: canned[op]}
-	})
+	}
+}
+
+func TestNodeTimeoutFailsOnlyThatNode(t *testing.T) {
+	srv := newServer(t, cannedSlow("AnswerGenerate"))
 	e := newEngine(t, srv.registry(t, nil), engineOpts{cfg: func(c *engine.Config) { c.NodeTimeout = 150 * time.Millisecond }})
 	start := time.Now()
 	ex := run(t, e, graph(t, "AnswerGenerate -> Format", nil), mathTask)
@@ -101,12 +107,7 @@ func TestRunTimeoutSkipsRemainingStages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, func(op string, _ int, _ req) rep {
-				if op == "Custom" {
-					return rep{Text: canned[op], Delay: 10 * time.Second}
-				}
-				return rep{Text: canned[op]}
-			})
+			srv := newServer(t, cannedSlow("Custom"))
 			e := newEngine(t, srv.registry(t, nil), engineOpts{cfg: func(c *engine.Config) { c.RunTimeout = 300 * time.Millisecond }})
 			start := time.Now()
 			ex := run(t, e, graph(t, tc.dsl, nil), mathTask)
@@ -142,12 +143,7 @@ func TestCancellationStopsPromptly(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, func(op string, _ int, _ req) rep {
-				if op == "Custom" {
-					return rep{Text: canned[op], Delay: 10 * time.Second}
-				}
-				return rep{Text: canned[op]}
-			})
+			srv := newServer(t, cannedSlow("Custom"))
 			e := newEngine(t, srv.registry(t, nil), engineOpts{})
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(100*time.Millisecond, cancel)

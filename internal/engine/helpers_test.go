@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/chatapi/chatapitest"
 	"github.com/flowsteer/flowsteer/internal/engine"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/operator/builtin"
 	"github.com/flowsteer/flowsteer/internal/sandbox"
+	"github.com/flowsteer/flowsteer/internal/sandbox/sandboxtest"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
 )
@@ -91,19 +93,8 @@ func newServer(t testing.TB, script func(op string, n int, r req) rep) *server {
 			}
 		}
 		raw, _ := io.ReadAll(hr.Body)
-		var body struct {
-			Messages []executor.Message `json:"messages"`
-		}
-		_ = json.Unmarshal(raw, &body)
 		var r req
-		for _, m := range body.Messages {
-			switch m.Role {
-			case "system":
-				r.System = m.Content
-			case "user":
-				r.User = m.Content
-			}
-		}
+		r.System, r.User, _ = chatapitest.SystemUser(raw)
 		r.Op = opOf(r.System)
 		s.mu.Lock()
 		n := s.perOp[r.Op]
@@ -230,20 +221,8 @@ func with(base map[string]string, kv ...string) map[string]string {
 	return out
 }
 
-var (
-	sbOnce sync.Once
-	sbRun  *sandbox.Runner
-	sbErr  error
-)
-
-func realSandbox(t testing.TB) *sandbox.Runner {
-	t.Helper()
-	sbOnce.Do(func() { sbRun, sbErr = sandbox.New(sandbox.Config{}) })
-	if sbErr != nil {
-		t.Fatalf("sandbox: %v", sbErr)
-	}
-	return sbRun
-}
+// realSandbox is the test binary's shared sandbox runner.
+func realSandbox(t testing.TB) *sandbox.Runner { return sandboxtest.Runner(t) }
 
 type engineOpts struct {
 	cfg   func(*engine.Config)

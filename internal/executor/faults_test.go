@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowsteer/flowsteer/internal/chatapi/chatapitest"
 )
 
 // Backend faults not covered by openai_test.go and the chatapi tests, at
@@ -40,7 +42,7 @@ func TestOpenAIBackendFaults(t *testing.T) {
 			if after != "" {
 				w.Header().Set("Retry-After", after)
 			}
-			writeStatus(w, 429, "rate limit reached")
+			chatapitest.WriteStatus(w, 429, "rate limit reached")
 		}
 	}
 	cases := []struct {
@@ -53,8 +55,8 @@ func TestOpenAIBackendFaults(t *testing.T) {
 		requests int
 		within   time.Duration
 	}{
-		{"500 once is retried", func(w http.ResponseWriter, r *http.Request) { writeStatus(w, 500, "boom") }, 1, "", "good", 2, 2 * time.Second},
-		{"500 always exhausts the retries", func(w http.ResponseWriter, r *http.Request) { writeStatus(w, 500, "boom") }, 99,
+		{"500 once is retried", func(w http.ResponseWriter, r *http.Request) { chatapitest.WriteStatus(w, 500, "boom") }, 1, "", "good", 2, 2 * time.Second},
+		{"500 always exhausts the retries", func(w http.ResponseWriter, r *http.Request) { chatapitest.WriteStatus(w, 500, "boom") }, 99,
 			`500 Internal Server Error: boom (gave up after 4 attempts)`, "", 4, 2 * time.Second},
 		{"429 with Retry-After is retried after it", tooManyAfter("0"), 2, "", "good", 3, 2 * time.Second},
 		{"429 with a Retry-After date is retried", tooManyAfter(time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)), 1, "", "good", 2, 2 * time.Second},
@@ -106,8 +108,8 @@ func TestOpenAIBackendFaults(t *testing.T) {
 			case c.wantErr != "" && len(err.Error()) > 1000:
 				t.Errorf("error of %d bytes: server text is not clipped", len(err.Error()))
 			}
-			if cs.count() != c.requests {
-				t.Errorf("server saw %d requests, want %d", cs.count(), c.requests)
+			if cs.Count() != c.requests {
+				t.Errorf("server saw %d requests, want %d", cs.Count(), c.requests)
 			}
 			if el > c.within {
 				t.Errorf("took %v, want at most %v", el, c.within)
@@ -123,7 +125,7 @@ func TestOpenAIBackendFaultsRespectTheCallersDeadline(t *testing.T) {
 	t.Parallel()
 	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		w.Header().Set("Retry-After", "3600")
-		writeStatus(w, 503, "overloaded")
+		chatapitest.WriteStatus(w, 503, "overloaded")
 	})
 	cfg := testConfig(cs)
 	cfg.BackoffMax = time.Hour

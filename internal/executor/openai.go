@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,23 +87,13 @@ func (c OpenAIConfig) Validate() error {
 	if err := c.settings().Validate("openai", transportDefaults); err != nil {
 		return err
 	}
-	for _, k := range reservedBodyKeys {
-		if _, ok := c.ExtraBody[k]; ok {
-			return fmt.Errorf("openai.extra_body.%s is set by the backend itself and may not be overridden", k)
-		}
-	}
-	return nil
+	return chatapi.CheckExtraBody("openai", "the backend", c.ExtraBody, reservedBodyKeys)
 }
 
 func (c OpenAIConfig) withDefaults() OpenAIConfig {
-	if c.APIKeyEnv == "" {
-		c.APIKeyEnv = DefaultAPIKeyEnv
-	}
-	if c.MaxTokens == 0 {
-		c.MaxTokens = DefaultMaxTokens
-	}
-	s := c.settings().WithDefaults(transportDefaults)
-	c.Timeout, c.MaxRetries, c.BackoffBase, c.BackoffMax, c.MaxConcurrency = s.Timeout, s.MaxRetries, s.BackoffBase, s.BackoffMax, s.MaxConcurrency
+	c.APIKeyEnv = cmp.Or(c.APIKeyEnv, DefaultAPIKeyEnv)
+	c.MaxTokens = cmp.Or(c.MaxTokens, DefaultMaxTokens)
+	c.settings().WithDefaults(transportDefaults).Store(&c.Timeout, &c.MaxRetries, &c.BackoffBase, &c.BackoffMax, &c.MaxConcurrency)
 	return c
 }
 

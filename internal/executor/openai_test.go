@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,50 +11,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flowsteer/flowsteer/internal/chatapi/chatapitest"
 )
 
-// chatServer is a loopback chat-completions server whose answer to the
-// n-th request (from 0) is decided by handle.
-type chatServer struct {
-	srv    *httptest.Server
-	handle func(w http.ResponseWriter, r *http.Request, n int)
-
-	n    atomic.Int64
-	mu   sync.Mutex
-	reqs []seenRequest
-}
-
-type seenRequest struct {
-	at     time.Time
-	method string
-	path   string
-	header http.Header
-	body   map[string]any
-}
+// chatServer is chatapitest's loopback chat-completions server.
+type chatServer = chatapitest.Server
 
 func newChatServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) *chatServer {
-	t.Helper()
-	cs := &chatServer{handle: handle}
-	cs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(cs.n.Add(1) - 1)
-		raw, _ := io.ReadAll(r.Body)
-		var body map[string]any
-		_ = json.Unmarshal(raw, &body)
-		cs.mu.Lock()
-		cs.reqs = append(cs.reqs, seenRequest{at: time.Now(), method: r.Method, path: r.URL.Path, header: r.Header.Clone(), body: body})
-		cs.mu.Unlock()
-		cs.handle(w, r, n)
-	}))
-	t.Cleanup(cs.srv.Close)
-	return cs
-}
-
-func (cs *chatServer) count() int { return int(cs.n.Load()) }
-
-func (cs *chatServer) requests() []seenRequest {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return append([]seenRequest(nil), cs.reqs...)
+	return chatapitest.New(t, func(w http.ResponseWriter, r *http.Request, n int, _ map[string]any) { handle(w, r, n) })
 }
 
 func writeAnswer(w http.ResponseWriter, text string, in, out int) {
@@ -65,12 +29,6 @@ func writeAnswer(w http.ResponseWriter, text string, in, out int) {
 		`"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`, text, in, out, in+out)
 }
 
-func writeStatus(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	fmt.Fprintf(w, `{"error":{"message":%q,"type":"x"}}`, msg)
-}
-
 // testKeyEnv is never set outside the tests that set it, so other tests
 // send no Authorization header whatever the environment holds.
 const testKeyEnv = "FLOWSTEER_EXECUTOR_TEST_API_KEY"
@@ -78,7 +36,7 @@ const testKeyEnv = "FLOWSTEER_EXECUTOR_TEST_API_KEY"
 func testConfig(cs *chatServer) OpenAIConfig {
 	return OpenAIConfig{
 		Name:        "local",
-		BaseURL:     cs.srv.URL + "/v1",
+		BaseURL:     cs.URL + "/v1",
 		Model:       "m",
 		APIKeyEnv:   testKeyEnv,
 		Timeout:     5 * time.Second,
@@ -120,28 +78,28 @@ func TestOpenAIReturnsAnswerWithUsageAndSendsDefaults(t *testing.T) {
 	if resp.Latency <= 0 {
 		t.Errorf("latency = %v, want > 0", resp.Latency)
 	}
-	reqs := cs.requests()
+	reqs := cs.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("server saw %d requests, want 1", len(reqs))
 	}
 	r := reqs[0]
-	if r.method != http.MethodPost || r.path != "/v1/chat/completions" {
-		t.Errorf("request = %s %s, want POST /v1/chat/completions", r.method, r.path)
+	if r.Method != http.MethodPost || r.Path != "/v1/chat/completions" {
+		t.Errorf("request = %s %s, want POST /v1/chat/completions", r.Method, r.Path)
 	}
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	if r.body["model"] != "m" || r.body["temperature"] != 0.0 || r.body["max_tokens"] != 4096.0 {
-		t.Errorf("body = %v, want model m, temperature 0, max_tokens 4096", r.body)
+	if r.Body["model"] != "m" || r.Body["temperature"] != 0.0 || r.Body["max_tokens"] != 4096.0 {
+		t.Errorf("body = %v, want model m, temperature 0, max_tokens 4096", r.Body)
 	}
 	for _, absent := range []string{"top_p", "seed", "stream"} {
-		if _, ok := r.body[absent]; ok {
-			t.Errorf("body has %s, want it absent: %v", absent, r.body)
+		if _, ok := r.Body[absent]; ok {
+			t.Errorf("body has %s, want it absent: %v", absent, r.Body)
 		}
 	}
-	msgs, _ := r.body["messages"].([]any)
+	msgs, _ := r.Body["messages"].([]any)
 	if len(msgs) != 2 || msgs[1].(map[string]any)["content"] != "6*7?" || msgs[0].(map[string]any)["role"] != "system" {
-		t.Errorf("messages = %v", r.body["messages"])
+		t.Errorf("messages = %v", r.Body["messages"])
 	}
 }
 
@@ -155,7 +113,7 @@ func TestOpenAISendsRequestSamplingAndModel(t *testing.T) {
 	if _, err := o.Complete(context.Background(), req); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	b := cs.requests()[0].body
+	b := cs.Requests()[0].Body
 	want := map[string]any{"model": "other", "temperature": 0.7, "top_p": 0.9, "max_tokens": 100.0, "seed": 42.0}
 	for k, v := range want {
 		if b[k] != v {
@@ -167,7 +125,7 @@ func TestOpenAISendsRequestSamplingAndModel(t *testing.T) {
 func TestOpenAIGivesUpAfterMaxRetriesNamingTheStatus(t *testing.T) {
 	t.Parallel()
 	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		writeStatus(w, 503, "model is loading")
+		chatapitest.WriteStatus(w, 503, "model is loading")
 	})
 	cfg := testConfig(cs)
 	cfg.MaxRetries = 2
@@ -180,19 +138,19 @@ func TestOpenAIGivesUpAfterMaxRetriesNamingTheStatus(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
-	if cs.count() != 3 {
-		t.Errorf("server saw %d requests, want 3", cs.count())
+	if cs.Count() != 3 {
+		t.Errorf("server saw %d requests, want 3", cs.Count())
 	}
 }
 
 func TestOpenAIDoesNotRetryWhenRetriesDisabled(t *testing.T) {
 	t.Parallel()
-	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) { writeStatus(w, 500, "boom") })
+	cs := newChatServer(t, func(w http.ResponseWriter, r *http.Request, n int) { chatapitest.WriteStatus(w, 500, "boom") })
 	cfg := testConfig(cs)
 	cfg.MaxRetries = -1
 	o := newTestOpenAI(t, cfg)
-	if _, err := o.Complete(context.Background(), userRequest("x")); err == nil || cs.count() != 1 {
-		t.Errorf("err = %v after %d requests, want an error after 1", err, cs.count())
+	if _, err := o.Complete(context.Background(), userRequest("x")); err == nil || cs.Count() != 1 {
+		t.Errorf("err = %v after %d requests, want an error after 1", err, cs.Count())
 	}
 }
 
@@ -203,7 +161,7 @@ func TestOpenAIDoesNotRetryClientErrors(t *testing.T) {
 		handle  func(w http.ResponseWriter)
 		wantErr string
 	}{
-		{"401 with OpenAI error object", func(w http.ResponseWriter) { writeStatus(w, 401, "invalid api key") },
+		{"401 with OpenAI error object", func(w http.ResponseWriter) { chatapitest.WriteStatus(w, 401, "invalid api key") },
 			`openai backend "local": 401 Unauthorized: invalid api key`},
 		{"400 with vLLM message", func(w http.ResponseWriter) {
 			w.WriteHeader(400)
@@ -229,8 +187,8 @@ func TestOpenAIDoesNotRetryClientErrors(t *testing.T) {
 			if err == nil || err.Error() != c.wantErr {
 				t.Errorf("error = %v, want %q", err, c.wantErr)
 			}
-			if cs.count() != 1 {
-				t.Errorf("server saw %d requests, want 1 (no retry)", cs.count())
+			if cs.Count() != 1 {
+				t.Errorf("server saw %d requests, want 1 (no retry)", cs.Count())
 			}
 		})
 	}
@@ -256,8 +214,8 @@ func TestOpenAIRetriesAttemptThatHitsTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	if resp.Text != "late but fine" || cs.count() != 2 {
-		t.Errorf("text %q after %d requests, want success on the 2nd", resp.Text, cs.count())
+	if resp.Text != "late but fine" || cs.Count() != 2 {
+		t.Errorf("text %q after %d requests, want success on the 2nd", resp.Text, cs.Count())
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("call took %v, want the first attempt cut at 200ms", d)
@@ -315,8 +273,8 @@ func TestOpenAIHandlesBrokenAnswers(t *testing.T) {
 			} else if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Errorf("error = %v, want it to contain %q", err, c.wantErr)
 			}
-			if cs.count() != c.wantRequests {
-				t.Errorf("server saw %d requests, want %d", cs.count(), c.wantRequests)
+			if cs.Count() != c.wantRequests {
+				t.Errorf("server saw %d requests, want %d", cs.Count(), c.wantRequests)
 			}
 		})
 	}
@@ -375,8 +333,8 @@ func TestOpenAIRespectsMaxConcurrency(t *testing.T) {
 	if p := peak.Load(); p != 2 {
 		t.Errorf("peak concurrent requests at the server = %d, want 2", p)
 	}
-	if cs.count() != 10 {
-		t.Errorf("server saw %d requests, want 10", cs.count())
+	if cs.Count() != 10 {
+		t.Errorf("server saw %d requests, want 10", cs.Count())
 	}
 }
 
@@ -397,7 +355,7 @@ func TestOpenAISendsAPIKeyFromEnvironment(t *testing.T) {
 					writeAnswer(w, "ok", 1, 1)
 					return
 				}
-				writeStatus(w, 401, "invalid api key")
+				chatapitest.WriteStatus(w, 401, "invalid api key")
 			})
 			cfg := testConfig(cs)
 			cfg.APIKeyEnv = c.keyEnv
@@ -405,7 +363,7 @@ func TestOpenAISendsAPIKeyFromEnvironment(t *testing.T) {
 			if _, err := o.Complete(context.Background(), userRequest("x")); err != nil {
 				t.Fatalf("Complete: %v", err)
 			}
-			h := cs.requests()[0].header
+			h := cs.Requests()[0].Header
 			if got := h.Get("Authorization"); got != c.wantHeader {
 				t.Errorf("Authorization = %q, want %q", got, c.wantHeader)
 			}
@@ -429,7 +387,7 @@ func TestOpenAIMergesExtraBody(t *testing.T) {
 	if _, err := o.Complete(context.Background(), userRequest("x")); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	b := cs.requests()[0].body
+	b := cs.Requests()[0].Body
 	if b["top_k"] != 20.0 {
 		t.Errorf("top_k = %v, want 20", b["top_k"])
 	}
@@ -539,8 +497,8 @@ func TestOpenAIRejectsRequestWithoutMessages(t *testing.T) {
 	if _, err := o.Complete(context.Background(), Request{}); err == nil || !strings.Contains(err.Error(), "no messages") {
 		t.Errorf("error = %v, want no messages", err)
 	}
-	if cs.count() != 0 {
-		t.Errorf("server saw %d requests, want 0", cs.count())
+	if cs.Count() != 0 {
+		t.Errorf("server saw %d requests, want 0", cs.Count())
 	}
 }
 
@@ -572,8 +530,8 @@ func TestCachedOpenAICallsServerOnceForIdenticalRequests(t *testing.T) {
 			t.Errorf("call %d: %+v", i, resp)
 		}
 	}
-	if cs.count() != 1 {
-		t.Errorf("server saw %d requests, want 1", cs.count())
+	if cs.Count() != 1 {
+		t.Errorf("server saw %d requests, want 1", cs.Count())
 	}
 	if s := c.Stats(); s.Hits != 2 || s.SavedInputTokens != 22 || s.SavedOutputTokens != 4 {
 		t.Errorf("stats = %+v", s)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/llamacpp"
+	"github.com/flowsteer/flowsteer/internal/porttest"
 )
 
 func chat(text string) executor.Request {
@@ -145,7 +146,7 @@ func TestServerDyingAtStartIsReportedWithItsLog(t *testing.T) {
 func TestStartTimeoutStopsTheServer(t *testing.T) {
 	py := fakeInstall(t, true, true, true)
 	t.Setenv("FAKE_MODE", "never-ready")
-	port := freePort(t)
+	port := porttest.Free(t)
 	start := time.Now()
 	_, err := llamacpp.Start(context.Background(), llamacpp.Config{Python: py, Port: port, StartTimeout: 2 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "did not answer") || !strings.Contains(err.Error(), "within 2s") {
@@ -206,16 +207,6 @@ func TestServerKilledMidCallFailsClearly(t *testing.T) {
 		t.Fatalf("log of a dead server: %v", err)
 	}
 	os.Remove(s.LogPath())
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestConfigValidation(t *testing.T) {

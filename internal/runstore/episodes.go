@@ -31,14 +31,26 @@ type Episode struct {
 	Error     string
 	Invalid   int // invalid actions
 	Finished  bool
-	// TurnLog is JSON: every turn (observation summary, reply, action,
-	// feedback). The store keeps the bytes as given so the rollout code
-	// owns the format.
+	// TurnLog is JSON: a []TurnLogEntry, one per turn, written by the
+	// trainer and read by the UI. The store keeps the bytes as given.
 	TurnLog []byte
 	// Replay is the episode's replay record (internal/replay owns the
 	// bytes): kept in its own table so listings never read it. Empty
 	// stores none.
 	Replay []byte
+}
+
+// TurnLogEntry is one turn of an Episode's TurnLog: the reply (clipped),
+// the action it parsed to, whether it was valid, the canvas's feedback
+// (clipped), and the workflow and episode state after it.
+type TurnLogEntry struct {
+	Turn     int    `json:"turn"`
+	Reply    string `json:"reply"`
+	Action   string `json:"action"`
+	Valid    bool   `json:"valid"`
+	Feedback string `json:"feedback"`
+	DSL      string `json:"dsl"`
+	State    string `json:"state"`
 }
 
 // EpisodeFilter narrows Episodes. Zero values mean no restriction.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/flowsteer/flowsteer/internal/fsutil"
 )
 
 // OwnerFile names, inside a run directory, the tenant that created the run
@@ -18,20 +20,7 @@ const OwnerFile = "owner"
 // WriteOwner records owner in dir atomically (a temporary file renamed
 // into place), so a reader sees no owner or the whole one.
 func WriteOwner(dir, owner string) error {
-	tmp, err := os.CreateTemp(dir, ".owner-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.WriteString(owner + "\n"); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, OwnerFile))
+	return fsutil.WriteFileAtomic(filepath.Join(dir, OwnerFile), []byte(owner+"\n"), 0o600)
 }
 
 // ReadOwner returns the tenant recorded in dir, "" when none is.

@@ -10,6 +10,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,11 +111,7 @@ func Setup(ctx context.Context, serviceName string, o Options) (shutdown func(co
 		}
 		if !autoexport.IsNoneSpanExporter(exp) {
 			tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
-			name := strings.ToLower(getenv("OTEL_TRACES_EXPORTER"))
-			if name == "" {
-				name = "otlp"
-			}
-			names = append(names, name)
+			names = append(names, cmp.Or(strings.ToLower(getenv("OTEL_TRACES_EXPORTER")), "otlp"))
 		}
 	}
 	if o.TraceStdout {
@@ -151,11 +148,7 @@ func Setup(ctx context.Context, serviceName string, o Options) (shutdown func(co
 		}
 		if !autoexport.IsNoneMetricReader(r) {
 			readers = append(readers, sdkmetric.WithReader(r))
-			name := strings.ToLower(getenv("OTEL_METRICS_EXPORTER"))
-			if name == "" {
-				name = "otlp"
-			}
-			names = append(names, name)
+			names = append(names, cmp.Or(strings.ToLower(getenv("OTEL_METRICS_EXPORTER")), "otlp"))
 		}
 	}
 	if o.MetricsAddr != "" {

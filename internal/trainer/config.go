@@ -174,7 +174,8 @@ type Config struct {
 // policy.auth): the fields of the public Go client's
 // flowsteer.Credentials, to which services/trainer converts them when it
 // dials. Declared here, not imported, because domain packages do not
-// import the public client (it is built on them, not they on it).
+// import the public client (it is built on them, not they on it);
+// services/trainer/credentials_test.go checks the two agree, tags included.
 type Credentials struct {
 	CAFile     string `yaml:"ca_file,omitempty"`
 	CertFile   string `yaml:"cert_file,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -196,10 +197,10 @@ func TestRunEvaluatesCheckpointsAndSucceeds(t *testing.T) {
 			if run.Status != runstore.StatusSucceeded || run.Step != 3 || run.Error != "" {
 				t.Errorf("run %s at step %d (%q), want succeeded at 3", run.Status, run.Step, run.Error)
 			}
-			if got := evalSteps(t, r.store); !equalInts(got, tc.wantEvals) {
+			if got := evalSteps(t, r.store); !slices.Equal(got, tc.wantEvals) {
 				t.Errorf("evaluations at %v, want %v", got, tc.wantEvals)
 			}
-			if !equalInts(r.learner.saves, tc.wantSaves) {
+			if !slices.Equal(r.learner.saves, tc.wantSaves) {
 				t.Errorf("checkpoints saved at %v, want %v", r.learner.saves, tc.wantSaves)
 			}
 			ck, ok, err := r.store.LastCheckpoint(runID)
@@ -314,7 +315,7 @@ func TestRunResumedAtACheckpointRedoesAMissingEvaluation(t *testing.T) {
 			if err := r.tr.Run(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if got := evalSteps(t, r.store); !equalInts(got, tc.wantEvals) {
+			if got := evalSteps(t, r.store); !slices.Equal(got, tc.wantEvals) {
 				t.Errorf("evaluations at %v, want %v", got, tc.wantEvals)
 			}
 			if len(r.obs.steps) != tc.wantSteps {
@@ -333,18 +334,6 @@ func TestRunResumedAtACheckpointRedoesAMissingEvaluation(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestEvaluateSamplesLikeTrainingUnlessGreedy(t *testing.T) {

@@ -200,17 +200,6 @@ func familyName(f pb.TaskFamily) string {
 	return "unknown"
 }
 
-// turnLog is what the store keeps of every turn.
-type turnLog struct {
-	Turn     int    `json:"turn"`
-	Reply    string `json:"reply"`
-	Action   string `json:"action"`
-	Valid    bool   `json:"valid"`
-	Feedback string `json:"feedback"`
-	DSL      string `json:"dsl"`
-	State    string `json:"state"`
-}
-
 func episodeRow(runID string, step int64, phase, groupID string, r *rollout.Record, adv float64) runstore.Episode {
 	row := runstore.Episode{RunID: runID, Step: step, Phase: phase, EpisodeID: r.EpisodeID, TaskID: r.Task.GetId(),
 		Family: familyName(r.Task.GetFamily()), GroupID: groupID, Advantage: adv, Invalid: r.Invalid}
@@ -223,13 +212,13 @@ func episodeRow(runID string, step int64, phase, groupID string, r *rollout.Reco
 		row.Reward = r.Final.GetReward()
 		row.Finished = r.Finished()
 	}
-	logs := make([]turnLog, len(r.Turns))
+	logs := make([]runstore.TurnLogEntry, len(r.Turns))
 	for i, tu := range r.Turns {
 		reply := ""
 		if i < len(r.Decisions) {
 			reply = clip(r.Decisions[i].GetAction().GetText(), 2000)
 		}
-		logs[i] = turnLog{Turn: tu.Number, Reply: reply, Action: tu.Action, Valid: tu.Valid, Feedback: clip(tu.Feedback, 1000), DSL: tu.DSL, State: tu.State.String()}
+		logs[i] = runstore.TurnLogEntry{Turn: tu.Number, Reply: reply, Action: tu.Action, Valid: tu.Valid, Feedback: clip(tu.Feedback, 1000), DSL: tu.DSL, State: tu.State.String()}
 	}
 	row.TurnLog, _ = json.Marshal(logs)
 	return row

@@ -445,17 +445,6 @@ type EpisodePage struct {
 	Backend   string     `json:"backend"`
 }
 
-// turnLog mirrors the trainer's stored turn log.
-type turnLog struct {
-	Turn     int    `json:"turn"`
-	Reply    string `json:"reply"`
-	Action   string `json:"action"`
-	Valid    bool   `json:"valid"`
-	Feedback string `json:"feedback"`
-	DSL      string `json:"dsl"`
-	State    string `json:"state"`
-}
-
 func (s *Server) episodeData(r *http.Request) (any, error) {
 	name, id := r.PathValue("run"), r.PathValue("episode")
 	st, err := s.store(name)
@@ -470,7 +459,7 @@ func (s *Server) episodeData(r *http.Request) (any, error) {
 		Phase: e.Phase, GroupID: e.GroupID, TaskID: e.TaskID, Family: e.Family, DSL: e.DSL, Advantage: nanToZero(e.Advantage),
 		Reward: rewardOf(e.Reward), Finished: e.Finished, Failed: e.Failed, Error: e.Error,
 		TraceURL: episodeURL(name, id) + "/trace", BundleURL: episodeURL(name, id) + "/bundle"}
-	var logs []turnLog
+	var logs []runstore.TurnLogEntry
 	if len(e.TurnLog) > 0 {
 		_ = json.Unmarshal(e.TurnLog, &logs)
 	}

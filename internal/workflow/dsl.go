@@ -269,9 +269,40 @@ func (p *parser) conditional(ct token) (*Stage, *ParseError) {
 	return s, nil
 }
 
-func (p *parser) parallel() (*Stage, *ParseError) {
-	open := p.next()
-	s := &Stage{Kind: Parallel}
+// listSyntax is what tells a parallel block "[A, B]" from a loop body
+// "(A -> B)" when operatorList reads one.
+type listSyntax struct {
+	what                 string // "a parallel block", "a loop body"
+	openText, closeText  string
+	sep, close, wrongSep tokKind
+	sepText, wrongText   string
+	nested               string // the message for a structure inside
+	// min is the fewest operators; tooFew the message when there are
+	// fewer, at the opening token, or at the closing one when tooFewAtClose.
+	min           int
+	tooFew        string
+	tooFewAtClose bool
+}
+
+var (
+	parallelSyntax = listSyntax{what: "a parallel block", openText: "[", closeText: "]",
+		sep: tComma, close: tRBrack, wrongSep: tArrow, sepText: ",", wrongText: "->", nested: nestedParallel,
+		min: 2, tooFew: "a parallel block needs at least 2 operators"}
+	loopSyntax = listSyntax{what: "a loop body", openText: "(", closeText: ")",
+		sep: tArrow, close: tRParen, wrongSep: tComma, sepText: "->", wrongText: ",", nested: nestedLoop,
+		min: 1, tooFew: "a loop needs at least 1 operator in its body", tooFewAtClose: true}
+)
+
+// operatorList reads the operators of a block after its opening token
+// open, through the closing one. check, when set, vets each operator.
+func (p *parser) operatorList(open token, ls listSyntax, check func(t token, n *Node) *ParseError) ([]*Node, *ParseError) {
+	var ops []*Node
+	tooFew := func(at token) *ParseError {
+		if ls.tooFewAtClose {
+			return errAt(at.pos, "%s", ls.tooFew)
+		}
+		return errAt(open.pos, "%s", ls.tooFew)
+	}
 	for {
 		t := p.next()
 		switch t.kind {
@@ -280,90 +311,70 @@ func (p *parser) parallel() (*Stage, *ParseError) {
 			if perr != nil {
 				return nil, perr
 			}
-			if p.cat != nil && p.cat.IsCombiner(n.Operator) {
-				return nil, errAt(t.pos, "%s", combinerMsg(n.Operator))
+			if check != nil {
+				if perr := check(t, n); perr != nil {
+					return nil, perr
+				}
 			}
-			s.Branches = append(s.Branches, n)
-			if len(s.Branches) > MaxBlockOperators {
-				return nil, errAt(t.pos, "a parallel block holds at most %d operators", MaxBlockOperators)
+			ops = append(ops, n)
+			if len(ops) > MaxBlockOperators {
+				return nil, errAt(t.pos, "%s holds at most %d operators", ls.what, MaxBlockOperators)
 			}
 		case tLBrack, tLParen:
-			return nil, errAt(t.pos, nestedParallel)
+			return nil, errAt(t.pos, "%s", ls.nested)
 		case tEOF:
-			return nil, errAt(open.pos, "unclosed '['")
+			return nil, errAt(open.pos, "unclosed '%s'", ls.openText)
 		default:
-			if len(s.Branches) == 0 {
-				if t.kind == tRBrack {
-					return nil, errAt(open.pos, "a parallel block needs at least 2 operators")
+			if len(ops) == 0 {
+				if t.kind == ls.close {
+					return nil, tooFew(t)
 				}
-				return nil, errAt(t.pos, "expected an operator after '[', found %s", t.describe())
+				return nil, errAt(t.pos, "expected an operator after '%s', found %s", ls.openText, t.describe())
 			}
-			return nil, errAt(t.pos, "expected an operator after ',', found %s", t.describe())
+			return nil, errAt(t.pos, "expected an operator after '%s', found %s", ls.sepText, t.describe())
 		}
 		t = p.next()
 		switch t.kind {
-		case tComma:
-		case tRBrack:
-			if len(s.Branches) < 2 {
-				return nil, errAt(open.pos, "a parallel block needs at least 2 operators")
+		case ls.sep:
+		case ls.close:
+			if len(ops) < ls.min {
+				return nil, tooFew(t)
 			}
-			return s, nil
+			return ops, nil
 		case tEOF:
-			return nil, errAt(open.pos, "unclosed '['")
+			return nil, errAt(open.pos, "unclosed '%s'", ls.openText)
 		case tQuest:
-			return nil, errAt(t.pos, nestedParallel)
-		case tArrow:
-			return nil, errAt(t.pos, "expected ',' or ']', found '->': the operators of a parallel block are separated by ','")
+			return nil, errAt(t.pos, "%s", ls.nested)
+		case ls.wrongSep:
+			return nil, errAt(t.pos, "expected '%s' or '%s', found '%s': the operators of %s are separated by '%s'",
+				ls.sepText, ls.closeText, ls.wrongText, ls.what, ls.sepText)
 		default:
-			return nil, errAt(t.pos, "expected ',' or ']', found %s", t.describe())
+			return nil, errAt(t.pos, "expected '%s' or '%s', found %s", ls.sepText, ls.closeText, t.describe())
 		}
 	}
 }
 
+func (p *parser) parallel() (*Stage, *ParseError) {
+	open := p.next()
+	branches, perr := p.operatorList(open, parallelSyntax, func(t token, n *Node) *ParseError {
+		if p.cat != nil && p.cat.IsCombiner(n.Operator) {
+			return errAt(t.pos, "%s", combinerMsg(n.Operator))
+		}
+		return nil
+	})
+	if perr != nil {
+		return nil, perr
+	}
+	return &Stage{Kind: Parallel, Branches: branches}, nil
+}
+
 func (p *parser) loop() (*Stage, *ParseError) {
 	open := p.next()
-	s := &Stage{Kind: Loop}
-body:
-	for {
-		t := p.next()
-		switch t.kind {
-		case tIdent:
-			n, perr := p.operator(t)
-			if perr != nil {
-				return nil, perr
-			}
-			s.Body = append(s.Body, n)
-			if len(s.Body) > MaxBlockOperators {
-				return nil, errAt(t.pos, "a loop body holds at most %d operators", MaxBlockOperators)
-			}
-		case tLBrack, tLParen:
-			return nil, errAt(t.pos, nestedLoop)
-		case tEOF:
-			return nil, errAt(open.pos, "unclosed '('")
-		default:
-			if len(s.Body) == 0 {
-				if t.kind == tRParen {
-					return nil, errAt(t.pos, "a loop needs at least 1 operator in its body")
-				}
-				return nil, errAt(t.pos, "expected an operator after '(', found %s", t.describe())
-			}
-			return nil, errAt(t.pos, "expected an operator after '->', found %s", t.describe())
-		}
-		t = p.next()
-		switch t.kind {
-		case tArrow:
-		case tRParen:
-			break body
-		case tEOF:
-			return nil, errAt(open.pos, "unclosed '('")
-		case tQuest:
-			return nil, errAt(t.pos, nestedLoop)
-		case tComma:
-			return nil, errAt(t.pos, "expected '->' or ')', found ',': the operators of a loop body are separated by '->'")
-		default:
-			return nil, errAt(t.pos, "expected '->' or ')', found %s", t.describe())
-		}
+	body, perr := p.operatorList(open, loopSyntax, nil)
+	if perr != nil {
+		return nil, perr
 	}
+	s := &Stage{Kind: Loop, Body: body}
 	t := p.next()
 	var num token
 	switch {

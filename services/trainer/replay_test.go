@@ -25,7 +25,14 @@ func trainFor(t *testing.T, cfg trainer.Config, name string) (*runstore.Store, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Trainer.Run(ctx); err != nil {
+	return runToEnd(t, p, dir), name
+}
+
+// runToEnd runs p's trainer, closes p and opens the run store in dir
+// again (closed at the test's end), as a later reader of the run would.
+func runToEnd(t *testing.T, p *Prepared, dir string) *runstore.Store {
+	t.Helper()
+	if err := p.Trainer.Run(context.Background()); err != nil {
 		p.Close()
 		t.Fatal(err)
 	}
@@ -35,7 +42,7 @@ func trainFor(t *testing.T, cfg trainer.Config, name string) (*runstore.Store, s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return st, name
+	return st
 }
 
 // replayCfg is one step with no evaluation but the one held-out task

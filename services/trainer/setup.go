@@ -29,6 +29,7 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/component"
 	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/fsutil"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/replay"
@@ -163,7 +164,7 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 			if err := cfg.Validate(); err != nil {
 				return nil, fmt.Errorf("resume %s: %w", o.Dir, err)
 			}
-			if err := writeFileAtomic(cfgPath, []byte(cfg.YAML())); err != nil {
+			if err := fsutil.WriteFileAtomic(cfgPath, []byte(cfg.YAML()), 0o644); err != nil {
 				return nil, err
 			}
 		}
@@ -182,7 +183,7 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(cfgPath, []byte(cfg.YAML())); err != nil {
+		if err := fsutil.WriteFileAtomic(cfgPath, []byte(cfg.YAML()), 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -269,33 +270,6 @@ func newRunRecord(id string, cfg trainer.Config, p *Prepared) runstore.Run {
 	return runstore.Run{ID: id, Name: cfg.Name, Status: "pending", ConfigYAML: cfg.YAML(), ConfigHash: cfg.Hash(),
 		Backend: cfg.Backend.Kind, Policy: cfg.Policy.Kind, Model: p.model, Hardware: p.Hardware, Simulated: p.Simulated,
 		TotalSteps: int64(cfg.Steps), Created: time.Now(), Updated: time.Now()}
-}
-
-// writeFileAtomic writes a temporary file and renames it into place, so a
-// process killed at any moment leaves the old file or the whole new one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func hardware() string {

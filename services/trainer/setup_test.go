@@ -81,17 +81,7 @@ func TestShortRunEndToEnd(t *testing.T) {
 	if !p.Simulated || p.Start != 0 || p.Run.ID != "tiny-run" {
 		t.Errorf("prepared simulated %v start %d id %q", p.Simulated, p.Start, p.Run.ID)
 	}
-	if err := p.Trainer.Run(ctx); err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
-	p.Close()
-
-	st, err := runstore.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := runToEnd(t, p, dir)
 	run, err := st.GetRun("tiny-run")
 	if err != nil {
 		t.Fatal(err)

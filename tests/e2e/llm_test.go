@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowsteer/flowsteer/internal/porttest"
 )
 
 // llamaServers lists the llama_cpp.server processes listening on port.
@@ -46,18 +48,8 @@ func llamaServers(t *testing.T, port int) []string {
 	return out
 }
 
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestLLMServeAnswersWithLogprobsAndStopsOnSIGINT(t *testing.T) {
-	port := freeLoopbackPort(t)
+	port := porttest.Free(t)
 	urlFile := t.TempDir() + "/url"
 	cmd := exec.Command(binary(t), "llm", "serve", "--port", strconv.Itoa(port), "--url-file", urlFile)
 	stdout, err := cmd.StdoutPipe()
@@ -160,7 +152,7 @@ func TestLLMServeAnswersWithLogprobsAndStopsOnSIGINT(t *testing.T) {
 }
 
 func TestLLMRunWorkflowWithBackendLlamaCpp(t *testing.T) {
-	port := freeLoopbackPort(t)
+	port := porttest.Free(t)
 	out, err := exec.Command(binary(t), "run-workflow", "--backend", "llamacpp", "--llamacpp-port", strconv.Itoa(port),
 		"--dsl", "AnswerGenerate", "--task-file", "../../data/suite/eval.jsonl", "--limit", "1").CombinedOutput()
 	if err != nil {

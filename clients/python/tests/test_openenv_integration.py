@@ -18,19 +18,13 @@ import sys
 import time
 
 import pytest
+from conftest import FULL_PLAN
 
 pytestmark = pytest.mark.skipif(not os.environ.get("FLOWSTEER_INTEGRATION_TESTS"),
                                 reason="make test-integrations runs these (FLOWSTEER_INTEGRATION_TESTS=1)")
 
 TASK = {"id": "oe-math-1", "question": "What is 6*7?", "answer": "42", "family": "math"}
-PLAN = [
-    {"kind": "add", "operator": "Plan"},
-    {"kind": "add", "structure": "parallel", "operators": ["Programmer", "AnswerGenerate", "Custom"]},
-    {"kind": "add", "operator": "ScEnsemble"},
-    {"kind": "add", "structure": "conditional", "condition": "Review", "if_true": "Revise", "if_false": "done"},
-    {"kind": "add", "operator": "Format"},
-    {"kind": "finish"},
-]
+PLAN = FULL_PLAN  # earns the full structure score, so the correctness reward is released
 
 
 @pytest.fixture(scope="module")

@@ -15,24 +15,13 @@ import (
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/operator/builtin"
 	"github.com/flowsteer/flowsteer/internal/sandbox"
+	"github.com/flowsteer/flowsteer/internal/sandbox/sandboxtest"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
-var (
-	sbOnce sync.Once
-	sbRun  *sandbox.Runner
-	sbErr  error
-)
-
-func realSandbox(t testing.TB) *sandbox.Runner {
-	t.Helper()
-	sbOnce.Do(func() { sbRun, sbErr = sandbox.New(sandbox.Config{}) })
-	if sbErr != nil {
-		t.Fatalf("sandbox: %v", sbErr)
-	}
-	return sbRun
-}
+// realSandbox is the test binary's shared sandbox runner.
+func realSandbox(t testing.TB) *sandbox.Runner { return sandboxtest.Runner(t) }
 
 func newSim(t testing.TB, mut func(*sim.Config)) *sim.Backend {
 	t.Helper()

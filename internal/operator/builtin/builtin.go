@@ -193,11 +193,7 @@ func review(ctx context.Context, env operator.Env, c operator.Call) (operator.Ou
 	var out operator.Output
 	sol := c.Inputs.Text("solution")
 	user := "Problem:\n" + problemText(c.Task) + section("Proposed solution", sol)
-	reply, err := call(ctx, env, c, "Review", reviewInstr, user, 0, &out)
-	if err != nil {
-		return out, err
-	}
-	v, err := verdictIn(reply, "Review", "review_result")
+	reply, v, err := judge(ctx, env, c, "Review", reviewInstr, user, "review_result", &out)
 	if err != nil {
 		return out, err
 	}
@@ -212,11 +208,7 @@ func verify(ctx context.Context, env operator.Env, c operator.Call) (operator.Ou
 	var out operator.Output
 	ans := c.Inputs.Text("answer")
 	user := "Problem:\n" + problemText(c.Task) + section("Answer to verify", ans)
-	reply, err := call(ctx, env, c, "Verify", verifyInstr, user, 0, &out)
-	if err != nil {
-		return out, err
-	}
-	v, err := verdictIn(reply, "Verify", "is_correct")
+	reply, v, err := judge(ctx, env, c, "Verify", verifyInstr, user, "is_correct", &out)
 	if err != nil {
 		return out, err
 	}
@@ -349,6 +341,16 @@ func fieldOr(reply, name string) string {
 		return v
 	}
 	return stripThink(reply)
+}
+
+// judge asks a checker operator (Review, Verify) and reads its boolean
+// verdict from the reply's <tag>.
+func judge(ctx context.Context, env operator.Env, c operator.Call, op, instr, user, tag string, out *operator.Output) (reply string, verdict bool, err error) {
+	if reply, err = call(ctx, env, c, op, instr, user, 0, out); err != nil {
+		return reply, false, err
+	}
+	verdict, err = verdictIn(reply, op, tag)
+	return reply, verdict, err
 }
 
 // verdictIn reads a checker's true/false verdict from the named field; a

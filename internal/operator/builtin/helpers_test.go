@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowsteer/flowsteer/internal/chatapi/chatapitest"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/sandbox"
+	"github.com/flowsteer/flowsteer/internal/sandbox/sandboxtest"
 	"github.com/flowsteer/flowsteer/internal/task"
 )
 
@@ -66,21 +68,11 @@ func newChatServer(t *testing.T, script func(op string, n int, req seen) reply) 
 	cs := &chatServer{script: script, perOp: map[string]int{}}
 	cs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
-		var body struct {
-			Messages []executor.Message `json:"messages"`
-		}
-		if err := json.Unmarshal(raw, &body); err != nil {
+		var req seen
+		var err error
+		if req.System, req.User, err = chatapitest.SystemUser(raw); err != nil {
 			http.Error(w, "bad json", http.StatusBadRequest)
 			return
-		}
-		var req seen
-		for _, m := range body.Messages {
-			switch m.Role {
-			case "system":
-				req.System = m.Content
-			case "user":
-				req.User = m.Content
-			}
 		}
 		req.Op = opOf(req.System)
 		cs.mu.Lock()
@@ -176,21 +168,8 @@ func (e testEnv) RunPython(ctx context.Context, spec sandbox.Spec) (sandbox.Resu
 	return e.sb.Run(ctx, spec)
 }
 
-var (
-	sbOnce sync.Once
-	sbRun  *sandbox.Runner
-	sbErr  error
-)
-
-// realSandbox is one sandbox runner shared by the package's tests.
-func realSandbox(t *testing.T) *sandbox.Runner {
-	t.Helper()
-	sbOnce.Do(func() { sbRun, sbErr = sandbox.New(sandbox.Config{}) })
-	if sbErr != nil {
-		t.Fatalf("sandbox: %v", sbErr)
-	}
-	return sbRun
-}
+// realSandbox is the test binary's shared sandbox runner.
+func realSandbox(t testing.TB) *sandbox.Runner { return sandboxtest.Runner(t) }
 
 // invoke runs the named operator's implementation.
 func invoke(t *testing.T, env operator.Env, op string, c operator.Call) (operator.Output, error) {

@@ -11,8 +11,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/flowsteer/flowsteer/internal/fsutil"
 )
 
 // Checkpoint file, little endian:
@@ -98,41 +99,11 @@ func (p *Policy) Save(path string, step int64) (string, error) {
 	w.Write(d[:])
 	data := w.Bytes()
 
-	if err := writeAtomic(path, data); err != nil {
+	if err := fsutil.WriteFileAtomic(path, data, 0o600); err != nil {
 		return "", fmt.Errorf("save embedded checkpoint: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		// Make the rename itself durable; some filesystems refuse, which
-		// costs only durability, not correctness.
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 type ckptReader struct {

@@ -24,6 +24,7 @@
 package embedded
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -80,33 +81,15 @@ func DefaultConfig() Config {
 // WithDefaults fills the zero fields.
 func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
-	if c.Hidden == 0 {
-		c.Hidden = d.Hidden
-	}
-	if c.LearningRate == 0 {
-		c.LearningRate = d.LearningRate
-	}
-	if c.Beta1 == 0 {
-		c.Beta1 = d.Beta1
-	}
-	if c.Beta2 == 0 {
-		c.Beta2 = d.Beta2
-	}
-	if c.Eps == 0 {
-		c.Eps = d.Eps
-	}
-	if c.MaxGradNorm == 0 {
-		c.MaxGradNorm = d.MaxGradNorm
-	}
-	if c.Seed == 0 {
-		c.Seed = d.Seed
-	}
-	if c.TextBuckets == 0 {
-		c.TextBuckets = d.TextBuckets
-	}
-	if c.Temperature == 0 {
-		c.Temperature = d.Temperature
-	}
+	c.Hidden = cmp.Or(c.Hidden, d.Hidden)
+	c.LearningRate = cmp.Or(c.LearningRate, d.LearningRate)
+	c.Beta1 = cmp.Or(c.Beta1, d.Beta1)
+	c.Beta2 = cmp.Or(c.Beta2, d.Beta2)
+	c.Eps = cmp.Or(c.Eps, d.Eps)
+	c.MaxGradNorm = cmp.Or(c.MaxGradNorm, d.MaxGradNorm)
+	c.Seed = cmp.Or(c.Seed, d.Seed)
+	c.TextBuckets = cmp.Or(c.TextBuckets, d.TextBuckets)
+	c.Temperature = cmp.Or(c.Temperature, d.Temperature)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -157,40 +158,20 @@ func (c Config) Validate() error {
 	if c.TokenIDs && c.Logprobs != nil && !*c.Logprobs {
 		return errors.New("llm.token_ids needs llm.logprobs: vLLM returns the sampled ids in place of the log-probs' token strings")
 	}
-	for _, k := range reservedBodyKeys {
-		if _, ok := c.ExtraBody[k]; ok {
-			return fmt.Errorf("llm.extra_body.%s is set by the policy itself and may not be overridden", k)
-		}
-	}
-	return nil
+	return chatapi.CheckExtraBody("llm", "the policy", c.ExtraBody, reservedBodyKeys)
 }
 
 // withDefaults fills zero fields and turns the negative "off" values into
 // the zeros the code uses.
 func (c Config) withDefaults() Config {
-	if c.APIKeyEnv == "" {
-		c.APIKeyEnv = DefaultAPIKeyEnv
-	}
-	if c.Temperature == 0 {
-		c.Temperature = DefaultTemperature
-	}
-	if c.TopP == 0 {
-		c.TopP = DefaultTopP
-	}
-	if c.TopK == 0 {
-		c.TopK = DefaultTopK
-	}
-	if c.ActionMaxTokens == 0 {
-		c.ActionMaxTokens = DefaultActionMaxTokens
-	}
-	if c.PromptMaxTokens == 0 {
-		c.PromptMaxTokens = DefaultPromptMaxTokens
-	}
-	if c.RepairMaxTokens == 0 {
-		c.RepairMaxTokens = DefaultRepairMaxTokens
-	}
-	s := c.settings().WithDefaults(transportDefaults)
-	c.Timeout, c.MaxRetries, c.BackoffBase, c.BackoffMax, c.MaxConcurrency = s.Timeout, s.MaxRetries, s.BackoffBase, s.BackoffMax, s.MaxConcurrency
+	c.APIKeyEnv = cmp.Or(c.APIKeyEnv, DefaultAPIKeyEnv)
+	c.Temperature = cmp.Or(c.Temperature, DefaultTemperature)
+	c.TopP = cmp.Or(c.TopP, DefaultTopP)
+	c.TopK = cmp.Or(c.TopK, DefaultTopK)
+	c.ActionMaxTokens = cmp.Or(c.ActionMaxTokens, DefaultActionMaxTokens)
+	c.PromptMaxTokens = cmp.Or(c.PromptMaxTokens, DefaultPromptMaxTokens)
+	c.RepairMaxTokens = cmp.Or(c.RepairMaxTokens, DefaultRepairMaxTokens)
+	c.settings().WithDefaults(transportDefaults).Store(&c.Timeout, &c.MaxRetries, &c.BackoffBase, &c.BackoffMax, &c.MaxConcurrency)
 	if c.Logprobs == nil {
 		on := true
 		c.Logprobs = &on

@@ -9,6 +9,7 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/chatapi/chatapitest"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/reward"
@@ -47,7 +48,7 @@ func TestEpisodeEndToEnd(t *testing.T) {
 	cs := newChatServer(t, func(w http.ResponseWriter, _ *http.Request, n int, body map[string]any) {
 		if n >= len(episodeScript) {
 			t.Errorf("request %d past the end of the script", n)
-			writeStatus(w, 400, "script exhausted")
+			chatapitest.WriteStatus(w, 400, "script exhausted")
 			return
 		}
 		turn := episodeScript[n]
@@ -103,8 +104,8 @@ func TestEpisodeEndToEnd(t *testing.T) {
 	if final.GetEndReason() != pb.EndReason_END_REASON_FINISHED {
 		t.Fatalf("end reason = %v, want finished; feedback: %s", final.GetEndReason(), final.GetFeedback())
 	}
-	if len(decisions) != len(episodeScript) || cs.count() != len(episodeScript) {
-		t.Errorf("%d decisions after %d requests, want %d", len(decisions), cs.count(), len(episodeScript))
+	if len(decisions) != len(episodeScript) || cs.Count() != len(episodeScript) {
+		t.Errorf("%d decisions after %d requests, want %d", len(decisions), cs.Count(), len(episodeScript))
 	}
 	r := final.GetReward()
 	if !r.GetReleased() || r.GetStructureTotal() < 1-1e-9 {

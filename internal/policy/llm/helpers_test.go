@@ -2,51 +2,19 @@ package llm
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/chatapi/chatapitest"
 )
 
-// chatServer is a loopback chat-completions server whose answer to the
-// n-th request (from 0) is decided by handle.
-type chatServer struct {
-	srv    *httptest.Server
-	handle func(w http.ResponseWriter, r *http.Request, n int, body map[string]any)
-
-	n    atomic.Int64
-	mu   sync.Mutex
-	reqs []seenRequest
-}
-
-type seenRequest struct {
-	path   string
-	header http.Header
-	body   map[string]any
-}
+// chatServer is chatapitest's loopback chat-completions server.
+type chatServer = chatapitest.Server
 
 func newChatServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int, body map[string]any)) *chatServer {
-	t.Helper()
-	cs := &chatServer{handle: handle}
-	cs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(cs.n.Add(1) - 1)
-		raw, _ := io.ReadAll(r.Body)
-		var body map[string]any
-		if err := json.Unmarshal(raw, &body); err != nil {
-			t.Errorf("request %d: body is not JSON: %v", n, err)
-		}
-		cs.mu.Lock()
-		cs.reqs = append(cs.reqs, seenRequest{path: r.URL.Path, header: r.Header.Clone(), body: body})
-		cs.mu.Unlock()
-		cs.handle(w, r, n, body)
-	}))
-	t.Cleanup(cs.srv.Close)
-	return cs
+	return chatapitest.New(t, handle)
 }
 
 // scripted answers the n-th request with the n-th reply, repeating the
@@ -55,14 +23,6 @@ func scripted(t *testing.T, replies ...reply) *chatServer {
 	return newChatServer(t, func(w http.ResponseWriter, _ *http.Request, n int, _ map[string]any) {
 		writeReply(w, replies[min(n, len(replies)-1)])
 	})
-}
-
-func (cs *chatServer) count() int { return int(cs.n.Load()) }
-
-func (cs *chatServer) requests() []seenRequest {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return append([]seenRequest(nil), cs.reqs...)
 }
 
 // reply is one scripted answer.
@@ -100,19 +60,13 @@ func writeReply(w http.ResponseWriter, r reply) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-func writeStatus(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": "x"}})
-}
-
 // testKeyEnv is set only by the tests that set it, so other tests send no
 // Authorization header whatever the environment holds.
 const testKeyEnv = "FLOWSTEER_LLM_POLICY_TEST_API_KEY"
 
 func testConfig(cs *chatServer) Config {
 	return Config{
-		BaseURL:     cs.srv.URL + "/v1",
+		BaseURL:     cs.URL + "/v1",
 		Model:       "flow-director-lora",
 		APIKeyEnv:   testKeyEnv,
 		BackoffBase: time.Millisecond,

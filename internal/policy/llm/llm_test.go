@@ -14,6 +14,8 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowsteer/flowsteer/internal/chatapi/chatapitest"
 )
 
 const goodAction = "<reasoning>Programmer computes reliably.</reasoning>\n<action>add</action><operator>Programmer</operator>"
@@ -91,8 +93,8 @@ func TestActWellFormed(t *testing.T) {
 			if !reflect.DeepEqual(d.GetMask(), wantMask) {
 				t.Errorf("mask = %v, want %v", d.GetMask(), wantMask)
 			}
-			if d.GetRepairs() != 0 || cs.count() != 1 {
-				t.Errorf("repairs = %d after %d requests, want 0 after 1", d.GetRepairs(), cs.count())
+			if d.GetRepairs() != 0 || cs.Count() != 1 {
+				t.Errorf("repairs = %d after %d requests, want 0 after 1", d.GetRepairs(), cs.Count())
 			}
 			if d.GetModel() != tc.wantModel || d.GetPolicyVersion() != tc.wantModel {
 				t.Errorf("model, version = %q, %q, want %q", d.GetModel(), d.GetPolicyVersion(), tc.wantModel)
@@ -109,15 +111,15 @@ func TestActWellFormed(t *testing.T) {
 			if !reflect.DeepEqual(msgs, want) {
 				t.Errorf("prompt_text messages = %+v, want %+v", msgs, want)
 			}
-			body := cs.requests()[0].body
+			body := cs.Requests()[0].Body
 			if got := messagesOf(t, body); !reflect.DeepEqual(got, want) {
 				t.Errorf("sent messages = %+v, want %+v", got, want)
 			}
 			if !strings.Contains(d.GetPromptText(), "<action> tags & rules") {
 				t.Errorf("prompt_text is HTML-escaped: %s", d.GetPromptText())
 			}
-			if cs.requests()[0].path != "/v1/chat/completions" {
-				t.Errorf("path = %s", cs.requests()[0].path)
+			if cs.Requests()[0].Path != "/v1/chat/completions" {
+				t.Errorf("path = %s", cs.Requests()[0].Path)
 			}
 			if body["logprobs"] != true {
 				t.Errorf("logprobs = %v, want true", body["logprobs"])
@@ -195,19 +197,19 @@ func TestActRepair(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Act: %v (a reply without an action is the canvas's to answer, never an error)", err)
 			}
-			if cs.count() != tc.wantRequests || d.GetRepairs() != tc.wantRepairs {
-				t.Fatalf("requests, repairs = %d, %d, want %d, %d", cs.count(), d.GetRepairs(), tc.wantRequests, tc.wantRepairs)
+			if cs.Count() != tc.wantRequests || d.GetRepairs() != tc.wantRepairs {
+				t.Fatalf("requests, repairs = %d, %d, want %d, %d", cs.Count(), d.GetRepairs(), tc.wantRequests, tc.wantRepairs)
 			}
 			if d.GetAction().GetText() != tc.wantText {
 				t.Errorf("action text = %q, want the last reply %q", d.GetAction().GetText(), tc.wantText)
 			}
-			reqs := cs.requests()
+			reqs := cs.Requests()
 			last := reqs[len(reqs)-1]
 			if tc.wantRepairs == 0 {
 				return
 			}
 			// The repair carries the original exchange and the bad reply.
-			msgs := messagesOf(t, last.body)
+			msgs := messagesOf(t, last.Body)
 			if len(msgs) != 4 {
 				t.Fatalf("repair request has %d messages, want 4: %+v", len(msgs), msgs)
 			}
@@ -219,10 +221,10 @@ func TestActRepair(t *testing.T) {
 			if msgs[3].Role != "user" || !strings.Contains(msgs[3].Content, "Your last reply had no valid action") {
 				t.Errorf("repair turn = %+v", msgs[3])
 			}
-			if last.body["max_tokens"] != float64(128) {
-				t.Errorf("repair max_tokens = %v, want 128", last.body["max_tokens"])
+			if last.Body["max_tokens"] != float64(128) {
+				t.Errorf("repair max_tokens = %v, want 128", last.Body["max_tokens"])
 			}
-			if first := reqs[0].body["max_tokens"]; first != float64(512) {
+			if first := reqs[0].Body["max_tokens"]; first != float64(512) {
 				t.Errorf("first max_tokens = %v, want 512", first)
 			}
 			// The decision describes the repair exchange: its prompt, its tokens.
@@ -248,7 +250,7 @@ func TestActRepairNamesTheProblem(t *testing.T) {
 	if err != nil || d.GetRepairs() != 1 {
 		t.Fatalf("Act: %v, repairs %d", err, d.GetRepairs())
 	}
-	msgs := messagesOf(t, cs.requests()[1].body)
+	msgs := messagesOf(t, cs.Requests()[1].Body)
 	if !strings.Contains(msgs[3].Content, "outside code blocks") {
 		t.Errorf("repair text does not carry the parse error: %q", msgs[3].Content)
 	}
@@ -278,10 +280,10 @@ func TestActNodePrompt(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Act: %v", err)
 			}
-			if cs.count() != 1 || d.GetRepairs() != 0 {
-				t.Fatalf("requests, repairs = %d, %d: prompt replies are never repaired", cs.count(), d.GetRepairs())
+			if cs.Count() != 1 || d.GetRepairs() != 0 {
+				t.Fatalf("requests, repairs = %d, %d: prompt replies are never repaired", cs.Count(), d.GetRepairs())
 			}
-			if got := cs.requests()[0].body["max_tokens"]; got != tc.wantMax {
+			if got := cs.Requests()[0].Body["max_tokens"]; got != tc.wantMax {
 				t.Errorf("max_tokens = %v, want %v", got, tc.wantMax)
 			}
 			if d.GetAction().GetText() != tc.reply {
@@ -317,7 +319,7 @@ func TestActMaxTokens(t *testing.T) {
 			if _, err := newTestPolicy(t, cfg).Act(context.Background(), obs, policy.Sampling{MaxTokens: tc.sampling}); err != nil {
 				t.Fatal(err)
 			}
-			if got := cs.requests()[0].body["max_tokens"]; got != tc.want {
+			if got := cs.Requests()[0].Body["max_tokens"]; got != tc.want {
 				t.Errorf("max_tokens = %v, want %v", got, tc.want)
 			}
 		})
@@ -369,7 +371,7 @@ func TestSamplingInRequest(t *testing.T) {
 			if _, err := newTestPolicy(t, cfg).Act(context.Background(), actionObs(), tc.s); err != nil {
 				t.Fatal(err)
 			}
-			body := cs.requests()[0].body
+			body := cs.Requests()[0].Body
 			for k, v := range tc.want {
 				if body[k] != v {
 					t.Errorf("%s = %v, want %v", k, body[k], v)
@@ -392,8 +394,8 @@ func TestSamplingRejected(t *testing.T) {
 			t.Errorf("Act(%+v) succeeded, want an error", s)
 		}
 	}
-	if cs.count() != 0 {
-		t.Errorf("%d requests sent for invalid sampling", cs.count())
+	if cs.Count() != 0 {
+		t.Errorf("%d requests sent for invalid sampling", cs.Count())
 	}
 }
 
@@ -418,14 +420,14 @@ func TestActRetries(t *testing.T) {
 				case 200:
 					writeReply(w, reply{text: goodAction})
 				case 400:
-					writeStatus(w, code, "unknown field top_k")
+					chatapitest.WriteStatus(w, code, "unknown field top_k")
 				default:
-					writeStatus(w, code, "backend exploded")
+					chatapitest.WriteStatus(w, code, "backend exploded")
 				}
 			})
 			d, err := newTestPolicy(t, testConfig(cs)).Act(context.Background(), actionObs(), policy.Sampling{})
-			if cs.count() != tc.wantRequests {
-				t.Errorf("requests = %d, want %d", cs.count(), tc.wantRequests)
+			if cs.Count() != tc.wantRequests {
+				t.Errorf("requests = %d, want %d", cs.Count(), tc.wantRequests)
 			}
 			if tc.wantErr == nil {
 				if err != nil || d.GetAction().GetText() != goodAction {
@@ -459,8 +461,8 @@ func TestActConnectionErrorRetried(t *testing.T) {
 		writeReply(w, reply{text: goodAction})
 	})
 	d, err := newTestPolicy(t, testConfig(cs)).Act(context.Background(), actionObs(), policy.Sampling{})
-	if err != nil || d.GetAction().GetText() != goodAction || cs.count() != 2 {
-		t.Fatalf("Act: %v after %d requests", err, cs.count())
+	if err != nil || d.GetAction().GetText() != goodAction || cs.Count() != 2 {
+		t.Fatalf("Act: %v after %d requests", err, cs.Count())
 	}
 }
 
@@ -475,8 +477,8 @@ func TestActAttemptTimeoutRetried(t *testing.T) {
 	cfg := testConfig(cs)
 	cfg.Timeout = 50 * time.Millisecond
 	d, err := newTestPolicy(t, cfg).Act(context.Background(), actionObs(), policy.Sampling{})
-	if err != nil || d.GetAction().GetText() != goodAction || cs.count() != 2 {
-		t.Fatalf("Act: %v after %d requests", err, cs.count())
+	if err != nil || d.GetAction().GetText() != goodAction || cs.Count() != 2 {
+		t.Fatalf("Act: %v after %d requests", err, cs.Count())
 	}
 }
 
@@ -493,14 +495,14 @@ func TestActContextCancellation(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
-		if cs.count() != 1 {
-			t.Errorf("requests = %d, want 1: a cancelled act is not retried", cs.count())
+		if cs.Count() != 1 {
+			t.Errorf("requests = %d, want 1: a cancelled act is not retried", cs.Count())
 		}
 	})
 	t.Run("during backoff", func(t *testing.T) {
 		cs := newChatServer(t, func(w http.ResponseWriter, _ *http.Request, _ int, _ map[string]any) {
 			w.Header().Set("Retry-After", "60")
-			writeStatus(w, 503, "overloaded")
+			chatapitest.WriteStatus(w, 503, "overloaded")
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
@@ -542,10 +544,10 @@ func TestAPIKeyHeader(t *testing.T) {
 				t.Setenv(testKeyEnv, tc.value)
 			}
 			cs := newChatServer(t, func(w http.ResponseWriter, _ *http.Request, _ int, _ map[string]any) {
-				writeStatus(w, 401, "invalid key")
+				chatapitest.WriteStatus(w, 401, "invalid key")
 			})
 			_, err := newTestPolicy(t, testConfig(cs)).Act(context.Background(), actionObs(), policy.Sampling{})
-			if got := cs.requests()[0].header.Get("Authorization"); got != tc.want {
+			if got := cs.Requests()[0].Header.Get("Authorization"); got != tc.want {
 				t.Errorf("Authorization = %q, want %q", got, tc.want)
 			}
 			if err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
@@ -566,7 +568,7 @@ func TestAPIKeyDefaultEnv(t *testing.T) {
 	if _, err := newTestPolicy(t, cfg).Act(context.Background(), actionObs(), policy.Sampling{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := cs.requests()[0].header.Get("Authorization"); got != "Bearer sk-default" {
+	if got := cs.Requests()[0].Header.Get("Authorization"); got != "Bearer sk-default" {
 		t.Errorf("Authorization = %q, want the OPENAI_API_KEY one", got)
 	}
 }
@@ -606,8 +608,8 @@ func TestConcurrencyLimit(t *testing.T) {
 	if got := peak.Load(); got > limit || got < limit {
 		t.Errorf("peak concurrency = %d, want exactly %d", got, limit)
 	}
-	if cs.count() != acts {
-		t.Errorf("requests = %d, want %d", cs.count(), acts)
+	if cs.Count() != acts {
+		t.Errorf("requests = %d, want %d", cs.Count(), acts)
 	}
 }
 
@@ -625,7 +627,7 @@ func TestConcurrencySlotHonoursContext(t *testing.T) {
 		_, err := p.Act(context.Background(), actionObs(), policy.Sampling{})
 		done <- err
 	}()
-	for cs.count() == 0 {
+	for cs.Count() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
@@ -661,8 +663,8 @@ func TestActMalformedAndOversizedAnswers(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
-			if cs.count() != tc.wantRequests {
-				t.Errorf("requests = %d, want %d", cs.count(), tc.wantRequests)
+			if cs.Count() != tc.wantRequests {
+				t.Errorf("requests = %d, want %d", cs.Count(), tc.wantRequests)
 			}
 		})
 	}
@@ -691,8 +693,8 @@ func TestActObservationErrors(t *testing.T) {
 			}
 		})
 	}
-	if cs.count() != 0 {
-		t.Errorf("%d requests sent", cs.count())
+	if cs.Count() != 0 {
+		t.Errorf("%d requests sent", cs.Count())
 	}
 }
 

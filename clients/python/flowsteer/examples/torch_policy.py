@@ -30,6 +30,7 @@ from torch import nn
 from flowsteer.cwrpo import EpisodeTokens, LossParams, cwrpo_loss
 from flowsteer.errors import FailedPrecondition, InvalidArgument
 from flowsteer.policy import PolicyServer
+from flowsteer.torch_rng import act_generator
 from flowsteer.v1 import action_pb2, canvas_pb2, policy_pb2, task_pb2
 
 # The choices of each head, in index order (the embedded Go policy's tables).
@@ -168,12 +169,11 @@ class TorchPolicy(PolicyServer):
         return {"hidden": str(self.hidden_units), "torch": torch.__version__}
 
     def _generator(self, obs, sampling) -> torch.Generator:
+        seed = None
         if sampling is not None and sampling.HasField("seed"):
             h = hashlib.sha256(f"{sampling.seed}/{obs.turn}/{obs.task.id}".encode()).digest()
-            return torch.Generator().manual_seed(int.from_bytes(h[:8], "little"))
-        with self._lock:
-            s = int(torch.randint(0, 2**62, (1,), generator=self._rng))
-        return torch.Generator().manual_seed(s)
+            seed = int.from_bytes(h[:8], "little")
+        return act_generator(seed, self._rng, self._lock)
 
     def act(self, observation, sampling=None):
         obs = observation

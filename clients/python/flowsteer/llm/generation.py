@@ -18,6 +18,7 @@ import torch
 from flowsteer.errors import FailedPrecondition, InvalidArgument
 from flowsteer.llm.memory import release_memory
 from flowsteer.llm.options import MODEL_NAME, STATE_FORMAT
+from flowsteer.torch_rng import act_generator
 from flowsteer.v1 import action_pb2, canvas_pb2, policy_pb2
 
 log = logging.getLogger("flowsteer.llm")
@@ -69,13 +70,11 @@ class Generation:
     # ---- acting ----
 
     def _generator(self, obs, sampling) -> torch.Generator:
+        seed = None
         if sampling is not None and sampling.HasField("seed"):
             key = f"{sampling.seed}/{obs.episode_id}/{obs.task.id}/{obs.turn}"
-            s = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1
-            return torch.Generator().manual_seed(s)
-        with self._lock:
-            s = int(torch.randint(0, 2**62, (1,), generator=self._rng))
-        return torch.Generator().manual_seed(s)
+            seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1
+        return act_generator(seed, self._rng, self._lock)
 
     def act(self, observation, sampling=None):
         obs = observation
