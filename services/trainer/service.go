@@ -56,7 +56,11 @@ type Service struct {
 	ctx    context.Context // owns every run's goroutine
 	mu     sync.Mutex
 	active map[string]*activeRun
-	wg     sync.WaitGroup
+	// finishing holds the runs that left active but still hold their
+	// directory (the store closes after the final status went out): a
+	// resume waits for their done channel instead of failing on the lock.
+	finishing map[string]chan struct{}
+	wg        sync.WaitGroup
 }
 
 type activeRun struct {
@@ -72,7 +76,7 @@ func NewService(ctx context.Context, runsDir string, log *slog.Logger) *Service 
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{RunsDir: runsDir, Logger: log, ctx: ctx, active: map[string]*activeRun{}}
+	return &Service{RunsDir: runsDir, Logger: log, ctx: ctx, active: map[string]*activeRun{}, finishing: map[string]chan struct{}{}}
 }
 
 // Register adds the service to s.
@@ -241,7 +245,17 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 		}
 		return nil, status.Errorf(codes.AlreadyExists, "run %s is already running", id)
 	}
+	done := s.finishing[id]
 	s.mu.Unlock()
+	if done != nil {
+		// The run just ended (a watcher saw its final status) and is
+		// closing its store: wait for it to let go of the directory.
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
 	if !req.GetResume() {
 		// The owner is the run directory's first record, before its config.
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -290,9 +304,13 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 		// never from this store while it closes.
 		s.mu.Lock()
 		delete(s.active, id)
+		s.finishing[id] = a.done
 		s.mu.Unlock()
 		h.close()
 		p.Close()
+		s.mu.Lock()
+		delete(s.finishing, id)
+		s.mu.Unlock()
 	}()
 	run, err := p.Store.GetRun(id)
 	if err != nil {
