@@ -3,6 +3,7 @@ package trainer
 // One training step: play, score, compute advantages, update, store.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/obs"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/replay"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
@@ -186,18 +188,9 @@ func firstErr(groups []*group) error {
 	return errors.New("no episode ended")
 }
 
+// familyName is a task's family as the run store and metrics name it.
 func familyName(f pb.TaskFamily) string {
-	switch f {
-	case pb.TaskFamily_TASK_FAMILY_MATH:
-		return "math"
-	case pb.TaskFamily_TASK_FAMILY_QA:
-		return "qa"
-	case pb.TaskFamily_TASK_FAMILY_CODE:
-		return "code"
-	case pb.TaskFamily_TASK_FAMILY_MULTIPLE_CHOICE:
-		return "mc"
-	}
-	return "unknown"
+	return cmp.Or(string(protoconv.FamilyFromPB(f)), "unknown")
 }
 
 func episodeRow(runID string, step int64, phase, groupID string, r *rollout.Record, adv float64) runstore.Episode {
