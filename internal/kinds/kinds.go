@@ -26,7 +26,7 @@ import (
 // Markdown documents every registered backend and policy kind with its
 // options, for docs/config.md (kinds_test.go keeps the file current).
 func Markdown() string {
-	return "## Executor backends (`backend.kind`, `--backend`)\n\n" + executor.Backends.Markdown() +
+	return "## Executor backends (`backend.kind`, `--backend`, `EvaluateRequest.backend` with `backend_options`)\n\n" + executor.Backends.Markdown() +
 		"## Policies (`policy.kind`, `--policy`, `PolicySpec.kind`)\n\n" + policy.Kinds.Markdown() +
 		"## Reward kinds (`reward.kind`; their weights are the reward section's, shared by every kind)\n\n" + reward.Kinds.Markdown()
 }

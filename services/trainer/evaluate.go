@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -143,6 +144,16 @@ func PolicySpecOptions(spec *pb.PolicySpec) (map[string]any, error) {
 	return set, nil
 }
 
+// BackendOptions reads an EvaluateRequest's backend_options as YAML
+// scalars, as PolicySpecOptions reads a policy's.
+func BackendOptions(req *pb.EvaluateRequest) map[string]any {
+	set := map[string]any{}
+	for k, v := range req.GetBackendOptions() {
+		set[k] = component.Text(v)
+	}
+	return set
+}
+
 // Evaluate streams progress, each episode and the final report.
 func (s *Service) Evaluate(req *pb.EvaluateRequest, stream grpc.ServerStreamingServer[pb.EvaluateResponse]) error {
 	set, err := PolicySpecOptions(req.GetPolicy())
@@ -190,9 +201,17 @@ func (s *Service) Evaluate(req *pb.EvaluateRequest, stream grpc.ServerStreamingS
 	if err := s.vetOptions("policy", info.Options, rest, "none"); err != nil {
 		return err
 	}
+	// The backend's options pass the checks of a StartRun config's backend
+	// section; a credential (an API key) is StartRun's alone.
+	bkind := cmp.Or(req.GetBackend(), trainer.DefaultConfig().Backend.Kind)
+	binfo, _ := executor.Backends.Lookup(bkind)
+	bset := BackendOptions(req)
+	if err := s.vetOptions("backend", binfo.Options, bset, "none"); err != nil {
+		return err
+	}
 	obs := &streamObserver{send: func(r *pb.EvaluateResponse) error { return stream.Send(r) }}
 	rep, err := EvaluatePolicy(stream.Context(), EvalSpec{Policy: spec.GetKind(), PolicyOptions: set, Tasks: tasks, Baselines: req.GetBaselines(),
-		Concurrency: int(req.GetConcurrency()), Backend: req.GetBackend(), Sample: req.GetSample(), Seed: req.GetSeed(), Observer: obs, Logger: s.Logger})
+		Concurrency: int(req.GetConcurrency()), Backend: req.GetBackend(), BackendOptions: bset, Sample: req.GetSample(), Seed: req.GetSeed(), Observer: obs, Logger: s.Logger})
 	if err != nil {
 		if status.Code(err) != codes.Unknown {
 			return err

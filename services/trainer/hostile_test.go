@@ -131,6 +131,15 @@ func TestHostileTrainerRequests(t *testing.T) {
 		{Name: "Evaluate task family 999", Call: evalTask(func(tk *pb.Task) { tk.Family = 999 }), Want: codes.InvalidArgument},
 		{Name: "Evaluate task difficulty NaN", Call: evalTask(func(tk *pb.Task) { tk.Difficulty = math.NaN() }), Want: codes.InvalidArgument},
 		{Name: "Evaluate policy kind oracle", Call: eval(func(r *pb.EvaluateRequest) { r.Policy.Kind = "oracle" }), Want: codes.InvalidArgument},
+		{Name: "Evaluate backend option the kind lacks", Call: eval(func(r *pb.EvaluateRequest) { r.BackendOptions = map[string]string{"base_url": "http://127.0.0.1:1/v1"} }), Want: codes.InvalidArgument},
+		{Name: "Evaluate backend option of the wrong type", Call: eval(func(r *pb.EvaluateRequest) { r.BackendOptions = map[string]string{"sim_seed": "many"} }), Want: codes.InvalidArgument},
+		{Name: "Evaluate backend option with a 1 MiB key", Call: eval(func(r *pb.EvaluateRequest) { r.BackendOptions = map[string]string{strings.Repeat("k", 1<<20): "1"} }), Want: codes.InvalidArgument},
+		{Name: "Evaluate with 1,000 backend options", Call: eval(func(r *pb.EvaluateRequest) {
+			r.BackendOptions = map[string]string{}
+			for i := range 1000 {
+				r.BackendOptions[strings.Repeat("k", i%50+1)+string(rune('a'+i%26))+strings.Repeat("x", i/26)] = "1"
+			}
+		}), Want: codes.InvalidArgument},
 		{Name: "Evaluate fixed policy of 10,000 nodes", Call: eval(func(r *pb.EvaluateRequest) {
 			r.Policy = &pb.PolicySpec{Kind: "fixed", Dsl: strings.TrimPrefix(bigDSL, "fixed:")}
 		}), Want: codes.InvalidArgument},

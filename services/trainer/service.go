@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,6 +111,10 @@ const (
 	maxConfigBytes = 1 << 20
 	maxBaselines   = 64
 	maxRunIDBytes  = 255 // a file name
+	// backend_options: a kind has a handful of options, each a scalar.
+	maxBackendOptions   = 32
+	maxOptionKeyBytes   = 64
+	maxOptionValueBytes = 4096
 )
 
 // checkEvaluate refuses an Evaluate request no evaluation could run,
@@ -149,6 +154,17 @@ func checkEvaluate(m *pb.EvaluateRequest) error {
 		if _, ok := executor.Backends.Lookup(b); !ok {
 			return fmt.Errorf("backend: %w", executor.Backends.UnknownKind(b))
 		}
+	}
+	if n := len(m.GetBackendOptions()); n > maxBackendOptions {
+		return fmt.Errorf("backend_options has %d entries, at most %d", n, maxBackendOptions)
+	}
+	for k, v := range m.GetBackendOptions() {
+		if len(k) > maxOptionKeyBytes || len(v) > maxOptionValueBytes {
+			return fmt.Errorf("backend_options[%q]: keys are at most %d bytes and values %d", auth.Clip(k, 64), maxOptionKeyBytes, maxOptionValueBytes)
+		}
+	}
+	if _, err := executor.Backends.Decode(cmp.Or(m.GetBackend(), trainer.DefaultConfig().Backend.Kind), BackendOptions(m)); err != nil {
+		return fmt.Errorf("backend_options: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package trainer
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -31,5 +33,62 @@ func TestClientConfigOptionsAreVettedByTheirRule(t *testing.T) {
 				t.Errorf("StartRun: %v, want PermissionDenied naming %s", err, tc.key)
 			}
 		})
+	}
+}
+
+// Evaluate's backend_options pass the same rules as a StartRun config's
+// backend section.
+func TestEvaluateBackendOptionsAreVettedLikeARunConfig(t *testing.T) {
+	h := newService(t)
+	h.svc.ClientConfigs = true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		name, backend string
+		opts          map[string]string
+		key           string
+	}{
+		{"openai key variable", "openai", map[string]string{"base_url": "http://127.0.0.1:1/v1", "model": "m", "api_key_env": "HOME"}, "backend.api_key_env"},
+		{"llamacpp log file", "llamacpp", map[string]string{"log_file": "/tmp/x.log"}, "backend.log_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := h.client.Evaluate(ctx, &pb.EvaluateRequest{Policy: &pb.PolicySpec{Kind: "random"}, Tasks: []*pb.Task{hostileEvalTask()},
+				Backend: tc.backend, BackendOptions: tc.opts})
+			if err == nil {
+				_, err = st.Recv()
+			}
+			if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("Evaluate: %v, want PermissionDenied naming %s", err, tc.key)
+			}
+		})
+	}
+}
+
+// A backend option the kind has reaches the evaluation: the sim's seed.
+func TestEvaluateTakesTheBackendKindsOptions(t *testing.T) {
+	h := newService(t)
+	h.svc.ClientConfigs = true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := h.client.Evaluate(ctx, &pb.EvaluateRequest{Policy: &pb.PolicySpec{Kind: "fixed", Dsl: "AnswerGenerate"}, Tasks: []*pb.Task{hostileEvalTask()},
+		BackendOptions: map[string]string{"sim_seed": "7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep *pb.EvalReport
+	for {
+		r, err := st.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("Evaluate: %v", err)
+			}
+			break
+		}
+		if r.GetReport() != nil {
+			rep = r.GetReport()
+		}
+	}
+	if rep == nil || len(rep.GetPolicies()) == 0 {
+		t.Fatalf("no report: %v", rep)
 	}
 }

@@ -1863,10 +1863,16 @@ type EvaluateRequest struct {
 	Concurrency int32    `protobuf:"varint,5,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
 	Backend     string   `protobuf:"bytes,6,opt,name=backend,proto3" json:"backend,omitempty"`
 	// Sample instead of greedy decisions.
-	Sample        bool  `protobuf:"varint,7,opt,name=sample,proto3" json:"sample,omitempty"`
-	Seed          int64 `protobuf:"varint,8,opt,name=seed,proto3" json:"seed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sample bool  `protobuf:"varint,7,opt,name=sample,proto3" json:"sample,omitempty"`
+	Seed   int64 `protobuf:"varint,8,opt,name=seed,proto3" json:"seed,omitempty"`
+	// Options of the backend kind, by their config keys (docs/config.md),
+	// read as YAML scalars, e.g. {"sim_seed": "2"} or {"model": "m",
+	// "base_url": "http://127.0.0.1:8080/v1"}. The server vets them as it
+	// vets a StartRun config's backend section (no server files, dial
+	// targets within --allow-dial).
+	BackendOptions map[string]string `protobuf:"bytes,9,rep,name=backend_options,json=backendOptions,proto3" json:"backend_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *EvaluateRequest) Reset() {
@@ -1953,6 +1959,13 @@ func (x *EvaluateRequest) GetSeed() int64 {
 		return x.Seed
 	}
 	return 0
+}
+
+func (x *EvaluateRequest) GetBackendOptions() map[string]string {
+	if x != nil {
+		return x.BackendOptions
+	}
+	return nil
 }
 
 type EvaluateResponse struct {
@@ -2235,7 +2248,7 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\aoptions\x18\x05 \x03(\v2%.flowsteer.v1.PolicySpec.OptionsEntryR\aoptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x03\n" +
 	"\x0fEvaluateRequest\x120\n" +
 	"\x06policy\x18\x01 \x01(\v2\x18.flowsteer.v1.PolicySpecR\x06policy\x12(\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x12.flowsteer.v1.TaskR\x05tasks\x12\x1d\n" +
@@ -2245,7 +2258,11 @@ const file_flowsteer_v1_trainer_proto_rawDesc = "" +
 	"\vconcurrency\x18\x05 \x01(\x05R\vconcurrency\x12\x18\n" +
 	"\abackend\x18\x06 \x01(\tR\abackend\x12\x16\n" +
 	"\x06sample\x18\a \x01(\bR\x06sample\x12\x12\n" +
-	"\x04seed\x18\b \x01(\x03R\x04seed\"\xbf\x01\n" +
+	"\x04seed\x18\b \x01(\x03R\x04seed\x12Z\n" +
+	"\x0fbackend_options\x18\t \x03(\v21.flowsteer.v1.EvaluateRequest.BackendOptionsEntryR\x0ebackendOptions\x1aA\n" +
+	"\x13BackendOptionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x01\n" +
 	"\x10EvaluateResponse\x124\n" +
 	"\bprogress\x18\x01 \x01(\v2\x16.flowsteer.v1.ProgressH\x00R\bprogress\x128\n" +
 	"\aepisode\x18\x02 \x01(\v2\x1c.flowsteer.v1.EpisodeSummaryH\x00R\aepisode\x122\n" +
@@ -2280,7 +2297,7 @@ func file_flowsteer_v1_trainer_proto_rawDescGZIP() []byte {
 }
 
 var file_flowsteer_v1_trainer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_flowsteer_v1_trainer_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_flowsteer_v1_trainer_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_flowsteer_v1_trainer_proto_goTypes = []any{
 	(RunStatus)(0),                // 0: flowsteer.v1.RunStatus
 	(*CostSummary)(nil),           // 1: flowsteer.v1.CostSummary
@@ -2310,10 +2327,11 @@ var file_flowsteer_v1_trainer_proto_goTypes = []any{
 	nil,                           // 25: flowsteer.v1.StepMetrics.PhaseSecondsEntry
 	nil,                           // 26: flowsteer.v1.StepMetrics.GroupCostEntry
 	nil,                           // 27: flowsteer.v1.PolicySpec.OptionsEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(TaskFamily)(0),               // 29: flowsteer.v1.TaskFamily
-	(*RewardBreakdown)(nil),       // 30: flowsteer.v1.RewardBreakdown
-	(*Task)(nil),                  // 31: flowsteer.v1.Task
+	nil,                           // 28: flowsteer.v1.EvaluateRequest.BackendOptionsEntry
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(TaskFamily)(0),               // 30: flowsteer.v1.TaskFamily
+	(*RewardBreakdown)(nil),       // 31: flowsteer.v1.RewardBreakdown
+	(*Task)(nil),                  // 32: flowsteer.v1.Task
 }
 var file_flowsteer_v1_trainer_proto_depIdxs = []int32{
 	23, // 0: flowsteer.v1.StepMetrics.accuracy_by_family:type_name -> flowsteer.v1.StepMetrics.AccuracyByFamilyEntry
@@ -2322,18 +2340,18 @@ var file_flowsteer_v1_trainer_proto_depIdxs = []int32{
 	1,  // 3: flowsteer.v1.StepMetrics.cost:type_name -> flowsteer.v1.CostSummary
 	26, // 4: flowsteer.v1.StepMetrics.group_cost:type_name -> flowsteer.v1.StepMetrics.GroupCostEntry
 	0,  // 5: flowsteer.v1.Run.status:type_name -> flowsteer.v1.RunStatus
-	28, // 6: flowsteer.v1.Run.created:type_name -> google.protobuf.Timestamp
-	28, // 7: flowsteer.v1.Run.updated:type_name -> google.protobuf.Timestamp
+	29, // 6: flowsteer.v1.Run.created:type_name -> google.protobuf.Timestamp
+	29, // 7: flowsteer.v1.Run.updated:type_name -> google.protobuf.Timestamp
 	2,  // 8: flowsteer.v1.Run.last_metrics:type_name -> flowsteer.v1.StepMetrics
 	1,  // 9: flowsteer.v1.Run.cost:type_name -> flowsteer.v1.CostSummary
-	29, // 10: flowsteer.v1.EpisodeSummary.family:type_name -> flowsteer.v1.TaskFamily
-	30, // 11: flowsteer.v1.EpisodeSummary.reward:type_name -> flowsteer.v1.RewardBreakdown
+	30, // 10: flowsteer.v1.EpisodeSummary.family:type_name -> flowsteer.v1.TaskFamily
+	31, // 11: flowsteer.v1.EpisodeSummary.reward:type_name -> flowsteer.v1.RewardBreakdown
 	1,  // 12: flowsteer.v1.EpisodeSummary.cost:type_name -> flowsteer.v1.CostSummary
 	5,  // 13: flowsteer.v1.PolicyEval.metrics:type_name -> flowsteer.v1.FamilyMetric
 	1,  // 14: flowsteer.v1.PolicyEval.cost:type_name -> flowsteer.v1.CostSummary
 	6,  // 15: flowsteer.v1.EvalReport.policies:type_name -> flowsteer.v1.PolicyEval
 	1,  // 16: flowsteer.v1.EvalReport.cost:type_name -> flowsteer.v1.CostSummary
-	28, // 17: flowsteer.v1.RunEvent.time:type_name -> google.protobuf.Timestamp
+	29, // 17: flowsteer.v1.RunEvent.time:type_name -> google.protobuf.Timestamp
 	3,  // 18: flowsteer.v1.RunEvent.status:type_name -> flowsteer.v1.Run
 	2,  // 19: flowsteer.v1.RunEvent.step:type_name -> flowsteer.v1.StepMetrics
 	4,  // 20: flowsteer.v1.RunEvent.episode:type_name -> flowsteer.v1.EpisodeSummary
@@ -2347,28 +2365,29 @@ var file_flowsteer_v1_trainer_proto_depIdxs = []int32{
 	3,  // 28: flowsteer.v1.CancelRunResponse.run:type_name -> flowsteer.v1.Run
 	27, // 29: flowsteer.v1.PolicySpec.options:type_name -> flowsteer.v1.PolicySpec.OptionsEntry
 	20, // 30: flowsteer.v1.EvaluateRequest.policy:type_name -> flowsteer.v1.PolicySpec
-	31, // 31: flowsteer.v1.EvaluateRequest.tasks:type_name -> flowsteer.v1.Task
-	8,  // 32: flowsteer.v1.EvaluateResponse.progress:type_name -> flowsteer.v1.Progress
-	4,  // 33: flowsteer.v1.EvaluateResponse.episode:type_name -> flowsteer.v1.EpisodeSummary
-	7,  // 34: flowsteer.v1.EvaluateResponse.report:type_name -> flowsteer.v1.EvalReport
-	1,  // 35: flowsteer.v1.StepMetrics.GroupCostEntry.value:type_name -> flowsteer.v1.CostSummary
-	10, // 36: flowsteer.v1.TrainerService.StartRun:input_type -> flowsteer.v1.StartRunRequest
-	12, // 37: flowsteer.v1.TrainerService.WatchRun:input_type -> flowsteer.v1.WatchRunRequest
-	14, // 38: flowsteer.v1.TrainerService.GetRun:input_type -> flowsteer.v1.GetRunRequest
-	16, // 39: flowsteer.v1.TrainerService.ListRuns:input_type -> flowsteer.v1.ListRunsRequest
-	18, // 40: flowsteer.v1.TrainerService.CancelRun:input_type -> flowsteer.v1.CancelRunRequest
-	21, // 41: flowsteer.v1.TrainerService.Evaluate:input_type -> flowsteer.v1.EvaluateRequest
-	11, // 42: flowsteer.v1.TrainerService.StartRun:output_type -> flowsteer.v1.StartRunResponse
-	13, // 43: flowsteer.v1.TrainerService.WatchRun:output_type -> flowsteer.v1.WatchRunResponse
-	15, // 44: flowsteer.v1.TrainerService.GetRun:output_type -> flowsteer.v1.GetRunResponse
-	17, // 45: flowsteer.v1.TrainerService.ListRuns:output_type -> flowsteer.v1.ListRunsResponse
-	19, // 46: flowsteer.v1.TrainerService.CancelRun:output_type -> flowsteer.v1.CancelRunResponse
-	22, // 47: flowsteer.v1.TrainerService.Evaluate:output_type -> flowsteer.v1.EvaluateResponse
-	42, // [42:48] is the sub-list for method output_type
-	36, // [36:42] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	32, // 31: flowsteer.v1.EvaluateRequest.tasks:type_name -> flowsteer.v1.Task
+	28, // 32: flowsteer.v1.EvaluateRequest.backend_options:type_name -> flowsteer.v1.EvaluateRequest.BackendOptionsEntry
+	8,  // 33: flowsteer.v1.EvaluateResponse.progress:type_name -> flowsteer.v1.Progress
+	4,  // 34: flowsteer.v1.EvaluateResponse.episode:type_name -> flowsteer.v1.EpisodeSummary
+	7,  // 35: flowsteer.v1.EvaluateResponse.report:type_name -> flowsteer.v1.EvalReport
+	1,  // 36: flowsteer.v1.StepMetrics.GroupCostEntry.value:type_name -> flowsteer.v1.CostSummary
+	10, // 37: flowsteer.v1.TrainerService.StartRun:input_type -> flowsteer.v1.StartRunRequest
+	12, // 38: flowsteer.v1.TrainerService.WatchRun:input_type -> flowsteer.v1.WatchRunRequest
+	14, // 39: flowsteer.v1.TrainerService.GetRun:input_type -> flowsteer.v1.GetRunRequest
+	16, // 40: flowsteer.v1.TrainerService.ListRuns:input_type -> flowsteer.v1.ListRunsRequest
+	18, // 41: flowsteer.v1.TrainerService.CancelRun:input_type -> flowsteer.v1.CancelRunRequest
+	21, // 42: flowsteer.v1.TrainerService.Evaluate:input_type -> flowsteer.v1.EvaluateRequest
+	11, // 43: flowsteer.v1.TrainerService.StartRun:output_type -> flowsteer.v1.StartRunResponse
+	13, // 44: flowsteer.v1.TrainerService.WatchRun:output_type -> flowsteer.v1.WatchRunResponse
+	15, // 45: flowsteer.v1.TrainerService.GetRun:output_type -> flowsteer.v1.GetRunResponse
+	17, // 46: flowsteer.v1.TrainerService.ListRuns:output_type -> flowsteer.v1.ListRunsResponse
+	19, // 47: flowsteer.v1.TrainerService.CancelRun:output_type -> flowsteer.v1.CancelRunResponse
+	22, // 48: flowsteer.v1.TrainerService.Evaluate:output_type -> flowsteer.v1.EvaluateResponse
+	43, // [43:49] is the sub-list for method output_type
+	37, // [37:43] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_flowsteer_v1_trainer_proto_init() }
@@ -2397,7 +2416,7 @@ func file_flowsteer_v1_trainer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowsteer_v1_trainer_proto_rawDesc), len(file_flowsteer_v1_trainer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -383,7 +383,14 @@ class PolicySpec(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., address: _Optional[str] = ..., checkpoint: _Optional[str] = ..., dsl: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("policy", "tasks", "tasks_file", "baselines", "concurrency", "backend", "sample", "seed")
+    __slots__ = ("policy", "tasks", "tasks_file", "baselines", "concurrency", "backend", "sample", "seed", "backend_options")
+    class BackendOptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     POLICY_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     TASKS_FILE_FIELD_NUMBER: _ClassVar[int]
@@ -392,6 +399,7 @@ class EvaluateRequest(_message.Message):
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     policy: PolicySpec
     tasks: _containers.RepeatedCompositeFieldContainer[_task_pb2.Task]
     tasks_file: str
@@ -400,7 +408,8 @@ class EvaluateRequest(_message.Message):
     backend: str
     sample: bool
     seed: int
-    def __init__(self, policy: _Optional[_Union[PolicySpec, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[_task_pb2.Task, _Mapping]]] = ..., tasks_file: _Optional[str] = ..., baselines: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., backend: _Optional[str] = ..., sample: _Optional[bool] = ..., seed: _Optional[int] = ...) -> None: ...
+    backend_options: _containers.ScalarMap[str, str]
+    def __init__(self, policy: _Optional[_Union[PolicySpec, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[_task_pb2.Task, _Mapping]]] = ..., tasks_file: _Optional[str] = ..., baselines: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., backend: _Optional[str] = ..., sample: _Optional[bool] = ..., seed: _Optional[int] = ..., backend_options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("progress", "episode", "report")
