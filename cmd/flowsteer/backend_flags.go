@@ -11,7 +11,6 @@ import (
 
 	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
-	"github.com/flowsteer/flowsteer/internal/llamacpp"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/workflow"
@@ -31,32 +30,6 @@ type backendFlags struct {
 	// The shared executor cache tier (issue #24).
 	cacheRedis    string
 	cacheRedisTTL time.Duration
-}
-
-// llamaFlags configure the managed llama.cpp server (--backend llamacpp,
-// flowsteer llm serve).
-type llamaFlags struct {
-	port    int
-	threads int
-	ctx     int
-	log     string
-}
-
-// register adds the flags named prefix+"port" and so on; a non-empty
-// prefix also marks their help as belonging to --backend llamacpp.
-func (l *llamaFlags) register(fs *pflag.FlagSet, prefix string) {
-	h := ""
-	if prefix != "" {
-		h = "llamacpp: "
-	}
-	fs.IntVar(&l.port, prefix+"port", 0, h+"port of the managed llama.cpp server on 127.0.0.1 (0 = a free one)")
-	fs.IntVar(&l.threads, prefix+"threads", 0, h+"CPU threads of the llama.cpp server (0 = llama-cpp-python's default: half the CPUs)")
-	fs.IntVar(&l.ctx, prefix+"ctx", llamacpp.DefaultContext, h+"context size of the llama.cpp server in tokens")
-	fs.StringVar(&l.log, prefix+"log", "", h+"write the llama.cpp server's output to this file (default: a temporary file, removed when it stops)")
-}
-
-func (l *llamaFlags) config() llamacpp.Config {
-	return llamacpp.Config{Port: l.port, Threads: l.threads, Context: l.ctx, LogFile: l.log}
 }
 
 func (b *backendFlags) register(fs *pflag.FlagSet) {

@@ -8,7 +8,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/flowsteer/flowsteer/internal/executor"
 	"github.com/flowsteer/flowsteer/internal/fsutil"
 	"github.com/flowsteer/flowsteer/internal/llamacpp"
 )
@@ -47,12 +49,15 @@ func newLLMServeCmd() *cobra.Command {
 			return llmServe(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
-	f.llama.register(cmd.Flags(), "")
+	f.llama.register(cmd.Flags())
 	cmd.Flags().StringVar(&f.urlFile, "url-file", "", "write the base URL to this file once the server answers (removed when it stops)")
 	return cmd
 }
 
 func llmServe(ctx context.Context, out, errOut io.Writer, f *llmServeFlags) error {
+	if err := f.llama.opts.Validate(); err != nil {
+		return err
+	}
 	cfg := f.llama.config()
 	cfg.Progress = func(msg string) { fmt.Fprintln(errOut, msg) }
 	srv, err := llamacpp.Start(ctx, cfg)
@@ -79,4 +84,34 @@ func llmServe(ctx context.Context, out, errOut io.Writer, f *llmServeFlags) erro
 	case <-srv.Done():
 		return srv.Err()
 	}
+}
+
+// llamaFlags are llm serve's server options: the llamacpp backend kind's
+// port, threads, context and log_file (executor.Backends), under the
+// short flag names this command has always had (--port, --threads, --ctx,
+// --log). Their help and defaults come from the kind, so the two never
+// drift apart.
+type llamaFlags struct {
+	opts llamacpp.Options
+}
+
+func (l *llamaFlags) register(fs *pflag.FlagSet) {
+	l.opts = llamacpp.DefaultOptions()
+	info, _ := executor.Backends.Lookup(llamacpp.Kind)
+	doc := func(key string) string {
+		for _, o := range info.Options {
+			if o.Key == key {
+				return o.Doc
+			}
+		}
+		panic("llamacpp kind has no option " + key) // a renamed option: caught by any test that builds the command
+	}
+	fs.IntVar(&l.opts.Port, "port", l.opts.Port, doc("port"))
+	fs.IntVar(&l.opts.Threads, "threads", l.opts.Threads, doc("threads"))
+	fs.IntVar(&l.opts.Context, "ctx", l.opts.Context, doc("context"))
+	fs.StringVar(&l.opts.LogFile, "log", l.opts.LogFile, doc("log_file"))
+}
+
+func (l *llamaFlags) config() llamacpp.Config {
+	return llamacpp.Config{Port: l.opts.Port, Threads: l.opts.Threads, Context: l.opts.Context, LogFile: l.opts.LogFile}
 }
