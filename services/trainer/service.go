@@ -70,6 +70,10 @@ type activeRun struct {
 	prep   *Prepared
 	hub    *hub
 	done   chan struct{}
+	// storeMu keeps prep.Store open while a reader (withStore) uses it;
+	// the run's goroutine takes it to close the store and set closed.
+	storeMu sync.RWMutex
+	closed  bool
 }
 
 // NewService returns a service whose runs live until ctx ends.
@@ -293,6 +297,13 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
+	// The run as it starts, read before its goroutine can finish and
+	// close the store (a run of a step or two may end at once).
+	started, err := p.Store.GetRun(id)
+	if err != nil {
+		p.Close()
+		return nil, status.Error(codes.Internal, err.Error())
+	}
 	rctx, cancel := context.WithCancel(s.ctx)
 	a := &activeRun{owner: owner, cancel: cancel, prep: p, hub: h, done: make(chan struct{})}
 	s.mu.Lock()
@@ -323,16 +334,17 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 		s.finishing[id] = a.done
 		s.mu.Unlock()
 		h.close()
+		// Readers that took the store while the run was active finish
+		// first; later ones read the run's files.
+		a.storeMu.Lock()
+		a.closed = true
 		p.Close()
+		a.storeMu.Unlock()
 		s.mu.Lock()
 		delete(s.finishing, id)
 		s.mu.Unlock()
 	}()
-	run, err := p.Store.GetRun(id)
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
-	return &pb.StartRunResponse{Run: runToPB(run)}, nil
+	return &pb.StartRunResponse{Run: runToPB(started)}, nil
 }
 
 // withStore runs f on the store of run id, active or not, when the
@@ -345,7 +357,12 @@ func (s *Service) withStore(ctx context.Context, id string, f func(*runstore.Sto
 		if !auth.CanAccess(ctx, a.owner) {
 			return s.runNotFound(id)
 		}
-		return f(a.prep.Store)
+		a.storeMu.RLock()
+		if !a.closed {
+			defer a.storeMu.RUnlock()
+			return f(a.prep.Store)
+		}
+		a.storeMu.RUnlock() // it ended meanwhile: read its files
 	}
 	dir := s.dirOf(id)
 	if _, err := os.Stat(filepath.Join(dir, "run.db")); err != nil || !canSee(ctx, dir) {
