@@ -144,6 +144,11 @@ func PolicySpecOptions(spec *pb.PolicySpec) (map[string]any, error) {
 	return set, nil
 }
 
+// evalBackend is the backend kind an Evaluate request runs on.
+func evalBackend(req *pb.EvaluateRequest) string {
+	return cmp.Or(req.GetBackend(), trainer.DefaultConfig().Backend.Kind)
+}
+
 // BackendOptions reads an EvaluateRequest's backend_options as YAML
 // scalars, as PolicySpecOptions reads a policy's.
 func BackendOptions(req *pb.EvaluateRequest) map[string]any {
@@ -203,8 +208,7 @@ func (s *Service) Evaluate(req *pb.EvaluateRequest, stream grpc.ServerStreamingS
 	}
 	// The backend's options pass the checks of a StartRun config's backend
 	// section; a credential (an API key) is StartRun's alone.
-	bkind := cmp.Or(req.GetBackend(), trainer.DefaultConfig().Backend.Kind)
-	binfo, _ := executor.Backends.Lookup(bkind)
+	binfo, _ := executor.Backends.Lookup(evalBackend(req))
 	bset := BackendOptions(req)
 	if err := s.vetOptions("backend", binfo.Options, bset, "none"); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -167,7 +166,7 @@ func checkEvaluate(m *pb.EvaluateRequest) error {
 			return fmt.Errorf("backend_options[%q]: keys are at most %d bytes and values %d", auth.Clip(k, 64), maxOptionKeyBytes, maxOptionValueBytes)
 		}
 	}
-	if _, err := executor.Backends.Decode(cmp.Or(m.GetBackend(), trainer.DefaultConfig().Backend.Kind), BackendOptions(m)); err != nil {
+	if _, err := executor.Backends.Decode(evalBackend(m), BackendOptions(m)); err != nil {
 		return fmt.Errorf("backend_options: %w", err)
 	}
 	return nil

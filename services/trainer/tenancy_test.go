@@ -2,8 +2,6 @@ package trainer
 
 import (
 	"context"
-	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/server/servertest"
 )
 
 // A server that takes run configs from clients vets every option of the
@@ -76,17 +75,15 @@ func TestEvaluateTakesTheBackendKindsOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep *pb.EvalReport
-	for {
+	err = servertest.RecvAll(func() (*pb.EvaluateResponse, error) {
 		r, err := st.Recv()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("Evaluate: %v", err)
-			}
-			break
-		}
 		if r.GetReport() != nil {
 			rep = r.GetReport()
 		}
+		return r, err
+	})
+	if err != nil {
+		t.Fatalf("Evaluate: %v", err)
 	}
 	if rep == nil || len(rep.GetPolicies()) == 0 {
 		t.Fatalf("no report: %v", rep)
