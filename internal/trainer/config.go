@@ -59,6 +59,12 @@ type Config struct {
 	Optimizer struct {
 		LearningRate float64 `yaml:"learning_rate"`
 		MaxGradNorm  float64 `yaml:"max_grad_norm"`
+		// Epochs is how many times each step's batch is passed to the
+		// learner (GRPO's μ iterations per batch): every pass recomputes
+		// the ratio against the log-probabilities recorded when the
+		// episodes were sampled, so the clip bounds how far the passes
+		// together move the policy. 1 (the default) is one update a step.
+		Epochs int `yaml:"epochs"`
 	} `yaml:"optimizer"`
 
 	Sampling struct {
@@ -240,6 +246,7 @@ func DefaultConfig() Config {
 	c.Loss = cwrpo.Default()
 	c.Optimizer.LearningRate = 3e-3
 	c.Optimizer.MaxGradNorm = 1
+	c.Optimizer.Epochs = 1
 	c.Sampling.Temperature = 1
 	c.Policy.Kind = "embedded"
 	c.Policy.Hidden = 64
@@ -327,6 +334,7 @@ const (
 	MaxGroupSize   = 1024
 	MaxBatchTasks  = 4096
 	MaxConcurrency = 4096
+	MaxEpochs      = 32
 )
 
 // Validate names the first bad key.
@@ -356,6 +364,8 @@ func (c Config) Validate() error {
 		return bad("optimizer.learning_rate", "must be in (0, 1]", c.Optimizer.LearningRate)
 	case !(c.Optimizer.MaxGradNorm > 0) || math.IsInf(c.Optimizer.MaxGradNorm, 0):
 		return bad("optimizer.max_grad_norm", "must be a positive number", c.Optimizer.MaxGradNorm)
+	case c.Optimizer.Epochs < 1 || c.Optimizer.Epochs > MaxEpochs:
+		return bad("optimizer.epochs", fmt.Sprintf("must be in 1..%d", MaxEpochs), c.Optimizer.Epochs)
 	case !(c.Sampling.Temperature > 0 && c.Sampling.Temperature <= 5):
 		return bad("sampling.temperature", "must be in (0, 5]", c.Sampling.Temperature)
 	case !(c.Sampling.FinalTemperature >= 0 && c.Sampling.FinalTemperature <= 5):

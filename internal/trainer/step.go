@@ -144,13 +144,23 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 		if t.cfg.Loss.Kind == cwrpo.Reinforce {
 			kind = pb.LossKind_LOSS_KIND_REINFORCE
 		}
-		st, err := t.env.Learner.Update(ctx, &pb.UpdateRequest{Step: step, Episodes: samples, Loss: &pb.LossConfig{
+		req := &pb.UpdateRequest{Step: step, Episodes: samples, Loss: &pb.LossConfig{
 			Kind: kind, Clip: &clip, KlCoef: &kl, EntropyCoef: &ent, LearningRate: &lr, MaxGradNorm: &gn,
-		}})
-		if err != nil {
-			return nil, fmt.Errorf("policy update: %w", err)
+		}}
+		// Every epoch sends the same batch: the old log-probabilities are
+		// the sampled ones, so later epochs see their ratio move and clip.
+		// The step reports the last epoch's loss, KL, entropy and clip
+		// fraction (the first epoch's ratio is 1 everywhere).
+		for e := range t.cfg.Optimizer.Epochs {
+			st, err := t.env.Learner.Update(ctx, req)
+			if err != nil {
+				if t.cfg.Optimizer.Epochs > 1 {
+					return nil, fmt.Errorf("policy update (epoch %d of %d): %w", e+1, t.cfg.Optimizer.Epochs, err)
+				}
+				return nil, fmt.Errorf("policy update: %w", err)
+			}
+			m.Loss, m.Kl, m.Entropy, m.ClipFraction = st.GetLoss(), st.GetKl(), st.GetEntropy(), st.GetClipFraction()
 		}
-		m.Loss, m.Kl, m.Entropy, m.ClipFraction = st.GetLoss(), st.GetKl(), st.GetEntropy(), st.GetClipFraction()
 	}
 	phase["update"] = time.Since(t1).Seconds()
 	if t.env.ExecutorCalls != nil {

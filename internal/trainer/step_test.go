@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
+	"google.golang.org/protobuf/proto"
 )
 
 const eps = 1e-9
@@ -455,4 +457,38 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// optimizer.epochs passes the same batch to the learner that many times
+// (GRPO's μ), each pass with the sampled log-probabilities as the old
+// ones, and the step reports the last pass's statistics.
+func TestStepPassesTheBatchOncePerEpoch(t *testing.T) {
+	for _, epochs := range []int{1, 3} {
+		t.Run(fmt.Sprint(epochs), func(t *testing.T) {
+			cfg := smallConfig(1, 2)
+			cfg.Optimizer.Epochs = epochs
+			r := newRig(t, cfg, []*pb.Task{task("a", pb.TaskFamily_TASK_FAMILY_MATH, "")}, nil, map[string][]outcome{"a": rewards(-1, 1)})
+			if _, err := r.tr.Step(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(r.learner.updates); got != epochs {
+				t.Fatalf("%d updates, want %d", got, epochs)
+			}
+			for i, u := range r.learner.updates {
+				if !proto.Equal(u, r.learner.updates[0]) {
+					t.Errorf("epoch %d sent a different batch than epoch 1", i+1)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigRefusesEpochsOutOfRange(t *testing.T) {
+	for _, n := range []int{0, -1, MaxEpochs + 1} {
+		c := DefaultConfig()
+		c.Optimizer.Epochs = n
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "optimizer.epochs") {
+			t.Errorf("epochs %d: err %v, want one naming optimizer.epochs", n, err)
+		}
+	}
 }
