@@ -25,6 +25,10 @@ const (
 	KindUntrained = "untrained" // the same policy before training (seed-initialised)
 	KindFixed     = "fixed"     // a fixed workflow: DSL or a baseline name (cot, self-consistency, full)
 	KindSearch    = "search"    // the workflow `flowsteer search` finds per family on the training split
+	// KindBestFixed is the best single fixed workflow: `flowsteer search
+	// --joint` once over the training tasks of every family together, the
+	// one workflow it finds played on every family.
+	KindBestFixed = "best-fixed"
 	KindRandom    = "random"    // uniformly random valid actions
 )
 
@@ -40,6 +44,15 @@ type Arm struct {
 	Loss string `yaml:"loss,omitempty"`
 	// DSL is the fixed arm's workflow or baseline name.
 	DSL string `yaml:"dsl,omitempty"`
+	// Set lists the train arm's trainer overrides, key=value as
+	// `flowsteer train --set` takes them, applied after the grid's
+	// train.set. The keys are checked before any cell runs (the caller's
+	// CheckTrain).
+	Set []string `yaml:"set,omitempty"`
+	// Greedy evaluates with each head's most likely choice instead of
+	// sampling. Two train arms that differ only in Greedy (or Name) share
+	// one training run per seed.
+	Greedy bool `yaml:"greedy,omitempty"`
 }
 
 // Config is an experiment (YAML). Zero values take the documented
@@ -56,6 +69,13 @@ type Config struct {
 		Eval           string `yaml:"eval"`
 		EvalPerFamily  int    `yaml:"eval_per_family"`
 		TrainPerFamily int    `yaml:"train_per_family"`
+		// GenerateSeed seeds the suite generator when the built-in
+		// held-out split is smaller than EvalPerFamily (it has 30 tasks a
+		// family): the held-out set is then generated (the tasks after the
+		// built-in training split's, those equal to a training task
+		// dropped) into the experiment directory. Default 1, the built-in
+		// suite's seed, whose held-out tasks it extends.
+		GenerateSeed int64 `yaml:"generate_seed,omitempty"`
 	} `yaml:"tasks"`
 	// Train sizes every train arm's run (the rest is the trainer's
 	// defaults, or the trainer config file Base).
@@ -64,6 +84,10 @@ type Config struct {
 		Steps      int    `yaml:"steps"`
 		BatchTasks int    `yaml:"batch_tasks"`
 		GroupSize  int    `yaml:"group_size"`
+		// Set lists trainer overrides (key=value, as `flowsteer train
+		// --set`) for every train arm, applied over Base and the sizes
+		// above; an arm's own set comes after.
+		Set []string `yaml:"set,omitempty"`
 	} `yaml:"train"`
 	// Search sizes the search arm: an executor-call budget per family,
 	// an evaluation cap per family, and the training tasks per family each
@@ -79,6 +103,9 @@ type Config struct {
 	Arms []Arm `yaml:"arms"`
 	// Concurrency bounds the episodes in flight within a cell.
 	Concurrency int `yaml:"concurrency"`
+	// CellConcurrency bounds the cells run at once (default 1): the
+	// episodes in flight are at most CellConcurrency x Concurrency.
+	CellConcurrency int `yaml:"cell_concurrency,omitempty"`
 	// BootstrapReps resamples per interval (default 2000).
 	BootstrapReps int `yaml:"bootstrap_reps"`
 }
@@ -109,6 +136,7 @@ func Default() Config {
 		{Name: "search", Kind: KindSearch},
 	}
 	c.Concurrency = 4
+	c.CellConcurrency = 1
 	c.BootstrapReps = 2000
 	return c
 }
@@ -166,6 +194,9 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 {
 		return fmt.Errorf("concurrency must be >= 1, got %d", c.Concurrency)
 	}
+	if c.CellConcurrency < 1 {
+		return fmt.Errorf("cell_concurrency must be >= 1, got %d", c.CellConcurrency)
+	}
 	if len(c.Arms) == 0 {
 		return errors.New("arms: at least one arm")
 	}
@@ -197,11 +228,17 @@ func (c Config) Validate() error {
 			if a.DSL == "" {
 				return fmt.Errorf("%s.dsl is required for a fixed arm", key)
 			}
-		case KindSearch:
+		case KindSearch, KindBestFixed:
 			hasSearch = true
 		case KindUntrained, KindRandom:
 		default:
-			return fmt.Errorf("%s.kind must be train, untrained, random, fixed or search, got %q", key, a.Kind)
+			return fmt.Errorf("%s.kind must be train, untrained, random, fixed, search or best-fixed, got %q", key, a.Kind)
+		}
+		if a.Kind != KindTrain && len(a.Set) > 0 {
+			return fmt.Errorf("%s.set: only a train arm takes trainer overrides", key)
+		}
+		if a.Greedy && a.Kind != KindTrain && a.Kind != KindUntrained {
+			return fmt.Errorf("%s.greedy: only the embedded policy's arms (train, untrained) can be evaluated greedily", key)
 		}
 	}
 	if hasTrain && (c.Train.Steps < 1 || c.Train.BatchTasks < 1 || c.Train.GroupSize < 2) {
@@ -211,6 +248,15 @@ func (c Config) Validate() error {
 		return errors.New("search: budget or max_evals, and tasks_per_family >= 1, are needed")
 	}
 	return nil
+}
+
+// Same reports whether c and o are the same experiment: equal but for
+// how many episodes and cells run at once, which change the wall time,
+// not the cells (every episode is seeded by its cell).
+func (c Config) Same(o Config) bool {
+	c.Concurrency, c.CellConcurrency = 0, 0
+	o.Concurrency, o.CellConcurrency = 0, 0
+	return c.YAML() == o.YAML()
 }
 
 // YAML is the config as written to an experiment directory (defaults

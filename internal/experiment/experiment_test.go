@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestParseTakesDefaultsAndNamesBadKeys(t *testing.T) {
@@ -157,5 +159,108 @@ func TestShippedConfigIsTheDefaultGrid(t *testing.T) {
 	c.Name = d.Name
 	if c.YAML() != d.YAML() {
 		t.Fatalf("configs/experiment-sim.yaml and Default differ:\n%s\n---\n%s", c.YAML(), d.YAML())
+	}
+}
+
+// gate is a CellRunner that counts the cells in flight, holds each until
+// released (or ctx ends), and cancels the run after cancelAfter cells
+// have completed.
+type gate struct {
+	mu          sync.Mutex
+	inFlight    int
+	peak        int
+	completed   int
+	cancelAfter int
+	cancel      context.CancelFunc
+	release     chan struct{}
+}
+
+func (g *gate) RunCell(ctx context.Context, arm Arm, seed int64) (Cell, error) {
+	g.mu.Lock()
+	g.inFlight++
+	g.peak = max(g.peak, g.inFlight)
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+	}()
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return Cell{}, ctx.Err()
+	}
+	g.mu.Lock()
+	g.completed++
+	if g.cancelAfter > 0 && g.completed == g.cancelAfter {
+		g.cancel()
+	}
+	g.mu.Unlock()
+	return Cell{Outcomes: []Outcome{{TaskID: "t", Family: "qa", Correct: seed%2 == 0, Turns: 3}}}, nil
+}
+
+func TestRunKeepsCellConcurrencyBound(t *testing.T) {
+	cfg := grid() // 4 arms x 3 seeds
+	cfg.CellConcurrency = 3
+	g := &gate{release: make(chan struct{})}
+	go func() {
+		// Let the cells through one at a time once all three slots are
+		// taken, slowly enough that the runner could overfill them.
+		for {
+			g.mu.Lock()
+			full := g.inFlight == 3
+			g.mu.Unlock()
+			if full {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		for range 12 {
+			time.Sleep(2 * time.Millisecond)
+			g.release <- struct{}{}
+		}
+	}()
+	dir := t.TempDir()
+	cells, err := Run(context.Background(), cfg, dir, g, io.Discard)
+	if err != nil || len(cells) != 12 {
+		t.Fatalf("err %v, %d cells; want 12", err, len(cells))
+	}
+	if g.peak != 3 {
+		t.Fatalf("at most %d cells ran at once, want exactly cell_concurrency 3", g.peak)
+	}
+	for i, c := range cells { // grid order, whatever order they finished in
+		if want := cfg.Arms[i/3].Name; c.Arm != want || c.Seed != cfg.Seeds[i%3] {
+			t.Fatalf("cell %d is %s seed %d, want %s seed %d", i, c.Arm, c.Seed, want, cfg.Seeds[i%3])
+		}
+	}
+	if loaded, _ := LoadCells(dir); len(loaded) != 12 {
+		t.Fatalf("results file holds %d cells, want 12", len(loaded))
+	}
+}
+
+func TestCancelledParallelRunLeavesAFileARerunCompletes(t *testing.T) {
+	cfg := grid()
+	cfg.CellConcurrency = 4
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	close(release) // every cell completes at once unless cancelled first
+	g := &gate{release: release, cancelAfter: 5, cancel: cancel}
+	cells, err := Run(ctx, cfg, dir, g, io.Discard)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want Canceled", err)
+	}
+	loaded, lerr := LoadCells(dir)
+	if lerr != nil || len(loaded) != len(cells) || len(cells) < 5 || len(cells) == 12 {
+		t.Fatalf("cancelled run: %d cells returned, %d in the file (err %v); want the same number, at least 5 and not all", len(cells), len(loaded), lerr)
+	}
+	first := len(cells)
+	g2 := &gate{release: release}
+	cells, err = Run(context.Background(), cfg, dir, g2, io.Discard)
+	if err != nil || len(cells) != 12 || g2.completed != 12-first {
+		t.Fatalf("re-run: err %v, %d cells, %d new; want 12 cells from %d new", err, len(cells), g2.completed, 12-first)
+	}
+	if loaded, _ := LoadCells(dir); len(loaded) != 12 {
+		t.Fatalf("results file holds %d cells after the re-run, want 12", len(loaded))
 	}
 }

@@ -102,8 +102,13 @@ func appendCell(dir string, c Cell) error {
 }
 
 // Run plays every cell of the grid that dir's results file does not hold
-// yet, in order (arms outer, seeds inner), appending each as it completes,
-// and returns all cells of the grid. progress hears one line per cell.
+// yet, cfg.CellConcurrency at a time, and returns all cells of the grid in
+// grid order (arms outer, seeds inner). Cells start in grid order; each is
+// appended to the results file as it completes, by this goroutine alone
+// (the one writer), so a killed or cancelled run leaves whole cells that a
+// re-run skips. The first failing cell cancels the cells in flight: Run
+// returns the cells that completed and that cell's error. progress hears
+// one line when a cell starts and one when it ends.
 func Run(ctx context.Context, cfg Config, dir string, r CellRunner, progress io.Writer) ([]Cell, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -116,37 +121,98 @@ func Run(ctx context.Context, cfg Config, dir string, r CellRunner, progress io.
 	for _, c := range done {
 		have[cellKey(c.Arm, c.Seed)] = c
 	}
+	type job struct {
+		i    int // grid position
+		arm  Arm
+		seed int64
+	}
 	total := len(cfg.Arms) * len(cfg.Seeds)
-	var out []Cell
-	n := 0
-	for _, arm := range cfg.Arms {
-		for _, seed := range cfg.Seeds {
-			n++
+	slot := make([]*Cell, total)
+	var todo []job
+	for ai, arm := range cfg.Arms {
+		for si, seed := range cfg.Seeds {
+			i := ai*len(cfg.Seeds) + si
 			if c, ok := have[cellKey(arm.Name, seed)]; ok {
-				fmt.Fprintf(progress, "[%d/%d] %s seed %d: done before, skipped\n", n, total, arm.Name, seed)
-				out = append(out, c)
+				fmt.Fprintf(progress, "[%d/%d] %s seed %d: done before, skipped\n", i+1, total, arm.Name, seed)
+				slot[i] = &c
 				continue
 			}
-			if err := ctx.Err(); err != nil {
-				return out, err
-			}
-			start := time.Now()
-			fmt.Fprintf(progress, "[%d/%d] %s seed %d ...\n", n, total, arm.Name, seed)
-			c, err := r.RunCell(ctx, arm, seed)
-			if err != nil {
-				return out, fmt.Errorf("%s seed %d: %w", arm.Name, seed, err)
-			}
-			c.Arm, c.Seed, c.Seconds = arm.Name, seed, time.Since(start).Seconds()
-			if err := appendCell(dir, c); err != nil {
-				return out, err
-			}
-			s := summarizeCell(c)
-			fmt.Fprintf(progress, "[%d/%d] %s seed %d: %d episodes, accuracy %.3f, finished %.2f, turns %.1f (%.0fs)\n",
-				n, total, arm.Name, seed, s.n, s.acc, s.fin, s.turns, c.Seconds)
-			out = append(out, c)
+			todo = append(todo, job{i, arm, seed})
 		}
 	}
-	return out, nil
+	type result struct {
+		job
+		cell Cell
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// This goroutine starts the cells, in grid order, and is the one
+	// writer of the results file and of progress; at most
+	// CellConcurrency cells are in flight.
+	results := make(chan result)
+	inFlight := 0
+	var firstErr error
+	collect := func() {
+		res := <-results
+		inFlight--
+		switch {
+		case firstErr != nil:
+			// A cell ended after another failed: it was cancelled, or
+			// finished anyway; either way the run stops here, and a
+			// finished cell is still kept below.
+			if res.err != nil {
+				return
+			}
+		case res.err != nil:
+			firstErr = fmt.Errorf("%s seed %d: %w", res.arm.Name, res.seed, res.err)
+			cancel()
+			return
+		}
+		if err := appendCell(dir, res.cell); err != nil {
+			if firstErr == nil {
+				firstErr = err
+				cancel()
+			}
+			return
+		}
+		s := summarizeCell(res.cell)
+		fmt.Fprintf(progress, "[%d/%d] %s seed %d: %d episodes, accuracy %.3f, finished %.2f, turns %.1f (%.0fs)\n",
+			res.i+1, total, res.arm.Name, res.seed, s.n, s.acc, s.fin, s.turns, res.cell.Seconds)
+		c := res.cell
+		slot[res.i] = &c
+	}
+	limit := max(1, cfg.CellConcurrency)
+	for _, j := range todo {
+		for inFlight >= limit {
+			collect()
+		}
+		if firstErr != nil {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			firstErr = err
+			break
+		}
+		fmt.Fprintf(progress, "[%d/%d] %s seed %d ...\n", j.i+1, total, j.arm.Name, j.seed)
+		inFlight++
+		go func(j job) {
+			start := time.Now()
+			c, err := r.RunCell(ctx, j.arm, j.seed)
+			c.Arm, c.Seed, c.Seconds = j.arm.Name, j.seed, time.Since(start).Seconds()
+			results <- result{j, c, err}
+		}(j)
+	}
+	for inFlight > 0 {
+		collect()
+	}
+	var out []Cell
+	for _, c := range slot {
+		if c != nil {
+			out = append(out, *c)
+		}
+	}
+	return out, firstErr
 }
 
 func cellKey(arm string, seed int64) string { return fmt.Sprintf("%s\x00%d", arm, seed) }
