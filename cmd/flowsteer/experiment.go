@@ -53,14 +53,23 @@ func runExperiment(ctx context.Context, out io.Writer, path string, f *experimen
 	if err != nil {
 		return err
 	}
+	// Every train arm's overrides are resolved now, before anything is
+	// written or run.
+	if err := newArmRunnerShell(cfg, f.dir, out).CheckTrain(); err != nil {
+		if path != "" {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return err
+	}
 	if err := os.MkdirAll(f.dir, 0o755); err != nil {
 		return err
 	}
 	// The config a directory was started with is the one it resumes
-	// with; a different one would mix cells of two experiments.
+	// with; a different one would mix cells of two experiments. How many
+	// episodes and cells run at once may change between runs.
 	cfgPath := filepath.Join(f.dir, "experiment.yaml")
 	if prev, err := os.ReadFile(cfgPath); err == nil {
-		if cur := cfg.YAML(); string(prev) != cur {
+		if old, perr := experiment.Parse(prev); perr != nil || !old.Same(cfg) {
 			return fmt.Errorf("%s holds a different experiment config: use a new --dir, or the same config", cfgPath)
 		}
 	} else if err := os.WriteFile(cfgPath, []byte(cfg.YAML()), 0o644); err != nil {

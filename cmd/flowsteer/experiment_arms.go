@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,14 +24,12 @@ import (
 	"github.com/flowsteer/flowsteer/data"
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/canvas"
-	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/eval"
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/experiment"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
-	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/search"
 	"github.com/flowsteer/flowsteer/internal/system"
@@ -219,6 +218,9 @@ type armRunner struct {
 	byFamily  map[string][]*pb.Task
 	log       io.Writer
 
+	trainMu    sync.Mutex
+	trainLocks map[string]*sync.Mutex
+
 	searchOnce sync.Once
 	searched   map[string]string // family -> DSL
 	searchErr  error
@@ -227,8 +229,7 @@ type armRunner struct {
 // newArmRunner writes the task subsets into dir (once: a resumed run
 // reads the same files) and loads the held-out tasks.
 func newArmRunner(ctx context.Context, cfg experiment.Config, dir string, log io.Writer) (*armRunner, error) {
-	r := &armRunner{cfg: cfg, dir: dir, log: log, byFamily: map[string][]*pb.Task{},
-		trainFile: filepath.Join(dir, "train.jsonl"), oneFile: filepath.Join(dir, "trainer-eval.jsonl")}
+	r := newArmRunnerShell(cfg, dir, log)
 	evalFile := filepath.Join(dir, "eval.jsonl")
 	if err := subset(cfg.Tasks.Train, "train", cfg.Tasks.TrainPerFamily, r.trainFile); err != nil {
 		return nil, err
@@ -251,6 +252,13 @@ func newArmRunner(ctx context.Context, cfg experiment.Config, dir string, log io
 		r.byFamily[string(t.Family)] = append(r.byFamily[string(t.Family)], p)
 	}
 	return r, nil
+}
+
+// newArmRunnerShell is the runner before its tasks are prepared: enough
+// to resolve the train arms' configs (CheckTrain).
+func newArmRunnerShell(cfg experiment.Config, dir string, log io.Writer) *armRunner {
+	return &armRunner{cfg: cfg, dir: dir, log: log, byFamily: map[string][]*pb.Task{},
+		trainFile: filepath.Join(dir, "train.jsonl"), oneFile: filepath.Join(dir, "trainer-eval.jsonl")}
 }
 
 // subset writes the first perFamily tasks of each family of src (empty:
@@ -286,21 +294,21 @@ func subset(src, split string, perFamily int, dst string) error {
 func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64) (experiment.Cell, error) {
 	switch arm.Kind {
 	case experiment.KindUntrained:
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded"}, seed, r.eval, "")
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded"}, seed, r.eval, "", arm.Greedy)
 	case experiment.KindRandom:
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "random"}, seed, r.eval, "")
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "random"}, seed, r.eval, "", false)
 	case experiment.KindFixed:
 		dsl := arm.DSL
 		if b, ok := policy.Baselines[dsl]; ok {
 			dsl = b
 		}
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.eval, dsl)
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.eval, dsl, false)
 	case experiment.KindTrain:
 		ckpt, err := r.train(ctx, arm, seed)
 		if err != nil {
 			return experiment.Cell{}, err
 		}
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded", Checkpoint: ckpt}, seed, r.eval, ckpt)
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded", Checkpoint: ckpt}, seed, r.eval, ckpt, arm.Greedy)
 	case experiment.KindSearch:
 		r.searchOnce.Do(func() { r.searched, r.searchErr = r.search(ctx) })
 		if r.searchErr != nil {
@@ -309,7 +317,7 @@ func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64)
 		var cell experiment.Cell
 		note, _ := json.Marshal(r.searched)
 		for _, f := range slices.Sorted(maps.Keys(r.byFamily)) {
-			c, err := r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: r.searched[f]}, seed, r.byFamily[f], "")
+			c, err := r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: r.searched[f]}, seed, r.byFamily[f], "", false)
 			if err != nil {
 				return cell, err
 			}
@@ -321,40 +329,96 @@ func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64)
 	return experiment.Cell{}, fmt.Errorf("arm kind %q", arm.Kind)
 }
 
+// trainConfig is arm's trainer config for seed: the trainer's defaults
+// (or train.base), the grid's sizes, the arm's reward and loss, then
+// train.set and the arm's set, applied as `flowsteer train --set` applies
+// them (so a key the run config does not have is refused by name), and
+// last what the grid owns: the seed, the task files, one final
+// checkpoint, the episodes in flight. key names the training run:
+// a digest of everything but the run's name and concurrency, so two arms
+// that train alike (differing only in how they are evaluated) share it.
+func (r *armRunner) trainConfig(arm experiment.Arm, seed int64) (cfg trainer.Config, key string, err error) {
+	var base []byte
+	if r.cfg.Train.Base != "" {
+		if base, err = os.ReadFile(r.cfg.Train.Base); err != nil {
+			return cfg, "", fmt.Errorf("train.base: %w", err)
+		}
+	}
+	sets := []string{
+		fmt.Sprintf("steps=%d", r.cfg.Train.Steps),
+		fmt.Sprintf("batch_tasks=%d", r.cfg.Train.BatchTasks),
+		fmt.Sprintf("group_size=%d", r.cfg.Train.GroupSize),
+	}
+	if arm.Reward != "" {
+		sets = append(sets, "reward.kind="+arm.Reward)
+	}
+	if arm.Loss != "" {
+		sets = append(sets, "loss.kind="+arm.Loss)
+	}
+	sets = append(sets, r.cfg.Train.Set...)
+	sets = append(sets, arm.Set...)
+	if cfg, err = configWithSets(base, sets); err != nil {
+		return cfg, "", err
+	}
+	cfg.Seed, cfg.Backend.SimSeed = seed, seed
+	cfg.Tasks.Train, cfg.Tasks.Eval = r.trainFile, r.oneFile
+	cfg.Eval.Tasks, cfg.Eval.Baselines, cfg.Eval.Every = 1, nil, 0
+	cfg.Checkpoint.Every = cfg.Steps
+	cfg.Name, cfg.Concurrency = "", 0
+	sum := sha256.Sum256([]byte(cfg.YAML()))
+	key = fmt.Sprintf("%x-s%d", sum[:6], seed)
+	cfg.Name, cfg.Concurrency = arm.Name, r.cfg.Concurrency
+	if err := cfg.Validate(); err != nil {
+		return cfg, "", err
+	}
+	return cfg, key, nil
+}
+
+// CheckTrain resolves every train arm's trainer config before any cell
+// runs, so a mistyped override fails the experiment at once, naming the
+// arm and the key.
+func (r *armRunner) CheckTrain() error {
+	for i, a := range r.cfg.Arms {
+		if a.Kind != experiment.KindTrain {
+			continue
+		}
+		if _, _, err := r.trainConfig(a, r.cfg.Seeds[0]); err != nil {
+			return fmt.Errorf("arms[%d] (%s): %w", i, a.Name, err)
+		}
+	}
+	return nil
+}
+
 // train runs (or finds, when a previous run finished it) the cell's
-// training run and returns its final checkpoint.
+// training run and returns its final checkpoint. Runs are keyed by their
+// trainer config (trainConfig), and one key trains once even when two
+// cells that share it run at the same time.
 func (r *armRunner) train(ctx context.Context, arm experiment.Arm, seed int64) (string, error) {
-	dir := filepath.Join(r.dir, "train", fmt.Sprintf("%s-s%d", arm.Name, seed))
-	ckpt := filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%06d.ckpt", r.cfg.Train.Steps))
+	cfg, key, err := r.trainConfig(arm, seed)
+	if err != nil {
+		return "", err
+	}
+	mu := r.trainLock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	final := filepath.Join("checkpoints", fmt.Sprintf("step-%06d.ckpt", cfg.Steps))
+	// A directory from before runs were keyed by config (DIR/train/ARM-sSEED)
+	// holds the same run when neither the grid nor the arm overrides
+	// anything.
+	if len(r.cfg.Train.Set)+len(arm.Set) == 0 {
+		legacy := filepath.Join(r.dir, "train", fmt.Sprintf("%s-s%d", arm.Name, seed), final)
+		if _, err := os.Stat(legacy); err == nil {
+			return legacy, nil
+		}
+	}
+	dir := filepath.Join(r.dir, "train", key)
+	ckpt := filepath.Join(dir, final)
 	if _, err := os.Stat(ckpt); err == nil {
 		return ckpt, nil
 	}
 	// An unfinished run is started again from scratch: its config is the
 	// same, and a partial run is cheaper to redo than to reconcile.
 	if err := os.RemoveAll(dir); err != nil {
-		return "", err
-	}
-	cfg := trainer.DefaultConfig()
-	if r.cfg.Train.Base != "" {
-		var err error
-		if cfg, err = trainer.LoadConfig(r.cfg.Train.Base); err != nil {
-			return "", err
-		}
-	}
-	cfg.Name = arm.Name
-	cfg.Seed, cfg.Backend.SimSeed = seed, seed
-	cfg.Steps, cfg.BatchSize, cfg.GroupSize = r.cfg.Train.Steps, r.cfg.Train.BatchTasks, r.cfg.Train.GroupSize
-	cfg.Concurrency = r.cfg.Concurrency
-	if arm.Reward != "" {
-		cfg.Reward.Kind = reward.Kind(arm.Reward)
-	}
-	if arm.Loss != "" {
-		cfg.Loss.Kind = cwrpo.Kind(arm.Loss)
-	}
-	cfg.Tasks.Train, cfg.Tasks.Eval = r.trainFile, r.oneFile
-	cfg.Eval.Tasks, cfg.Eval.Baselines, cfg.Eval.Every = 1, nil, 0
-	cfg.Checkpoint.Every = cfg.Steps
-	if err := cfg.Validate(); err != nil {
 		return "", err
 	}
 	p, err := trainersvc.Prepare(ctx, cfg, trainersvc.Options{Dir: dir, Observer: quietObserver{}})
@@ -369,6 +433,19 @@ func (r *armRunner) train(ctx context.Context, arm experiment.Arm, seed int64) (
 		return "", fmt.Errorf("training finished without %s: %w", ckpt, err)
 	}
 	return ckpt, nil
+}
+
+// trainLock is the mutex of one training run's key.
+func (r *armRunner) trainLock(key string) *sync.Mutex {
+	r.trainMu.Lock()
+	defer r.trainMu.Unlock()
+	if r.trainLocks == nil {
+		r.trainLocks = map[string]*sync.Mutex{}
+	}
+	if r.trainLocks[key] == nil {
+		r.trainLocks[key] = &sync.Mutex{}
+	}
+	return r.trainLocks[key]
 }
 
 // search runs the search arm's per-family search on the training subset
@@ -411,16 +488,16 @@ func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
 	return m, nil
 }
 
-// evaluate plays one sampled episode per task with spec, the cell's seed
-// seeding the policy and the simulated executor.
-func (r *armRunner) evaluate(ctx context.Context, spec *pb.PolicySpec, seed int64, tasks []*pb.Task, note string) (experiment.Cell, error) {
+// evaluate plays one episode per task with spec, sampled (or greedy), the
+// cell's seed seeding the policy and the simulated executor.
+func (r *armRunner) evaluate(ctx context.Context, spec *pb.PolicySpec, seed int64, tasks []*pb.Task, note string, greedy bool) (experiment.Cell, error) {
 	obs := &recordObserver{}
 	set, err := trainersvc.PolicySpecOptions(spec)
 	if err != nil {
 		return experiment.Cell{}, err
 	}
 	_, err = trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec.GetKind(), PolicyOptions: set, Tasks: tasks, Concurrency: r.cfg.Concurrency,
-		Backend: sim.Kind, BackendOptions: map[string]any{"sim_seed": seed}, Sample: true, Seed: seed, Observer: obs})
+		Backend: sim.Kind, BackendOptions: map[string]any{"sim_seed": seed}, Sample: !greedy, Seed: seed, Observer: obs})
 	if err != nil {
 		return experiment.Cell{}, err
 	}

@@ -124,3 +124,90 @@ func TestExperimentRefusesADirectoryOfAnotherConfig(t *testing.T) {
 		t.Fatalf("err %v, want a refusal naming the other config", err)
 	}
 }
+
+func TestExperimentArmSetRefusesAnUnknownKeyBeforeAnyCell(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "grid.yaml")
+	yml := "seeds: [1]\narms:\n  - {name: cot, kind: fixed, dsl: cot}\n  - {name: cw, kind: train, set: [optimizer.epochs=2, optimizer.bogus=1]}\n"
+	if err := os.WriteFile(cfgPath, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run")
+	err := runExperiment(context.Background(), io.Discard, cfgPath, &experimentFlags{dir: run})
+	if err == nil || !strings.Contains(err.Error(), "optimizer.bogus") || !strings.Contains(err.Error(), "arms[1] (cw)") {
+		t.Fatalf("err %v, want a refusal naming arms[1] and optimizer.bogus", err)
+	}
+	if _, err := os.Stat(run); err == nil {
+		t.Fatal("the experiment directory was created before the config was checked")
+	}
+	// The grid's train.set is checked the same way.
+	yml = "seeds: [1]\ntrain: {set: [nosuch.key=3]}\narms: [{name: cw, kind: train}]\n"
+	_ = os.WriteFile(cfgPath, []byte(yml), 0o644)
+	if err := runExperiment(context.Background(), io.Discard, cfgPath, &experimentFlags{dir: run}); err == nil || !strings.Contains(err.Error(), "nosuch.key") {
+		t.Fatalf("err %v, want a refusal naming nosuch.key", err)
+	}
+}
+
+func TestArmTrainConfigKeysTheRunByItsSettingsNotItsName(t *testing.T) {
+	cfg := experiment.Default()
+	cfg.Train.Set = []string{"optimizer.epochs=2"}
+	r := newArmRunnerShell(cfg, t.TempDir(), io.Discard)
+	sampled, kS, err := r.trainConfig(experiment.Arm{Name: "cw", Kind: experiment.KindTrain}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, kG, _ := r.trainConfig(experiment.Arm{Name: "cw-greedy", Kind: experiment.KindTrain, Greedy: true}, 3)
+	_, kSeed, _ := r.trainConfig(experiment.Arm{Name: "cw", Kind: experiment.KindTrain}, 4)
+	e4, kE4, err := r.trainConfig(experiment.Arm{Name: "cw4", Kind: experiment.KindTrain, Set: []string{"optimizer.epochs=4", "steps=7"}}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpo, kR, _ := r.trainConfig(experiment.Arm{Name: "g", Kind: experiment.KindTrain, Reward: "correctness"}, 3)
+	if kS != kG {
+		t.Errorf("arms differing only in name and greedy train twice: keys %s, %s", kS, kG)
+	}
+	if kS == kSeed || kS == kE4 || kS == kR {
+		t.Errorf("different training shares a run: %s %s %s %s", kS, kSeed, kE4, kR)
+	}
+	if sampled.Optimizer.Epochs != 2 || e4.Optimizer.Epochs != 4 || e4.Steps != 7 || sampled.Steps != cfg.Train.Steps {
+		t.Errorf("overrides: grid set gives epochs %d (want 2), arm set epochs %d steps %d (want 4, 7)", sampled.Optimizer.Epochs, e4.Optimizer.Epochs, e4.Steps)
+	}
+	if string(grpo.Reward.Kind) != "correctness" || sampled.Seed != 3 || sampled.Backend.SimSeed != 3 || sampled.Checkpoint.Every != sampled.Steps {
+		t.Errorf("grid-owned fields: reward %s, seed %d/%d, checkpoint every %d", grpo.Reward.Kind, sampled.Seed, sampled.Backend.SimSeed, sampled.Checkpoint.Every)
+	}
+}
+
+// Two train arms that differ only in evaluation (sampled, greedy) share
+// one training run, run at the same time.
+func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains on the simulated executor")
+	}
+	dir := t.TempDir()
+	cfg := experiment.Default()
+	cfg.Tasks.EvalPerFamily, cfg.Tasks.TrainPerFamily = 1, 2
+	cfg.Train.Steps, cfg.Train.BatchTasks, cfg.Train.GroupSize = 1, 1, 2
+	r, err := newArmRunner(context.Background(), cfg, dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arms := []experiment.Arm{{Name: "cw", Kind: experiment.KindTrain}, {Name: "cw-greedy", Kind: experiment.KindTrain, Greedy: true}}
+	notes := make([]string, 2)
+	errs := make(chan error, 2)
+	for i, a := range arms {
+		go func() {
+			c, err := r.RunCell(context.Background(), a, 1)
+			notes[i] = c.Note
+			errs <- err
+		}()
+	}
+	for range arms {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, _ := os.ReadDir(filepath.Join(dir, "train"))
+	if len(runs) != 1 || notes[0] != notes[1] || notes[0] == "" {
+		t.Fatalf("%d training runs, checkpoints %q; want one run both arms evaluate", len(runs), notes)
+	}
+}
