@@ -29,7 +29,7 @@ const (
 	// --joint` once over the training tasks of every family together, the
 	// one workflow it finds played on every family.
 	KindBestFixed = "best-fixed"
-	KindRandom    = "random"    // uniformly random valid actions
+	KindRandom    = "random" // uniformly random valid actions
 )
 
 // Arm is one row of the comparison.
