@@ -85,7 +85,8 @@ func runExperiment(ctx context.Context, out io.Writer, path string, f *experimen
 	if err != nil {
 		return err
 	}
-	rep := "Executor: **simulated** (offline sim): these figures describe the simulation, not real models.\n\n" + experiment.Report(cfg, cells)
+	rep := "Executor: **simulated** (offline sim): these figures describe the simulation, not real models.\n\n" +
+		"Held-out set: " + r.evalOrigin + ".\n\n" + experiment.Report(cfg, cells)
 	rep += searchedWorkflows(cfg, cells)
 	if err := os.WriteFile(filepath.Join(f.dir, "report.md"), []byte(rep), 0o644); err != nil {
 		return err

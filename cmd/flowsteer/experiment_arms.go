@@ -217,6 +217,9 @@ type armRunner struct {
 	eval      []*pb.Task
 	byFamily  map[string][]*pb.Task
 	log       io.Writer
+	// evalOrigin names the held-out file and where its tasks came from,
+	// for the report.
+	evalOrigin string
 
 	trainMu    sync.Mutex
 	trainLocks map[string]*sync.Mutex
@@ -234,9 +237,11 @@ func newArmRunner(ctx context.Context, cfg experiment.Config, dir string, log io
 	if err := subset(cfg.Tasks.Train, "train", cfg.Tasks.TrainPerFamily, r.trainFile); err != nil {
 		return nil, err
 	}
-	if err := subset(cfg.Tasks.Eval, "eval", cfg.Tasks.EvalPerFamily, evalFile); err != nil {
+	origin, err := writeHeldOut(cfg.Tasks.Eval, cfg.Tasks.EvalPerFamily, cfg.Tasks.GenerateSeed, cfg.Tasks.Train, evalFile)
+	if err != nil {
 		return nil, err
 	}
+	r.evalOrigin = fmt.Sprintf("%s, %s", evalFile, origin)
 	ts, _, err := system.LoadTasks(ctx, evalFile, "auto", nil, 0, nil)
 	if err != nil {
 		return nil, err
@@ -244,6 +249,12 @@ func newArmRunner(ctx context.Context, cfg experiment.Config, dir string, log io
 	if _, err := os.Stat(r.oneFile); errors.Is(err, fs.ErrNotExist) {
 		if err := writeTasks(r.oneFile, ts[:1]); err != nil {
 			return nil, err
+		}
+	}
+	if train, err := loadSource(cfg.Tasks.Train, "train"); err == nil {
+		shared := sharedQuestions(ts, train)
+		for _, f := range slices.Sorted(maps.Keys(shared)) {
+			r.evalOrigin += fmt.Sprintf("; %s: %d held-out tasks share their question with a training task (other tests or answers)", f, shared[f])
 		}
 	}
 	for _, t := range ts {

@@ -211,3 +211,72 @@ func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
 		t.Fatalf("%d training runs, checkpoints %q; want one run both arms evaluate", len(runs), notes)
 	}
 }
+
+func TestGeneratedHeldOutSetIsLargeDeterministicAndDisjointFromTraining(t *testing.T) {
+	train, err := loadSource("", "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	builtin, _ := loadSource("", "eval")
+	a, err := generateHeldOut(300, 1, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most, fewest := perFamilyCount(a); most != 300 || fewest != 300 {
+		t.Fatalf("%d..%d tasks a family, want 300", fewest, most)
+	}
+	if err := checkDisjoint(a, train); err != nil {
+		t.Fatal(err)
+	}
+	// Seed 1 extends the built-in held-out split: its 30 a family come first.
+	byID := map[string]task.Task{}
+	for _, x := range a {
+		byID[x.ID] = x
+	}
+	for _, x := range builtin {
+		if y, ok := byID[x.ID]; !ok || y.Question != x.Question {
+			t.Fatalf("built-in held-out task %s is not in the generated set", x.ID)
+		}
+	}
+	b, _ := generateHeldOut(300, 1, train)
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].Question != b[i].Question {
+			t.Fatalf("not deterministic at %d: %s vs %s", i, a[i].ID, b[i].ID)
+		}
+	}
+	// Another seed draws other tasks, still none of the training ones.
+	c, err := generateHeldOut(50, 7, train)
+	if err != nil || checkDisjoint(c, train) != nil {
+		t.Fatalf("seed 7: %v / %v", err, checkDisjoint(c, train))
+	}
+	if err := checkDisjoint(train[:3], train); err == nil {
+		t.Fatal("checkDisjoint let training tasks through")
+	}
+}
+
+func TestExperimentWritesTheGeneratedHeldOutSetAndNamesIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loading the held-out tasks runs their public tests in the sandbox")
+	}
+	dir := t.TempDir()
+	cfg := experiment.Default()
+	cfg.Tasks.EvalPerFamily = 32 // the built-in split has 30
+	r, err := newArmRunner(context.Background(), cfg, dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.eval) != 96 || !strings.Contains(r.evalOrigin, "generated") || !strings.Contains(r.evalOrigin, "eval.jsonl") {
+		t.Fatalf("%d held-out tasks (want 96), origin %q", len(r.eval), r.evalOrigin)
+	}
+	ts, err := task.Load(filepath.Join(dir, "eval.jsonl"), "auto")
+	if err != nil || len(ts) != 96 {
+		t.Fatalf("eval.jsonl: %d tasks, %v", len(ts), err)
+	}
+	// A task file of its own that is too small is refused, naming the key.
+	small := filepath.Join(dir, "small.jsonl")
+	_ = writeTasks(small, ts[:6])
+	cfg.Tasks.Eval = small
+	if _, err := newArmRunner(context.Background(), cfg, t.TempDir(), io.Discard); err == nil || !strings.Contains(err.Error(), "tasks.eval_per_family") {
+		t.Fatalf("err %v, want a refusal naming tasks.eval_per_family", err)
+	}
+}

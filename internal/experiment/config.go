@@ -119,6 +119,7 @@ func Default() Config {
 	c.Seeds = []int64{1, 2, 3, 4, 5}
 	c.Tasks.EvalPerFamily = 20
 	c.Tasks.TrainPerFamily = 20
+	c.Tasks.GenerateSeed = 1
 	c.Train.Steps = 10
 	c.Train.BatchTasks = 3
 	c.Train.GroupSize = 4
@@ -187,6 +188,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("seeds: %d twice", s)
 		}
 		seen[s] = true
+	}
+	if c.Tasks.GenerateSeed == 0 {
+		return errors.New("tasks.generate_seed: 0 is not a seed (leave it out for 1, the built-in suite's)")
 	}
 	if c.Tasks.EvalPerFamily < 0 || c.Tasks.TrainPerFamily < 0 {
 		return errors.New("tasks.eval_per_family and tasks.train_per_family must be >= 0")
