@@ -100,7 +100,7 @@ func runExperiment(ctx context.Context, out io.Writer, path string, f *experimen
 func searchedWorkflows(cfg experiment.Config, cells []experiment.Cell) string {
 	var b strings.Builder
 	for _, a := range cfg.Arms {
-		if a.Kind != experiment.KindSearch {
+		if a.Kind != experiment.KindSearch && a.Kind != experiment.KindBestFixed {
 			continue
 		}
 		for _, c := range cells {
@@ -108,7 +108,11 @@ func searchedWorkflows(cfg experiment.Config, cells []experiment.Cell) string {
 			if c.Arm != a.Name || json.Unmarshal([]byte(c.Note), &m) != nil {
 				continue
 			}
-			fmt.Fprintf(&b, "\nWorkflows found by `flowsteer search` (arm %s, found once on the training split, played under every seed):\n\n", a.Name)
+			if a.Kind == experiment.KindBestFixed {
+				fmt.Fprintf(&b, "\nThe best single workflow found by `flowsteer search --joint` (arm %s, found once on the training tasks of every family together, played under every seed; on each family without the stages of operators it does not enable):\n\n", a.Name)
+			} else {
+				fmt.Fprintf(&b, "\nWorkflows found by `flowsteer search` (arm %s, found once on the training split, played under every seed):\n\n", a.Name)
+			}
 			for _, f := range slices.Sorted(maps.Keys(m)) {
 				fmt.Fprintf(&b, "- %s: `%s`\n", f, m[f])
 			}

@@ -164,17 +164,7 @@ func searchScorer(sys *system.System, tasks []task.Task, concurrency int) search
 // searchFamilies runs one search per family of tasks (at most perFamily
 // tasks each, the first ones) and returns the best workflow of each.
 func searchFamilies(ctx context.Context, sys *system.System, tasks []task.Task, perFamily int, sc search.Config, maxRounds, concurrency int, progress io.Writer, onEval func(task.Family, search.Candidate)) (map[task.Family]search.Result, error) {
-	byFam := map[task.Family][]task.Task{}
-	var fams []task.Family
-	for _, t := range tasks {
-		if _, ok := byFam[t.Family]; !ok {
-			fams = append(fams, t.Family)
-		}
-		if perFamily <= 0 || len(byFam[t.Family]) < perFamily {
-			byFam[t.Family] = append(byFam[t.Family], t)
-		}
-	}
-	slices.Sort(fams)
+	fams, byFam := familyTasks(tasks, perFamily)
 	out := map[task.Family]search.Result{}
 	for _, f := range fams {
 		sp, err := newSearchSpace(sys.Library, f, byFam[f], maxRounds)
@@ -202,6 +192,77 @@ func searchFamilies(ctx context.Context, sys *system.System, tasks []task.Task, 
 	return out, nil
 }
 
+// familyTasks groups tasks by family (at most perFamily each, the first
+// ones; 0 = all), families sorted.
+func familyTasks(tasks []task.Task, perFamily int) ([]task.Family, map[task.Family][]task.Task) {
+	byFam := map[task.Family][]task.Task{}
+	var fams []task.Family
+	for _, t := range tasks {
+		if _, ok := byFam[t.Family]; !ok {
+			fams = append(fams, t.Family)
+		}
+		if perFamily <= 0 || len(byFam[t.Family]) < perFamily {
+			byFam[t.Family] = append(byFam[t.Family], t)
+		}
+	}
+	slices.Sort(fams)
+	return fams, byFam
+}
+
+// jointResult is the best single workflow for every family and how it
+// is played on each (search.Adapt: stages of operators a family does not
+// enable are left out).
+type jointResult struct {
+	search.Result
+	Families map[task.Family]string
+}
+
+// searchJoint runs one search over the tasks of every family together
+// (at most perFamily tasks a family): the candidates are single workflows,
+// valid on every family's canvas, scored by the mean of the families'
+// accuracies. sc.Budget is per family, as in searchFamilies, so the joint
+// search may spend what the per-family searches spend together; a
+// candidate costs every family's calls, so sc.MaxEvals stays as it is.
+func searchJoint(ctx context.Context, sys *system.System, tasks []task.Task, perFamily int, sc search.Config, maxRounds, concurrency int, progress io.Writer, onEval func(search.Candidate)) (jointResult, error) {
+	fams, byFam := familyTasks(tasks, perFamily)
+	var parts []search.Part
+	for _, f := range fams {
+		sp, err := newSearchSpace(sys.Library, f, byFam[f], maxRounds)
+		if err != nil {
+			return jointResult{}, err
+		}
+		parts = append(parts, search.Part{Name: string(f), Operators: sp.operators, Checkers: sp.checkers, Combiners: sp.combiners,
+			Valid: sp.valid, Start: sp.starts, Score: searchScorer(sys, byFam[f], concurrency)})
+	}
+	sc.Budget *= len(fams)
+	cfg, score, err := search.Joint(sc, parts)
+	if err != nil {
+		return jointResult{}, err
+	}
+	n := 0
+	cfg.OnEval = func(c search.Candidate) {
+		n++
+		if progress != nil {
+			fmt.Fprintf(progress, "  search all families #%d: %.3f  %s\n", n, c.Score, c.DSL)
+		}
+		if onEval != nil {
+			onEval(c)
+		}
+	}
+	res, err := search.Run(ctx, cfg, score)
+	out := jointResult{Result: res, Families: map[task.Family]string{}}
+	if res.Best.DSL != "" {
+		g, perr := workflow.Parse(res.Best.DSL, sys.Library)
+		if perr != nil {
+			return out, perr
+		}
+		for i, f := range fams {
+			out.Families[f] = search.Adapt(g, parts[i].Operators).String()
+		}
+	}
+	return out, err
+}
+
 // ---- experiment cells ----------------------------------------------------------
 
 // armRunner plays the cells of `flowsteer experiment` on the simulated
@@ -227,6 +288,10 @@ type armRunner struct {
 	searchOnce sync.Once
 	searched   map[string]string // family -> DSL
 	searchErr  error
+
+	jointOnce sync.Once
+	joint     map[string]string // family -> the best single workflow as played there; jointKey -> the workflow
+	jointErr  error
 }
 
 // newArmRunner writes the task subsets into dir (once: a resumed run
@@ -325,19 +390,35 @@ func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64)
 		if r.searchErr != nil {
 			return experiment.Cell{}, r.searchErr
 		}
-		var cell experiment.Cell
-		note, _ := json.Marshal(r.searched)
-		for _, f := range slices.Sorted(maps.Keys(r.byFamily)) {
-			c, err := r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: r.searched[f]}, seed, r.byFamily[f], "", false)
-			if err != nil {
-				return cell, err
-			}
-			cell.Outcomes = append(cell.Outcomes, c.Outcomes...)
+		return r.playPerFamily(ctx, r.searched, seed)
+	case experiment.KindBestFixed:
+		r.jointOnce.Do(func() { r.joint, r.jointErr = r.searchJoint(ctx) })
+		if r.jointErr != nil {
+			return experiment.Cell{}, r.jointErr
 		}
-		cell.Note = string(note)
-		return cell, nil
+		return r.playPerFamily(ctx, r.joint, seed)
 	}
 	return experiment.Cell{}, fmt.Errorf("arm kind %q", arm.Kind)
+}
+
+// playPerFamily plays each family's held-out tasks with its workflow of
+// wf (family -> DSL); the cell's note is wf as JSON.
+func (r *armRunner) playPerFamily(ctx context.Context, wf map[string]string, seed int64) (experiment.Cell, error) {
+	var cell experiment.Cell
+	note, _ := json.Marshal(wf)
+	for _, f := range slices.Sorted(maps.Keys(r.byFamily)) {
+		dsl, ok := wf[f]
+		if !ok {
+			return cell, fmt.Errorf("no searched workflow for family %s (the training split has none of its tasks)", f)
+		}
+		c, err := r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.byFamily[f], "", false)
+		if err != nil {
+			return cell, err
+		}
+		cell.Outcomes = append(cell.Outcomes, c.Outcomes...)
+	}
+	cell.Note = string(note)
+	return cell, nil
 }
 
 // trainConfig is arm's trainer config for seed: the trainer's defaults
@@ -492,6 +573,52 @@ func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
 		fmt.Fprintf(r.log, "search %s: %s (train accuracy %.3f, %d candidates, %d executor calls, stopped: %s)\n",
 			f, x.Best.DSL, x.Best.Score, len(x.Evaluated), x.Spent, x.Stopped)
 	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// jointKey is the key of best-fixed.json (and of the best-fixed arm's
+// note) that holds the one workflow itself; the other keys are families.
+const jointKey = "(all families)"
+
+// searchJoint runs the best-fixed arm's joint search on the training
+// subset once, with the search arm's seed and budget (per family, so the
+// two searches may spend the same); its result is kept in
+// DIR/best-fixed.json for resumed runs.
+func (r *armRunner) searchJoint(ctx context.Context) (map[string]string, error) {
+	path := filepath.Join(r.dir, "best-fixed.json")
+	if b, err := os.ReadFile(path); err == nil {
+		var m map[string]string
+		if err := json.Unmarshal(b, &m); err == nil {
+			return m, nil
+		}
+	}
+	seed := r.cfg.Search.Seed
+	o := system.DefaultOptions()
+	o.BackendConfig = sim.Options{Seed: seed}
+	sys, err := system.BuildContext(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer sys.Close()
+	ts, _, err := system.LoadTasks(ctx, r.trainFile, "auto", nil, 0, sys.Scorer.CodeRunner())
+	if err != nil {
+		return nil, err
+	}
+	sc := search.Config{Seed: seed, Budget: r.cfg.Search.Budget, MaxEvals: r.cfg.Search.MaxEvals}
+	res, err := searchJoint(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, r.log, nil)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{jointKey: res.Best.DSL}
+	for f, dsl := range res.Families {
+		m[string(f)] = dsl
+	}
+	fmt.Fprintf(r.log, "best single workflow: %s (train accuracy %.3f over every family, %d candidates, %d executor calls, stopped: %s)\n",
+		res.Best.DSL, res.Best.Score, len(res.Evaluated), res.Spent, res.Stopped)
 	b, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return nil, err

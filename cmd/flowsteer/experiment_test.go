@@ -280,3 +280,68 @@ func TestExperimentWritesTheGeneratedHeldOutSetAndNamesIt(t *testing.T) {
 		t.Fatalf("err %v, want a refusal naming tasks.eval_per_family", err)
 	}
 }
+
+// `flowsteer search --joint` finds one workflow for every family on the
+// simulated executor and prints how each family plays it.
+func TestSearchJointPrintsOneWorkflowForEveryFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scores candidates on the simulated executor")
+	}
+	dir := t.TempDir()
+	tasks := filepath.Join(dir, "train.jsonl")
+	if err := subset("", "train", 1, tasks); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newSearchCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"--tasks", tasks, "--joint", "--max-evals", "3", "--tasks-per-family", "1", "--quiet", "--out", filepath.Join(dir, "c.jsonl")})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	s := out.String()
+	for _, want := range []string{"every family: best ", "after 3 candidates", "code plays: fixed:", "math plays: fixed:", "qa plays: fixed:"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("output lacks %q:\n%s", want, s)
+		}
+	}
+	// Code has tests, so its workflow has Test; math's is the same
+	// workflow without it.
+	var code, math string
+	for _, l := range strings.Split(s, "\n") {
+		if _, x, ok := strings.Cut(l, "code plays: fixed:"); ok {
+			code = x
+		}
+		if _, x, ok := strings.Cut(l, "math plays: fixed:"); ok {
+			math = x
+		}
+	}
+	if !strings.Contains(code, "Test") || strings.Contains(math, "Test") {
+		t.Fatalf("code plays %q, math plays %q", code, math)
+	}
+}
+
+func TestArmRunnerPlaysTheBestSingleWorkflowOnEveryFamily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays episodes on the simulated executor")
+	}
+	dir := t.TempDir()
+	cfg := experiment.Default()
+	cfg.Tasks.EvalPerFamily, cfg.Tasks.TrainPerFamily = 1, 1
+	cfg.Search.MaxEvals, cfg.Search.TasksPerFamily = 2, 1
+	r, err := newArmRunner(context.Background(), cfg, dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.RunCell(context.Background(), experiment.Arm{Name: "best", Kind: experiment.KindBestFixed}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Outcomes) != 3 || !strings.Contains(c.Note, jointKey) {
+		t.Fatalf("%d outcomes, note %q", len(c.Outcomes), c.Note)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "best-fixed.json")); err != nil {
+		t.Fatalf("joint search result not kept for a resume: %v", err)
+	}
+}

@@ -30,6 +30,7 @@ type searchFlags struct {
 	concurrency int
 	out         string
 	quiet       bool
+	joint       bool
 }
 
 func newSearchCmd() *cobra.Command {
@@ -43,7 +44,12 @@ func newSearchCmd() *cobra.Command {
 			"change an operator), the child scored by its accuracy on the family's first --tasks-per-family tasks.\n" +
 			"Candidates obey the canvas's finish rules and fit in --max-rounds turns of a fixed policy. It stops at\n" +
 			"--budget executor calls (cache hits are free) or --max-evals candidates per family, and prints each\n" +
-			"family's best workflow as DSL, ready for `flowsteer eval --policy fixed:DSL`.",
+			"family's best workflow as DSL, ready for `flowsteer eval --policy fixed:DSL`.\n\n" +
+			"--joint searches once over every family together for the best single workflow (the \"best single fixed\n" +
+			"workflow\" baseline): a candidate must be valid on every family's canvas, where stages of operators a\n" +
+			"family does not enable (Test without tests) are left out, and scores the mean of the families' accuracies.\n" +
+			"Its budget is --budget times the number of families (what the per-family searches spend together) and\n" +
+			"--max-evals candidates.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSearch(cmd.Context(), cmd.OutOrStdout(), f)
@@ -61,6 +67,7 @@ func newSearchCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.concurrency, "concurrency", 4, "tasks run at once while scoring a candidate")
 	cmd.Flags().StringVar(&f.out, "out", "", "write every evaluated candidate as a JSON line here")
 	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "print only the results, not every candidate")
+	cmd.Flags().BoolVar(&f.joint, "joint", false, "find one workflow for every family together (the best single fixed workflow), not one per family")
 	_ = cmd.MarkFlagRequired("tasks")
 	return cmd
 }
@@ -115,6 +122,9 @@ func runSearch(ctx context.Context, out io.Writer, f *searchFlags) error {
 			}{string(fam), c})
 		}
 	}
+	if f.joint {
+		return runJointSearch(ctx, out, f, sys, tasks, progress, enc, &encErr)
+	}
 	res, err := searchFamilies(ctx, sys, tasks, f.perFamily, search.Config{Seed: f.seed, Budget: f.budget, MaxEvals: f.maxEvals}, f.maxRounds, f.concurrency, progress, onEval)
 	for _, fam := range slices.Sorted(maps.Keys(res)) {
 		r := res[fam]
@@ -129,6 +139,36 @@ func runSearch(ctx context.Context, out io.Writer, f *searchFlags) error {
 	}
 	if encErr != nil {
 		return fmt.Errorf("--out: %w", encErr)
+	}
+	return nil
+}
+
+// runJointSearch is `flowsteer search --joint`.
+func runJointSearch(ctx context.Context, out io.Writer, f *searchFlags, sys *system.System, tasks []task.Task, progress io.Writer, enc *json.Encoder, encErr *error) error {
+	onEval := func(c search.Candidate) {
+		if enc != nil && *encErr == nil {
+			*encErr = enc.Encode(struct {
+				Family string `json:"family"`
+				search.Candidate
+			}{"*", c})
+		}
+	}
+	r, err := searchJoint(ctx, sys, tasks, f.perFamily, search.Config{Seed: f.seed, Budget: f.budget, MaxEvals: f.maxEvals}, f.maxRounds, f.concurrency, progress, onEval)
+	if r.Best.DSL != "" {
+		fmt.Fprintf(out, "every family: best %.3f (mean of the families' accuracies) after %d candidates, %d executor calls (stopped: %s)\n  %s\n",
+			r.Best.Score, len(r.Evaluated), r.Spent, r.Stopped, r.Best.DSL)
+		for _, fam := range slices.Sorted(maps.Keys(r.Families)) {
+			fmt.Fprintf(out, "  %s plays: fixed:%s\n", fam, r.Families[fam])
+		}
+	}
+	if sys.Simulated {
+		fmt.Fprintln(out, "executor: simulated")
+	}
+	if err != nil {
+		return err
+	}
+	if *encErr != nil {
+		return fmt.Errorf("--out: %w", *encErr)
 	}
 	return nil
 }
