@@ -85,8 +85,12 @@ func runExperiment(ctx context.Context, out io.Writer, path string, f *experimen
 	if err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(f.dir, experiment.PlotFile), []byte(experiment.Plot(cfg, cells)), 0o644); err != nil {
+		return err
+	}
 	rep := "Executor: **simulated** (offline sim): these figures describe the simulation, not real models.\n\n" +
-		"Held-out set: " + r.evalOrigin + ".\n\n" + experiment.Report(cfg, cells)
+		"Held-out set: " + r.evalOrigin + ".\n\n" + experiment.Report(cfg, cells) +
+		fmt.Sprintf("\n![held-out accuracy per arm and family, 95%% intervals](%s) (%s)\n", experiment.PlotFile, filepath.Join(f.dir, experiment.PlotFile))
 	rep += searchedWorkflows(cfg, cells)
 	if err := os.WriteFile(filepath.Join(f.dir, "report.md"), []byte(rep), 0o644); err != nil {
 		return err

@@ -345,3 +345,41 @@ func TestArmRunnerPlaysTheBestSingleWorkflowOnEveryFamily(t *testing.T) {
 		t.Fatalf("joint search result not kept for a resume: %v", err)
 	}
 }
+
+// A two-cell grid end to end: the report names the held-out set, shows
+// what each arm builds and links the plot written next to it.
+func TestExperimentWritesReportWithPlot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays episodes on the simulated executor")
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "grid.yaml")
+	yml := "seeds: [1, 2]\ntasks: {eval_per_family: 1}\ncell_concurrency: 2\narms: [{name: cot, kind: fixed, dsl: cot}]\n"
+	if err := os.WriteFile(cfgPath, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run")
+	var out bytes.Buffer
+	if err := runExperiment(context.Background(), &out, cfgPath, &experimentFlags{dir: run}); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	rep, err := os.ReadFile(filepath.Join(run, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Held-out set: " + filepath.Join(run, "eval.jsonl") + ", the built-in suite's held-out split", "What each arm builds", "](accuracy.svg)"} {
+		if !strings.Contains(string(rep), want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	if svg, err := os.ReadFile(filepath.Join(run, "accuracy.svg")); err != nil || !strings.Contains(string(svg), "<title>cot all:") {
+		t.Fatalf("plot: %v", err)
+	}
+	// The same directory resumes with another cell_concurrency: it does
+	// not change the cells.
+	yml = strings.Replace(yml, "cell_concurrency: 2", "cell_concurrency: 1", 1)
+	_ = os.WriteFile(cfgPath, []byte(yml), 0o644)
+	if err := runExperiment(context.Background(), io.Discard, cfgPath, &experimentFlags{dir: run}); err != nil {
+		t.Fatalf("resume with another cell_concurrency: %v", err)
+	}
+}

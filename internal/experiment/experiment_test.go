@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -262,5 +263,66 @@ func TestCancelledParallelRunLeavesAFileARerunCompletes(t *testing.T) {
 	}
 	if loaded, _ := LoadCells(dir); len(loaded) != 12 {
 		t.Fatalf("results file holds %d cells after the re-run, want 12", len(loaded))
+	}
+}
+
+func TestReportShowsWhatEachArmBuildsPerFamily(t *testing.T) {
+	cfg := grid()
+	cfg.Arms = []Arm{{Name: "cwrpo", Kind: KindTrain}, {Name: "full", Kind: KindFixed, DSL: "full"}}
+	var cells []Cell
+	for _, s := range []int64{1, 2} {
+		c := Cell{Arm: "cwrpo", Seed: s}
+		f := Cell{Arm: "full", Seed: s}
+		for i := range 4 {
+			dsl := "A -> Format"
+			if i == 3 {
+				dsl = "B -> Format"
+			}
+			c.Outcomes = append(c.Outcomes,
+				Outcome{TaskID: fmt.Sprintf("m%d", i), Family: "math", DSL: "[P, P] -> ScEnsemble", Finished: true, Turns: 8},
+				Outcome{TaskID: fmt.Sprintf("q%d", i), Family: "qa", DSL: dsl, Finished: i < 2, Turns: 20})
+			f.Outcomes = append(f.Outcomes,
+				Outcome{TaskID: fmt.Sprintf("m%d", i), Family: "math", DSL: "F", Finished: true, Turns: 12},
+				Outcome{TaskID: fmt.Sprintf("q%d", i), Family: "qa", DSL: "F", Finished: true, Turns: 12})
+		}
+		cells = append(cells, c, f)
+	}
+	rep := Report(cfg, cells)
+	for _, want := range []string{
+		"| cwrpo | math | 1.00 | 8.0 | 1 | `[P, P] -> ScEnsemble` (1.00) |",
+		"| cwrpo | qa | 0.50 | 20.0 | 2 | `A -> Format` (0.75) |",
+		"| full | qa | 1.00 | 12.0 | 1 | `F` (1.00) |",
+	} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+}
+
+func TestPlotDrawsAnIntervalPerArmAndFamily(t *testing.T) {
+	cfg := grid()
+	f := &fake{acc: map[string]float64{"cwrpo": 0.9, "grpo": 0.6, "cot": 0.3, "full": 0.5}}
+	cells, err := Run(context.Background(), cfg, t.TempDir(), f, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg := Plot(cfg, cells)
+	if !strings.HasPrefix(svg, "<svg ") || !strings.HasSuffix(svg, "</svg>\n") {
+		t.Fatalf("not an SVG document:\n%s", svg)
+	}
+	if err := xml.Unmarshal([]byte(svg), new(struct{})); err != nil {
+		t.Fatalf("SVG is not well-formed XML: %v", err)
+	}
+	// 4 arms x (all, code, math) intervals, each a <title> with its numbers.
+	if n := strings.Count(svg, "<title>"); n != 12 {
+		t.Fatalf("%d intervals, want 12", n)
+	}
+	for _, want := range []string{"<title>cwrpo all: 0.900 [", "<title>cot math: ", ">code</text>", ">full</text>"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("plot lacks %q", want)
+		}
+	}
+	if !strings.Contains(Plot(cfg, nil), "no held-out task") {
+		t.Error("an empty grid's plot does not say so")
 	}
 }

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -236,6 +237,7 @@ func Report(cfg Config, cells []Cell) string {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(builds(t))
 	comps := comparisons(cfg, t)
 	if len(comps) > 0 {
 		b.WriteString("\nPaired comparisons (A minus B; per-task differences of the seed means):\n\n")
@@ -267,12 +269,16 @@ func comparisons(cfg Config, t *table) [][3]string {
 	// The best fixed workflow is chosen on these same held-out tasks,
 	// which favours it: a trained arm's lead over it is conservative.
 	bestFixed, best := "", math.Inf(-1)
-	var search, untrained, cw, gr string
+	var search, untrained, cw, gr, single string
 	for _, a := range t.arms {
 		switch kind[a].Kind {
 		case KindFixed:
 			if m := taskMean(t.byTask(a, accuracy)); m > best {
 				bestFixed, best = a, m
+			}
+		case KindBestFixed:
+			if single == "" {
+				single = a
 			}
 		case KindSearch:
 			if search == "" {
@@ -300,6 +306,9 @@ func comparisons(cfg Config, t *table) [][3]string {
 		if kind[a].Kind != KindTrain {
 			continue
 		}
+		if single != "" {
+			out = append(out, [3]string{a, single, " (best single workflow, chosen on the training split)"})
+		}
 		if bestFixed != "" {
 			out = append(out, [3]string{a, bestFixed, " (best fixed)"})
 		}
@@ -316,5 +325,47 @@ func comparisons(cfg Config, t *table) [][3]string {
 	if search != "" && bestFixed != "" {
 		out = append(out, [3]string{search, bestFixed, " (best fixed)"})
 	}
+	if search != "" && single != "" {
+		out = append(out, [3]string{search, single, " (per family vs one for all)"})
+	}
 	return out
+}
+
+// builds is the table of what each arm builds per family: its finish
+// rate and mean turns there, how many distinct final workflows its
+// episodes ended with, and the most common one with its share of the
+// family's episodes (every seed), so a policy that builds one shape for
+// every family shows the same DSL on every row.
+func builds(t *table) string {
+	var b strings.Builder
+	b.WriteString("\nWhat each arm builds, by family (every seed's episodes on the tasks above):\n\n")
+	b.WriteString("| arm | family | finished | turns | distinct workflows | most common final workflow (share) |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | --- |\n")
+	for _, a := range t.arms {
+		for k, f := range t.families {
+			n, fin, turns := 0, 0.0, 0.0
+			count := map[string]int{}
+			for _, s := range t.seeds[a] {
+				for _, i := range t.strata[k] {
+					o := t.out[a][s][t.tasks[i]]
+					n++
+					fin += finished(o)
+					turns += turnsOf(o)
+					count[o.DSL]++
+				}
+			}
+			top, topN := "", -1
+			for _, d := range slices.Sorted(maps.Keys(count)) {
+				if count[d] > topN {
+					top, topN = d, count[d]
+				}
+			}
+			if top == "" {
+				top = "(empty)"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %.1f | %d | `%s` (%.2f) |\n", a, f, fin/float64(n), turns/float64(n), len(count),
+				strings.ReplaceAll(top, "|", "\\|"), float64(topN)/float64(n))
+		}
+	}
+	return b.String()
 }
