@@ -383,3 +383,19 @@ func TestExperimentWritesReportWithPlot(t *testing.T) {
 		t.Fatalf("resume with another cell_concurrency: %v", err)
 	}
 }
+
+func TestShippedExperimentConfigsResolveEveryTrainArm(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("..", "..", "configs", "experiment*.yaml"))
+	if len(paths) < 2 {
+		t.Fatalf("found %v", paths)
+	}
+	for _, p := range paths {
+		cfg, err := experiment.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := newArmRunnerShell(cfg, t.TempDir(), io.Discard).CheckTrain(); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}

@@ -326,3 +326,32 @@ func TestPlotDrawsAnIntervalPerArmAndFamily(t *testing.T) {
 		t.Error("an empty grid's plot does not say so")
 	}
 }
+
+// configs/experiment-issue19.yaml is the grid of the issue's "done
+// means": every arm it names, >= 5 seeds, >= 300 held-out tasks a family.
+func TestIssue19ConfigHoldsTheIssuesGrid(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "configs", "experiment-issue19.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Seeds) < 5 || c.Tasks.EvalPerFamily < 300 {
+		t.Fatalf("%d seeds, %d held-out tasks a family; the issue asks for >= 5 and >= 300", len(c.Seeds), c.Tasks.EvalPerFamily)
+	}
+	want := map[string]bool{"untrained": false, "random": false, "cot": false, "self-consistency": false, "full": false,
+		KindBestFixed: false, KindSearch: false, "cwrpo": false, "correctness": false, "milestone": false}
+	for _, a := range c.Arms {
+		switch a.Kind {
+		case KindUntrained, KindRandom, KindBestFixed, KindSearch:
+			want[a.Kind] = true
+		case KindFixed:
+			want[a.DSL] = true
+		case KindTrain:
+			want[a.Reward] = true
+		}
+	}
+	for k, ok := range want {
+		if !ok {
+			t.Errorf("no %s arm", k)
+		}
+	}
+}
