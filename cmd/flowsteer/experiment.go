@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -27,13 +28,19 @@ func newExperimentCmd() *cobra.Command {
 		Short: "Run a grid of arms x seeds on held-out tasks and compare them with paired intervals (simulated executor)",
 		Long: "experiment runs every (arm, seed) cell of CONFIG (YAML; without it, the default grid: untrained,\n" +
 			"cwrpo, grpo (correctness-only reward), cot, self-consistency, full and the searched workflow, seeds 1-5,\n" +
-			"20 held-out tasks per family: configs/experiment-sim.yaml) on the simulated executor. Train arms train the embedded Flow-Director\n" +
-			"(one run directory per cell under DIR/train); the search arm runs `flowsteer search` once per family on\n" +
-			"the training split; every arm then plays one sampled episode per held-out task with the cell's seed\n" +
-			"seeding the policy and the simulation. Each finished cell is appended to DIR/results.jsonl, so running\n" +
-			"the same command again skips what is done. The report (DIR/report.md, also printed) gives per-arm\n" +
-			"accuracy, IQM, reward, finish rate and turns with 95% stratified bootstrap intervals, and paired\n" +
-			"differences with the probability of improvement (rliable's definitions).",
+			"20 held-out tasks per family: configs/experiment-sim.yaml; configs/experiment-issue19.yaml is the issue's\n" +
+			"full grid) on the simulated executor. Train arms train the embedded Flow-Director (train: sizes the runs,\n" +
+			"train.set and an arm's set: take any `flowsteer train --set` key, checked before any cell runs; runs are\n" +
+			"kept under DIR/train keyed by their trainer config, so arms that differ only in greedy: train once per\n" +
+			"seed); the search arm runs `flowsteer search` once per family on the training split, the best-fixed arm\n" +
+			"`flowsteer search --joint` once over all families for the best single workflow; every arm then plays one\n" +
+			"episode per held-out task (sampled, or greedy: true) with the cell's seed seeding the policy and the\n" +
+			"simulation. tasks.eval_per_family beyond the built-in 30 generates the held-out set (tasks.generate_seed)\n" +
+			"into DIR/eval.jsonl, never a training task. cell_concurrency cells run at once. Each finished cell is\n" +
+			"appended to DIR/results.jsonl, so running the same command again skips what is done. The report\n" +
+			"(DIR/report.md, also printed) gives per-arm accuracy, IQM, reward, finish rate and turns with 95%\n" +
+			"stratified bootstrap intervals, what each arm builds per family, and paired differences with the\n" +
+			"probability of improvement (rliable's definitions); DIR/accuracy.svg plots accuracy with its intervals.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := ""
@@ -53,6 +60,9 @@ func runExperiment(ctx context.Context, out io.Writer, path string, f *experimen
 	if err != nil {
 		return err
 	}
+	// Cells running at once (the search arms' progress) and the grid's
+	// progress share out.
+	out = &lockedWriter{w: out}
 	// Every train arm's overrides are resolved now, before anything is
 	// written or run.
 	if err := newArmRunnerShell(cfg, f.dir, out).CheckTrain(); err != nil {
@@ -124,4 +134,16 @@ func searchedWorkflows(cfg experiment.Config, cells []experiment.Cell) string {
 		}
 	}
 	return b.String()
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -178,7 +178,7 @@ func TestArmTrainConfigKeysTheRunByItsSettingsNotItsName(t *testing.T) {
 }
 
 // Two train arms that differ only in evaluation (sampled, greedy) share
-// one training run, run at the same time.
+// one training run; a third trains its own, all three cells at once.
 func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on the simulated executor")
@@ -191,9 +191,10 @@ func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arms := []experiment.Arm{{Name: "cw", Kind: experiment.KindTrain}, {Name: "cw-greedy", Kind: experiment.KindTrain, Greedy: true}}
-	notes := make([]string, 2)
-	errs := make(chan error, 2)
+	arms := []experiment.Arm{{Name: "cw", Kind: experiment.KindTrain}, {Name: "cw-greedy", Kind: experiment.KindTrain, Greedy: true},
+		{Name: "grpo", Kind: experiment.KindTrain, Reward: "correctness"}}
+	notes := make([]string, len(arms))
+	errs := make(chan error, len(arms))
 	for i, a := range arms {
 		go func() {
 			c, err := r.RunCell(context.Background(), a, 1)
@@ -207,8 +208,8 @@ func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
 		}
 	}
 	runs, _ := os.ReadDir(filepath.Join(dir, "train"))
-	if len(runs) != 1 || notes[0] != notes[1] || notes[0] == "" {
-		t.Fatalf("%d training runs, checkpoints %q; want one run both arms evaluate", len(runs), notes)
+	if len(runs) != 2 || notes[0] != notes[1] || notes[0] == "" || notes[2] == notes[0] {
+		t.Fatalf("%d training runs, checkpoints %q; want one run both cwrpo arms evaluate and one for grpo", len(runs), notes)
 	}
 }
 
