@@ -9,10 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/experiment"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/trainer"
 	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
@@ -398,5 +401,29 @@ func TestShippedExperimentConfigsResolveEveryTrainArm(t *testing.T) {
 		if err := newArmRunnerShell(cfg, t.TempDir(), io.Discard).CheckTrain(); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// Without overrides a train arm's config is what the grid built before
+// set: existed (the defaults, the grid's sizes, reward and loss, the
+// grid-owned fields), so earlier experiments mean the same.
+func TestArmTrainConfigWithoutOverridesIsTheDefaultsWithTheGridsSizes(t *testing.T) {
+	cfg := experiment.Default()
+	r := newArmRunnerShell(cfg, t.TempDir(), io.Discard)
+	got, _, err := r.trainConfig(experiment.Arm{Name: "grpo", Kind: experiment.KindTrain, Reward: "correctness", Loss: "reinforce"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := trainer.DefaultConfig()
+	want.Name = "grpo"
+	want.Seed, want.Backend.SimSeed = 2, 2
+	want.Steps, want.BatchSize, want.GroupSize = cfg.Train.Steps, cfg.Train.BatchTasks, cfg.Train.GroupSize
+	want.Concurrency = cfg.Concurrency
+	want.Reward.Kind, want.Loss.Kind = reward.Kind("correctness"), cwrpo.Kind("reinforce")
+	want.Tasks.Train, want.Tasks.Eval = r.trainFile, r.oneFile
+	want.Eval.Tasks, want.Eval.Baselines, want.Eval.Every = 1, nil, 0
+	want.Checkpoint.Every = want.Steps
+	if got.YAML() != want.YAML() {
+		t.Fatalf("train config differs from the grid's former one:\n%s\n---\n%s", got.YAML(), want.YAML())
 	}
 }

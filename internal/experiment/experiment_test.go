@@ -355,3 +355,28 @@ func TestIssue19ConfigHoldsTheIssuesGrid(t *testing.T) {
 		}
 	}
 }
+
+func TestReportComparesTrainedArmsWithTheBestSingleWorkflow(t *testing.T) {
+	cfg := grid()
+	cfg.Arms = []Arm{
+		{Name: "cwrpo", Kind: KindTrain},
+		{Name: "single", Kind: KindBestFixed},
+		{Name: "search", Kind: KindSearch},
+		{Name: "full", Kind: KindFixed, DSL: "full"},
+	}
+	f := &fake{acc: map[string]float64{"cwrpo": 0.9, "single": 0.7, "search": 0.8, "full": 0.5}}
+	cells, err := Run(context.Background(), cfg, t.TempDir(), f, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Report(cfg, cells)
+	for _, want := range []string{
+		"| cwrpo vs single (best single workflow, chosen on the training split) | +0.200 [",
+		"| cwrpo vs search | +0.100 [",
+		"| search vs single (per family vs one for all) | +0.100 [",
+	} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+}
