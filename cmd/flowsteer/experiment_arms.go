@@ -453,13 +453,16 @@ func (r *armRunner) trainConfig(arm experiment.Arm, seed int64) (cfg trainer.Con
 		return cfg, "", err
 	}
 	cfg.Seed, cfg.Backend.SimSeed = seed, seed
-	cfg.Tasks.Train, cfg.Tasks.Eval = r.trainFile, r.oneFile
 	cfg.Eval.Tasks, cfg.Eval.Baselines, cfg.Eval.Every = 1, nil, 0
 	cfg.Checkpoint.Every = cfg.Steps
+	// The key leaves out the run's name, its concurrency and where DIR
+	// is (the same directory may be given as another path on resume).
 	cfg.Name, cfg.Concurrency = "", 0
+	cfg.Tasks.Train, cfg.Tasks.Eval = filepath.Base(r.trainFile), filepath.Base(r.oneFile)
 	sum := sha256.Sum256([]byte(cfg.YAML()))
 	key = fmt.Sprintf("%x-s%d", sum[:6], seed)
 	cfg.Name, cfg.Concurrency = arm.Name, r.cfg.Concurrency
+	cfg.Tasks.Train, cfg.Tasks.Eval = r.trainFile, r.oneFile
 	if err := cfg.Validate(); err != nil {
 		return cfg, "", err
 	}

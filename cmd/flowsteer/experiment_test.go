@@ -166,8 +166,9 @@ func TestArmTrainConfigKeysTheRunByItsSettingsNotItsName(t *testing.T) {
 		t.Fatal(err)
 	}
 	grpo, kR, _ := r.trainConfig(experiment.Arm{Name: "g", Kind: experiment.KindTrain, Reward: "correctness"}, 3)
-	if kS != kG {
-		t.Errorf("arms differing only in name and greedy train twice: keys %s, %s", kS, kG)
+	_, kDir, _ := newArmRunnerShell(cfg, t.TempDir(), io.Discard).trainConfig(experiment.Arm{Name: "cw", Kind: experiment.KindTrain}, 3)
+	if kS != kG || kS != kDir {
+		t.Errorf("arms differing only in name and greedy, or a run resumed from another path, train twice: keys %s, %s, %s", kS, kG, kDir)
 	}
 	if kS == kSeed || kS == kE4 || kS == kR {
 		t.Errorf("different training shares a run: %s %s %s %s", kS, kSeed, kE4, kR)
