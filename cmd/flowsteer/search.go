@@ -109,7 +109,13 @@ func runSearch(ctx context.Context, out io.Writer, f *searchFlags) error {
 	if sys.Simulated {
 		sim = " (SIMULATED executor)"
 	}
-	fmt.Fprintf(out, "searching %d training tasks from %s, seed %d, budget %d calls / %d candidates per family%s\n", len(tasks), f.tasks, f.seed, f.budget, f.maxEvals, sim)
+	if f.joint {
+		fams, _ := familyTasks(tasks, 0)
+		fmt.Fprintf(out, "searching one workflow for %d families (%d training tasks from %s), seed %d, budget %d calls (%d per family) / %d candidates%s\n",
+			len(fams), len(tasks), f.tasks, f.seed, f.budget*len(fams), f.budget, f.maxEvals, sim)
+	} else {
+		fmt.Fprintf(out, "searching %d training tasks from %s, seed %d, budget %d calls / %d candidates per family%s\n", len(tasks), f.tasks, f.seed, f.budget, f.maxEvals, sim)
+	}
 	var progress io.Writer
 	if !f.quiet {
 		progress = out
