@@ -120,7 +120,7 @@ func TestReportComparesArmsWithPairedIntervals(t *testing.T) {
 	for _, want := range []string{
 		"Held-out tasks: 20 (code 10, math 10)",
 		"| cwrpo | 3 | 0.900 [",
-		"| cwrpo vs full (best fixed) | +0.400 [",
+		"| cwrpo vs full (best fixed arm on these tasks) | +0.400 [",
 		"| cwrpo vs grpo (CWRPO vs GRPO) | +0.300 [",
 	} {
 		if !strings.Contains(rep, want) {
@@ -287,11 +287,24 @@ func TestReportShowsWhatEachArmBuildsPerFamily(t *testing.T) {
 		}
 		cells = append(cells, c, f)
 	}
-	rep := Report(cfg, cells)
+	cells = append(cells, Cell{Arm: "cwrpo", Seed: 3, Outcomes: []Outcome{{TaskID: "m0", Family: "math", DSL: "x"}, {TaskID: "m1", Family: "math"}}})
+	cells = append(cells, Cell{Arm: "full", Seed: 3, Outcomes: []Outcome{{TaskID: "m0", Family: "math"}, {TaskID: "m1", Family: "math"}}})
+	rep := Report(cfg, cells[:4])
 	for _, want := range []string{
 		"| cwrpo | math | 1.00 | 8.0 | 1 | `[P, P] -> ScEnsemble` (1.00) |",
 		"| cwrpo | qa | 0.50 | 20.0 | 2 | `A -> Format` (0.75) |",
 		"| full | qa | 1.00 | 12.0 | 1 | `F` (1.00) |",
+	} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	// A seed of its own: every episode different, or the empty workflow.
+	cfg.Seeds = []int64{3}
+	rep = Report(cfg, cells[4:])
+	for _, want := range []string{
+		"| cwrpo | math | 0.00 | 0.0 | 2 | none: no two episodes ended with the same workflow |",
+		"| full | math | 0.00 | 0.0 | 1 | the empty workflow (1.00) |",
 	} {
 		if !strings.Contains(rep, want) {
 			t.Errorf("report lacks %q:\n%s", want, rep)

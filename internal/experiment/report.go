@@ -310,7 +310,7 @@ func comparisons(cfg Config, t *table) [][3]string {
 			out = append(out, [3]string{a, single, " (best single workflow, chosen on the training split)"})
 		}
 		if bestFixed != "" {
-			out = append(out, [3]string{a, bestFixed, " (best fixed)"})
+			out = append(out, [3]string{a, bestFixed, " (best fixed arm on these tasks)"})
 		}
 		if search != "" && has(search) {
 			out = append(out, [3]string{a, search, ""})
@@ -323,7 +323,7 @@ func comparisons(cfg Config, t *table) [][3]string {
 		out = append(out, [3]string{cw, gr, " (CWRPO vs GRPO)"})
 	}
 	if search != "" && bestFixed != "" {
-		out = append(out, [3]string{search, bestFixed, " (best fixed)"})
+		out = append(out, [3]string{search, bestFixed, " (best fixed arm on these tasks)"})
 	}
 	if search != "" && single != "" {
 		out = append(out, [3]string{search, single, " (per family vs one for all)"})
@@ -360,11 +360,14 @@ func builds(t *table) string {
 					top, topN = d, count[d]
 				}
 			}
-			if top == "" {
-				top = "(empty)"
+			common := fmt.Sprintf("`%s` (%.2f)", strings.ReplaceAll(top, "|", "\\|"), float64(topN)/float64(n))
+			switch {
+			case topN == 1 && n > 1:
+				common = "none: no two episodes ended with the same workflow"
+			case top == "":
+				common = fmt.Sprintf("the empty workflow (%.2f)", float64(topN)/float64(n))
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.2f | %.1f | %d | `%s` (%.2f) |\n", a, f, fin/float64(n), turns/float64(n), len(count),
-				strings.ReplaceAll(top, "|", "\\|"), float64(topN)/float64(n))
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %.1f | %d | %s |\n", a, f, fin/float64(n), turns/float64(n), len(count), common)
 		}
 	}
 	return b.String()
