@@ -187,6 +187,7 @@ func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on the simulated executor")
 	}
+	t.Parallel() // it waits on the simulated executor more than it computes
 	dir := t.TempDir()
 	cfg := experiment.Default()
 	cfg.Tasks.EvalPerFamily, cfg.Tasks.TrainPerFamily = 1, 2
@@ -263,6 +264,7 @@ func TestExperimentWritesTheGeneratedHeldOutSetAndNamesIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loading the held-out tasks runs their public tests in the sandbox")
 	}
+	t.Parallel() // it waits on the simulated executor more than it computes
 	dir := t.TempDir()
 	cfg := experiment.Default()
 	cfg.Tasks.EvalPerFamily = 32 // the built-in split has 30
@@ -292,6 +294,7 @@ func TestSearchJointPrintsOneWorkflowForEveryFamily(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scores candidates on the simulated executor")
 	}
+	t.Parallel() // it waits on the simulated executor more than it computes
 	dir := t.TempDir()
 	tasks := filepath.Join(dir, "train.jsonl")
 	if err := subset("", "train", 1, tasks); err != nil {
@@ -331,6 +334,7 @@ func TestArmRunnerPlaysTheBestSingleWorkflowOnEveryFamily(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays episodes on the simulated executor")
 	}
+	t.Parallel() // it waits on the simulated executor more than it computes
 	dir := t.TempDir()
 	cfg := experiment.Default()
 	cfg.Tasks.EvalPerFamily, cfg.Tasks.TrainPerFamily = 1, 1
@@ -357,6 +361,7 @@ func TestExperimentWritesReportWithPlot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays episodes on the simulated executor")
 	}
+	t.Parallel() // it waits on the simulated executor more than it computes
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "grid.yaml")
 	yml := "seeds: [1, 2]\ntasks: {eval_per_family: 1}\ncell_concurrency: 2\narms: [{name: cot, kind: fixed, dsl: cot}]\n"
