@@ -30,6 +30,10 @@ func TestParseTakesDefaultsAndNamesBadKeys(t *testing.T) {
 		"arms: [{name: a, kind: untrained}, {name: a, kind: untrained}]\n": "used twice",
 		"seeds: [1, 1]\n":                                                  "seeds",
 		"train: {steps: 0}\n":                                              "train",
+		"arms: [{name: a, kind: fixed, dsl: cot, set: [steps=2]}]\n":       "arms[0].set",
+		"arms: [{name: a, kind: search, greedy: true}]\n":                  "arms[0].greedy",
+		"cell_concurrency: 0\n":                                            "cell_concurrency",
+		"tasks: {generate_seed: 0}\n":                                      "tasks.generate_seed",
 	} {
 		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want an error naming %q", in, err, want)
