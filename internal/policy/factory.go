@@ -26,7 +26,27 @@ const (
 	// TraitBaseline: the kind can be named as a baseline
 	// (eval.baselines, --baselines): it needs no file, model or server.
 	TraitBaseline = "baseline"
+	// TraitCheapUpdate: the kind's update costs little next to its
+	// rollouts, so the trainer passes each step's batch to it
+	// CheapUpdateEpochs times unless optimizer.epochs says otherwise (the
+	// embedded network: one pass a step left it near its initial policy
+	// after 40 steps; BENCHMARKS.md, issue #19). Other learners (an LLM
+	// behind a PolicyServer) get one pass.
+	TraitCheapUpdate = "cheap-update"
 )
+
+// CheapUpdateEpochs is the default optimizer.epochs of a kind with
+// TraitCheapUpdate.
+const CheapUpdateEpochs = 8
+
+// DefaultEpochs is how many times the trainer passes a batch to a learner
+// of kind when the run config leaves optimizer.epochs at 0.
+func DefaultEpochs(kind string) int {
+	if info, ok := Kinds.Lookup(kind); ok && info.HasTrait(TraitCheapUpdate) {
+		return CheapUpdateEpochs
+	}
+	return 1
+}
 
 // Deps is what an entry point gives every policy factory.
 type Deps struct {

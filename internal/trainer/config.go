@@ -63,7 +63,9 @@ type Config struct {
 		// learner (GRPO's μ iterations per batch): every pass recomputes
 		// the ratio against the log-probabilities recorded when the
 		// episodes were sampled, so the clip bounds how far the passes
-		// together move the policy. 1 (the default) is one update a step.
+		// together move the policy. 0 (the default) is the policy kind's
+		// default (policy.DefaultEpochs): 8 for the embedded network, 1
+		// for a learner whose update is costly (an LLM).
 		Epochs int `yaml:"epochs"`
 	} `yaml:"optimizer"`
 
@@ -246,7 +248,6 @@ func DefaultConfig() Config {
 	c.Loss = cwrpo.Default()
 	c.Optimizer.LearningRate = 3e-3
 	c.Optimizer.MaxGradNorm = 1
-	c.Optimizer.Epochs = 1
 	c.Sampling.Temperature = 1
 	c.Policy.Kind = "embedded"
 	c.Policy.Hidden = 64
@@ -329,6 +330,15 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
+// UpdateEpochs is how many times a step passes its batch to the learner:
+// optimizer.epochs, or the policy kind's default when that is 0.
+func (c Config) UpdateEpochs() int {
+	if c.Optimizer.Epochs > 0 {
+		return c.Optimizer.Epochs
+	}
+	return policy.DefaultEpochs(c.Policy.Kind)
+}
+
 // Upper bounds of Validate on the counts that size a step.
 const (
 	MaxGroupSize   = 1024
@@ -364,8 +374,8 @@ func (c Config) Validate() error {
 		return bad("optimizer.learning_rate", "must be in (0, 1]", c.Optimizer.LearningRate)
 	case !(c.Optimizer.MaxGradNorm > 0) || math.IsInf(c.Optimizer.MaxGradNorm, 0):
 		return bad("optimizer.max_grad_norm", "must be a positive number", c.Optimizer.MaxGradNorm)
-	case c.Optimizer.Epochs < 1 || c.Optimizer.Epochs > MaxEpochs:
-		return bad("optimizer.epochs", fmt.Sprintf("must be in 1..%d", MaxEpochs), c.Optimizer.Epochs)
+	case c.Optimizer.Epochs < 0 || c.Optimizer.Epochs > MaxEpochs:
+		return bad("optimizer.epochs", fmt.Sprintf("must be in 0..%d (0: the policy kind's default)", MaxEpochs), c.Optimizer.Epochs)
 	case !(c.Sampling.Temperature > 0 && c.Sampling.Temperature <= 5):
 		return bad("sampling.temperature", "must be in (0, 5]", c.Sampling.Temperature)
 	case !(c.Sampling.FinalTemperature >= 0 && c.Sampling.FinalTemperature <= 5):

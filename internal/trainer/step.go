@@ -151,11 +151,12 @@ func (t *Trainer) Step(ctx context.Context, step int64) (res *pb.StepMetrics, er
 		// the sampled ones, so later epochs see their ratio move and clip.
 		// The step reports the last epoch's loss, KL, entropy and clip
 		// fraction (the first epoch's ratio is 1 everywhere).
-		for e := range t.cfg.Optimizer.Epochs {
+		epochs := t.cfg.UpdateEpochs()
+		for e := range epochs {
 			st, err := t.env.Learner.Update(ctx, req)
 			if err != nil {
-				if t.cfg.Optimizer.Epochs > 1 {
-					return nil, fmt.Errorf("policy update (epoch %d of %d): %w", e+1, t.cfg.Optimizer.Epochs, err)
+				if epochs > 1 {
+					return nil, fmt.Errorf("policy update (epoch %d of %d): %w", e+1, epochs, err)
 				}
 				return nil, fmt.Errorf("policy update: %w", err)
 			}

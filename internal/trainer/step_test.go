@@ -12,6 +12,7 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
+	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"google.golang.org/protobuf/proto"
@@ -484,11 +485,28 @@ func TestStepPassesTheBatchOncePerEpoch(t *testing.T) {
 }
 
 func TestConfigRefusesEpochsOutOfRange(t *testing.T) {
-	for _, n := range []int{0, -1, MaxEpochs + 1} {
+	for _, n := range []int{-1, MaxEpochs + 1} {
 		c := DefaultConfig()
 		c.Optimizer.Epochs = n
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "optimizer.epochs") {
 			t.Errorf("epochs %d: err %v, want one naming optimizer.epochs", n, err)
+		}
+	}
+}
+
+// optimizer.epochs 0 is the policy kind's default: the embedded network
+// (cheap update) gets policy.CheapUpdateEpochs passes, a remote learner
+// (an LLM behind a PolicyServer) one.
+func TestEpochsDefaultToThePolicyKinds(t *testing.T) {
+	for _, tc := range []struct {
+		kind   string
+		epochs int
+		want   int
+	}{{"embedded", 0, policy.CheapUpdateEpochs}, {"remote", 0, 1}, {"embedded", 1, 1}, {"remote", 4, 4}} {
+		c := DefaultConfig()
+		c.Policy.Kind, c.Optimizer.Epochs = tc.kind, tc.epochs
+		if got := c.UpdateEpochs(); got != tc.want {
+			t.Errorf("policy %s, epochs %d: %d passes, want %d", tc.kind, tc.epochs, got, tc.want)
 		}
 	}
 }

@@ -25,7 +25,7 @@ func (o Options) Validate() error {
 
 func init() {
 	component.Register(policy.Kinds, component.Factory[Options, policy.Policy, policy.Deps]{
-		Kind: Kind, Doc: "the embedded Go network, trained in process", Traits: []string{policy.TraitLearns},
+		Kind: Kind, Doc: "the embedded Go network, trained in process", Traits: []string{policy.TraitLearns, policy.TraitCheapUpdate},
 		Default: func() Options { return Options{Hidden: 64} },
 		Create: func(_ context.Context, o Options, d policy.Deps) (policy.Policy, error) {
 			p, err := New(Config{Hidden: o.Hidden, LearningRate: d.LearningRate, MaxGradNorm: d.MaxGradNorm, Seed: d.Seed})
