@@ -274,3 +274,36 @@ func TestActRunsConcurrentlyWithUpdate(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+// Passing one batch many times (optimizer.epochs) keeps its recorded
+// log-probabilities as the old ones: the clipped surrogate stops pushing a
+// choice once its ratio passes 1 + clip (Adam's momentum still carries it
+// a little further), while REINFORCE (no ratio, no clip) keeps pushing.
+func TestRepeatedEpochsOnOneBatchStopAtTheClip(t *testing.T) {
+	ratioAfter := func(kind pb.LossKind) (float64, *pb.LossStats) {
+		p := newTestPolicy(t, Config{Seed: 2, LearningRate: 3e-3})
+		o := obsOf(testTask(famMath, false), opStage(1, "Programmer"))
+		d := act(t, p, o, policy.Sampling{Seed: seed(3)})
+		zero := 0.0
+		req := &pb.UpdateRequest{Loss: &pb.LossConfig{Kind: kind, KlCoef: &zero, EntropyCoef: &zero},
+			Episodes: []*pb.EpisodeSamples{{EpisodeId: "e", Advantage: 1, Decisions: []*pb.Decision{d}}}}
+		old := sum(logProbsOf(t, p, d))
+		var st *pb.LossStats
+		for range 60 {
+			st = update(t, p, req)
+		}
+		return math.Exp(sum(logProbsOf(t, p, d)) - old), st
+	}
+	clipped, st := ratioAfter(pb.LossKind_LOSS_KIND_CWRPO)
+	free, _ := ratioAfter(pb.LossKind_LOSS_KIND_REINFORCE)
+	t.Logf("ratio of the taken action after 60 epochs: clipped %.3f, reinforce %.3f", clipped, free)
+	if clipped <= 1 {
+		t.Fatalf("clipped ratio %.3f: the epochs did not move the taken action up", clipped)
+	}
+	if st.GetClipFraction() == 0 {
+		t.Errorf("clip fraction 0 after 60 epochs on one batch")
+	}
+	if free <= 2*clipped {
+		t.Errorf("REINFORCE ratio %.3f not above the clipped %.3f: the clip is not what bounds the epochs", free, clipped)
+	}
+}
