@@ -2,8 +2,9 @@
 // can tell": a grid of arms (a trained policy per reward, hand-written
 // baselines, a searched workflow) x seeds, each cell played on the same
 // held-out tasks, appended to a results file as it completes (so a re-run
-// skips finished cells), then summarised with paired statistics
-// (internal/stats) into one markdown table.
+// skips finished cells; CellConcurrency of them at a time), then
+// summarised with paired statistics (internal/stats) into one markdown
+// report and an SVG plot of the intervals.
 //
 // The package holds the grid, the results file and the report; what a cell
 // does (train, evaluate, search) is the caller's CellRunner, so nothing
