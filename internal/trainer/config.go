@@ -21,6 +21,7 @@ import (
 	_ "github.com/flowsteer/flowsteer/internal/kinds" // every built-in kind registers itself
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/reward"
+	"github.com/flowsteer/flowsteer/internal/runstore"
 )
 
 // Config is a training run's configuration (YAML). It mirrors SPEC
@@ -149,6 +150,15 @@ type Config struct {
 	Checkpoint struct {
 		Every int `yaml:"every"`
 	} `yaml:"checkpoint"`
+
+	// Store is the run store: a kind from runstore.Kinds and its options
+	// (docs/config.md), e.g. {kind: sqlite, busy_timeout: 10s}; left out
+	// it is sqlite with its defaults, and the YAML omits it, so configs
+	// made before it existed keep their hash. The run directory records
+	// the store it was made with (runstore.SpecFile): a resume, flowsteer
+	// runs, the viewer and TrainerService reopen the store that record
+	// names.
+	Store runstore.Spec `yaml:"store,omitempty"`
 
 	// EpisodeTimeout bounds one episode.
 	EpisodeTimeout time.Duration `yaml:"episode_timeout"`
@@ -419,6 +429,9 @@ func (c Config) Validate() error {
 		if _, _, err := policy.CheckBaseline(b); err != nil {
 			return fmt.Errorf("eval.baselines: %w", err)
 		}
+	}
+	if _, err := c.Store.Config(); err != nil {
+		return sectionError("store", c.Store.KindOrDefault(), err)
 	}
 	if err := c.Prices.Validate("prices"); err != nil {
 		return err

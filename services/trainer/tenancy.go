@@ -74,7 +74,11 @@ func (s *Service) checkConfig(cfg trainer.Config) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	binfo, _ := executor.Backends.Lookup(bk)
-	return s.vetOptions("backend", binfo.Options, bset, declared)
+	if err := s.vetOptions("backend", binfo.Options, bset, declared); err != nil {
+		return err
+	}
+	sinfo, _ := runstore.Kinds.Lookup(cfg.Store.KindOrDefault())
+	return s.vetOptions("store", sinfo.Options, cfg.Store.Options, declared)
 }
 
 // vetOptions applies each set option's vet rule (component.Option.Vet) to
