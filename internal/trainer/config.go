@@ -18,6 +18,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/operator"
 	_ "github.com/flowsteer/flowsteer/internal/kinds" // every built-in kind registers itself
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/reward"
@@ -113,6 +114,16 @@ type Config struct {
 		Credential string `yaml:"credential,omitempty"`
 		TwoStep    *bool  `yaml:"two_step"`
 		Hints      bool   `yaml:"hints"`
+		// Libraries are extra operator libraries of the in-process canvas:
+		// each {name, kind, options} with a kind from operator.Libraries
+		// (docs/config.md), e.g. {name: team, kind: remote, options:
+		// {addr: 127.0.0.1:50060}}, dialled in plaintext. Remote canvases
+		// load their own (flowsteer serve --operator-library).
+		Libraries []operator.LibrarySpec `yaml:"libraries,omitempty"`
+		// Library is the operator library every episode uses ("" = the
+		// default one): a name from Libraries, or one a remote canvas has.
+		// The policy and the eval baselines must know its operators.
+		Library string `yaml:"library,omitempty"`
 	} `yaml:"canvas"`
 
 	// Backend is the executor backend: a kind from executor.Backends and
@@ -430,6 +441,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("eval.baselines: %w", err)
 		}
 	}
+	if err := c.checkLibraries(); err != nil {
+		return err
+	}
 	if _, err := c.Store.Config(); err != nil {
 		return sectionError("store", c.Store.KindOrDefault(), err)
 	}
@@ -449,6 +463,29 @@ func (c Config) Validate() error {
 		return fmt.Errorf("loss: %w", err)
 	}
 	return nil
+}
+
+// checkLibraries: canvas.libraries decode through operator.Libraries and
+// serve the in-process canvas only; canvas.library names one of them (or
+// the default) unless the canvases are remote, where they check it.
+func (c Config) checkLibraries() error {
+	if len(c.Canvas.Libraries) > 0 && len(c.Canvas.Addresses) > 0 {
+		return errors.New("canvas.libraries: extra operator libraries belong to the in-process canvas; remote canvases load theirs (flowsteer serve --operator-library NAME=ADDR)")
+	}
+	if err := operator.CheckLibraries(c.Canvas.Libraries); err != nil {
+		return fmt.Errorf("canvas.%w", err)
+	}
+	if c.Canvas.Library == "" || c.Canvas.Library == operator.DefaultName || len(c.Canvas.Addresses) > 0 {
+		return nil
+	}
+	names := []string{operator.DefaultName}
+	for _, l := range c.Canvas.Libraries {
+		if l.Name == c.Canvas.Library {
+			return nil
+		}
+		names = append(names, l.Name)
+	}
+	return fmt.Errorf("canvas.library %q is not one of the canvas's libraries: %s", c.Canvas.Library, strings.Join(names, ", "))
 }
 
 // PolicySpec is the policy's kind and the options the config sets: the

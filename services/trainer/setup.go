@@ -380,6 +380,8 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, bc component.
 		return err
 	}
 	o.MathGrader = mg
+	o.Libraries = cfg.Canvas.Libraries
+	o.LibraryDeps.Dial = p.libraryDialer()
 	sys, err := system.BuildContext(ctx, o)
 	if err != nil {
 		return err
@@ -471,6 +473,21 @@ func (p *Prepared) policyConnector(key string, creds flowsteer.Credentials) func
 		}
 		p.closers = append(p.closers, func() { conn.Close() })
 		return pb.NewPolicyServiceClient(conn), nil
+	}
+}
+
+// libraryDialer connects the in-process canvas to the OperatorServices
+// of canvas.libraries (kind remote): plaintext, with Options.DialOptions,
+// closed with p.
+func (p *Prepared) libraryDialer() func(context.Context, string) (any, error) {
+	return func(_ context.Context, addr string) (any, error) {
+		opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, p.dialOptions...)
+		conn, err := grpc.NewClient(addr, opts...)
+		if err != nil {
+			return nil, err
+		}
+		p.closers = append(p.closers, func() { conn.Close() })
+		return conn, nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/component"
 	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/trainer"
@@ -76,6 +77,12 @@ func (s *Service) checkConfig(cfg trainer.Config) error {
 	binfo, _ := executor.Backends.Lookup(bk)
 	if err := s.vetOptions("backend", binfo.Options, bset, declared); err != nil {
 		return err
+	}
+	for i, l := range cfg.Canvas.Libraries {
+		linfo, _ := operator.Libraries.Lookup(l.Kind)
+		if err := s.vetOptions(fmt.Sprintf("canvas.libraries[%d].options", i), linfo.Options, l.Options, declared); err != nil {
+			return err
+		}
 	}
 	sinfo, _ := runstore.Kinds.Lookup(cfg.Store.KindOrDefault())
 	return s.vetOptions("store", sinfo.Options, cfg.Store.Options, declared)
