@@ -73,7 +73,7 @@ func TestThrowawayLibraryKindServesAYAMLRunsCanvas(t *testing.T) {
 	// An option the kind does not have is refused, naming it; so is a
 	// canvas.library no library has.
 	for bad, want := range map[string]string{
-		strings.Replace(yaml, "label: yaml", "label: yaml, size: 3", 1): `"size"`,
+		strings.Replace(yaml, "label: yaml", "label: yaml, size: 3", 1):    `"size"`,
 		strings.Replace(yaml, "library: counted", "library: elsewhere", 1): `canvas.library "elsewhere"`,
 	} {
 		if err := os.WriteFile(cfgPath, []byte(bad), 0o644); err != nil {

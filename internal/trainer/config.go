@@ -18,8 +18,8 @@ import (
 	"github.com/flowsteer/flowsteer/internal/cost"
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/executor"
-	"github.com/flowsteer/flowsteer/internal/operator"
 	_ "github.com/flowsteer/flowsteer/internal/kinds" // every built-in kind registers itself
+	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/runstore"
