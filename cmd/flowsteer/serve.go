@@ -180,7 +180,7 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().StringVar(&f.tenantMem, "client-episode-memory", defaultClientEpisodeMemory, "canvas: the same budget per client (tenant) (0 = none)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", ".", "trainer service: task and sim-config files clients name must lie inside this directory (relative paths resolve in it)")
 	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "trainer service: where runs are stored (also confines policy checkpoint paths)")
-	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
+	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable; an operator library of kind remote, docs/config.md); episodes pick it with config.library")
 	cmd.Flags().BoolVar(&f.noExecute, "no-execute", false, "canvas: apply and validate edits without executing workflows")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:50051", "address to listen on")
 	cmd.Flags().Bool("record-spans", true, "trainer service: record each run's spans into its store for the viewer's trace pages (sampled as OTEL_TRACES_SAMPLER says, at most 5000 per episode)")

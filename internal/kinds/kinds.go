@@ -36,5 +36,5 @@ func Markdown() string {
 		"## Policies (`policy.kind`, `--policy`, `PolicySpec.kind`)\n\n" + policy.Kinds.Markdown() +
 		"## Reward kinds (`reward.kind`; their weights are the reward section's, shared by every kind)\n\n" + reward.Kinds.Markdown() +
 		"## Run stores (`store.kind`, `flowsteer train --store`; a run directory records its store in `" + runstore.SpecFile + "` and is reopened with it)\n\n" + runstore.Kinds.Markdown() +
-		"## Operator libraries (`canvas.libraries` entries {name, kind, options}, `flowsteer serve --operator-library NAME=ADDR` for kind remote; episodes pick one with `config.library`)\n\n" + operator.Libraries.Markdown()
+		"## Operator libraries (`canvas.libraries` entries {name, kind, options}, `flowsteer serve --operator-library NAME=ADDR` for kind remote; episodes pick one with `EpisodeConfig.library`, a run config's with `canvas.library`)\n\n" + operator.Libraries.Markdown()
 }
