@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -126,7 +127,15 @@ func Create(ctx context.Context, dir string, spec Spec) (Store, error) {
 	return open(ctx, dir, spec)
 }
 
+// ErrUnknownKind is returned (wrapped) by Open for a run whose recorded
+// store kind this build does not link.
+var ErrUnknownKind = errors.New("runstore: unknown store kind")
+
 func open(ctx context.Context, dir string, spec Spec) (Store, error) {
+	if _, ok := Kinds.Lookup(spec.KindOrDefault()); !ok {
+		return nil, fmt.Errorf("%w: %s records store kind %q, which this build does not have (it has %s)",
+			ErrUnknownKind, filepath.Join(dir, SpecFile), spec.KindOrDefault(), strings.Join(Kinds.Kinds(), ", "))
+	}
 	c, err := spec.Config()
 	if err != nil {
 		return nil, fmt.Errorf("runstore: %s: %w", dir, err)

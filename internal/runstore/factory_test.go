@@ -158,3 +158,17 @@ func TestAKindRegisteredByATestIsReopenedFromItsRecord(t *testing.T) {
 		t.Errorf("memo created with labels %v, want x twice (Create, then Open from the record)", memoSeen)
 	}
 }
+
+// A run recorded with a kind this build lacks says so, and which it has.
+func TestOpenOfAnUnknownRecordedKindSaysWhich(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, SpecFile), []byte("kind: elsewhere\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); !errors.Is(err, ErrUnknownKind) || !strings.Contains(err.Error(), `"elsewhere"`) || !strings.Contains(err.Error(), "sqlite") {
+		t.Errorf("Open: %v, want ErrUnknownKind naming elsewhere and sqlite", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err == nil {
+		t.Errorf("Open of an unknown kind made %s", FileName)
+	}
+}

@@ -26,7 +26,7 @@ var assets embed.FS
 
 // Options configure a Server.
 type Options struct {
-	// RunsDir holds the run directories (each with a run.db).
+	// RunsDir holds the run directories (each with its run store).
 	RunsDir string
 	// Version is shown in the footer and written into bundles.
 	Version string

@@ -368,6 +368,9 @@ func (s *Service) withStore(ctx context.Context, id string, f func(runstore.Stor
 		return s.runNotFound(id)
 	}
 	st, err := runstore.Open(dir)
+	if errors.Is(err, runstore.ErrUnknownKind) {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
