@@ -30,7 +30,7 @@ func newRunsCmd() *cobra.Command {
 			}
 			var names []string
 			for _, e := range entries {
-				if _, err := os.Stat(filepath.Join(runsDir, e.Name(), "run.db")); e.IsDir() && err == nil {
+				if e.IsDir() && runstore.Exists(filepath.Join(runsDir, e.Name())) {
 					names = append(names, e.Name())
 				}
 			}
@@ -120,8 +120,8 @@ func newRunsCmd() *cobra.Command {
 				return err
 			}
 			dir := runDir(runsDir, args[0])
-			if _, err := os.Stat(filepath.Join(dir, runstore.FileName)); err != nil {
-				return fmt.Errorf("run %s: %w", args[0], err) // Open would create an empty store
+			if !runstore.Exists(dir) {
+				return fmt.Errorf("run %s: no run in %s", args[0], dir) // Open would create an empty store
 			}
 			st, err := runstore.Open(dir)
 			if err != nil {
@@ -149,14 +149,14 @@ func newRunsCmd() *cobra.Command {
 // for "." or "runs/x/".
 // openRun opens the run store of the run arg names (see runDir) and
 // returns its folder too; the caller closes the store.
-func openRun(runsDir, arg string) (string, *runstore.Store, error) {
+func openRun(runsDir, arg string) (string, runstore.Store, error) {
 	dir := runDir(runsDir, arg)
 	st, err := runstore.Open(dir)
 	return dir, st, err
 }
 
 func runDir(runsDir, arg string) string {
-	if _, err := os.Stat(filepath.Join(arg, "run.db")); err == nil {
+	if runstore.Exists(arg) {
 		if abs, err := filepath.Abs(arg); err == nil {
 			return abs
 		}
@@ -193,7 +193,7 @@ func newReportCmd() *cobra.Command {
 }
 
 // writeRunReport renders run id's report from its store into out.
-func writeRunReport(st *runstore.Store, id, out string) error {
+func writeRunReport(st runstore.Store, id, out string) error {
 	r, err := st.GetRun(id)
 	if err != nil {
 		return err

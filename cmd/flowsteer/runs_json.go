@@ -80,7 +80,7 @@ func protoJSON(m proto.Message) (json.RawMessage, error) {
 }
 
 // buildRunJSON reads everything runJSON holds from the run's store.
-func buildRunJSON(st *runstore.Store, dir, id string) (*runJSON, error) {
+func buildRunJSON(st runstore.Reader, dir, id string) (*runJSON, error) {
 	r, err := st.GetRun(id)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func evalEpisode(ep runstore.Episode, policy string) (evalEpisodeJSON, error) {
 	return j, nil
 }
 
-func writeRunJSON(w io.Writer, st *runstore.Store, dir, id string) error {
+func writeRunJSON(w io.Writer, st runstore.Reader, dir, id string) error {
 	j, err := buildRunJSON(st, dir, id)
 	if err != nil {
 		return err

@@ -20,10 +20,11 @@ import (
 
 	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/canvas"
+	"github.com/flowsteer/flowsteer/internal/operator"
+	opremote "github.com/flowsteer/flowsteer/internal/operator/remote"
 	"github.com/flowsteer/flowsteer/internal/server"
 	"github.com/flowsteer/flowsteer/internal/system"
 	canvassvc "github.com/flowsteer/flowsteer/services/canvas"
-	opsvc "github.com/flowsteer/flowsteer/services/operator"
 	policysvc "github.com/flowsteer/flowsteer/services/policy"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
@@ -76,34 +77,31 @@ var serviceBuilders = map[string]func(ctx context.Context, s *server.Server, v s
 			debug.SetMemoryLimit(maxBytes + memoryHeadroom)
 		}
 		o.NoExecute = f.noExecute
-		for _, spec := range f.libraries {
-			name, addr, ok := strings.Cut(spec, "=")
-			if !ok || name == "" || addr == "" {
-				return fmt.Errorf("--operator-library %q: use NAME=HOST:PORT", spec)
-			}
+		if o.Libraries, err = librarySpecs(f.libraries); err != nil {
+			return err
+		}
+		o.LibraryDeps.Dial = func(_ context.Context, addr string) (any, error) {
 			creds, err := f.play.auth.dialOptions()
 			if err != nil {
-				return err
+				return nil, err
 			}
 			conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, creds...)...)
 			if err != nil {
-				return fmt.Errorf("--operator-library %s: %w", name, err)
+				return nil, err
 			}
-			go func() { <-ctx.Done(); conn.Close() }()
-			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			lib, err := opsvc.RemoteLibrary(dctx, name, conn)
-			cancel()
-			if err != nil {
-				return err
-			}
-			o.Libraries = append(o.Libraries, lib)
-			slog.Default().Info("operator library", "name", name, "addr", addr, "operators", strings.Join(lib.Names(), ","))
+			go func() { <-ctx.Done(); conn.Close() }() // serve's context: the connection lives as long as the canvas
+			return conn, nil
 		}
 		sys, err := system.BuildContext(ctx, o)
 		if err != nil {
 			return err
 		}
 		f.closers = append(f.closers, func() { _ = sys.Close() }) // a managed llama.cpp server, after the server stops
+		for _, spec := range o.Libraries {
+			if l, err := sys.Canvas.Libraries().Get(spec.Name); err == nil {
+				slog.Default().Info("operator library", "name", spec.Name, "kind", spec.Kind, "options", spec.Options, "operators", strings.Join(l.Names(), ","))
+			}
+		}
 		go sys.Store.Run(ctx, min(f.idleTTL/4, time.Minute))
 		logSystem(sys)
 		canvassvc.AddValidators(v)
@@ -182,7 +180,7 @@ func newServeCmdWith(f *serveFlags) *cobra.Command {
 	cmd.Flags().StringVar(&f.tenantMem, "client-episode-memory", defaultClientEpisodeMemory, "canvas: the same budget per client (tenant) (0 = none)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", ".", "trainer service: task and sim-config files clients name must lie inside this directory (relative paths resolve in it)")
 	cmd.Flags().StringVar(&f.runsDir, "runs-dir", "runs", "trainer service: where runs are stored (also confines policy checkpoint paths)")
-	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable); episodes pick it with config.library")
+	cmd.Flags().StringArrayVar(&f.libraries, "operator-library", nil, "canvas: extra operator library served by an OperatorService, NAME=HOST:PORT (repeatable; an operator library of kind remote, docs/config.md); episodes pick it with config.library")
 	cmd.Flags().BoolVar(&f.noExecute, "no-execute", false, "canvas: apply and validate edits without executing workflows")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:50051", "address to listen on")
 	cmd.Flags().Bool("record-spans", true, "trainer service: record each run's spans into its store for the viewer's trace pages (sampled as OTEL_TRACES_SAMPLER says, at most 5000 per episode)")
@@ -316,4 +314,21 @@ func parseBytes(flag, v string) (int64, error) {
 		return 0, fmt.Errorf("%s %q: give a size such as 512MiB, 2GiB or a number of bytes (0 = no limit)", flag, v)
 	}
 	return n * mult, nil
+}
+
+// librarySpecs reads --operator-library NAME=HOST:PORT: sugar for an
+// operator library of kind remote with that address.
+func librarySpecs(flags []string) ([]operator.LibrarySpec, error) {
+	var out []operator.LibrarySpec
+	for _, spec := range flags {
+		name, addr, ok := strings.Cut(spec, "=")
+		if !ok || name == "" || addr == "" {
+			return nil, fmt.Errorf("--operator-library %q: use NAME=HOST:PORT", spec)
+		}
+		out = append(out, operator.LibrarySpec{Name: name, Kind: opremote.Kind, Options: map[string]any{"addr": addr}})
+	}
+	if err := operator.CheckLibraries(out); err != nil {
+		return nil, fmt.Errorf("--operator-library: %w", err)
+	}
+	return out, nil
 }

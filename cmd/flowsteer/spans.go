@@ -44,7 +44,7 @@ func recorderFor(cmd *cobra.Command) *telemetry.SpanRecorder {
 }
 
 // attachSpans records the run's spans into its store until detach.
-func attachSpans(st *runstore.Store, runID string) (detach func()) {
+func attachSpans(st runstore.Store, runID string) (detach func()) {
 	if spanRecorder == nil {
 		return func() {}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
@@ -23,6 +24,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/report"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/rollout"
+	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/trainer"
 	trainersvc "github.com/flowsteer/flowsteer/services/trainer"
 )
@@ -43,6 +45,8 @@ type trainFlags struct {
 	budgetMoney  float64
 	budgetTokens float64
 	budgetWall   time.Duration
+	store        string // --store KIND, with its kind's option flags
+	fs           *pflag.FlagSet
 }
 
 func newTrainCmd() *cobra.Command {
@@ -58,7 +62,8 @@ func newTrainCmd() *cobra.Command {
 			"simulated executor. Ctrl-C stops after saving what is done; --resume RUN_DIR continues.\n\n" +
 			"Kinds a run config may name (their options: docs/config.md):\n" +
 			"  backend.kind: " + executor.Backends.Describe() + "\n" +
-			"  policy.kind: " + policy.Kinds.Describe() + " (training needs one that learns)",
+			"  policy.kind: " + policy.Kinds.Describe() + " (training needs one that learns)\n" +
+			"  store.kind: " + runstore.Kinds.Describe(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -80,6 +85,9 @@ func newTrainCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&f.budgetMoney, "budget-money", 0, "override budget.money (also on --resume, to raise a spent budget)")
 	cmd.Flags().Float64Var(&f.budgetTokens, "budget-executor-tokens", 0, "override budget.executor_tokens (also on --resume)")
 	cmd.Flags().DurationVar(&f.budgetWall, "budget-wall", 0, "override budget.wall (also on --resume)")
+	cmd.Flags().StringVar(&f.store, "store", "", "run store kind of a new run, overriding store.kind: "+runstore.Kinds.Describe()+" (default sqlite; a resumed run keeps its own)")
+	runstore.Kinds.BindFlags(cmd.Flags())
+	f.fs = cmd.Flags()
 	return cmd
 }
 
@@ -109,6 +117,9 @@ func runTrain(ctx context.Context, out, errOut io.Writer, f *trainFlags) error {
 	}
 	if f.steps > 0 {
 		cfg.Steps = f.steps
+	}
+	if err := storeFromFlags(f, &cfg); err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -323,3 +334,44 @@ func (o *termObserver) EvalDone(r *pb.EvalReport) {
 }
 
 func (o *termObserver) Log(msg string) { fmt.Fprintln(o.out, msg) }
+
+// storeFromFlags applies --store and its kind's option flags to a new
+// run's config: another kind than the config's drops the config's store
+// options, which belong to that kind. A resumed run keeps the store its
+// directory records.
+func storeFromFlags(f *trainFlags, cfg *trainer.Config) error {
+	if f.fs == nil {
+		return nil
+	}
+	kind := cfg.Store.KindOrDefault()
+	if f.store != "" {
+		if _, ok := runstore.Kinds.Lookup(f.store); !ok {
+			return fmt.Errorf("--store: %w", runstore.Kinds.UnknownKind(f.store))
+		}
+		kind = f.store
+	}
+	set, err := runstore.Kinds.FromFlags(f.fs, kind)
+	if err != nil {
+		return err
+	}
+	if f.store == "" && len(set) == 0 {
+		return nil
+	}
+	if f.resume != "" {
+		return errors.New("--store and its options choose a new run's store: a resumed run keeps the one its directory records")
+	}
+	if kind != cfg.Store.KindOrDefault() {
+		cfg.Store = runstore.Spec{}
+	}
+	cfg.Store.Kind = kind
+	if cfg.Store.Options == nil && len(set) > 0 {
+		cfg.Store.Options = map[string]any{}
+	}
+	for k, v := range set {
+		cfg.Store.Options[k] = v
+	}
+	if _, err := cfg.Store.Config(); err != nil {
+		return runstore.Kinds.FlagError(kind, err)
+	}
+	return nil
+}

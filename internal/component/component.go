@@ -1,11 +1,12 @@
 // Package component holds the factories of flowsteer's pluggable parts:
-// executor backends, policies, run stores, reward kinds. It follows the
-// OpenTelemetry Collector: every kind of a seam is a Factory with a kind
-// name, a typed config that has defaults and its own Validate, and a
-// constructor, registered once in the seam's Registry. Every entry point
-// (CLI flags, YAML run configs, TrainerService requests) decodes a kind and
-// its options through that registry, so the kinds and their options are the
-// same everywhere, and help texts and docs/config.md list them from it.
+// executor backends, policies, operator libraries, run stores, reward
+// kinds. It follows the OpenTelemetry Collector: every kind of a seam is a
+// Factory with a kind name, a typed config that has defaults and its own
+// Validate, and a constructor, registered once in the seam's Registry.
+// Every entry point (CLI flags, YAML run configs, TrainerService requests)
+// decodes a kind and its options through that registry, so the kinds and
+// their options are the same everywhere, and help texts and docs/config.md
+// list them from it.
 //
 // A kind is one file in the package that owns its seam:
 //

@@ -8,8 +8,10 @@ package kinds
 
 import (
 	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/reward"
+	"github.com/flowsteer/flowsteer/internal/runstore"
 
 	// Executor backends (executor.Backends); openai registers itself in
 	// package executor.
@@ -21,12 +23,18 @@ import (
 	_ "github.com/flowsteer/flowsteer/internal/policy/embedded"
 	_ "github.com/flowsteer/flowsteer/internal/policy/llm"
 	_ "github.com/flowsteer/flowsteer/internal/policy/remote"
+
+	// Operator libraries (operator.Libraries).
+	_ "github.com/flowsteer/flowsteer/internal/operator/builtin"
+	_ "github.com/flowsteer/flowsteer/internal/operator/remote"
 )
 
-// Markdown documents every registered backend and policy kind with its
+// Markdown documents every registered kind of every seam with its
 // options, for docs/config.md (kinds_test.go keeps the file current).
 func Markdown() string {
 	return "## Executor backends (`backend.kind`, `--backend`, `EvaluateRequest.backend` with `backend_options`)\n\n" + executor.Backends.Markdown() +
 		"## Policies (`policy.kind`, `--policy`, `PolicySpec.kind`)\n\n" + policy.Kinds.Markdown() +
-		"## Reward kinds (`reward.kind`; their weights are the reward section's, shared by every kind)\n\n" + reward.Kinds.Markdown()
+		"## Reward kinds (`reward.kind`; their weights are the reward section's, shared by every kind)\n\n" + reward.Kinds.Markdown() +
+		"## Run stores (`store.kind`, `flowsteer train --store`; a run directory records its store in `" + runstore.SpecFile + "` and is reopened with it)\n\n" + runstore.Kinds.Markdown() +
+		"## Operator libraries (`canvas.libraries` entries {name, kind, options}, `flowsteer serve --operator-library NAME=ADDR` for kind remote; episodes pick one with `EpisodeConfig.library`, a run config's with `canvas.library`)\n\n" + operator.Libraries.Markdown()
 }

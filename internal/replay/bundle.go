@@ -33,7 +33,7 @@ type Bundle struct {
 }
 
 // Export reads an episode's replay record from the store.
-func Export(st *runstore.Store, runID, episodeID, flowsteerVersion string) (*Bundle, error) {
+func Export(st runstore.Viewer, runID, episodeID, flowsteerVersion string) (*Bundle, error) {
 	ep, err := st.EpisodeByID(runID, episodeID)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 // on a fresh store and on reopening one.
 func TestBudgetReachedStatusStored(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir)
+	s, err := OpenSQLite(dir, DefaultSQLiteConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestBudgetReachedStatusStored(t *testing.T) {
 		t.Fatal("an unknown status was accepted")
 	}
 	s.Close()
-	s, err = Open(dir)
+	s, err = OpenSQLite(dir, DefaultSQLiteConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestMigratingAVersion1StoreKeepsItsRows(t *testing.T) {
 		}
 	}
 	db.Close()
-	s, err := Open(dir)
+	s, err := OpenSQLite(dir, DefaultSQLiteConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

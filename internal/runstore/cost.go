@@ -21,7 +21,7 @@ type EpisodeCost struct {
 // PutEpisodeCosts stores a batch of episode costs in one transaction,
 // replacing any stored under the same key. Episodes without an id (failed
 // before the canvas opened them) cost nothing and are skipped.
-func (s *Store) PutEpisodeCosts(cs []EpisodeCost) error {
+func (s *SQLite) PutEpisodeCosts(cs []EpisodeCost) error {
 	if len(cs) == 0 {
 		return nil
 	}
@@ -46,7 +46,7 @@ func (s *Store) PutEpisodeCosts(cs []EpisodeCost) error {
 
 // EpisodeCosts returns a run's episode costs in step order; phase ""
 // returns every phase.
-func (s *Store) EpisodeCosts(runID, phase string) ([]EpisodeCost, error) {
+func (s *SQLite) EpisodeCosts(runID, phase string) ([]EpisodeCost, error) {
 	rows, err := s.db.Query(`SELECT run_id, step, phase, episode_id, group_id, cost FROM episode_costs
 		WHERE run_id = ? AND (? = '' OR phase = ?) ORDER BY step, phase, group_id, episode_id`, runID, phase, phase)
 	if err != nil {
@@ -71,7 +71,7 @@ func (s *Store) EpisodeCosts(runID, phase string) ([]EpisodeCost, error) {
 
 // RunCost is everything a run has spent: the sum of its steps' and
 // evaluations' costs (StepMetrics.cost, EvalReport.cost).
-func (s *Store) RunCost(runID string) (cost.Summary, error) {
+func (s *SQLite) RunCost(runID string) (cost.Summary, error) {
 	var total cost.Summary
 	steps, err := s.Steps(runID)
 	if err != nil {

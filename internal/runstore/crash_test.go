@@ -38,7 +38,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(dir)
+	s, err := OpenSQLite(dir, DefaultSQLiteConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestCrashConsistency(t *testing.T) {
 		t.Skip("inside the child")
 	}
 	dir := t.TempDir()
-	s, err := Open(dir)
+	s, err := OpenSQLite(dir, DefaultSQLiteConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestCrashConsistency(t *testing.T) {
 // whole, and truncates like a resuming trainer. It returns the last step.
 func checkCrashedStore(t *testing.T, dir string, round int) int64 {
 	t.Helper()
-	s, err := Open(dir)
+	s, err := OpenSQLite(dir, DefaultSQLiteConfig())
 	if err != nil {
 		t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 	}

@@ -1,7 +1,12 @@
-// Package runstore keeps everything a training run produces in one SQLite
-// file per run directory (dir/run.db): the run's identity and status, the
-// metrics of every step, every episode with its turn log, checkpoints and
-// evaluation reports.
+// Package runstore keeps everything a training run produces: the run's
+// identity and status, the metrics of every step, every episode with its
+// turn log, checkpoints and evaluation reports.
+//
+// The store is a seam (Kinds, factory.go): a kind is a factory with a
+// typed config, and a run directory records the kind it was made with
+// (SpecFile), so every reader reopens it the same way. The default and
+// only built-in kind, sqlite, keeps one SQLite file per run directory
+// (dir/run.db); what follows describes it.
 //
 // Data path: the trainer writes here as it goes (trainer -> runstore), and
 // everything downstream reads from here rather than from the live process:

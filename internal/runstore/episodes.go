@@ -73,7 +73,7 @@ type WorkflowCount struct {
 // either all on disk or none are. An episode already stored under the same
 // (run, step, phase, id) is replaced, which makes re-writing a batch after
 // a retry harmless.
-func (s *Store) PutEpisodes(eps []Episode) error {
+func (s *SQLite) PutEpisodes(eps []Episode) error {
 	if len(eps) == 0 {
 		return nil
 	}
@@ -158,7 +158,7 @@ func floatOrNaN(f sql.NullFloat64) float64 {
 
 // Episodes returns a run's episodes in step order and, within a step, in
 // the order they were written.
-func (s *Store) Episodes(runID string, f EpisodeFilter) ([]Episode, error) {
+func (s *SQLite) Episodes(runID string, f EpisodeFilter) ([]Episode, error) {
 	var q strings.Builder
 	q.WriteString(`SELECT run_id, step, phase, COALESCE(episode_id, ''), task_id, family, group_id, dsl, turns,
 		reward, advantage, failed, error, invalid, finished, turn_log
@@ -215,7 +215,7 @@ func (s *Store) Episodes(runID string, f EpisodeFilter) ([]Episode, error) {
 // frequent first, ties broken by higher mean reward, then by DSL so the
 // order is stable between reports. Episodes that ended with an empty graph
 // are not workflows and are left out. n <= 0 returns all.
-func (s *Store) TopWorkflows(runID, phase string, fromStep int64, n int) ([]WorkflowCount, error) {
+func (s *SQLite) TopWorkflows(runID, phase string, fromStep int64, n int) ([]WorkflowCount, error) {
 	q := `SELECT dsl, COUNT(*) AS c, AVG(reward_value) AS m FROM episodes
 		WHERE run_id = ? AND step >= ? AND dsl != ''`
 	args := []any{runID, fromStep}

@@ -13,7 +13,7 @@ import (
 
 // PutStep stores one step's metrics, replacing what was stored for the same
 // step: a step re-run after a resume overwrites rather than duplicates.
-func (s *Store) PutStep(runID string, m *pb.StepMetrics) error {
+func (s *SQLite) PutStep(runID string, m *pb.StepMetrics) error {
 	if m == nil {
 		return fmt.Errorf("%w: run %q: nil step metrics", ErrInvalid, runID)
 	}
@@ -36,14 +36,14 @@ func (s *Store) PutStep(runID string, m *pb.StepMetrics) error {
 
 // Steps returns a run's step metrics in step order. An unknown run has no
 // steps; use GetRun to tell the two apart.
-func (s *Store) Steps(runID string) ([]*pb.StepMetrics, error) {
+func (s *SQLite) Steps(runID string) ([]*pb.StepMetrics, error) {
 	return queryProtos(s.db, `SELECT metrics FROM steps WHERE run_id = ? ORDER BY step`, runID,
 		func() *pb.StepMetrics { return new(pb.StepMetrics) })
 }
 
 // PutEval stores an evaluation report under its step, replacing an earlier
 // report for the same step.
-func (s *Store) PutEval(runID string, r *pb.EvalReport) error {
+func (s *SQLite) PutEval(runID string, r *pb.EvalReport) error {
 	if r == nil {
 		return fmt.Errorf("%w: run %q: nil eval report", ErrInvalid, runID)
 	}
@@ -65,7 +65,7 @@ func (s *Store) PutEval(runID string, r *pb.EvalReport) error {
 }
 
 // Evals returns a run's evaluation reports in step order.
-func (s *Store) Evals(runID string) ([]*pb.EvalReport, error) {
+func (s *SQLite) Evals(runID string) ([]*pb.EvalReport, error) {
 	return queryProtos(s.db, `SELECT report FROM evals WHERE run_id = ? ORDER BY step`, runID,
 		func() *pb.EvalReport { return new(pb.EvalReport) })
 }
@@ -107,7 +107,7 @@ type Checkpoint struct {
 // PutCheckpoint records a checkpoint after its file is safely written; the
 // row is the commit point, so a checkpoint file without a row is ignored on
 // resume.
-func (s *Store) PutCheckpoint(runID string, step int64, path, checksum, configHash string) error {
+func (s *SQLite) PutCheckpoint(runID string, step int64, path, checksum, configHash string) error {
 	if path == "" {
 		return fmt.Errorf("%w: run %q: checkpoint at step %d has no path", ErrInvalid, runID, step)
 	}
@@ -128,7 +128,7 @@ func (s *Store) PutCheckpoint(runID string, step int64, path, checksum, configHa
 
 // LastCheckpoint returns the checkpoint with the highest step; ok is false
 // when the run has none (or does not exist).
-func (s *Store) LastCheckpoint(runID string) (c Checkpoint, ok bool, err error) {
+func (s *SQLite) LastCheckpoint(runID string) (c Checkpoint, ok bool, err error) {
 	var created int64
 	err = s.db.QueryRow(`SELECT run_id, step, path, checksum, config_hash, created FROM checkpoints
 		WHERE run_id = ? ORDER BY step DESC LIMIT 1`, runID).

@@ -36,11 +36,12 @@ func ReadOwner(dir string) (string, error) {
 }
 
 // IsRunFile says whether a file name inside a run directory is one of the
-// run's own records (its database and journals, config, owner, lock),
+// run's own records (its database and journals, config, owner, lock,
+// store record),
 // which no checkpoint may overwrite.
 func IsRunFile(name string) bool {
 	switch name {
-	case OwnerFile, LockFile, "config.yaml", "run.db", "run.db-wal", "run.db-shm", "run.db-journal":
+	case OwnerFile, LockFile, SpecFile, "config.yaml", "run.db", "run.db-wal", "run.db-shm", "run.db-journal":
 		return true
 	}
 	return strings.HasPrefix(name, "run.db")

@@ -38,7 +38,7 @@ func ValidStatus(s string) bool {
 
 // CreateRun stores a new run. An empty Status means pending; zero Created
 // and Updated mean now. An id that exists gives ErrExists.
-func (s *Store) CreateRun(r Run) error {
+func (s *SQLite) CreateRun(r Run) error {
 	if r.ID == "" {
 		return fmt.Errorf("%w: empty run id", ErrInvalid)
 	}
@@ -78,7 +78,7 @@ func (s *Store) CreateRun(r Run) error {
 // UpdateRun records progress: the status (empty keeps the current one), the
 // last finished step and the error message (empty clears it, so a resumed
 // run does not keep the crash's message).
-func (s *Store) UpdateRun(id, status string, step int64, errMsg string) error {
+func (s *SQLite) UpdateRun(id, status string, step int64, errMsg string) error {
 	if status != "" && !ValidStatus(status) {
 		return fmt.Errorf("%w: run %q: status %q", ErrInvalid, id, status)
 	}
@@ -116,7 +116,7 @@ func scanRun(sc scanner) (Run, error) {
 }
 
 // GetRun returns one run; a missing id gives an error wrapping ErrNotFound.
-func (s *Store) GetRun(id string) (Run, error) {
+func (s *SQLite) GetRun(id string) (Run, error) {
 	r, err := scanRun(s.db.QueryRow(`SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, notFound(id)
@@ -128,7 +128,7 @@ func (s *Store) GetRun(id string) (Run, error) {
 }
 
 // ListRuns returns every run, oldest first.
-func (s *Store) ListRuns() ([]Run, error) {
+func (s *SQLite) ListRuns() ([]Run, error) {
 	rows, err := s.db.Query(`SELECT ` + runColumns + ` FROM runs ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("runstore: list runs: %w", err)
@@ -154,7 +154,7 @@ func (s *Store) ListRuns() ([]Run, error) {
 // process that died is gone and the history matches the restored policy.
 // Checkpoints go too because a later one would describe a policy the
 // resumed run no longer continues from.
-func (s *Store) Truncate(runID string, afterStep int64) error {
+func (s *SQLite) Truncate(runID string, afterStep int64) error {
 	return s.write(func(tx *sql.Tx) error {
 		if err := requireRun(tx, runID); err != nil {
 			return err

@@ -55,7 +55,7 @@ func (s Section) Validate() error {
 
 // PutSection stores sec for the run, replacing a section with the same key
 // but keeping its place in the order.
-func (s *Store) PutSection(runID string, sec Section) error {
+func (s *SQLite) PutSection(runID string, sec Section) error {
 	if err := sec.Validate(); err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (s *Store) PutSection(runID string, sec Section) error {
 }
 
 // Sections lists the run's sections in the order they were first added.
-func (s *Store) Sections(runID string) ([]Section, error) {
+func (s *SQLite) Sections(runID string) ([]Section, error) {
 	rows, err := s.db.Query(`SELECT body FROM report_sections WHERE run_id = ? ORDER BY created, key`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("runstore: sections of %q: %w", runID, err)

@@ -59,8 +59,9 @@ var (
 	unmarshalOpts = protojson.UnmarshalOptions{DiscardUnknown: true}
 )
 
-// Store is one run directory's database. It is safe for concurrent use.
-type Store struct {
+// SQLite is the store kind sqlite: one run directory's database,
+// dir/run.db. It is safe for concurrent use.
+type SQLite struct {
 	db   *sql.DB
 	path string
 	// mu serialises writers inside the process. SQLite allows one writer at
@@ -69,11 +70,15 @@ type Store struct {
 	mu sync.Mutex
 }
 
-// Open opens (creating when needed) dir/run.db and brings its schema up to
-// date.
-func Open(dir string) (*Store, error) {
+// OpenSQLite opens (creating when needed) dir/run.db and brings its schema
+// up to date. Entry points open a run's store with Open or Create, which
+// choose the kind; this is the sqlite kind's constructor.
+func OpenSQLite(dir string, c SQLiteConfig) (*SQLite, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: empty run directory", ErrInvalid)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("runstore: create run directory: %w", err)
@@ -82,11 +87,11 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runstore: %w", err)
 	}
-	db, err := sql.Open("sqlite", dsn(abs))
+	db, err := sql.Open("sqlite", c.dsn(abs))
 	if err != nil {
 		return nil, fmt.Errorf("runstore: open %s: %w", abs, err)
 	}
-	s := &Store{db: db, path: abs}
+	s := &SQLite{db: db, path: abs}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("runstore: open %s: %w", abs, err)
@@ -98,30 +103,33 @@ func Open(dir string) (*Store, error) {
 // parameters. The pragmas are per connection, which is why they live in the
 // DSN and not in a one-off Exec: database/sql opens connections at will.
 //   - WAL lets the report and WatchRun read while the trainer writes.
-//   - synchronous=FULL fsyncs the WAL on every commit: with WAL, NORMAL may
-//     lose the last commits on power loss, and a lost step is worse than a
-//     slow one at one step per minutes.
+//   - synchronous=FULL (the default) fsyncs the WAL on every commit: with
+//     WAL, NORMAL may lose the last commits on power loss, and a lost step
+//     is worse than a slow one at one step per minutes.
 //   - busy_timeout covers a second process (a report or a CLI) holding the lock.
 //   - _txlock=immediate takes the write lock at BEGIN, so a transaction
 //     never fails half way through when it upgrades from reader to writer.
-func dsn(path string) string {
+func (c SQLiteConfig) dsn(path string) string {
 	u := url.URL{Scheme: "file", Path: path}
 	q := []string{
-		"_busy_timeout=5000",
+		fmt.Sprintf("_busy_timeout=%d", c.BusyTimeout.Milliseconds()),
 		"_journal_mode=WAL",
-		"_synchronous=FULL",
+		"_synchronous=" + strings.ToUpper(c.Synchronous),
 		"_foreign_keys=1",
 		"_txlock=immediate",
 	}
 	return u.String() + "?" + strings.Join(q, "&")
 }
 
+// dsn is the DSN of the default config (tests open files with it).
+func dsn(path string) string { return DefaultSQLiteConfig().dsn(path) }
+
 // Path is the database file's absolute path.
-func (s *Store) Path() string { return s.path }
+func (s *SQLite) Path() string { return s.path }
 
 // Close closes the database. The last connection to close checkpoints the
 // WAL into the main file.
-func (s *Store) Close() error {
+func (s *SQLite) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.db.Close()
@@ -130,7 +138,7 @@ func (s *Store) Close() error {
 // IntegrityCheck runs PRAGMA integrity_check and foreign_key_check; the
 // trainer calls it on resume so that a damaged file stops the run instead
 // of being trained on.
-func (s *Store) IntegrityCheck() error {
+func (s *SQLite) IntegrityCheck() error {
 	ctx := context.Background()
 	rows, err := s.db.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
@@ -165,7 +173,7 @@ func (s *Store) IntegrityCheck() error {
 
 // write runs fn in one transaction, the unit that survives a crash whole or
 // not at all.
-func (s *Store) write(fn func(tx *sql.Tx) error) error {
+func (s *SQLite) write(fn func(tx *sql.Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.db.BeginTx(context.Background(), nil)
@@ -350,7 +358,7 @@ func SchemaVersion() int { return len(migrations) }
 
 // migrate runs in one immediate transaction, so two processes opening a
 // fresh directory at once cannot both create the tables.
-func (s *Store) migrate() error {
+func (s *SQLite) migrate() error {
 	// Fast path without the write lock, so that opening a live run for a
 	// report or a listing never queues behind the trainer's commits.
 	var cur int

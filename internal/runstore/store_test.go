@@ -16,10 +16,10 @@ import (
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 )
 
-func newStore(t *testing.T) (*Store, string) {
+func newStore(t *testing.T) (*SQLite, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "run dir?#") // URI-hostile characters on purpose
-	s, err := Open(dir)
+	s, err := OpenSQLite(dir, DefaultSQLiteConfig())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -27,7 +27,7 @@ func newStore(t *testing.T) (*Store, string) {
 	return s, dir
 }
 
-func mustCreate(t *testing.T, s *Store, ids ...string) {
+func mustCreate(t *testing.T, s *SQLite, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
 		if err := s.CreateRun(Run{ID: id, Name: "run " + id}); err != nil {
@@ -103,7 +103,7 @@ func TestOpenSettings(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	t.Run("empty dir", func(t *testing.T) {
-		if _, err := Open(""); !errors.Is(err, ErrInvalid) {
+		if _, err := OpenSQLite("", DefaultSQLiteConfig()); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Open(\"\") = %v, want ErrInvalid", err)
 		}
 	})
@@ -112,7 +112,7 @@ func TestOpenErrors(t *testing.T) {
 		if err := os.WriteFile(f, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(f); err == nil {
+		if _, err := OpenSQLite(f, DefaultSQLiteConfig()); err == nil {
 			t.Error("Open on a file succeeded")
 		}
 	})
@@ -122,7 +122,7 @@ func TestOpenErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Close()
-		if s2, err := Open(dir); err == nil || !strings.Contains(err.Error(), "newer") {
+		if s2, err := OpenSQLite(dir, DefaultSQLiteConfig()); err == nil || !strings.Contains(err.Error(), "newer") {
 			if s2 != nil {
 				s2.Close()
 			}
@@ -753,7 +753,7 @@ func TestConcurrentWriters(t *testing.T) {
 
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir)
+	s, err := OpenSQLite(dir, DefaultSQLiteConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -774,7 +774,7 @@ func TestReopen(t *testing.T) {
 		t.Error("PutStep on a closed store succeeded")
 	}
 	for round := range 2 { // reopening twice also re-runs the migration check on a current schema
-		s2, err := Open(dir)
+		s2, err := OpenSQLite(dir, DefaultSQLiteConfig())
 		if err != nil {
 			t.Fatalf("reopen %d: %v", round, err)
 		}

@@ -20,7 +20,7 @@ var ErrNoReplay = errors.New("runstore: episode has no replay record")
 // EpisodeByID returns the episode with this id in the run. Episode ids are
 // unique per canvas process; should a run hold the id twice (a resumed run
 // whose interrupted step reused it) the latest row wins.
-func (s *Store) EpisodeByID(runID, episodeID string) (Episode, error) {
+func (s *SQLite) EpisodeByID(runID, episodeID string) (Episode, error) {
 	row := s.db.QueryRow(`SELECT run_id, step, phase, COALESCE(episode_id, ''), task_id, family, group_id, dsl, turns,
 		reward, advantage, failed, error, invalid, finished, turn_log
 		FROM episodes WHERE run_id = ? AND episode_id = ? ORDER BY seq DESC LIMIT 1`, runID, episodeID)
@@ -46,7 +46,7 @@ func (s *Store) EpisodeByID(runID, episodeID string) (Episode, error) {
 }
 
 // EpisodeReplay returns the replay record stored with an episode.
-func (s *Store) EpisodeReplay(runID, episodeID string) ([]byte, error) {
+func (s *SQLite) EpisodeReplay(runID, episodeID string) ([]byte, error) {
 	var data []byte
 	err := s.db.QueryRow(`SELECT r.data FROM episodes e JOIN episode_replays r ON r.episode_seq = e.seq
 		WHERE e.run_id = ? AND e.episode_id = ? ORDER BY e.seq DESC LIMIT 1`, runID, episodeID).Scan(&data)
@@ -78,7 +78,7 @@ type Span struct {
 
 // PutSpans stores spans of a run in one transaction; a span already stored
 // (same id) is kept as it was.
-func (s *Store) PutSpans(runID string, spans []Span) error {
+func (s *SQLite) PutSpans(runID string, spans []Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
@@ -115,7 +115,7 @@ type SpanFilter struct {
 }
 
 // Spans returns a run's recorded spans in start order.
-func (s *Store) Spans(runID string, f SpanFilter) ([]Span, error) {
+func (s *SQLite) Spans(runID string, f SpanFilter) ([]Span, error) {
 	q := `SELECT episode_id, trace_id, span_id, parent_id, name, start_ns, end_ns, status, attrs FROM spans WHERE run_id = ?`
 	args := []any{runID}
 	switch {
@@ -152,7 +152,7 @@ func (s *Store) Spans(runID string, f SpanFilter) ([]Span, error) {
 
 // EpisodeOfTrace returns the episode whose recorded spans carry traceID
 // ("" when none is an episode's).
-func (s *Store) EpisodeOfTrace(runID, traceID string) (string, error) {
+func (s *SQLite) EpisodeOfTrace(runID, traceID string) (string, error) {
 	var id string
 	err := s.db.QueryRow(`SELECT episode_id FROM spans WHERE run_id = ? AND trace_id = ? AND episode_id != '' LIMIT 1`, runID, traceID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -162,7 +162,7 @@ func (s *Store) EpisodeOfTrace(runID, traceID string) (string, error) {
 }
 
 // TraceOfEpisode returns the trace id of an episode's recorded spans ("" when none were recorded).
-func (s *Store) TraceOfEpisode(runID, episodeID string) (string, error) {
+func (s *SQLite) TraceOfEpisode(runID, episodeID string) (string, error) {
 	var id string
 	err := s.db.QueryRow(`SELECT trace_id FROM spans WHERE run_id = ? AND episode_id = ? LIMIT 1`, runID, episodeID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -182,7 +182,7 @@ type Resume struct {
 // RecordResume notes that the run resumes from fromStep: call it before
 // Truncate, which discards what the stopped process stored after the
 // checkpoint, so that the viewer can still say which step was interrupted.
-func (s *Store) RecordResume(runID string, fromStep int64) error {
+func (s *SQLite) RecordResume(runID string, fromStep int64) error {
 	return s.write(func(tx *sql.Tx) error {
 		if err := requireRun(tx, runID); err != nil {
 			return err
@@ -200,7 +200,7 @@ func (s *Store) RecordResume(runID string, fromStep int64) error {
 }
 
 // Resumes lists a run's resumes, oldest first.
-func (s *Store) Resumes(runID string) ([]Resume, error) {
+func (s *SQLite) Resumes(runID string) ([]Resume, error) {
 	rows, err := s.db.Query(`SELECT from_step, interrupted, dropped, at FROM resumes WHERE run_id = ? ORDER BY at`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("runstore: resumes of run %q: %w", runID, err)
@@ -230,7 +230,7 @@ type GroupSummary struct {
 }
 
 // Groups summarises a run's groups, by step then phase then group.
-func (s *Store) Groups(runID string) ([]GroupSummary, error) {
+func (s *SQLite) Groups(runID string) ([]GroupSummary, error) {
 	rows, err := s.db.Query(`SELECT step, phase, group_id, COUNT(*), AVG(reward_value),
 		SUM(CASE WHEN json_extract(reward, '$.released') THEN 1 ELSE 0 END)
 		FROM episodes WHERE run_id = ? GROUP BY step, phase, group_id ORDER BY step, phase, MIN(seq)`, runID)
@@ -253,6 +253,6 @@ func (s *Store) Groups(runID string) ([]GroupSummary, error) {
 }
 
 // GroupEpisodes returns the episodes of one group of a step, in write order.
-func (s *Store) GroupEpisodes(runID string, step int64, groupID string) ([]Episode, error) {
+func (s *SQLite) GroupEpisodes(runID string, step int64, groupID string) ([]Episode, error) {
 	return s.Episodes(runID, EpisodeFilter{Step: &step, GroupID: groupID})
 }

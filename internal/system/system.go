@@ -47,9 +47,12 @@ type Options struct {
 	Store        canvas.StoreConfig
 	// NoExecute builds a canvas without an executor (edits only).
 	NoExecute bool
-	// Libraries are extra operator libraries (e.g. served by another
-	// process), chosen per episode by EpisodeConfig.library.
-	Libraries []*operator.Library
+	// Libraries are extra operator libraries, chosen per episode by
+	// EpisodeConfig.library: each a kind from operator.Libraries with its
+	// options (builtin, or remote: served by another process), created
+	// by BuildContext with LibraryDeps.
+	Libraries   []operator.LibrarySpec
+	LibraryDeps operator.LibraryDeps
 
 	// SharedCache, when its Addr is set, puts a Redis/Valkey tier shared by
 	// the canvas replicas behind the cache (ignored when the cache is off).
@@ -130,7 +133,11 @@ func BuildContext(ctx context.Context, o Options) (_ *System, err error) {
 	s.Store = store
 	// The default library with implementations replaces the bare one.
 	libs := operator.NewRegistryWith(s.Library)
-	for _, l := range o.Libraries {
+	extra, err := operator.NewLibraries(ctx, o.Libraries, o.LibraryDeps)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range extra {
 		if err := libs.Register(l); err != nil {
 			return nil, err
 		}

@@ -73,7 +73,7 @@ func (t *Trainer) batch(step int64) []*group {
 
 func (t *Trainer) episodeConfig() *pb.EpisodeConfig {
 	mr := int32(t.cfg.MaxRounds)
-	c := &pb.EpisodeConfig{MaxRounds: &mr, Reward: protoconv.RewardSpecToPB(t.cfg.rewardSpec())}
+	c := &pb.EpisodeConfig{MaxRounds: &mr, Reward: protoconv.RewardSpecToPB(t.cfg.rewardSpec()), Library: t.cfg.Canvas.Library}
 	if t.cfg.Canvas.TwoStep != nil {
 		c.TwoStep = t.cfg.Canvas.TwoStep
 	}

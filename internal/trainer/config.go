@@ -19,8 +19,10 @@ import (
 	"github.com/flowsteer/flowsteer/internal/cwrpo"
 	"github.com/flowsteer/flowsteer/internal/executor"
 	_ "github.com/flowsteer/flowsteer/internal/kinds" // every built-in kind registers itself
+	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/reward"
+	"github.com/flowsteer/flowsteer/internal/runstore"
 )
 
 // Config is a training run's configuration (YAML). It mirrors SPEC
@@ -120,6 +122,16 @@ type Config struct {
 		Credential string `yaml:"credential,omitempty"`
 		TwoStep    *bool  `yaml:"two_step"`
 		Hints      bool   `yaml:"hints"`
+		// Libraries are extra operator libraries of the in-process canvas:
+		// each {name, kind, options} with a kind from operator.Libraries
+		// (docs/config.md), e.g. {name: team, kind: remote, options:
+		// {addr: 127.0.0.1:50060}}, dialled in plaintext. Remote canvases
+		// load their own (flowsteer serve --operator-library).
+		Libraries []operator.LibrarySpec `yaml:"libraries,omitempty"`
+		// Library is the operator library every episode uses ("" = the
+		// default one): a name from Libraries, or one a remote canvas has.
+		// The policy and the eval baselines must know its operators.
+		Library string `yaml:"library,omitempty"`
 	} `yaml:"canvas"`
 
 	// Backend is the executor backend: a kind from executor.Backends and
@@ -157,6 +169,15 @@ type Config struct {
 	Checkpoint struct {
 		Every int `yaml:"every"`
 	} `yaml:"checkpoint"`
+
+	// Store is the run store: a kind from runstore.Kinds and its options
+	// (docs/config.md), e.g. {kind: sqlite, busy_timeout: 10s}; left out
+	// it is sqlite with its defaults, and the YAML omits it, so configs
+	// made before it existed keep their hash. The run directory records
+	// the store it was made with (runstore.SpecFile): a resume, flowsteer
+	// runs, the viewer and TrainerService reopen the store that record
+	// names.
+	Store runstore.Spec `yaml:"store,omitempty"`
 
 	// EpisodeTimeout bounds one episode.
 	EpisodeTimeout time.Duration `yaml:"episode_timeout"`
@@ -440,6 +461,12 @@ func (c Config) Validate() error {
 			return fmt.Errorf("eval.baselines: %w", err)
 		}
 	}
+	if err := c.checkLibraries(); err != nil {
+		return err
+	}
+	if _, err := c.Store.Config(); err != nil {
+		return sectionError("store", c.Store.KindOrDefault(), err)
+	}
 	if err := c.Prices.Validate("prices"); err != nil {
 		return err
 	}
@@ -456,6 +483,29 @@ func (c Config) Validate() error {
 		return fmt.Errorf("loss: %w", err)
 	}
 	return nil
+}
+
+// checkLibraries: canvas.libraries decode through operator.Libraries and
+// serve the in-process canvas only; canvas.library names one of them (or
+// the default) unless the canvases are remote, where they check it.
+func (c Config) checkLibraries() error {
+	if len(c.Canvas.Libraries) > 0 && len(c.Canvas.Addresses) > 0 {
+		return errors.New("canvas.libraries: extra operator libraries belong to the in-process canvas; remote canvases load theirs (flowsteer serve --operator-library NAME=ADDR)")
+	}
+	if err := operator.CheckLibraries(c.Canvas.Libraries); err != nil {
+		return fmt.Errorf("canvas.%w", err)
+	}
+	if c.Canvas.Library == "" || c.Canvas.Library == operator.DefaultName || len(c.Canvas.Addresses) > 0 {
+		return nil
+	}
+	names := []string{operator.DefaultName}
+	for _, l := range c.Canvas.Libraries {
+		if l.Name == c.Canvas.Library {
+			return nil
+		}
+		names = append(names, l.Name)
+	}
+	return fmt.Errorf("canvas.library %q is not one of the canvas's libraries: %s", c.Canvas.Library, strings.Join(names, ", "))
 }
 
 // PolicySpec is the policy's kind and the options the config sets: the

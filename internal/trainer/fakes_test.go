@@ -237,7 +237,7 @@ type rig struct {
 	tr      *Trainer
 	canvas  *fakeCanvas
 	learner *fakeLearner
-	store   *runstore.Store
+	store   runstore.Store
 	obs     *recObserver
 	dir     string
 }

@@ -147,7 +147,7 @@ func runRig(t *testing.T, mut func(*Config)) *rig {
 	return newRig(t, cfg, train, evalTasks, scripts)
 }
 
-func evalSteps(t *testing.T, st *runstore.Store) []int64 {
+func evalSteps(t *testing.T, st runstore.Store) []int64 {
 	t.Helper()
 	evals, err := st.Evals(runID)
 	if err != nil {

@@ -53,7 +53,7 @@ type Env struct {
 	ExecutorCalls func() (calls, hits int64)
 	Observer      Observer
 	// Store is the run's database.
-	Store *runstore.Store
+	Store runstore.Store
 	// Dir is the run directory (checkpoints live in Dir/checkpoints).
 	Dir string
 	// Hardware describes the machine, for the report.

@@ -386,7 +386,7 @@ func (s *Server) groupData(r *http.Request) (any, error) {
 	return p, nil
 }
 
-func (s *Server) record(st *runstore.Store, run, ep string) *replay.Record {
+func (s *Server) record(st runstore.Store, run, ep string) *replay.Record {
 	data, err := st.EpisodeReplay(run, ep)
 	if err != nil {
 		return nil

@@ -26,7 +26,7 @@ type fixtureOpts struct {
 // fixture writes a run directory "run-1" under dir that looks like a
 // trainer's: steps, evaluations, episodes with turn logs and replay
 // records, spans, a resume.
-func fixture(t testing.TB, dir string, o fixtureOpts) *runstore.Store {
+func fixture(t testing.TB, dir string, o fixtureOpts) runstore.Store {
 	t.Helper()
 	st, err := runstore.Open(filepath.Join(dir, "run-1"))
 	if err != nil {

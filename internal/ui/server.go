@@ -26,7 +26,7 @@ var assets embed.FS
 
 // Options configure a Server.
 type Options struct {
-	// RunsDir holds the run directories (each with a run.db).
+	// RunsDir holds the run directories (each with its run store).
 	RunsDir string
 	// Version is shown in the footer and written into bundles.
 	Version string
@@ -46,7 +46,7 @@ type Server struct {
 	mux  *http.ServeMux
 
 	mu     sync.Mutex
-	stores map[string]*runstore.Store
+	stores map[string]runstore.Store
 }
 
 // New returns a viewer over o.RunsDir.
@@ -64,7 +64,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ui: templates: %w", err)
 	}
-	s := &Server{o: o, tmpl: t, stores: map[string]*runstore.Store{}}
+	s := &Server{o: o, tmpl: t, stores: map[string]runstore.Store{}}
 	static, _ := fs.Sub(assets, "assets")
 	m := http.NewServeMux()
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -120,12 +120,12 @@ func validRunName(name string) bool {
 }
 
 // store opens (once) the store of a run directory.
-func (s *Server) store(run string) (*runstore.Store, error) {
+func (s *Server) store(run string) (runstore.Store, error) {
 	if !validRunName(run) {
 		return nil, notFoundf("no run %q", run)
 	}
 	dir := filepath.Join(s.o.RunsDir, run)
-	if _, err := os.Stat(filepath.Join(dir, runstore.FileName)); err != nil {
+	if !runstore.Exists(dir) {
 		return nil, notFoundf("no run %q under %s", run, s.o.RunsDir)
 	}
 	s.mu.Lock()
@@ -152,7 +152,7 @@ func (s *Server) runNames() ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if _, err := os.Stat(filepath.Join(s.o.RunsDir, e.Name(), runstore.FileName)); e.IsDir() && err == nil {
+		if e.IsDir() && runstore.Exists(filepath.Join(s.o.RunsDir, e.Name())) {
 			out = append(out, e.Name())
 		}
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // trainFor runs cfg into a fresh run directory and returns its store.
-func trainFor(t *testing.T, cfg trainer.Config, name string) (*runstore.Store, string) {
+func trainFor(t *testing.T, cfg trainer.Config, name string) (runstore.Store, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	ctx := context.Background()
@@ -30,7 +30,7 @@ func trainFor(t *testing.T, cfg trainer.Config, name string) (*runstore.Store, s
 
 // runToEnd runs p's trainer, closes p and opens the run store in dir
 // again (closed at the test's end), as a later reader of the run would.
-func runToEnd(t *testing.T, p *Prepared, dir string) *runstore.Store {
+func runToEnd(t *testing.T, p *Prepared, dir string) runstore.Store {
 	t.Helper()
 	if err := p.Trainer.Run(context.Background()); err != nil {
 		p.Close()
@@ -61,7 +61,7 @@ func replayCfg(tasks, group int) trainer.Config {
 
 // exportAll exports every training episode of run as a bundle, through
 // the JSON file format.
-func exportAll(t *testing.T, st *runstore.Store, run string) []*replay.Bundle {
+func exportAll(t *testing.T, st runstore.Store, run string) []*replay.Bundle {
 	t.Helper()
 	eps, err := st.Episodes(run, runstore.EpisodeFilter{Phase: runstore.PhaseTrain})
 	if err != nil {

@@ -280,7 +280,7 @@ func checkCheckpointsLoad(t *testing.T, dir string) {
 // steps: each has batch_tasks groups of group_size episodes (the tiny
 // suite has more tasks than batch_tasks), and no step past them has only
 // part of its episodes (a step's episodes are written in one transaction).
-func checkStepsWhole(t *testing.T, st *runstore.Store, id string, cfg trainer.Config, steps int64) {
+func checkStepsWhole(t *testing.T, st runstore.Store, id string, cfg trainer.Config, steps int64) {
 	t.Helper()
 	eps, err := st.Episodes(id, runstore.EpisodeFilter{Phase: runstore.PhaseTrain})
 	if err != nil {

@@ -45,7 +45,7 @@ type Service struct {
 	// OnRun, when set, is called as each run starts; the returned detach
 	// runs when it ends, before its store closes (serve records the run's
 	// spans into its store this way).
-	OnRun func(st *runstore.Store, runID string) (detach func())
+	OnRun func(st runstore.Store, runID string) (detach func())
 	// ClientConfigs: run configs come from clients (flowsteer serve), so
 	// they may name only declared Credentials, never files or variables,
 	// and dial only what AllowDial allows (nil: anything); see tenancy.go.
@@ -348,7 +348,7 @@ func (s *Service) StartRun(ctx context.Context, req *pb.StartRunRequest) (*pb.St
 
 // withStore runs f on the store of run id, active or not, when the
 // caller may see the run; another tenant's run is NotFound.
-func (s *Service) withStore(ctx context.Context, id string, f func(*runstore.Store) error) error {
+func (s *Service) withStore(ctx context.Context, id string, f func(runstore.Store) error) error {
 	s.mu.Lock()
 	a := s.active[id]
 	s.mu.Unlock()
@@ -364,10 +364,13 @@ func (s *Service) withStore(ctx context.Context, id string, f func(*runstore.Sto
 		a.storeMu.RUnlock() // it ended meanwhile: read its files
 	}
 	dir := s.dirOf(id)
-	if _, err := os.Stat(filepath.Join(dir, "run.db")); err != nil || !canSee(ctx, dir) {
+	if !runstore.Exists(dir) || !canSee(ctx, dir) {
 		return s.runNotFound(id)
 	}
 	st, err := runstore.Open(dir)
+	if errors.Is(err, runstore.ErrUnknownKind) {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
@@ -377,7 +380,7 @@ func (s *Service) withStore(ctx context.Context, id string, f func(*runstore.Sto
 
 func (s *Service) GetRun(ctx context.Context, req *pb.GetRunRequest) (*pb.GetRunResponse, error) {
 	out := &pb.GetRunResponse{}
-	err := s.withStore(ctx, req.GetRunId(), func(st *runstore.Store) error {
+	err := s.withStore(ctx, req.GetRunId(), func(st runstore.Store) error {
 		run, err := st.GetRun(req.GetRunId())
 		if err != nil {
 			return status.Error(codes.NotFound, err.Error())
@@ -402,7 +405,7 @@ func (s *Service) ListRuns(ctx context.Context, _ *pb.ListRunsRequest) (*pb.List
 		if !e.IsDir() {
 			continue
 		}
-		_ = s.withStore(ctx, e.Name(), func(st *runstore.Store) error {
+		_ = s.withStore(ctx, e.Name(), func(st runstore.Store) error {
 			if run, err := st.GetRun(e.Name()); err == nil {
 				out.Runs = append(out.Runs, withCost(st, s.runPB(run)))
 			}
@@ -433,7 +436,7 @@ func (s *Service) CancelRun(ctx context.Context, req *pb.CancelRunRequest) (*pb.
 		return nil, status.Errorf(codes.DeadlineExceeded, "run %s is still stopping", req.GetRunId())
 	}
 	var out *pb.Run
-	err := s.withStore(ctx, req.GetRunId(), func(st *runstore.Store) error {
+	err := s.withStore(ctx, req.GetRunId(), func(st runstore.Store) error {
 		run, err := st.GetRun(req.GetRunId())
 		out = withCost(st, s.runPB(run))
 		return err
@@ -463,7 +466,7 @@ func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingS
 	}
 	send := func(ev *pb.RunEvent) error { return stream.Send(&pb.WatchRunResponse{Event: ev}) }
 	if req.GetFromStart() || a == nil {
-		err := s.withStore(ctx, id, func(st *runstore.Store) error {
+		err := s.withStore(ctx, id, func(st runstore.Store) error {
 			steps, err := st.Steps(id)
 			if err != nil {
 				return err
@@ -495,7 +498,7 @@ func (s *Service) WatchRun(req *pb.WatchRunRequest, stream grpc.ServerStreamingS
 				// The hub closed without a status for this watcher: it
 				// subscribed as the run was ending, or fell behind and was
 				// dropped. The stream still ends on the run's status.
-				return s.withStore(ctx, id, func(st *runstore.Store) error {
+				return s.withStore(ctx, id, func(st runstore.Store) error {
 					run, err := st.GetRun(id)
 					if err != nil {
 						return status.Error(codes.NotFound, err.Error())
@@ -540,7 +543,7 @@ func entries(dir string) int {
 }
 
 // withCost fills r.cost with what the run has spent so far.
-func withCost(st *runstore.Store, r *pb.Run) *pb.Run {
+func withCost(st runstore.Reader, r *pb.Run) *pb.Run {
 	if c, err := st.RunCost(r.GetId()); err == nil {
 		r.Cost = cost.SummaryToPB(c)
 	}

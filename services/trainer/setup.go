@@ -46,7 +46,7 @@ import (
 type Prepared struct {
 	Trainer *trainer.Trainer
 	Config  trainer.Config
-	Store   *runstore.Store
+	Store   runstore.Store
 	Run     runstore.Run
 	Dir     string
 	// Start is the last completed step (non-zero when resuming).
@@ -177,7 +177,7 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 		if o.Budget != nil {
 			cfg.Budget = *o.Budget
 		}
-		if _, err := os.Stat(filepath.Join(o.Dir, "run.db")); err == nil {
+		if runstore.Exists(o.Dir) {
 			return nil, fmt.Errorf("%s already holds a run: resume it with --resume %s, or choose another directory", o.Dir, o.Dir)
 		}
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
@@ -195,7 +195,15 @@ func Prepare(ctx context.Context, cfg trainer.Config, o Options) (_ *Prepared, e
 	}
 	p.closers = append(p.closers, release)
 	p.Config = cfg
-	st, err := runstore.Open(o.Dir)
+	// A new run records its store kind (cfg.Store) in its directory; a
+	// resume reopens what that record names. A run killed before it made
+	// its store has none yet and makes it as a new run would.
+	var st runstore.Store
+	if o.Resume && runstore.Exists(o.Dir) {
+		st, err = runstore.Open(o.Dir)
+	} else {
+		st, err = runstore.Create(ctx, o.Dir, cfg.Store)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -372,6 +380,8 @@ func (p *Prepared) canvas(ctx context.Context, cfg trainer.Config, bc component.
 		return err
 	}
 	o.MathGrader = mg
+	o.Libraries = cfg.Canvas.Libraries
+	o.LibraryDeps.Dial = p.libraryDialer()
 	sys, err := system.BuildContext(ctx, o)
 	if err != nil {
 		return err
@@ -463,6 +473,21 @@ func (p *Prepared) policyConnector(key string, creds flowsteer.Credentials) func
 		}
 		p.closers = append(p.closers, func() { conn.Close() })
 		return pb.NewPolicyServiceClient(conn), nil
+	}
+}
+
+// libraryDialer connects the in-process canvas to the OperatorServices
+// of canvas.libraries (kind remote): plaintext, with Options.DialOptions,
+// closed with p.
+func (p *Prepared) libraryDialer() func(context.Context, string) (any, error) {
+	return func(_ context.Context, addr string) (any, error) {
+		opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler())}, p.dialOptions...)
+		conn, err := grpc.NewClient(addr, opts...)
+		if err != nil {
+			return nil, err
+		}
+		p.closers = append(p.closers, func() { conn.Close() })
+		return conn, nil
 	}
 }
 

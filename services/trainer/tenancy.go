@@ -13,6 +13,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/component"
 	"github.com/flowsteer/flowsteer/internal/executor"
+	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/runstore"
 	"github.com/flowsteer/flowsteer/internal/trainer"
@@ -74,7 +75,17 @@ func (s *Service) checkConfig(cfg trainer.Config) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	binfo, _ := executor.Backends.Lookup(bk)
-	return s.vetOptions("backend", binfo.Options, bset, declared)
+	if err := s.vetOptions("backend", binfo.Options, bset, declared); err != nil {
+		return err
+	}
+	for i, l := range cfg.Canvas.Libraries {
+		linfo, _ := operator.Libraries.Lookup(l.Kind)
+		if err := s.vetOptions(fmt.Sprintf("canvas.libraries[%d].options", i), linfo.Options, l.Options, declared); err != nil {
+			return err
+		}
+	}
+	sinfo, _ := runstore.Kinds.Lookup(cfg.Store.KindOrDefault())
+	return s.vetOptions("store", sinfo.Options, cfg.Store.Options, declared)
 }
 
 // vetOptions applies each set option's vet rule (component.Option.Vet) to

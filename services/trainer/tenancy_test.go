@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/auth"
 	"github.com/flowsteer/flowsteer/internal/server/servertest"
 )
 
@@ -87,5 +88,23 @@ func TestEvaluateTakesTheBackendKindsOptions(t *testing.T) {
 	}
 	if rep == nil || len(rep.GetPolicies()) == 0 {
 		t.Fatalf("no report: %v", rep)
+	}
+}
+
+// A client's canvas.libraries dial as the server: a remote library's
+// address passes the server's --allow-dial like any other.
+func TestClientConfigLibraryAddressesAreVettedAsDials(t *testing.T) {
+	h := newService(t)
+	h.svc.ClientConfigs = true
+	allow, err := auth.NewDialAllow(auth.DefaultDialAllow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.AllowDial = allow
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = h.client.StartRun(ctx, &pb.StartRunRequest{ConfigYaml: "steps: 1\ncanvas: {libraries: [{name: team, kind: remote, options: {addr: \"203.0.113.9:50060\"}}], library: team}\n"})
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "canvas.libraries[0].options.addr") {
+		t.Errorf("StartRun: %v, want PermissionDenied naming canvas.libraries[0].options.addr", err)
 	}
 }
