@@ -27,6 +27,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/eval"
 	"github.com/flowsteer/flowsteer/internal/executor/sim"
 	"github.com/flowsteer/flowsteer/internal/experiment"
+	"github.com/flowsteer/flowsteer/internal/fsutil"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
@@ -546,41 +547,19 @@ func (r *armRunner) trainLock(key string) *sync.Mutex {
 // search runs the search arm's per-family search on the training subset
 // once; its result is kept in DIR/search.json for resumed runs.
 func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
-	path := filepath.Join(r.dir, "search.json")
-	if b, err := os.ReadFile(path); err == nil {
-		var m map[string]string
-		if err := json.Unmarshal(b, &m); err == nil {
-			return m, nil
+	return r.searchOnceInto(ctx, "search.json", func(sys *system.System, ts []task.Task, sc search.Config) (map[string]string, error) {
+		res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, r.log, nil)
+		if err != nil {
+			return nil, err
 		}
-	}
-	seed := r.cfg.Search.Seed
-	o := system.DefaultOptions()
-	o.BackendConfig = sim.Options{Seed: seed}
-	sys, err := system.BuildContext(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	defer sys.Close()
-	ts, _, err := system.LoadTasks(ctx, r.trainFile, "auto", nil, 0, sys.Scorer.CodeRunner())
-	if err != nil {
-		return nil, err
-	}
-	sc := search.Config{Seed: seed, Budget: r.cfg.Search.Budget, MaxEvals: r.cfg.Search.MaxEvals}
-	res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, r.log, nil)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]string{}
-	for f, x := range res {
-		m[string(f)] = x.Best.DSL
-		fmt.Fprintf(r.log, "search %s: %s (train accuracy %.3f, %d candidates, %d executor calls, stopped: %s)\n",
-			f, x.Best.DSL, x.Best.Score, len(x.Evaluated), x.Spent, x.Stopped)
-	}
-	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return nil, err
-	}
-	return m, nil
+		m := map[string]string{}
+		for f, x := range res {
+			m[string(f)] = x.Best.DSL
+			fmt.Fprintf(r.log, "search %s: %s (train accuracy %.3f, %d candidates, %d executor calls, stopped: %s)\n",
+				f, x.Best.DSL, x.Best.Score, len(x.Evaluated), x.Spent, x.Stopped)
+		}
+		return m, nil
+	})
 }
 
 // jointKey is the key of best-fixed.json (and of the best-fixed arm's
@@ -592,7 +571,26 @@ const jointKey = "(all families)"
 // two searches may spend the same); its result is kept in
 // DIR/best-fixed.json for resumed runs.
 func (r *armRunner) searchJoint(ctx context.Context) (map[string]string, error) {
-	path := filepath.Join(r.dir, "best-fixed.json")
+	return r.searchOnceInto(ctx, "best-fixed.json", func(sys *system.System, ts []task.Task, sc search.Config) (map[string]string, error) {
+		res, err := searchJoint(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, r.log, nil)
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]string{jointKey: res.Best.DSL}
+		for f, dsl := range res.Families {
+			m[string(f)] = dsl
+		}
+		fmt.Fprintf(r.log, "best single workflow: %s (train accuracy %.3f over every family, %d candidates, %d executor calls, stopped: %s)\n",
+			res.Best.DSL, res.Best.Score, len(res.Evaluated), res.Spent, res.Stopped)
+		return m, nil
+	})
+}
+
+// searchOnceInto returns the workflows kept in DIR/name, or runs find on a
+// simulated system seeded with the search seed over the training subset
+// and keeps what it returns there.
+func (r *armRunner) searchOnceInto(ctx context.Context, name string, find func(*system.System, []task.Task, search.Config) (map[string]string, error)) (map[string]string, error) {
+	path := filepath.Join(r.dir, name)
 	if b, err := os.ReadFile(path); err == nil {
 		var m map[string]string
 		if err := json.Unmarshal(b, &m); err == nil {
@@ -611,19 +609,12 @@ func (r *armRunner) searchJoint(ctx context.Context) (map[string]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	sc := search.Config{Seed: seed, Budget: r.cfg.Search.Budget, MaxEvals: r.cfg.Search.MaxEvals}
-	res, err := searchJoint(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, r.log, nil)
+	m, err := find(sys, ts, search.Config{Seed: seed, Budget: r.cfg.Search.Budget, MaxEvals: r.cfg.Search.MaxEvals})
 	if err != nil {
 		return nil, err
 	}
-	m := map[string]string{jointKey: res.Best.DSL}
-	for f, dsl := range res.Families {
-		m[string(f)] = dsl
-	}
-	fmt.Fprintf(r.log, "best single workflow: %s (train accuracy %.3f over every family, %d candidates, %d executor calls, stopped: %s)\n",
-		res.Best.DSL, res.Best.Score, len(res.Evaluated), res.Spent, res.Stopped)
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	return m, nil
