@@ -115,6 +115,7 @@ from flowsteer.llm.options import (
     MODEL_PACKAGE,
     PROMPT_FORMAT,
     STATE_FORMAT,
+    UPDATE_PREFIXES,
     PolicyOptions,
     model_dir,
 )
@@ -123,7 +124,7 @@ from flowsteer.policy import PolicyServer
 
 __all__ = [
     "CHECKPOINT_FORMAT", "ENGINES", "MODEL_FILE", "MODEL_NAME", "MODEL_PACKAGE", "PROMPT_FORMAT", "STATE_FORMAT",
-    "LoRAPolicy", "PolicyOptions", "main", "model_dir", "peak_rss_mib", "release_memory", "sample_top_k_top_p",
+    "UPDATE_PREFIXES", "LoRAPolicy", "PolicyOptions", "main", "model_dir", "peak_rss_mib", "release_memory", "sample_top_k_top_p",
     "_Request",
 ]
 
@@ -170,11 +171,15 @@ class LoRAPolicy(Generation, Learning, Checkpoints, PolicyServer):
         self._version = self._hash()
         if o.rollout_engine not in ENGINES:
             raise ValueError(f"rollout_engine {o.rollout_engine!r}: one of {', '.join(ENGINES)}")
+        if o.update_prefix not in UPDATE_PREFIXES:
+            raise ValueError(f"update_prefix {o.update_prefix!r}: one of {', '.join(UPDATE_PREFIXES)}")
         if not o.tis_cap > 0:
             raise ValueError("tis_cap must be > 0")
         self.engine = None
         #: Engine/trainer mismatch of the last update (flowsteer.llm.engine).
         self.last_mismatch: dict = {}
+        #: Where the last update's time went (reference and policy passes).
+        self.last_timing: dict = {}
         if o.rollout_engine == "llamacpp":
             from flowsteer.llm.engine import LlamaCppEngine
 
