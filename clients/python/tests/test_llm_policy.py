@@ -300,7 +300,8 @@ class TinyPolicy(Generation, Learning):
         cfg = LlamaConfig(vocab_size=61, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
                           num_key_value_heads=2, max_position_embeddings=256)
         self.opts = PolicyOptions(update_prefix=update_prefix)
-        self.net = get_peft_model(LlamaForCausalLM(cfg).to(dtype), LoraConfig(r=4, lora_alpha=8, target_modules=list(self.opts.lora_targets)))
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules=list(self.opts.lora_targets))
+        self.net = get_peft_model(LlamaForCausalLM(cfg).to(dtype), lora)
         self.net.eval()
         self.trainable = [p for p in self.net.parameters() if p.requires_grad]
         g = torch.Generator().manual_seed(seed)

@@ -308,7 +308,7 @@ class Learning:
         max_norm = L.max_grad_norm if L.HasField("max_grad_norm") else self.opts.max_grad_norm
         if not lr > 0 or not max_norm > 0:
             raise InvalidArgument("loss.learning_rate and loss.max_grad_norm must be > 0")
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         with self._lock:
             items = self._items(request)
             if not any(bool(it["mask"].any()) for it in items):
@@ -340,15 +340,20 @@ class Learning:
             stats["engine_reload_seconds"] = time.monotonic() - t1
             stats.update(self.last_timing)
             stats["seconds"] = time.monotonic() - t0
+            # CPU seconds of this process: on a shared machine the wall
+            # clock says as much about the neighbours as about the update.
+            stats["cpu_seconds"] = time.process_time() - c0
             stats["rss_mib"] = release_memory()
             self.last_stats = stats
             log.info("update step %d: %d episodes, %d tokens, loss %.4f, kl %.5f, entropy %.3f, clip %.3f, grad norm %.3f, "
                      "rollouts %s, engine-vs-trainer mean |dlogp| %.5f, TIS clipped %.3f mean weight %.4f, "
-                     "%.1fs (reference log-probs %.1fs, policy forward+backward %.1fs, engine reload %.1fs; shared prefixes: %s), "
+                     "%.1fs, cpu %.1fs (reference log-probs %.1fs, policy forward+backward %.1fs, engine reload %.1fs; "
+                     "shared prefixes: %s), "
                      "resident %d MiB (peak %d MiB); generated so far: %d tokens in %.0fs (%.1f tokens/s)",
                      request.step, stats["episodes"], stats["tokens"], stats["loss"], stats["kl"], stats["entropy"],
                      stats["clip_fraction"], norm, self.opts.rollout_engine, stats["mismatch"], stats["tis_clipped_fraction"],
-                     stats["tis_mean_weight"], stats["seconds"], stats["reference_seconds"], stats["policy_seconds"],
+                     stats["tis_mean_weight"], stats["seconds"], stats["cpu_seconds"], stats["reference_seconds"],
+                     stats["policy_seconds"],
                      stats["engine_reload_seconds"], self.opts.update_prefix, stats["rss_mib"], peak_rss_mib(),
                      self.stats["generated_tokens"], self.stats["generate_seconds"],
                      self.stats["generated_tokens"] / max(self.stats["generate_seconds"], 1e-9))
