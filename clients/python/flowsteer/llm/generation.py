@@ -197,7 +197,7 @@ class Generation:
 
         if self.engine is not None:
             return self._generate_engine(reqs)
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         B = len(reqs)
         lp = max(len(r.prefix) for r in reqs)
         ls = max(len(r.suffix) for r in reqs)
@@ -267,13 +267,14 @@ class Generation:
         st["batches"] += 1
         st["generated_tokens"] += n
         st["generate_seconds"] += dt
+        st["generate_cpu_seconds"] += time.process_time() - c0
         st["max_batch_seen"] = max(st["max_batch_seen"], B)
         log.debug("generated %d replies, %d tokens in %.2fs (%.1f tok/s)", B, n, dt, n / max(dt, 1e-9))
 
     def _generate_engine(self, reqs: list) -> None:
         """The batch's replies through llama.cpp, one request after the
         other (the KV cache keeps the shared system prefix)."""
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         n = 0
         for r in reqs:
             r.tokens, r.logprobs = self.engine.sample(r.prefix + r.suffix, max_new=r.max_new, temperature=r.temperature,
@@ -288,6 +289,7 @@ class Generation:
         st["batches"] += 1
         st["generated_tokens"] += n
         st["generate_seconds"] += dt
+        st["generate_cpu_seconds"] += time.process_time() - c0
         st["max_batch_seen"] = max(st["max_batch_seen"], len(reqs))
 
 

@@ -53,6 +53,15 @@ class PolicyOptions:
     # grows with rows x length (measured on 8 decisions of 1,100-1,300
     # tokens: 55 s and 3.6 GiB peak with 1, 77 s and 8.0 GiB with 4).
     update_batch: int = 1
+    # Which prompt positions an update computes once for several decisions
+    # (UPDATE_PREFIXES): "tree" (the default) every prefix the batch's
+    # prompts share (the system part, the task's problem, a turn's prompt
+    # that all episodes saw, the rounds an episode's turns share), each
+    # forward once with gradients through it; "system" the system part
+    # only; "none" every decision's whole prompt on its own, the plain
+    # per-sequence reference the other two are tested against (same loss
+    # and gradients up to float rounding).
+    update_prefix: str = "tree"
     batch_window_ms: float = 30.0
     threads: int = 1
     seed: int = 1
@@ -75,3 +84,4 @@ class PolicyOptions:
     engine_ctx: int = 4096
 
 ENGINES = ("transformers", "llamacpp")
+UPDATE_PREFIXES = ("tree", "system", "none")

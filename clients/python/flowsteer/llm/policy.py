@@ -58,11 +58,13 @@ What it does, turn by turn (SPEC sections 4 and 7):
   entropy bonus, token-mean per episode then mean over episodes), AdamW on
   the LoRA parameters, gradient-norm clipping. Decisions are processed one
   at a time (gradient accumulation, ``update_batch`` decisions per
-  forward) against a shared system-prompt prefix whose activations are
-  computed once per batch; the gradient through the prefix is accumulated
-  and back-propagated once at the end, so the gradient is exact, not
-  truncated. Logits are computed only at the positions that predict a
-  sampled token. Memory: what autograd keeps for one decision grows
+  forward) on top of the prefixes they share with other decisions (a
+  prefix tree over the batch's prompts, ``update_prefix``), each shared
+  prefix computed once per batch; the gradient every continuation sends a
+  prefix is accumulated and back-propagated through it once, so the
+  gradient is exact, not truncated (``update_prefix="none"``, every
+  decision's whole prompt on its own, is the plain reference). Logits are
+  computed only at the positions that predict a sampled token. Memory: what autograd keeps for one decision grows
   linearly with its length (SDPA attention keeps no attention matrix), so
   an update's peak is about that of its longest decision, whatever the
   batch; after an update and after each generation batch the freed heap is
@@ -115,6 +117,7 @@ from flowsteer.llm.options import (
     MODEL_PACKAGE,
     PROMPT_FORMAT,
     STATE_FORMAT,
+    UPDATE_PREFIXES,
     PolicyOptions,
     model_dir,
 )
@@ -123,7 +126,7 @@ from flowsteer.policy import PolicyServer
 
 __all__ = [
     "CHECKPOINT_FORMAT", "ENGINES", "MODEL_FILE", "MODEL_NAME", "MODEL_PACKAGE", "PROMPT_FORMAT", "STATE_FORMAT",
-    "LoRAPolicy", "PolicyOptions", "main", "model_dir", "peak_rss_mib", "release_memory", "sample_top_k_top_p",
+    "UPDATE_PREFIXES", "LoRAPolicy", "PolicyOptions", "main", "model_dir", "peak_rss_mib", "release_memory", "sample_top_k_top_p",
     "_Request",
 ]
 
@@ -170,11 +173,15 @@ class LoRAPolicy(Generation, Learning, Checkpoints, PolicyServer):
         self._version = self._hash()
         if o.rollout_engine not in ENGINES:
             raise ValueError(f"rollout_engine {o.rollout_engine!r}: one of {', '.join(ENGINES)}")
+        if o.update_prefix not in UPDATE_PREFIXES:
+            raise ValueError(f"update_prefix {o.update_prefix!r}: one of {', '.join(UPDATE_PREFIXES)}")
         if not o.tis_cap > 0:
             raise ValueError("tis_cap must be > 0")
         self.engine = None
         #: Engine/trainer mismatch of the last update (flowsteer.llm.engine).
         self.last_mismatch: dict = {}
+        #: Where the last update's time went (reference and policy passes).
+        self.last_timing: dict = {}
         if o.rollout_engine == "llamacpp":
             from flowsteer.llm.engine import LlamaCppEngine
 
@@ -185,7 +192,8 @@ class LoRAPolicy(Generation, Learning, Checkpoints, PolicyServer):
         self._worker = threading.Thread(target=self._loop, name="flowsteer-llm-batcher", daemon=True)
         self._worker.start()
         #: Counters for logs, tests and benchmarks.
-        self.stats = {"acts": 0, "batches": 0, "generated_tokens": 0, "generate_seconds": 0.0, "max_batch_seen": 0}
+        self.stats = {"acts": 0, "batches": 0, "generated_tokens": 0, "generate_seconds": 0.0,
+                      "generate_cpu_seconds": 0.0, "max_batch_seen": 0}
         self.last_stats: dict | None = None
         #: When set, one JSON line per act is appended here (episode, turn,
         #: kind, prompt and reply tokens, batch size, seconds).

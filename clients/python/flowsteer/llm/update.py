@@ -80,6 +80,62 @@ class Learning:
                 ents.append(-(lp.exp() * lp).sum(-1))
         return news, ents
 
+    def _segment(self, ids: list, start: int, past, grad: bool):
+        """Per-layer (k, v) of ``ids`` at positions start.. on top of the
+        per-layer (k, v) ``past`` of the positions before them (shape (1,
+        heads, len, dim); graphs kept when ``grad``)."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache([(k, v) for k, v in past]) if past else DynamicCache()
+        x = torch.tensor([ids])
+        pos = torch.arange(start, start + len(ids))[None]
+        with torch.set_grad_enabled(grad):
+            self.net(input_ids=x, position_ids=pos, cache=cache, use_cache=True, logits_to_keep=1)
+        return [(layer.keys[:, :, start:], layer.values[:, :, start:]) for layer in cache.layers]
+
+    def _walk(self, items: list, start: int, past, grad: bool, emit, mb: int) -> None:
+        """Compute every item's log-probs and entropies (``emit(chunk, news,
+        ents)`` per micro-batch) given the (k, v) ``past`` of the
+        ``start`` prompt positions they all share. With ``update_prefix``
+        "tree", the longest prefix the items share beyond ``start`` goes
+        through the network once, as a new leaf of the graph (its gradient
+        is gathered from the continuations that attend to it and sent back
+        once, into ``past`` and the LoRA weights); items that then differ
+        are split by their next prompt token and walked on. Every item
+        keeps at least its last prompt token for itself: the logits of its
+        first sampled token come from its own forward."""
+        if self.opts.update_prefix == "tree" and len(items) > 1:
+            end = min(len(it["prompt"]) for it in items) - 1
+            first = items[0]["prompt"]
+            L = start
+            while L < end and all(it["prompt"][L] == first[L] for it in items):
+                L += 1
+            if L > start:
+                seg = self._segment(first[start:L], start, past, grad)
+                leaves = [(k.detach().requires_grad_(True), v.detach().requires_grad_(True)) for k, v in seg] if grad else seg
+                joined = [(torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)) for (pk, pv), (k, v) in zip(past, leaves)] \
+                    if past else leaves
+                self._walk(items, L, joined, grad, emit, mb)
+                del joined
+                if grad:
+                    _backward_prefix(seg, leaves)
+                return
+            branches: dict = {}
+            for it in items:
+                key = it["prompt"][start] if len(it["prompt"]) - 1 > start else None
+                branches.setdefault(key, []).append(it)
+            alone = []
+            for key, br in branches.items():
+                if key is None or len(br) == 1:
+                    alone.extend(br)
+                else:
+                    self._walk(br, start, past, grad, emit, mb)
+            items = alone
+        for i in range(0, len(items), mb):
+            chunk = items[i:i + mb]
+            news, ents = self._batch_stats(past, start, chunk, grad)
+            emit(chunk, news, ents)
+
     def _items(self, request: policy_pb2.UpdateRequest) -> list[dict]:
         items = []
         for ei, e in enumerate(request.episodes):
@@ -102,52 +158,59 @@ class Learning:
 
     def episode_tokens(self, request: policy_pb2.UpdateRequest, backward=None) -> list[EpisodeTokens]:
         """Every episode's tokens (new, old, ref, entropy, mask) under the
-        current adapter, decisions in micro-batches of ``update_batch``
-        grouped by their system prefix. With ``backward`` (called with a
-        micro-batch's items and their new and entropy tensors, graphs
-        attached), gradients are accumulated micro-batch by micro-batch and
-        the returned tensors are detached."""
+        current adapter. The decisions' prompts are walked as a prefix tree
+        (``update_prefix``): a prefix several decisions share goes through
+        the network once, and each decision then computes only its own
+        rest (in micro-batches of ``update_batch``). The reference
+        log-probs (adapter disabled, no gradients) are computed first, the
+        same way. With ``backward`` (called with a micro-batch's items and
+        their new and entropy tensors, graphs attached), gradients are
+        accumulated micro-batch by micro-batch, each shared prefix
+        back-propagated once with the gradients its continuations sent it,
+        and the returned tensors are detached."""
         items = self._items(request)
         grad = backward is not None
+        mode = self.opts.update_prefix
         mm = {"abs": 0.0, "tokens": 0, "engine_tokens": 0, "clipped": 0, "weight": 0.0}
         groups: dict = {}
         for it in items:
-            groups.setdefault(tuple(it["prompt"][: it["P"]]), []).append(it)
+            # The system part (state "prefix") is the first shared prefix:
+            # its reference (k, v) is cached across updates (the base model
+            # never changes), its policy (k, v) computed once per update.
+            P = 0 if mode == "none" else it["P"]
+            groups.setdefault(tuple(it["prompt"][:P]), []).append(it)
         mb = max(1, self.opts.update_batch)
+
+        def set_ref(chunk, refs, _ents):
+            for it, r in zip(chunk, refs):
+                e = request.episodes[it["ei"]]
+                if len(e.ref_logprobs):  # the trainer's reference log-probs win
+                    r = torch.tensor(list(e.ref_logprobs)[it["off"]:it["off"] + len(it["tokens"])], dtype=torch.float64)
+                it["ref"] = r.detach().double()
+
+        def learn(chunk, news, ents):
+            self._correct(chunk, news, mm)
+            if grad:
+                backward(chunk, news, ents)
+            for it, n, h in zip(chunk, news, ents):
+                it["new"], it["ent"] = (n.detach(), h.detach()) if grad else (n, h)
+
+        t_ref = 0.0
+        t0 = time.monotonic()
         for pre, its in groups.items():
             P = len(pre)
+            t1 = time.monotonic()
+            with torch.no_grad(), self.net.disable_adapter():
+                rkv = self._prefix(list(pre), False) if P else None
+                self._walk(its, P, rkv, False, set_ref, mb)
+            t_ref += time.monotonic() - t1
             kv = leaves = None
             if P:
                 kv = self._prefix(list(pre), True, grad=grad)
                 leaves = [(k.detach().requires_grad_(True), v.detach().requires_grad_(True)) for k, v in kv] if grad else kv
-                with torch.no_grad(), self.net.disable_adapter():
-                    rkv = self._prefix(list(pre), False)
-            else:
-                rkv = None
-            for i in range(0, len(its), mb):
-                chunk = its[i:i + mb]
-                with torch.no_grad(), self.net.disable_adapter():
-                    refs, _ = self._batch_stats(rkv, P, chunk, False)
-                for it, r in zip(chunk, refs):
-                    e = request.episodes[it["ei"]]
-                    if len(e.ref_logprobs):  # the trainer's reference log-probs win
-                        r = torch.tensor(list(e.ref_logprobs)[it["off"]:it["off"] + len(it["tokens"])], dtype=torch.float64)
-                    it["ref"] = r.detach().double()
-                news, ents = self._batch_stats(leaves, P, chunk, grad)
-                self._correct(chunk, news, mm)
-                if grad:
-                    backward(chunk, news, ents)
-                for it, n, h in zip(chunk, news, ents):
-                    it["new"], it["ent"] = (n.detach(), h.detach()) if grad else (n, h)
+            self._walk(its, P, leaves, grad, learn, mb)
             if grad and P:
-                outs, grads = [], []
-                for (k, v), (lk, lv) in zip(kv, leaves):
-                    for t, leaf in ((k, lk), (v, lv)):
-                        if leaf.grad is not None:
-                            outs.append(t)
-                            grads.append(leaf.grad)
-                if outs:
-                    torch.autograd.backward(outs, grads)
+                _backward_prefix(kv, leaves)
         out = []
         for ei, e in enumerate(request.episodes):
             its = [it for it in items if it["ei"] == ei]
@@ -158,6 +221,7 @@ class Learning:
                                      advantage=e.advantage, weight=w))
         n = max(mm["tokens"], 1)
         ne = max(mm["engine_tokens"], 1)
+        self.last_timing = {"reference_seconds": t_ref, "policy_seconds": time.monotonic() - t0 - t_ref}
         self.last_mismatch = {"logprob_abs_diff": mm["abs"] / n, "tokens": mm["tokens"], "engine_tokens": mm["engine_tokens"],
                               "tis_clipped_fraction": mm["clipped"] / ne, "tis_mean_weight": mm["weight"] / ne if mm["engine_tokens"] else 1.0}
         return out
@@ -244,7 +308,7 @@ class Learning:
         max_norm = L.max_grad_norm if L.HasField("max_grad_norm") else self.opts.max_grad_norm
         if not lr > 0 or not max_norm > 0:
             raise InvalidArgument("loss.learning_rate and loss.max_grad_norm must be > 0")
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         with self._lock:
             items = self._items(request)
             if not any(bool(it["mask"].any()) for it in items):
@@ -274,15 +338,37 @@ class Learning:
             t1 = time.monotonic()
             self._sync_engine()
             stats["engine_reload_seconds"] = time.monotonic() - t1
+            stats.update(self.last_timing)
             stats["seconds"] = time.monotonic() - t0
+            # CPU seconds of this process: on a shared machine the wall
+            # clock says as much about the neighbours as about the update.
+            stats["cpu_seconds"] = time.process_time() - c0
             stats["rss_mib"] = release_memory()
             self.last_stats = stats
             log.info("update step %d: %d episodes, %d tokens, loss %.4f, kl %.5f, entropy %.3f, clip %.3f, grad norm %.3f, "
                      "rollouts %s, engine-vs-trainer mean |dlogp| %.5f, TIS clipped %.3f mean weight %.4f, "
-                     "%.1fs, resident %d MiB (peak %d MiB); generated so far: %d tokens in %.0fs (%.1f tokens/s)",
+                     "%.1fs, cpu %.1fs (reference log-probs %.1fs, policy forward+backward %.1fs, engine reload %.1fs; "
+                     "shared prefixes: %s), "
+                     "resident %d MiB (peak %d MiB); generated so far: %d tokens in %.0fs (%.1f tokens/s)",
                      request.step, stats["episodes"], stats["tokens"], stats["loss"], stats["kl"], stats["entropy"],
                      stats["clip_fraction"], norm, self.opts.rollout_engine, stats["mismatch"], stats["tis_clipped_fraction"],
-                     stats["tis_mean_weight"], stats["seconds"], stats["rss_mib"], peak_rss_mib(),
+                     stats["tis_mean_weight"], stats["seconds"], stats["cpu_seconds"], stats["reference_seconds"],
+                     stats["policy_seconds"],
+                     stats["engine_reload_seconds"], self.opts.update_prefix, stats["rss_mib"], peak_rss_mib(),
                      self.stats["generated_tokens"], self.stats["generate_seconds"],
                      self.stats["generated_tokens"] / max(self.stats["generate_seconds"], 1e-9))
             return stats
+
+
+def _backward_prefix(outs, leaves) -> None:
+    """Send the gradients gathered on a shared prefix's (k, v) leaves back
+    through the forward that computed ``outs`` (once, for all the
+    continuations that attended to it)."""
+    ts, gs = [], []
+    for (k, v), (lk, lv) in zip(outs, leaves):
+        for t, leaf in ((k, lk), (v, lv)):
+            if leaf.grad is not None and t.requires_grad:
+                ts.append(t)
+                gs.append(leaf.grad)
+    if ts:
+        torch.autograd.backward(ts, gs)
