@@ -36,6 +36,7 @@ type evalFlags struct {
 	auth        clientAuthFlags // --policy-addr connection
 	baselines   []string
 	greedy      bool
+	sampleTemp  float64
 }
 
 func newEvalCmd() *cobra.Command {
@@ -65,6 +66,7 @@ func newEvalCmd() *cobra.Command {
 	f.pol.register(cmd.Flags(), "", "evaluate a policy instead of a workflow")
 	f.auth.register(cmd.Flags(), "", "--policy remote: the --policy-addr connection")
 	cmd.Flags().StringSliceVar(&f.baselines, "baselines", []string{"random", "cot", "self-consistency", "full"}, "--policy: baselines to run beside it")
+	cmd.Flags().Float64Var(&f.sampleTemp, "sample-temperature", 1, "--policy: temperature of the policy's sampled decisions (1 = as the embedded policy trains; lower is nearer --greedy)")
 	cmd.Flags().BoolVar(&f.greedy, "greedy", false, "--policy: take each head's most likely choice instead of sampling (a policy trained by sampling can be degenerate greedily)")
 	_ = cmd.MarkFlagRequired("tasks")
 	cmd.Flags().StringVar(&f.prices, "prices", "", "price table (YAML list of backend, model, input, output, cached_input per million tokens) for money per task")
@@ -158,6 +160,9 @@ func runEval(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
 }
 
 func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error {
+	if !(f.sampleTemp > 0 && f.sampleTemp <= 5) {
+		return fmt.Errorf("--sample-temperature must be in (0, 5], got %v", f.sampleTemp)
+	}
 	kind, set, err := f.pol.spec()
 	if err != nil {
 		return err
@@ -195,7 +200,7 @@ func evalPolicy(ctx context.Context, out, errOut io.Writer, f *evalFlags) error 
 		return err
 	}
 	rep, err := trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: kind, PolicyOptions: set, Tasks: pts, Baselines: f.baselines, Concurrency: f.concurrency,
-		Backend: f.backend, BackendOptions: bset, Sample: !f.greedy, Seed: f.seed(), Observer: obs, DialOptions: dialOpts, Prices: prices,
+		Backend: f.backend, BackendOptions: bset, Sample: !f.greedy, Temperature: f.sampleTemp, Seed: f.seed(), Observer: obs, DialOptions: dialOpts, Prices: prices,
 		MathGrader: f.mathGrader})
 	obs.finish()
 	if err != nil {

@@ -38,10 +38,13 @@ type EvalSpec struct {
 	Backend        string
 	BackendOptions map[string]any
 	Sample         bool
-	Seed           int64
-	MaxRounds      int
-	Observer       trainer.Observer
-	Logger         *slog.Logger
+	// Temperature is the sampling temperature of a sampled evaluation
+	// (0 = 1, the temperature the embedded policy trains at).
+	Temperature float64
+	Seed        int64
+	MaxRounds   int
+	Observer    trainer.Observer
+	Logger      *slog.Logger
 	// Prices price each policy's cost (PolicyEval.cost).
 	Prices cost.Table
 	// DialOptions reach a remote policy (TLS, bearer token: see
@@ -104,7 +107,7 @@ func EvaluatePolicy(ctx context.Context, s EvalSpec) (*pb.EvalReport, error) {
 		entries = append(entries, trainer.EvalEntry{Name: b, Actor: func(context.Context) (rollout.Actor, error) { return rollout.InProcess{P: bp}, nil }})
 	}
 	ev := trainer.Evaluator{Canvas: env.Canvas, Concurrency: max(1, s.Concurrency), MaxRounds: cfg.MaxRounds, Reward: cfg.Reward,
-		EpisodeTimeout: cfg.EpisodeTimeout, Seed: cfg.Seed, Observer: s.Observer, Prices: s.Prices}
+		EpisodeTimeout: cfg.EpisodeTimeout, Seed: cfg.Seed, Observer: s.Observer, Prices: s.Prices, Temperature: s.Temperature}
 	rep, _, err := ev.Run(ctx, 0, s.Tasks, entries)
 	if err != nil {
 		return nil, err
