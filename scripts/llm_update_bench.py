@@ -21,11 +21,7 @@ import argparse
 import concurrent.futures as cf
 import json
 import os
-import re
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,30 +30,13 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 
 
 def capture(binary: str, group: int, rounds: int, pol) -> bytes:
-    from flowsteer import CanvasClient
+    from flowsteer.llm.bench import served_canvas
     from flowsteer.v1 import canvas_pb2, policy_pb2
 
     with open(ROOT / "data" / "suite" / "train.jsonl") as f:
         t = next(json.loads(line) for line in f if json.loads(line)["family"] == "math")
     task = {"id": t["id"], "question": t["question"], "answer": t["answers"][0], "family": "math"}
-    d = tempfile.mkdtemp(prefix="flowsteer-update-bench-")
-    logf = open(os.path.join(d, "serve.log"), "wb")
-    p = subprocess.Popen([binary, "serve", "--services", "canvas", "--addr", "127.0.0.1:0", "--runs-dir", d],
-                         stdout=subprocess.DEVNULL, stderr=logf, start_new_session=True)
-    try:
-        addr = None
-        for _ in range(600):
-            m = re.search(rb'msg="flowsteer serving" addr=(\S+)', open(logf.name, "rb").read())
-            if m:
-                addr = m.group(1).decode()
-                break
-            if p.poll() is not None:
-                raise RuntimeError("flowsteer serve exited: " + open(logf.name).read())
-            time.sleep(0.1)
-        if addr is None:
-            raise RuntimeError("flowsteer serve did not start")
-        c = CanvasClient(addr, timeout=120)
-
+    with served_canvas(binary, timeout=120) as c:
         def play(i):
             decs = []
             with c.episode(task, canvas_pb2.EpisodeConfig(max_rounds=rounds, two_step=False)) as ep:
@@ -71,10 +50,6 @@ def capture(binary: str, group: int, rounds: int, pol) -> bytes:
 
         with cf.ThreadPoolExecutor(group) as ex:
             eps = list(ex.map(play, range(group)))
-    finally:
-        os.killpg(p.pid, signal.SIGTERM)
-        p.wait(timeout=30)
-        logf.close()
     advs = [(-1.0) ** i * (0.4 + 0.3 * i) for i in range(group)]
     req = policy_pb2.UpdateRequest(step=1, episodes=[policy_pb2.EpisodeSamples(episode_id=f"e{i}", advantage=advs[i], decisions=d)
                                                      for i, d in enumerate(eps)])

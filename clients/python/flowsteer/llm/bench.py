@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import json
 import os
 import re
@@ -23,7 +24,10 @@ import tempfile
 import time
 
 
-def canvas_prompt(binary: str) -> tuple[str, str]:
+@contextlib.contextmanager
+def served_canvas(binary: str, timeout: float = 30):
+    """A CanvasClient on ``flowsteer serve --services canvas``, started on a
+    free loopback port in a temporary runs directory and stopped on exit."""
     from flowsteer import CanvasClient
 
     d = tempfile.mkdtemp(prefix="flowsteer-bench-")
@@ -42,15 +46,18 @@ def canvas_prompt(binary: str) -> tuple[str, str]:
             time.sleep(0.1)
         if addr is None:
             raise RuntimeError("flowsteer serve did not start")
-        c = CanvasClient(addr, timeout=30)
-        task = {"id": "bench-1", "family": "math", "answer": "16",
-                "question": "A shop sells 3 pens for $4. How much do 12 pens cost?"}
-        with c.episode(task) as ep:
-            return ep.first.prompt.system, ep.first.prompt.user
+        yield CanvasClient(addr, timeout=timeout)
     finally:
         os.killpg(p.pid, signal.SIGTERM)
         p.wait(timeout=30)
         logf.close()
+
+
+def canvas_prompt(binary: str) -> tuple[str, str]:
+    task = {"id": "bench-1", "family": "math", "answer": "16",
+            "question": "A shop sells 3 pens for $4. How much do 12 pens cost?"}
+    with served_canvas(binary) as c, c.episode(task) as ep:
+        return ep.first.prompt.system, ep.first.prompt.user
 
 
 def main(argv=None) -> None:
