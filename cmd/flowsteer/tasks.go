@@ -30,6 +30,7 @@ type tasksGenerateFlags struct {
 	n     int
 	evalN int
 	seed  int64
+	level string
 }
 
 func newTasksGenerateCmd() *cobra.Command {
@@ -40,13 +41,18 @@ func newTasksGenerateCmd() *cobra.Command {
 		Long: "generate writes OUT/train.jsonl (--n tasks) and OUT/eval.jsonl (--eval-n held-out tasks) in flowsteer's\n" +
 			"task format: arithmetic word problems, reading comprehension over generated paragraphs (some\n" +
 			"unanswerable) and small Python function tasks with public and hidden tests. The suite is a pure\n" +
-			"function of --seed.",
+			"function of --seed. --level easy writes the variant a very small real model can score on: one\n" +
+			"addition or subtraction of small numbers, single-hop answerable questions, one-line functions.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.n < 1 || f.evalN < 0 {
 				return fmt.Errorf("--n must be at least 1 and --eval-n at least 0")
 			}
-			all := task.Generate(f.n+f.evalN, f.seed)
+			level, err := task.ParseLevel(f.level)
+			if err != nil {
+				return fmt.Errorf("--level: %w", err)
+			}
+			all := task.GenerateLevel(f.n+f.evalN, f.seed, level)
 			if err := os.MkdirAll(f.out, 0o755); err != nil {
 				return err
 			}
@@ -67,6 +73,7 @@ func newTasksGenerateCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.n, "n", 300, "training tasks")
 	cmd.Flags().IntVar(&f.evalN, "eval-n", 90, "held-out evaluation tasks")
 	cmd.Flags().Int64Var(&f.seed, "seed", 1, "seed")
+	cmd.Flags().StringVar(&f.level, "level", string(task.Standard), "how hard: standard or easy")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }

@@ -49,6 +49,40 @@ var DefaultMix = Mix{Math: 1, QA: 1, Code: 1}
 // function of the seed: task syn-math-0007 is the same whatever n and mix,
 // since each task draws from a generator seeded by (seed, family, index).
 func Generate(n int, seed int64, mix ...Mix) []Task {
+	return GenerateLevel(n, seed, Standard, mix...)
+}
+
+// Level is how hard a generated suite's tasks are.
+type Level string
+
+const (
+	// Standard is the suite Generate documents.
+	Standard Level = "standard"
+	// Easy is the suite at the level a very small real model can score
+	// on (SmolLM2-135M on a CPU solves none of the standard math): math is
+	// one addition or subtraction of small numbers; qa asks only
+	// single-hop questions the paragraph answers; code asks for one-line
+	// functions (the largest number, the count of even numbers, a
+	// reversed string). Same format, checks and distractors as Standard;
+	// ids are syn-easy-FAMILY-NNNN, so the two never share an id.
+	Easy Level = "easy"
+)
+
+// Levels lists the levels GenerateLevel knows, for flags and errors.
+var Levels = []Level{Standard, Easy}
+
+// ParseLevel reads a level's name.
+func ParseLevel(s string) (Level, error) {
+	for _, l := range Levels {
+		if string(l) == s {
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("unknown task level %q (known: standard, easy)", s)
+}
+
+// GenerateLevel is Generate at a level; an unknown level is Standard.
+func GenerateLevel(n int, seed int64, level Level, mix ...Mix) []Task {
 	if n <= 0 {
 		return nil
 	}
@@ -63,6 +97,10 @@ func Generate(n int, seed int64, mix ...Mix) []Task {
 	counts := apportion(n, w)
 	gens := [3]func(int, *rand.Rand) Task{genMath, genQA, genCode}
 	names := [3]string{"math", "qa", "code"}
+	if level == Easy {
+		gens = [3]func(int, *rand.Rand) Task{genMathEasy, genQAEasy, genCodeEasy}
+		names = [3]string{"easy-math", "easy-qa", "easy-code"}
+	}
 	var made [3]int
 	out := make([]Task, 0, n)
 	for len(out) < n {

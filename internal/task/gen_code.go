@@ -41,8 +41,15 @@ var codeKinds = []func(*rand.Rand) codeSpec{
 	gcdPairsKind, windowMaxKind, digitPowerKind, rotateLeftKind,
 }
 
-func genCode(k int, r *rand.Rand) Task {
-	spec := pick(r, codeKinds)(r)
+// easyCodeKinds are the one-line functions of Level Easy.
+var easyCodeKinds = []func(*rand.Rand) codeSpec{largestKind, countEvenKind, reverseTextKind}
+
+func genCode(k int, r *rand.Rand) Task { return codeFrom(r, codeKinds) }
+
+func genCodeEasy(k int, r *rand.Rand) Task { return codeFrom(r, easyCodeKinds) }
+
+func codeFrom(r *rand.Rand, kinds []func(*rand.Rand) codeSpec) Task {
+	spec := pick(r, kinds)(r)
 	// Two typical cases first (they are public), then edge cases, then more
 	// random ones up to eight.
 	inputs := []codeInput{spec.random(r), spec.random(r)}
@@ -582,5 +589,86 @@ func rotateLeftKind(r *rand.Rand) codeSpec {
 		random: func(r *rand.Rand) codeInput { return codeInput{nums: randInts(r, 2, 8, 0, 50)} },
 		edges:  []codeInput{{nums: []int{1, 2, 3, 4, 5, 6, 7}}, {nums: nil}, {nums: []int{4, 8}}},
 		diff:   0.4,
+	}
+}
+
+// The kinds of Level Easy: one line of Python each, with the bugs a
+// beginner makes.
+
+func largestKind(r *rand.Rand) codeSpec {
+	impl := func(py string, pickOf func([]int) int) codeImpl {
+		return codeImpl{"def largest(nums):\n    " + py + "\n", func(in codeInput) string { return pyInt(pickOf(in.nums)) }}
+	}
+	return codeSpec{
+		entry: "largest", params: "nums",
+		desc: "Return the largest number in the non-empty list nums.",
+		ref:  impl("return max(nums)", slices.Max[[]int]),
+		bugs: []codeImpl{
+			impl("return min(nums)", slices.Min[[]int]),
+			impl("return nums[-1]", func(xs []int) int { return xs[len(xs)-1] }),
+			impl("return nums[0]", func(xs []int) int { return xs[0] }),
+		},
+		args:   func(in codeInput) string { return pyInts(in.nums) },
+		random: func(r *rand.Rand) codeInput { return codeInput{nums: randInts(r, 2, 7, -30, 90)} },
+		edges:  []codeInput{{nums: []int{7}}, {nums: []int{-5, -2, -9}}, {nums: []int{9, 3, 1}}, {nums: []int{1, 3, 9}}},
+		diff:   0.05,
+	}
+}
+
+func countEvenKind(r *rand.Rand) codeSpec {
+	impl := func(py string, keep func(int) bool) codeImpl {
+		return codeImpl{"def count_even(nums):\n    " + py + "\n", func(in codeInput) string {
+			n := 0
+			for _, x := range in.nums {
+				if keep(x) {
+					n++
+				}
+			}
+			return pyInt(n)
+		}}
+	}
+	return codeSpec{
+		entry: "count_even", params: "nums",
+		desc: "Return how many numbers in the list nums are even (0 for an empty list).",
+		ref:  impl("return sum(1 for x in nums if x % 2 == 0)", func(x int) bool { return x%2 == 0 }),
+		bugs: []codeImpl{
+			impl("return sum(1 for x in nums if x % 2 == 1)", func(x int) bool { return x%2 != 0 }),
+			impl("return sum(1 for x in nums if x > 0 and x % 2 == 0)", func(x int) bool { return x > 0 && x%2 == 0 }),
+		},
+		args:   func(in codeInput) string { return pyInts(in.nums) },
+		random: func(r *rand.Rand) codeInput { return codeInput{nums: randInts(r, 2, 8, -10, 40)} },
+		edges:  []codeInput{{nums: nil}, {nums: []int{0, -4, 3}}, {nums: []int{1, 3, 5}}},
+		diff:   0.1,
+	}
+}
+
+func reverseTextKind(r *rand.Rand) codeSpec {
+	impl := func(py string, f func(string) string) codeImpl {
+		return codeImpl{"def reverse_text(s):\n    " + py + "\n", func(in codeInput) string { return pyStr(f(in.s)) }}
+	}
+	rev := func(s string) string {
+		b := []byte(s)
+		slices.Reverse(b)
+		return string(b)
+	}
+	return codeSpec{
+		entry: "reverse_text", params: "s",
+		desc: "Return the string s with its characters in reverse order.",
+		ref:  impl("return s[::-1]", rev),
+		bugs: []codeImpl{
+			impl("return s", func(s string) string { return s }),
+			impl("return s[:0:-1]", func(s string) string {
+				if s == "" {
+					return ""
+				}
+				return rev(s[1:])
+			}),
+		},
+		args: func(in codeInput) string { return pyStr(in.s) },
+		random: func(r *rand.Rand) codeInput {
+			return codeInput{s: pick(r, codeWords) + pick(r, []string{"", " ", "-"}) + pick(r, codeWords)}
+		},
+		edges: []codeInput{{s: ""}, {s: "ab"}, {s: "level up"}},
+		diff:  0.05,
 	}
 }

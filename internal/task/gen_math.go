@@ -97,12 +97,36 @@ func runSteps(start int, steps []mathStep) (int, bool) {
 func genMath(k int, r *rand.Rand) Task {
 	st := pick(r, mathStories)
 	nsteps := 1 + r.IntN(4)
-	start := between(r, st.startLo, st.startHi)
+	return mathProblem(r, st, between(r, st.startLo, st.startHi), nsteps, false)
+}
+
+// genMathEasy is one addition or subtraction of a one-digit number to a
+// start of at most 20 (Level Easy).
+func genMathEasy(k int, r *rand.Rand) Task {
+	st := pick(r, mathStories)
+	t := mathProblem(r, st, between(r, 5, 20), 1, true)
+	t.Difficulty = 0.1
+	return t
+}
+
+// mathProblem draws nsteps operations from start and writes the problem;
+// small keeps them to + and - of one-digit numbers.
+func mathProblem(r *rand.Rand, st mathStory, start, nsteps int, small bool) Task {
 	v := start
 	var steps []mathStep
 	for len(steps) < nsteps {
 		var s mathStep
-		switch op := r.IntN(10); {
+		var op int
+		if small {
+			op = r.IntN(7)
+		} else {
+			op = r.IntN(10)
+		}
+		switch {
+		case small && op < 4:
+			s = mathStep{'+', between(r, 1, 9)}
+		case small:
+			s = mathStep{'-', between(r, 1, min(9, v-1))}
 		case op < 4:
 			s = mathStep{'+', between(r, st.addLo, st.addHi)}
 		case op < 7:

@@ -161,14 +161,31 @@ func (w qaWorld) entities() map[string][]string {
 	}
 }
 
-func genQA(k int, r *rand.Rand) Task {
+func genQA(k int, r *rand.Rand) Task { return qaTask(r, false) }
+
+// genQAEasy asks only answerable single-hop questions (Level Easy).
+func genQAEasy(k int, r *rand.Rand) Task { return qaTask(r, true) }
+
+// easyQA is the base difficulty below which a question is single-hop.
+const easyQA = 0.5
+
+func qaTask(r *rand.Rand, easy bool) Task {
 	w := newQAWorld(r)
 	para := w.paragraph(r)
 	var q qaQuestion
-	unans := r.Float64() < 0.2
-	if unans {
+	unans := !easy && r.Float64() < 0.2
+	switch {
+	case unans:
 		q = pick(r, w.unanswerable())
-	} else {
+	case easy:
+		var single []qaQuestion
+		for _, c := range w.answerable() {
+			if c.diff < easyQA {
+				single = append(single, c)
+			}
+		}
+		q = pick(r, single)
+	default:
 		q = pick(r, w.answerable())
 	}
 	ents := w.entities()
