@@ -189,6 +189,7 @@ def phase_metrics(episodes: list[dict], acts: dict) -> dict:
     turns_total = valid_total = 0
     finished = correct = released = 0
     rewards, structure, correctness, turns, comp_tokens = [], [], [], [], []
+    released_c = []  # [S(W) >= 1] * c: the correctness the reward pays
     parts = {"checker": [], "format": [], "size": [], "structure": []}
     for e in episodes:
         rb = e.get("reward")
@@ -207,6 +208,7 @@ def phase_metrics(episodes: list[dict], acts: dict) -> dict:
         correctness.append(float(sc.get("value", 0.0)))
         correct += int(bool(sc.get("correct")))
         released += int(bool(rb.get("released")))
+        released_c.append(float(sc.get("value", 0.0)) if rb.get("released") else 0.0)
         turns.append(t)
         a = acts.get(e.get("episode_id") or "", [])
         if a:
@@ -225,6 +227,7 @@ def phase_metrics(episodes: list[dict], acts: dict) -> dict:
         "mean_reward": list(mean_ci(rewards)),
         "mean_structure": list(mean_ci(structure)),
         "mean_correctness": list(mean_ci(correctness)),
+        "released_correctness": list(mean_ci(released_c)),
         "parts": {k: list(mean_ci(v)) for k, v in parts.items()},
         "mean_turns": list(mean_ci([float(x) for x in turns])),
         "reply_tokens_per_episode": list(mean_ci([float(x) for x in comp_tokens])) if comp_tokens else None,
@@ -255,6 +258,7 @@ def table(s: dict) -> str:
             ("    structure term (0.4)", lambda m: fmt(m["parts"]["structure"])),
             ("  correctness c (score)", lambda m: fmt(m["mean_correctness"])),
             ("  release rate (S=1)", lambda m: fmt(m["release_rate"], True)),
+            ("  released correctness [S=1]*c", lambda m: fmt(m.get("released_correctness"))),
             ("accuracy", lambda m: fmt(m["accuracy"], True)),
             ("turns per episode", lambda m: fmt(m["mean_turns"])),
             ("reply tokens per episode", lambda m: fmt(m["reply_tokens_per_episode"]))]

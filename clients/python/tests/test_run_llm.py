@@ -24,9 +24,10 @@ def run_llm():
     return mod
 
 
-def episode(step, policy, reward, *, turns=4, valid=3, finished=True, correct=False, failed=False):
+def episode(step, policy, reward, *, turns=4, valid=3, finished=True, correct=False, failed=False, released=False):
     rb = None if failed else {"reward": reward, "structure_total": 0.5, "checker": 0.2, "format": 0.0, "size": 0.1,
-                              "structure": 0.2, "released": False, "score": {"value": float(correct), "correct": correct}}
+                              "structure": 0.2, "released": released,
+                              "score": {"value": float(correct), "correct": correct}}
     return {"step": step, "phase": f"eval:{policy}", "policy": policy, "episode_id": f"{policy}-{step}-{reward}",
             "turns": turns, "log_turns": turns, "valid_turns": valid, "invalid": turns - valid, "finished": finished,
             "failed": failed, "reward": rb}
@@ -43,7 +44,8 @@ RUN = {
               {"step": "2", "mean_reward": 0.25, "invalid_action_rate": 0.0, "zero_variance_groups": 0,
                "phase_seconds": {"rollout": 11.0, "update": 3.0}}],
     "evals": [],
-    "eval_episodes": [episode(2, "trained", 0.5, correct=True), episode(0, "untrained", -1.0),
+    "eval_episodes": [episode(2, "trained", 0.5, correct=True, released=True), episode(2, "trained", 0.0, correct=True),
+                      episode(0, "untrained", -1.0),
                       episode(0, "untrained", 0.0, finished=False), episode(0, "untrained", 0.0, failed=True)],
     "sections": [],
 }
@@ -58,6 +60,10 @@ def test_summary_groups_eval_episodes_by_step_and_phase(run_llm):
     assert before["finished_rate"][0] == pytest.approx(0.5)
     assert before["mean_reward"][0] == pytest.approx(-0.5)
     assert after["accuracy"][0] == 1.0
+    # released correctness counts c only where S(W) = 1 released it
+    assert after["release_rate"][0] == pytest.approx(0.5)
+    assert after["released_correctness"][0] == pytest.approx(0.5)
+    assert before["released_correctness"][0] == 0.0
     assert s["train_reward_by_step"] == [-0.5, 0.25]
     assert s["train_zero_variance_groups_by_step"] == [1, 0]
     assert s["seconds_per_step"][0] == pytest.approx(13.0)
