@@ -381,7 +381,7 @@ run: build
 # SIMULATED one); before/after evaluation, RUN_DIR/report.html and
 # RUN_DIR/llm-summary.md. STEPS=N sets the steps, RESUME=RUN_DIR continues a run,
 # RUN_LLM_ARGS passes more (scripts/run_llm.py --help). Default: 10 steps of
-# configs/llm-cpu.yaml, about 31 minutes on 2 cores (25 with BACKEND=sim).
+# configs/llm-cpu.yaml (easy math tasks), about 32 minutes on 2 cores.
 .PHONY: run-llm
 run-llm: build llm-deps
 	$(PY) scripts/run_llm.py --flowsteer ./bin/flowsteer $(if $(RESUME),--resume $(RESUME)) $(if $(STEPS),--steps $(STEPS)) $(if $(BACKEND),--backend $(BACKEND)) $(RUN_LLM_ARGS)
