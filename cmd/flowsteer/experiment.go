@@ -31,10 +31,11 @@ func newExperimentCmd() *cobra.Command {
 			"20 held-out tasks per family: configs/experiment-sim.yaml; configs/experiment-issue19.yaml is the issue's\n" +
 			"full grid) on the simulated executor. Train arms train the embedded Flow-Director (train: sizes the runs,\n" +
 			"train.set and an arm's set: take any `flowsteer train --set` key, checked before any cell runs; runs are\n" +
-			"kept under DIR/train keyed by their trainer config, so arms that differ only in greedy: train once per\n" +
+			"kept under DIR/train keyed by their trainer config, so arms that differ only in greedy: or temperature: (the\n" +
+			"evaluation's sampling temperature) train once per\n" +
 			"seed); the search arm runs `flowsteer search` once per family on the training split, the best-fixed arm\n" +
 			"`flowsteer search --joint` once over all families for the best single workflow; every arm then plays one\n" +
-			"episode per held-out task (sampled, or greedy: true) with the cell's seed seeding the policy and the\n" +
+			"episode per held-out task (sampled, at temperature: T, or greedy: true) with the cell's seed seeding the policy and the\n" +
 			"simulation. tasks.eval_per_family beyond the built-in 30 generates the held-out set (tasks.generate_seed)\n" +
 			"into DIR/eval.jsonl, never a training task. cell_concurrency cells run at once. Each finished cell is\n" +
 			"appended to DIR/results.jsonl, so running the same command again skips what is done. The report\n" +

@@ -371,21 +371,21 @@ func subset(src, split string, perFamily int, dst string) error {
 func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64) (experiment.Cell, error) {
 	switch arm.Kind {
 	case experiment.KindUntrained:
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded"}, seed, r.eval, "", arm.Greedy)
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded"}, seed, r.eval, "", evalMode{arm.Greedy, arm.Temperature})
 	case experiment.KindRandom:
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "random"}, seed, r.eval, "", false)
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "random"}, seed, r.eval, "", evalMode{})
 	case experiment.KindFixed:
 		dsl := arm.DSL
 		if b, ok := policy.Baselines[dsl]; ok {
 			dsl = b
 		}
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.eval, dsl, false)
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.eval, dsl, evalMode{})
 	case experiment.KindTrain:
 		ckpt, err := r.train(ctx, arm, seed)
 		if err != nil {
 			return experiment.Cell{}, err
 		}
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded", Checkpoint: ckpt}, seed, r.eval, ckpt, arm.Greedy)
+		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded", Checkpoint: ckpt}, seed, r.eval, ckpt, evalMode{arm.Greedy, arm.Temperature})
 	case experiment.KindSearch:
 		r.searchOnce.Do(func() { r.searched, r.searchErr = r.search(ctx) })
 		if r.searchErr != nil {
@@ -412,7 +412,7 @@ func (r *armRunner) playPerFamily(ctx context.Context, wf map[string]string, see
 		if !ok {
 			return cell, fmt.Errorf("no searched workflow for family %s (the training split has none of its tasks)", f)
 		}
-		c, err := r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.byFamily[f], "", false)
+		c, err := r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.byFamily[f], "", evalMode{})
 		if err != nil {
 			return cell, err
 		}
@@ -620,16 +620,23 @@ func (r *armRunner) searchOnceInto(ctx context.Context, name string, find func(*
 	return m, nil
 }
 
+// evalMode is how an arm's policy decides in evaluation: sampled at
+// temperature (0 = 1), or greedy.
+type evalMode struct {
+	greedy      bool
+	temperature float64
+}
+
 // evaluate plays one episode per task with spec, sampled (or greedy), the
 // cell's seed seeding the policy and the simulated executor.
-func (r *armRunner) evaluate(ctx context.Context, spec *pb.PolicySpec, seed int64, tasks []*pb.Task, note string, greedy bool) (experiment.Cell, error) {
+func (r *armRunner) evaluate(ctx context.Context, spec *pb.PolicySpec, seed int64, tasks []*pb.Task, note string, mode evalMode) (experiment.Cell, error) {
 	obs := &recordObserver{}
 	set, err := trainersvc.PolicySpecOptions(spec)
 	if err != nil {
 		return experiment.Cell{}, err
 	}
 	_, err = trainersvc.EvaluatePolicy(ctx, trainersvc.EvalSpec{Policy: spec.GetKind(), PolicyOptions: set, Tasks: tasks, Concurrency: r.cfg.Concurrency,
-		Backend: sim.Kind, BackendOptions: map[string]any{"sim_seed": seed}, Sample: !greedy, Seed: seed, Observer: obs})
+		Backend: sim.Kind, BackendOptions: map[string]any{"sim_seed": seed}, Sample: !mode.greedy, Temperature: mode.temperature, Seed: seed, Observer: obs})
 	if err != nil {
 		return experiment.Cell{}, err
 	}

@@ -160,6 +160,7 @@ func TestArmTrainConfigKeysTheRunByItsSettingsNotItsName(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, kG, _ := r.trainConfig(experiment.Arm{Name: "cw-greedy", Kind: experiment.KindTrain, Greedy: true}, 3)
+	_, kT, _ := r.trainConfig(experiment.Arm{Name: "cw-cold", Kind: experiment.KindTrain, Temperature: 0.5}, 3)
 	_, kSeed, _ := r.trainConfig(experiment.Arm{Name: "cw", Kind: experiment.KindTrain}, 4)
 	e4, kE4, err := r.trainConfig(experiment.Arm{Name: "cw4", Kind: experiment.KindTrain, Set: []string{"optimizer.epochs=4", "steps=7"}}, 3)
 	if err != nil {
@@ -167,8 +168,8 @@ func TestArmTrainConfigKeysTheRunByItsSettingsNotItsName(t *testing.T) {
 	}
 	grpo, kR, _ := r.trainConfig(experiment.Arm{Name: "g", Kind: experiment.KindTrain, Reward: "correctness"}, 3)
 	_, kDir, _ := newArmRunnerShell(cfg, t.TempDir(), io.Discard).trainConfig(experiment.Arm{Name: "cw", Kind: experiment.KindTrain}, 3)
-	if kS != kG || kS != kDir {
-		t.Errorf("arms differing only in name and greedy, or a run resumed from another path, train twice: keys %s, %s, %s", kS, kG, kDir)
+	if kS != kG || kS != kT || kS != kDir {
+		t.Errorf("arms differing only in name, greedy and temperature, or a run resumed from another path, train twice: keys %s, %s, %s, %s", kS, kG, kT, kDir)
 	}
 	if kS == kSeed || kS == kE4 || kS == kR {
 		t.Errorf("different training shares a run: %s %s %s %s", kS, kSeed, kE4, kR)

@@ -54,6 +54,11 @@ type Arm struct {
 	// sampling. Two train arms that differ only in Greedy (or Name) share
 	// one training run per seed.
 	Greedy bool `yaml:"greedy,omitempty"`
+	// Temperature is the temperature of the sampled evaluation of a train
+	// or untrained arm (0 = 1, as the embedded policy trains; lower is
+	// nearer greedy). Like Greedy it changes the evaluation only: arms
+	// that differ only in it share their training runs.
+	Temperature float64 `yaml:"temperature,omitempty"`
 }
 
 // Config is an experiment (YAML). Zero values take the documented
@@ -244,6 +249,14 @@ func (c Config) Validate() error {
 		}
 		if a.Greedy && a.Kind != KindTrain && a.Kind != KindUntrained {
 			return fmt.Errorf("%s.greedy: only the embedded policy's arms (train, untrained) can be evaluated greedily", key)
+		}
+		switch {
+		case a.Temperature != 0 && a.Kind != KindTrain && a.Kind != KindUntrained:
+			return fmt.Errorf("%s.temperature: only the embedded policy's arms (train, untrained) take an evaluation temperature", key)
+		case a.Temperature != 0 && a.Greedy:
+			return fmt.Errorf("%s: greedy and temperature exclude each other (greedy takes the most likely choice)", key)
+		case !(a.Temperature >= 0 && a.Temperature <= 5):
+			return fmt.Errorf("%s.temperature must be in (0, 5] (0 = 1), got %v", key, a.Temperature)
 		}
 	}
 	if hasTrain && (c.Train.Steps < 1 || c.Train.BatchTasks < 1 || c.Train.GroupSize < 2) {

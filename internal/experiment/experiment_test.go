@@ -32,6 +32,9 @@ func TestParseTakesDefaultsAndNamesBadKeys(t *testing.T) {
 		"train: {steps: 0}\n":                                              "train",
 		"arms: [{name: a, kind: fixed, dsl: cot, set: [steps=2]}]\n":       "arms[0].set",
 		"arms: [{name: a, kind: search, greedy: true}]\n":                  "arms[0].greedy",
+		"arms: [{name: a, kind: fixed, dsl: cot, temperature: 0.5}]\n":     "arms[0].temperature",
+		"arms: [{name: a, kind: train, greedy: true, temperature: 0.5}]\n": "exclude each other",
+		"arms: [{name: a, kind: train, temperature: -1}]\n":                "arms[0].temperature",
 		"cell_concurrency: 0\n":                                            "cell_concurrency",
 		"tasks: {generate_seed: 0}\n":                                      "tasks.generate_seed",
 	} {
