@@ -101,13 +101,16 @@ var ErrNoLegalAction = errors.New("embedded: no legal action: the operator libra
 // Building turns sample a sequence of choices. Sampling uses
 // Sampling.Temperature when set, else Config.Temperature; the recorded
 // log-prob of each choice is its log-prob under the distribution it was
-// actually drawn from (the tempered one), so CWRPO's ratio
-// exp(new - old) is a true importance ratio, while Update always
-// recomputes New and the entropy at temperature 1 (the policy being
-// trained). At temperature 1 the two coincide and the first ratio is
-// exactly 1. Greedy decisions take the most likely legal choice and record
-// its temperature-1 log-prob. TopP and TopK are ignored: the heads have at
-// most 12 choices.
+// actually drawn from (the tempered one), and the decision's state keeps
+// that temperature, so Update recomputes New, the reference and the
+// entropy under the same tempered distribution (logits / T, as TRL and
+// verl train with their rollout temperature): the first ratio is exactly
+// 1 at any temperature. (Recomputing at temperature 1 instead made the
+// first ratio pi_1/pi_T, far outside the clip range for a cold T, so
+// that the clip silenced one sign of advantage per choice; an annealed
+// run collapsed, BENCHMARKS.md "Training temperature".) Greedy decisions
+// take the most likely legal choice and record its temperature-1 log-prob.
+// TopP and TopK are ignored: the heads have at most 12 choices.
 //
 // Awaiting-prompt turns return a per-operator template as the prompt and
 // no choices, so they never enter the loss.
@@ -128,9 +131,13 @@ func (p *Policy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling
 	if s.Temperature > 0 {
 		temp = s.Temperature
 	}
-	if math.IsNaN(temp) || math.IsInf(temp, 0) {
-		return nil, fmt.Errorf("embedded: sampling temperature %v", temp)
+	if s.Greedy {
+		temp = 1
 	}
+	if !(temp >= minTemperature && temp <= maxTemperature) {
+		return nil, fmt.Errorf("embedded: sampling temperature %v outside [%v, %v]", temp, minTemperature, maxTemperature)
+	}
+	temp = float64(float32(temp)) // exactly what the state will hold
 	var rng *rand.Rand
 	if !s.Greedy {
 		rng = p.rngFor(obs, s.Seed)
@@ -164,7 +171,7 @@ func (p *Policy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling
 			logSoftmax(z[:n], m, 1, lp[:n])
 			c = argmax(z[:n], m)
 		default:
-			logSoftmax(z[:n], m, temp, lp[:n]) // temperature 1 gives exactly what Update recomputes
+			logSoftmax(z[:n], m, temp, lp[:n]) // exactly what Update recomputes
 			c = draw(rng, lp[:n], m)
 		}
 		cs = append(cs, choice{head: k, legal: m, chosen: c})
@@ -184,7 +191,7 @@ func (p *Policy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling
 		TokenIds:         ids,
 		Logprobs:         logps,
 		Mask:             ones,
-		State:            encodeState(x, cs),
+		State:            encodeState(temp, x, cs),
 		PolicyVersion:    version,
 		Model:            Kind,
 		CompletionTokens: int32(len(cs)),

@@ -70,6 +70,11 @@ type Config struct {
 const (
 	maxHidden      = 4096
 	maxTextBuckets = 1 << 14
+	// The sampling temperatures a decision may be drawn (and so
+	// recomputed) at: colder than 1e-3 is greedy in all but name, and the
+	// decision state stores the temperature as a float32.
+	minTemperature = 1e-3
+	maxTemperature = 1e3
 )
 
 // DefaultConfig returns the defaults.
@@ -113,8 +118,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_grad_norm must be > 0, got %v", c.MaxGradNorm)
 	case c.TextBuckets <= 0 || c.TextBuckets > maxTextBuckets:
 		return fmt.Errorf("text_buckets must be in 1..%d, got %d", maxTextBuckets, c.TextBuckets)
-	case bad(c.Temperature) || c.Temperature <= 0:
-		return fmt.Errorf("temperature must be > 0, got %v", c.Temperature)
+	case !(c.Temperature >= minTemperature && c.Temperature <= maxTemperature):
+		return fmt.Errorf("temperature must be in [%v, %v], got %v", minTemperature, maxTemperature, c.Temperature)
 	}
 	return nil
 }

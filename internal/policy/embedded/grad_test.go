@@ -28,7 +28,9 @@ func gradBatch(t *testing.T, p *Policy, r *rand.Rand) *pb.UpdateRequest {
 		es := &pb.EpisodeSamples{EpisodeId: fmt.Sprintf("ep-%d", e), Advantage: a}
 		for k := range 5 {
 			o := obs[(e+3*k)%len(obs)]
-			d := act(t, p, o, policy.Sampling{Seed: seed(int64(100*e + k))})
+			// Odd episodes are drawn cold, so the tempered recomputation
+			// and its gradient are checked too.
+			d := act(t, p, o, policy.Sampling{Seed: seed(int64(100*e + k)), Temperature: []float64{1, 0.6}[e%2]})
 			dec, err := decodeState(d.State, p.arch.in)
 			if err != nil {
 				t.Fatal(err)
@@ -67,7 +69,7 @@ func gradBatch(t *testing.T, p *Policy, r *rand.Rand) *pb.UpdateRequest {
 		cs := []choice{{head: k, legal: allOf(headSizes[k]), chosen: headSizes[k] - 1}}
 		ep := req.Episodes[int(k)%len(req.Episodes)]
 		ep.Decisions = append(ep.Decisions, &pb.Decision{TokenIds: []int32{int32(headSizes[k] - 1)},
-			Logprobs: []float64{-1.1}, Mask: []int32{1}, State: encodeState(x, cs)})
+			Logprobs: []float64{-1.1}, Mask: []int32{1}, State: encodeState(1, x, cs)})
 		if ep.RefLogprobs != nil {
 			ep.RefLogprobs = append(ep.RefLogprobs, -0.9)
 		}

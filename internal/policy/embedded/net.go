@@ -209,11 +209,12 @@ func logSoftmax(z []float64, m mask, temp float64, lp []float64) (entropy float6
 }
 
 // softmaxGrad adds to dz the gradient of gNew*logp[c] + gEnt*H w.r.t. the
-// logits (temperature 1) of a masked softmax with log-probs lp and entropy H:
+// scaled logits u = z/T of a masked softmax with log-probs lp and entropy H:
 //
-//	d logp_c / dz_i = [i=c] - p_i
-//	dH / dz_i       = -p_i (log p_i + H)
+//	d logp_c / du_i = [i=c] - p_i
+//	dH / du_i       = -p_i (log p_i + H)
 //
+// (callers at temperature T pass gNew/T and gEnt/T, since du/dz = 1/T).
 // Illegal logits get nothing: they were never part of the distribution.
 func softmaxGrad(lp []float64, m mask, c int, H, gNew, gEnt float64, dz []float64) {
 	for i := range lp {

@@ -13,7 +13,8 @@ import (
 // Decision (about 4 bytes per feature):
 //
 //	byte    stateMagic ('E')
-//	byte    stateVersion (1)
+//	byte    stateVersion (2; 1 is read as temperature 1)
+//	float32 the sampling temperature (version 2 only)
 //	uvarint n, the input size
 //	n x float32 features
 //	byte    number of choices
@@ -21,10 +22,12 @@ import (
 //
 // Features are stored as float32 and Act itself computes from the rounded
 // values, so the recomputed log-prob of an unchanged policy is bit-identical
-// to the recorded one and the first CWRPO ratio is exactly 1.
+// to the recorded one and the first CWRPO ratio is exactly 1. The
+// temperature the choices were drawn at is kept so that Update recomputes
+// them under the same tempered distribution (see Act).
 const (
 	stateMagic   = 'E'
-	stateVersion = 1
+	stateVersion = 2
 	maxChoices   = 8 // kind + width + 3 branches is the longest sequence
 )
 
@@ -37,14 +40,16 @@ type choice struct {
 
 // decoded is a decision's state.
 type decoded struct {
+	temp    float64 // sampling temperature, > 0
 	x       []float64
 	nz      []int // nonzero(x)
 	choices []choice
 }
 
-func encodeState(x []float64, cs []choice) []byte {
-	b := make([]byte, 0, 2+binary.MaxVarintLen32+4*len(x)+1+4*len(cs))
+func encodeState(temp float64, x []float64, cs []choice) []byte {
+	b := make([]byte, 0, 6+binary.MaxVarintLen32+4*len(x)+1+4*len(cs))
 	b = append(b, stateMagic, stateVersion)
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(temp)))
 	b = binary.AppendUvarint(b, uint64(len(x)))
 	for _, v := range x {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
@@ -67,10 +72,21 @@ func decodeState(b []byte, inputSize int) (decoded, error) {
 	if len(b) < 2 || b[0] != stateMagic {
 		return d, fmt.Errorf("%w: not an embedded-policy state", errState)
 	}
-	if b[1] != stateVersion {
-		return d, fmt.Errorf("%w: state version %d, this policy reads %d", errState, b[1], stateVersion)
+	switch b[1] {
+	case 1: // before temperatures were recorded: sampled at 1
+		d.temp, b = 1, b[2:]
+	case stateVersion:
+		if len(b) < 6 {
+			return d, fmt.Errorf("%w: truncated temperature", errState)
+		}
+		d.temp = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[2:])))
+		if !(d.temp >= minTemperature && d.temp <= maxTemperature) {
+			return d, fmt.Errorf("%w: sampling temperature %v outside [%v, %v]", errState, d.temp, minTemperature, maxTemperature)
+		}
+		b = b[6:]
+	default:
+		return d, fmt.Errorf("%w: state version %d, this policy reads 1 and %d", errState, b[1], stateVersion)
 	}
-	b = b[2:]
 	n, k := binary.Uvarint(b)
 	if k <= 0 {
 		return d, fmt.Errorf("%w: truncated input size", errState)

@@ -140,7 +140,7 @@ func (p *Policy) forward(params []float64, d decoded, c *decisionCache) {
 	for i, ch := range d.choices {
 		n := headSizes[ch.head]
 		a.logits(params, ch.head, c.h, z[:n])
-		c.ent[i] = logSoftmax(z[:n], ch.legal, 1, c.lp[i][:n])
+		c.ent[i] = logSoftmax(z[:n], ch.legal, d.temp, c.lp[i][:n])
 		c.logp[i] = c.lp[i][ch.chosen]
 	}
 }
@@ -203,7 +203,7 @@ func (p *Policy) lossGrad(params, ref []float64, eps []episodeData, lp cwrpo.Par
 				touched = true
 				n := headSizes[ch.head]
 				clear(dz[:n])
-				softmaxGrad(c.lp[j][:n], ch.legal, ch.chosen, c.ent[j], gt.New, gt.Entropy, dz[:n])
+				softmaxGrad(c.lp[j][:n], ch.legal, ch.chosen, c.ent[j], gt.New/d.temp, gt.Entropy/d.temp, dz[:n])
 				for r := range n {
 					if dz[r] == 0 {
 						continue

@@ -105,21 +105,56 @@ func TestAdvantageSignMovesTheTakenChoices(t *testing.T) {
 	}
 }
 
+// At any sampling temperature the first update recomputes exactly the
+// recorded log-probs: Update works under the tempered distribution the
+// choices were drawn from, so no ratio starts outside the clip range.
 func TestFirstUpdateSeesRatioOneAndNoKL(t *testing.T) {
-	p := newTestPolicy(t, Config{})
-	var ds []*pb.Decision
-	for _, o := range observations() {
-		ds = append(ds, act(t, p, o, policy.Sampling{}))
+	for _, temp := range []float64{1, 0.3, 2} {
+		t.Run(fmt.Sprintf("temperature %v", temp), func(t *testing.T) {
+			p := newTestPolicy(t, Config{})
+			// Away from the near-uniform start, where temperature hardly matters.
+			for i := range p.params {
+				p.params[i] += 0.3 * math.Sin(float64(i))
+			}
+			copy(p.ref, p.params)
+			var ds []*pb.Decision
+			for i, o := range observations() {
+				ds = append(ds, act(t, p, o, policy.Sampling{Temperature: temp, Seed: seed(int64(i))}))
+			}
+			st := update(t, p, &pb.UpdateRequest{Episodes: []*pb.EpisodeSamples{{EpisodeId: "e", Advantage: 0.5, Decisions: ds}}})
+			if st.ClipFraction != 0 || !near(st.Kl, 0, 1e-12) {
+				t.Fatalf("recomputed log-probs differ from the recorded ones: %v", st)
+			}
+			if want := -0.5; !near(st.PolicyLoss, want, 1e-12) {
+				t.Fatalf("policy loss %v, want -A = %v", st.PolicyLoss, want)
+			}
+			if st.Tokens == 0 || st.Episodes != 1 || st.Entropy <= 0 || st.GradNorm <= 0 {
+				t.Fatalf("stats %v", st)
+			}
+		})
 	}
-	st := update(t, p, &pb.UpdateRequest{Episodes: []*pb.EpisodeSamples{{EpisodeId: "e", Advantage: 0.5, Decisions: ds}}})
-	if st.ClipFraction != 0 || st.Kl != 0 {
-		t.Fatalf("recomputed log-probs differ from the recorded ones: %v", st)
+}
+
+// A state written before temperatures were recorded (version 1) reads as
+// drawn at temperature 1; a version-2 state with an impossible
+// temperature is refused.
+func TestDecisionStateTemperature(t *testing.T) {
+	x := []float64{0.5, 0, 1}
+	cs := []choice{{head: HeadKind, legal: allOf(len(Kinds)), chosen: KindAddLoop}}
+	v2 := encodeState(0.25, x, cs)
+	d, err := decodeState(v2, len(x))
+	if err != nil || d.temp != 0.25 || d.choices[0].chosen != KindAddLoop {
+		t.Fatalf("version 2: %+v, %v", d, err)
 	}
-	if want := -0.5; !near(st.PolicyLoss, want, 1e-12) {
-		t.Fatalf("policy loss %v, want -A = %v", st.PolicyLoss, want)
+	v1 := append([]byte{stateMagic, 1}, v2[6:]...)
+	if d, err := decodeState(v1, len(x)); err != nil || d.temp != 1 || d.x[2] != 1 {
+		t.Fatalf("version 1: %+v, %v", d, err)
 	}
-	if st.Tokens == 0 || st.Episodes != 1 || st.Entropy <= 0 || st.GradNorm <= 0 {
-		t.Fatalf("stats %v", st)
+	for _, bad := range []float64{0, -1, math.NaN(), 1e9} {
+		b := encodeState(bad, x, cs)
+		if _, err := decodeState(b, len(x)); err == nil || !strings.Contains(err.Error(), "temperature") {
+			t.Errorf("temperature %v: err %v, want a refusal naming the temperature", bad, err)
+		}
 	}
 }
 
