@@ -71,9 +71,9 @@ const (
 	maxHidden      = 4096
 	maxTextBuckets = 1 << 14
 	// The sampling temperatures a decision may be drawn (and so
-	// recomputed) at: colder than 1e-3 is greedy in all but name, and the
+	// recomputed) at: colder than 1e-6 is greedy in all but name, and the
 	// decision state stores the temperature as a float32.
-	minTemperature = 1e-3
+	minTemperature = 1e-6
 	maxTemperature = 1e3
 )
 
