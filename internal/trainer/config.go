@@ -76,7 +76,9 @@ type Config struct {
 		TopP        float64 `yaml:"top_p"`
 		TopK        int     `yaml:"top_k"`
 		// FinalTemperature, when set, anneals the temperature linearly
-		// from Temperature to it over the run.
+		// from Temperature to it over the run. The embedded policy
+		// recomputes each choice at the temperature it was drawn at, so
+		// the update trains the tempered policy that played.
 		FinalTemperature float64 `yaml:"final_temperature"`
 	} `yaml:"sampling"`
 
