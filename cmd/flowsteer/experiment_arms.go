@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/flowsteer/flowsteer/data"
@@ -381,11 +382,14 @@ func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64)
 		}
 		return r.evaluate(ctx, &pb.PolicySpec{Kind: "fixed", Dsl: dsl}, seed, r.eval, dsl, evalMode{})
 	case experiment.KindTrain:
-		ckpt, err := r.train(ctx, arm, seed)
+		ckpt, hidden, err := r.train(ctx, arm, seed)
 		if err != nil {
 			return experiment.Cell{}, err
 		}
-		return r.evaluate(ctx, &pb.PolicySpec{Kind: "embedded", Checkpoint: ckpt}, seed, r.eval, ckpt, evalMode{arm.Greedy, arm.Temperature})
+		// The network is evaluated with the shape it was trained with (an
+		// arm may set policy.hidden).
+		spec := &pb.PolicySpec{Kind: "embedded", Checkpoint: ckpt, Options: map[string]string{"hidden": strconv.Itoa(hidden)}}
+		return r.evaluate(ctx, spec, seed, r.eval, ckpt, evalMode{arm.Greedy, arm.Temperature})
 	case experiment.KindSearch:
 		r.searchOnce.Do(func() { r.searched, r.searchErr = r.search(ctx) })
 		if r.searchErr != nil {
@@ -489,10 +493,10 @@ func (r *armRunner) CheckTrain() error {
 // training run and returns its final checkpoint. Runs are keyed by their
 // trainer config (trainConfig), and one key trains once even when two
 // cells that share it run at the same time.
-func (r *armRunner) train(ctx context.Context, arm experiment.Arm, seed int64) (string, error) {
+func (r *armRunner) train(ctx context.Context, arm experiment.Arm, seed int64) (ckptPath string, hidden int, err error) {
 	cfg, key, err := r.trainConfig(arm, seed)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	mu := r.trainLock(key)
 	mu.Lock()
@@ -504,31 +508,31 @@ func (r *armRunner) train(ctx context.Context, arm experiment.Arm, seed int64) (
 	if len(r.cfg.Train.Set)+len(arm.Set) == 0 {
 		legacy := filepath.Join(r.dir, "train", fmt.Sprintf("%s-s%d", arm.Name, seed), final)
 		if _, err := os.Stat(legacy); err == nil {
-			return legacy, nil
+			return legacy, cfg.Policy.Hidden, nil
 		}
 	}
 	dir := filepath.Join(r.dir, "train", key)
 	ckpt := filepath.Join(dir, final)
 	if _, err := os.Stat(ckpt); err == nil {
-		return ckpt, nil
+		return ckpt, cfg.Policy.Hidden, nil
 	}
 	// An unfinished run is started again from scratch: its config is the
 	// same, and a partial run is cheaper to redo than to reconcile.
 	if err := os.RemoveAll(dir); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	p, err := trainersvc.Prepare(ctx, cfg, trainersvc.Options{Dir: dir, Observer: quietObserver{}})
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer p.Close()
 	if err := p.Trainer.Run(ctx); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if _, err := os.Stat(ckpt); err != nil {
-		return "", fmt.Errorf("training finished without %s: %w", ckpt, err)
+		return "", 0, fmt.Errorf("training finished without %s: %w", ckpt, err)
 	}
-	return ckpt, nil
+	return ckpt, cfg.Policy.Hidden, nil
 }
 
 // trainLock is the mutex of one training run's key.

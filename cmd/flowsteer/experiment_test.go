@@ -183,7 +183,7 @@ func TestArmTrainConfigKeysTheRunByItsSettingsNotItsName(t *testing.T) {
 }
 
 // Two train arms that differ only in evaluation (sampled, greedy) share
-// one training run; a third trains its own, all three cells at once.
+// one training run; the others train their own, all cells at once.
 func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on the simulated executor")
@@ -198,7 +198,10 @@ func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
 		t.Fatal(err)
 	}
 	arms := []experiment.Arm{{Name: "cw", Kind: experiment.KindTrain}, {Name: "cw-greedy", Kind: experiment.KindTrain, Greedy: true},
-		{Name: "grpo", Kind: experiment.KindTrain, Reward: "correctness"}}
+		{Name: "grpo", Kind: experiment.KindTrain, Reward: "correctness"},
+		// Another network shape: evaluated with the shape it was trained
+		// with, not the default one (which refuses its checkpoint).
+		{Name: "narrow", Kind: experiment.KindTrain, Set: []string{"policy.hidden=16"}, Temperature: 0.5}}
 	notes := make([]string, len(arms))
 	errs := make(chan error, len(arms))
 	for i, a := range arms {
@@ -214,8 +217,8 @@ func TestArmRunnerTrainsOnceForSampledAndGreedyArms(t *testing.T) {
 		}
 	}
 	runs, _ := os.ReadDir(filepath.Join(dir, "train"))
-	if len(runs) != 2 || notes[0] != notes[1] || notes[0] == "" || notes[2] == notes[0] {
-		t.Fatalf("%d training runs, checkpoints %q; want one run both cwrpo arms evaluate and one for grpo", len(runs), notes)
+	if len(runs) != 3 || notes[0] != notes[1] || notes[0] == "" || notes[2] == notes[0] || notes[3] == notes[0] || notes[3] == notes[2] {
+		t.Fatalf("%d training runs, checkpoints %q; want one run both cwrpo arms evaluate, one for grpo and one for the narrow network", len(runs), notes)
 	}
 }
 
