@@ -108,7 +108,7 @@ var ErrNoLegalAction = errors.New("embedded: no legal action: the operator libra
 // 1 at any temperature. (Recomputing at temperature 1 instead made the
 // first ratio pi_1/pi_T, far outside the clip range for a cold T, so
 // that the clip silenced one sign of advantage per choice; an annealed
-// run collapsed, BENCHMARKS.md "Training temperature".) Greedy decisions
+// run collapsed: BENCHMARKS.md, "Where the gap is".) Greedy decisions
 // take the most likely legal choice and record its temperature-1 log-prob.
 // TopP and TopK are ignored: the heads have at most 12 choices.
 //
