@@ -57,12 +57,25 @@ const MinStd = 0.01
 // population standard deviation. A group whose rewards are all equal gets
 // zero advantages (and so no gradient); zeroVariance reports it.
 func Advantages(rewards []float64) (adv []float64, zeroVariance bool) {
-	n := float64(len(rewards))
 	adv = make([]float64, len(rewards))
-	if n == 0 {
+	mean, den, zero := GroupStats(rewards)
+	if zero {
 		return adv, true
 	}
-	var mean float64
+	for i, r := range rewards {
+		adv[i] = (r - mean) / den
+	}
+	return adv, false
+}
+
+// GroupStats returns the baseline and scale of Advantages: the group's mean
+// reward and max(std, MinStd); zeroVariance when every reward is equal (or
+// there are none), in which case den is 0.
+func GroupStats(rewards []float64) (mean, den float64, zeroVariance bool) {
+	n := float64(len(rewards))
+	if n == 0 {
+		return 0, 0, true
+	}
 	for _, r := range rewards {
 		mean += r
 	}
@@ -73,13 +86,9 @@ func Advantages(rewards []float64) (adv []float64, zeroVariance bool) {
 	}
 	std := math.Sqrt(ss / n)
 	if std < 1e-12 {
-		return adv, true
+		return mean, 0, true
 	}
-	den := math.Max(std, MinStd)
-	for i, r := range rewards {
-		adv[i] = (r - mean) / den
-	}
-	return adv, false
+	return mean, math.Max(std, MinStd), false
 }
 
 // Token is one policy-generated token (or categorical choice).
@@ -95,6 +104,11 @@ type Token struct {
 type Episode struct {
 	Tokens    []Token
 	Advantage float64
+	// TokenAdvantages, when not nil, replace Advantage token by token and
+	// must hold one value per token: per-decision credit, where each
+	// decision of an episode gets its own advantage (the embedded policy's
+	// value-baselined credit).
+	TokenAdvantages []float64
 }
 
 // Grad is the loss gradient with respect to one token's New and Entropy.
@@ -156,10 +170,14 @@ func Loss(eps []Episode, p Params) (Result, [][]Grad) {
 			continue
 		}
 		w := 1 / (float64(n) * batch)
-		A := e.Advantage
+		perToken := e.TokenAdvantages != nil
 		for j, t := range e.Tokens {
 			if !t.Mask {
 				continue
+			}
+			A := e.Advantage
+			if perToken {
+				A = e.TokenAdvantages[j]
 			}
 			res.Tokens++
 			if p.Kind == Reinforce {

@@ -137,3 +137,40 @@ func TestParamsValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTokenAdvantagesReplaceTheEpisodesAdvantageTokenByToken(t *testing.T) {
+	toks := []Token{{New: -1, Old: -1, Ref: -1, Mask: true}, {New: -2, Old: -2, Ref: -2, Mask: true}}
+	per := []Episode{{Advantage: 5, Tokens: toks, TokenAdvantages: []float64{1, -3}}}
+	res, g := Loss(per, Default())
+	// ratio 1 everywhere: policy loss = -(1 + -3)/2 = 1; dL/dNew_j = -A_j/2.
+	if math.Abs(res.PolicyLoss-1) > 1e-12 {
+		t.Fatalf("policy loss %v, want 1", res.PolicyLoss)
+	}
+	if math.Abs(g[0][0].New+0.5) > 1e-12 || math.Abs(g[0][1].New-1.5) > 1e-12 {
+		t.Fatalf("gradients %+v, want New -0.5 and +1.5", g[0])
+	}
+	same := []Episode{{Advantage: 2, Tokens: toks, TokenAdvantages: []float64{2, 2}}}
+	plain := []Episode{{Advantage: 2, Tokens: toks}}
+	a, _ := Loss(same, Default())
+	b, _ := Loss(plain, Default())
+	if a != b {
+		t.Fatalf("equal token advantages %+v differ from the episode advantage %+v", a, b)
+	}
+}
+
+func TestGroupStatsAreAdvantagesBaselineAndScale(t *testing.T) {
+	rw := []float64{1, 0, 0.5, -1}
+	adv, _ := Advantages(rw)
+	mean, den, zero := GroupStats(rw)
+	if zero {
+		t.Fatal("a group with spread reported zero variance")
+	}
+	for i, r := range rw {
+		if math.Abs((r-mean)/den-adv[i]) > 1e-12 {
+			t.Fatalf("(R-mean)/den = %v, Advantages %v", (r-mean)/den, adv[i])
+		}
+	}
+	if _, _, zero := GroupStats([]float64{0.3, 0.3}); !zero {
+		t.Fatal("equal rewards not reported as zero variance")
+	}
+}

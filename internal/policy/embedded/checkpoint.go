@@ -29,6 +29,10 @@ import (
 //	uint32 + bytes   the shared sampling stream's state
 //	uint32   number of parameters N
 //	N float64 parameters, N reference parameters, N Adam first moments, N second moments
+//	version 2 on: the critic of value credit (critic.go):
+//	uint32   its hidden width H, 0 when the policy has none; when H > 0:
+//	int64    its Adam update count, uint32 its parameter count M,
+//	M float64 parameters, M Adam first moments, M second moments
 //	[32]byte SHA-256 of everything above
 //
 // The trailing digest catches a damaged file even when the caller has no
@@ -36,7 +40,7 @@ import (
 // the whole file, digest included.
 const (
 	ckptMagic   = "FSEMBED\x00"
-	ckptVersion = 1
+	ckptVersion = 2
 )
 
 // ErrCheckpoint wraps every reason Load refuses a file.
@@ -95,6 +99,18 @@ func (p *Policy) Save(path string, step int64) (string, error) {
 	w.floats(p.adamM)
 	w.floats(p.adamV)
 	p.mu.RUnlock()
+	// The critic changes only under updateMu, which Save does not take:
+	// the trainer saves between steps, never during an Update.
+	if c := p.critic; c == nil {
+		w.u32(0)
+	} else {
+		w.u32(uint32(c.hidden))
+		w.i64(c.t)
+		w.u32(uint32(len(c.params)))
+		w.floats(c.params)
+		w.floats(c.m)
+		w.floats(c.v)
+	}
 	d := sha256.Sum256(w.Bytes())
 	w.Write(d[:])
 	data := w.Bytes()
@@ -167,8 +183,9 @@ func (p *Policy) Load(path, checksum string) (int64, error) {
 	if len(data) < len(ckptMagic)+4+sha256.Size || string(data[:len(ckptMagic)]) != ckptMagic {
 		return 0, fmt.Errorf("%w: %s is not an embedded-policy checkpoint (bad magic)", ErrCheckpoint, path)
 	}
-	if v := binary.LittleEndian.Uint32(data[len(ckptMagic):]); v != ckptVersion {
-		return 0, fmt.Errorf("%w: %s has format version %d, this build reads %d", ErrCheckpoint, path, v, ckptVersion)
+	version := binary.LittleEndian.Uint32(data[len(ckptMagic):])
+	if version < 1 || version > ckptVersion {
+		return 0, fmt.Errorf("%w: %s has format version %d, this build reads 1 to %d", ErrCheckpoint, path, version, ckptVersion)
 	}
 	body, digest := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
 	if d := sha256.Sum256(body); !bytes.Equal(d[:], digest) {
@@ -229,6 +246,27 @@ func (p *Policy) Load(path, checksum string) (int64, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
+	var crit *critic // the file's critic, nil when it has none
+	if version >= 2 {
+		if ch := int(r.u32()); ch > 0 && r.err == nil {
+			ct := r.i64()
+			cn := int(r.u32())
+			if r.err == nil && cn != criticSize(p.arch.in, ch) {
+				return 0, fmt.Errorf("%w: %s holds a critic of %d parameters, %d expected for hidden %d", ErrCheckpoint, path, cn, criticSize(p.arch.in, ch), ch)
+			}
+			crit = &critic{in: p.arch.in, hidden: ch, t: ct}
+			crit.params, crit.m, crit.v = r.floats(cn), r.floats(cn), r.floats(cn)
+		}
+		if r.err != nil {
+			return 0, r.err
+		}
+	}
+	// A policy without value credit ignores the file's critic (evaluating a
+	// checkpoint needs none); one with it keeps its fresh critic when the
+	// file has none, and refuses a critic of another width.
+	if crit != nil && p.critic != nil && crit.hidden != p.critic.hidden {
+		return 0, fmt.Errorf("%w: %s holds a critic of hidden %d, this policy's has %d (critic_hidden)", ErrCheckpoint, path, crit.hidden, p.critic.hidden)
+	}
 	if len(r.b) != 0 {
 		return 0, fmt.Errorf("%w: %s has %d unexpected trailing bytes", ErrCheckpoint, path, len(r.b))
 	}
@@ -243,6 +281,10 @@ func (p *Policy) Load(path, checksum string) (int64, error) {
 	p.params, p.ref, p.adamM, p.adamV, p.adamT = params, ref, m, v, adamT
 	p.version = versionOf(p.params)
 	p.mu.Unlock()
+	if crit != nil && p.critic != nil {
+		p.critic = crit
+		p.lastKey, p.lastAdv = 0, nil
+	}
 	p.rngMu.Lock()
 	p.pcg = pcg
 	p.rngMu.Unlock()

@@ -23,6 +23,11 @@ func TestConfigValidateNamesTheBadField(t *testing.T) {
 		{"max_grad_norm", func(c *Config) { c.MaxGradNorm = -1 }},
 		{"text_buckets", func(c *Config) { c.TextBuckets = -3 }},
 		{"temperature", func(c *Config) { c.Temperature = math.Inf(1) }},
+		{"credit", func(c *Config) { c.Credit = "per-token" }},
+		{"gae_lambda", func(c *Config) { c.GAELambda = 1.5 }},
+		{"gae_lambda", func(c *Config) { c.GAELambda = -0.5 }},
+		{"critic_hidden", func(c *Config) { c.CriticHidden = -2 }},
+		{"critic_learning_rate", func(c *Config) { c.CriticLearningRate = math.Inf(1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {

@@ -64,6 +64,16 @@ type Config struct {
 	TextBuckets int `yaml:"text_buckets" json:"text_buckets"`
 	// Temperature is the default sampling temperature (default 1.0).
 	Temperature float64 `yaml:"temperature" json:"temperature"`
+	// Credit is how an episode's advantage reaches its decisions:
+	// "episode" (default, every decision shares it, SPEC section 7) or
+	// "value" (per decision, by GAE against a learned critic; critic.go).
+	Credit string `yaml:"credit" json:"credit"`
+	// GAELambda is value credit's lambda in (0, 1] (default 1: unbiased).
+	GAELambda float64 `yaml:"gae_lambda" json:"gae_lambda"`
+	// CriticHidden is the width of value credit's critic (default 32).
+	CriticHidden int `yaml:"critic_hidden" json:"critic_hidden"`
+	// CriticLearningRate is the critic's Adam step size (default 1e-2).
+	CriticLearningRate float64 `yaml:"critic_learning_rate" json:"critic_learning_rate"`
 }
 
 // Limits keep a typo in a config file from allocating gigabytes.
@@ -80,7 +90,8 @@ const (
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{Hidden: 64, LearningRate: 3e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
-		MaxGradNorm: 1.0, Seed: 1, TextBuckets: 32, Temperature: 1.0}
+		MaxGradNorm: 1.0, Seed: 1, TextBuckets: 32, Temperature: 1.0,
+		Credit: CreditEpisode, GAELambda: 1, CriticHidden: 32, CriticLearningRate: 1e-2}
 }
 
 // WithDefaults fills the zero fields.
@@ -95,6 +106,10 @@ func (c Config) WithDefaults() Config {
 	c.Seed = cmp.Or(c.Seed, d.Seed)
 	c.TextBuckets = cmp.Or(c.TextBuckets, d.TextBuckets)
 	c.Temperature = cmp.Or(c.Temperature, d.Temperature)
+	c.Credit = cmp.Or(c.Credit, d.Credit)
+	c.GAELambda = cmp.Or(c.GAELambda, d.GAELambda)
+	c.CriticHidden = cmp.Or(c.CriticHidden, d.CriticHidden)
+	c.CriticLearningRate = cmp.Or(c.CriticLearningRate, d.CriticLearningRate)
 	return c
 }
 
@@ -120,6 +135,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("text_buckets must be in 1..%d, got %d", maxTextBuckets, c.TextBuckets)
 	case !(c.Temperature >= minTemperature && c.Temperature <= maxTemperature):
 		return fmt.Errorf("temperature must be in [%v, %v], got %v", minTemperature, maxTemperature, c.Temperature)
+	case c.Credit != CreditEpisode && c.Credit != CreditValue:
+		return fmt.Errorf("credit must be %q or %q, got %q", CreditEpisode, CreditValue, c.Credit)
+	case !(c.GAELambda > 0 && c.GAELambda <= 1):
+		return fmt.Errorf("gae_lambda must be in (0, 1], got %v", c.GAELambda)
+	case c.CriticHidden <= 0 || c.CriticHidden > maxHidden:
+		return fmt.Errorf("critic_hidden must be in 1..%d, got %d", maxHidden, c.CriticHidden)
+	case bad(c.CriticLearningRate) || c.CriticLearningRate <= 0:
+		return fmt.Errorf("critic_learning_rate must be > 0, got %v", c.CriticLearningRate)
 	}
 	return nil
 }
@@ -145,6 +168,16 @@ type Policy struct {
 
 	rngMu sync.Mutex
 	pcg   *rand.PCG // shared stream for Acts without a sampling seed
+
+	// Value credit only (nil otherwise), under updateMu: the critic, and
+	// the last batch's per-decision advantages with its batchKey, which the
+	// trainer's further passes over that batch reuse.
+	critic  *critic
+	lastKey uint64
+	lastAdv [][]float64
+	// criticMSE is the critic's squared error on the last batch, before
+	// its steps on it (under mu; Info reports it).
+	criticMSE float64
 }
 
 var _ policy.Learner = (*Policy)(nil)
@@ -165,6 +198,9 @@ func New(cfg Config) (*Policy, error) {
 	p.adamV = make([]float64, len(p.params))
 	p.pcg = rand.NewPCG(seed, 0x5a3b_1e5d_0000_0002)
 	p.version = versionOf(p.params)
+	if cfg.Credit == CreditValue {
+		p.critic = newCritic(a.in, cfg.CriticHidden, seed)
+	}
 	return p, nil
 }
 
@@ -178,9 +214,9 @@ func (p *Policy) InputSize() int { return p.arch.in }
 // Info describes the policy.
 func (p *Policy) Info() policy.Info {
 	p.mu.RLock()
-	v, t := p.version, p.adamT
+	v, t, mse := p.version, p.adamT, p.criticMSE
 	p.mu.RUnlock()
-	return policy.Info{
+	info := policy.Info{
 		Kind: Kind, Version: v, CanLearn: true, Format: pb.ActionFormat_ACTION_FORMAT_STRUCTURED,
 		Model: fmt.Sprintf("mlp %d-%d-tanh, %d heads", p.arch.in, p.arch.hidden, numHeads),
 		Extra: map[string]string{
@@ -189,8 +225,13 @@ func (p *Policy) Info() policy.Info {
 			"text_buckets": strconv.Itoa(p.cfg.TextBuckets),
 			"parameters":   strconv.Itoa(p.arch.size),
 			"updates":      strconv.FormatInt(t, 10),
+			"credit":       p.cfg.Credit,
 		},
 	}
+	if p.critic != nil {
+		info.Extra["critic_mse"] = strconv.FormatFloat(mse, 'g', 4, 64)
+	}
+	return info
 }
 
 // versionOf hashes the parameters' exact bits, so equal versions mean

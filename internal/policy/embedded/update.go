@@ -12,6 +12,7 @@ import (
 // episodeData is one episode of an update, decoded and checked.
 type episodeData struct {
 	adv      float64
+	decAdv   []float64 // per decision, value credit only
 	decs     []decoded
 	old      []float64 // per choice, flattened in decision order
 	ref      []float64 // per choice when the trainer sent them, else nil
@@ -182,7 +183,7 @@ func (p *Policy) lossGrad(params, ref []float64, eps []episodeData, lp cwrpo.Par
 				toks[k].Ref = e.ref[k]
 			}
 		}
-		ces[ei] = cwrpo.Episode{Tokens: toks, Advantage: e.adv}
+		ces[ei] = cwrpo.Episode{Tokens: toks, Advantage: e.adv, TokenAdvantages: e.tokenAdvantages()}
 	}
 	res, g := cwrpo.Loss(ces, lp)
 
@@ -257,6 +258,21 @@ func (p *Policy) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.LossSta
 	}
 	p.updateMu.Lock()
 	defer p.updateMu.Unlock()
+	if p.critic != nil {
+		// Advantages from the critic as it was before this batch; the
+		// trainer's further passes over the batch reuse them.
+		if k := batchKey(req); k == p.lastKey && sameShape(p.lastAdv, eps) {
+			for i := range eps {
+				eps[i].decAdv = p.lastAdv[i]
+			}
+		} else {
+			p.decisionAdvantages(req, eps)
+			p.lastKey, p.lastAdv = k, make([][]float64, len(eps))
+			for i := range eps {
+				p.lastAdv[i] = eps[i].decAdv
+			}
+		}
+	}
 
 	grad := make([]float64, p.arch.size)
 	p.mu.RLock()
@@ -289,6 +305,12 @@ func (p *Policy) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.LossSta
 	p.adamStep(grad, scale, o.lr)
 	p.version = versionOf(p.params)
 	p.mu.Unlock()
+	if p.critic != nil {
+		mse := p.fitCritic(req, eps)
+		p.mu.Lock()
+		p.criticMSE = mse
+		p.mu.Unlock()
+	}
 	return stats, nil
 }
 
