@@ -62,6 +62,13 @@ func playReplicas(t *testing.T, cfg Config, tasks []*pb.Task, n int, shared stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	// FLOWSTEER_SHARED_CACHE_CKPT plays the step with a trained checkpoint
+	// instead of the untrained policy (a later step of a run).
+	if ck := os.Getenv("FLOWSTEER_SHARED_CACHE_CKPT"); ck != "" {
+		if _, err := pol.Load(ck, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mr := int32(20)
 	ecfg := &pb.EpisodeConfig{MaxRounds: &mr}
 	const step = 1

@@ -59,6 +59,10 @@ type Arm struct {
 	// nearer greedy). Like Greedy it changes the evaluation only: arms
 	// that differ only in it share their training runs.
 	Temperature float64 `yaml:"temperature,omitempty"`
+	// CompareTo names other arms this one is also compared with, pair by
+	// pair, in the report (beyond the comparisons every report makes). It
+	// changes the report only, never a cell.
+	CompareTo []string `yaml:"compare_to,omitempty"`
 }
 
 // Config is an experiment (YAML). Zero values take the documented
@@ -259,6 +263,16 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s.temperature must be in (0, 5] (0 = 1), got %v", key, a.Temperature)
 		}
 	}
+	for i, a := range c.Arms {
+		for _, b := range a.CompareTo {
+			switch {
+			case b == a.Name:
+				return fmt.Errorf("arms[%d].compare_to: %q is the arm itself", i, b)
+			case !names[b]:
+				return fmt.Errorf("arms[%d].compare_to: no arm is named %.80q", i, b)
+			}
+		}
+	}
 	if hasTrain && (c.Train.Steps < 1 || c.Train.BatchTasks < 1 || c.Train.GroupSize < 2) {
 		return fmt.Errorf("train: steps >= 1, batch_tasks >= 1 and group_size >= 2 are needed, got %d, %d, %d", c.Train.Steps, c.Train.BatchTasks, c.Train.GroupSize)
 	}
@@ -271,10 +285,22 @@ func (c Config) Validate() error {
 // Same reports whether c and o are the same experiment: equal but for
 // how many episodes and cells run at once, which change the wall time,
 // not the cells (every episode is seeded by its cell).
+// Comparisons (compare_to) change the report, not the cells, so they may
+// change too.
 func (c Config) Same(o Config) bool {
 	c.Concurrency, c.CellConcurrency = 0, 0
 	o.Concurrency, o.CellConcurrency = 0, 0
+	c.Arms, o.Arms = withoutComparisons(c.Arms), withoutComparisons(o.Arms)
 	return c.YAML() == o.YAML()
+}
+
+func withoutComparisons(arms []Arm) []Arm {
+	out := make([]Arm, len(arms))
+	for i, a := range arms {
+		a.CompareTo = nil
+		out[i] = a
+	}
+	return out
 }
 
 // YAML is the config as written to an experiment directory (defaults

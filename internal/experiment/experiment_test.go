@@ -38,6 +38,8 @@ func TestParseTakesDefaultsAndNamesBadKeys(t *testing.T) {
 		"arms: [{name: a, kind: train, temperature: -1}]\n":                "arms[0].temperature",
 		"cell_concurrency: 0\n":                                            "cell_concurrency",
 		"tasks: {generate_seed: 0}\n":                                      "tasks.generate_seed",
+		"arms: [{name: a, kind: untrained, compare_to: [a]}]\n":            "the arm itself",
+		"arms: [{name: a, kind: untrained, compare_to: [b]}]\n":            "no arm is named \"b\"",
 	} {
 		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want an error naming %q", in, err, want)
@@ -408,5 +410,51 @@ func TestReportComparesTrainedArmsWithTheBestSingleWorkflow(t *testing.T) {
 		if !strings.Contains(rep, want) {
 			t.Errorf("report lacks %q:\n%s", want, rep)
 		}
+	}
+}
+
+// Every experiment config shipped in configs/ loads and validates, so a
+// documented command never starts by refusing its own file.
+func TestShippedExperimentConfigsLoad(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join("..", "..", "configs", "experiment*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 5 {
+		t.Fatalf("found %d experiment configs in configs/, expected the shipped ones", len(paths))
+	}
+	for _, p := range paths {
+		if _, err := Load(p); err != nil {
+			t.Errorf("%s: %v", filepath.Base(p), err)
+		}
+	}
+}
+
+func TestCompareToAddsPairsToTheReportAndChangesNoCell(t *testing.T) {
+	cfg := grid()
+	cfg.Arms = []Arm{
+		{Name: "cwrpo", Kind: KindTrain},
+		{Name: "value", Kind: KindTrain, Set: []string{"policy.credit=value"}, CompareTo: []string{"cwrpo"}},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	plain := cfg
+	plain.Arms = []Arm{cfg.Arms[0], cfg.Arms[1]}
+	plain.Arms[1].CompareTo = nil
+	if !cfg.Same(plain) {
+		t.Fatal("a config differing only in compare_to is not the same experiment")
+	}
+	f := &fake{acc: map[string]float64{"cwrpo": 0.8, "value": 0.6}}
+	cells, err := Run(context.Background(), cfg, t.TempDir(), f, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, without := Report(cfg, cells), Report(plain, cells)
+	if !strings.Contains(with, "| value vs cwrpo | -0.200 [") {
+		t.Fatalf("report lacks the value vs cwrpo pair:\n%s", with)
+	}
+	if strings.Contains(without, "| value vs cwrpo |") {
+		t.Fatal("the pair appears without compare_to")
 	}
 }

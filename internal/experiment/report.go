@@ -322,6 +322,13 @@ func comparisons(cfg Config, t *table) [][3]string {
 	if cw != "" && gr != "" {
 		out = append(out, [3]string{cw, gr, " (CWRPO vs GRPO)"})
 	}
+	for _, a := range t.arms {
+		for _, b := range kind[a].CompareTo {
+			if has(b) {
+				out = append(out, [3]string{a, b, ""})
+			}
+		}
+	}
 	if search != "" && bestFixed != "" {
 		out = append(out, [3]string{search, bestFixed, " (best fixed arm on these tasks)"})
 	}
