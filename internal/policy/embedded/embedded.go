@@ -18,6 +18,10 @@
 // parameters. Save and Load move the parameters, the optimiser state and
 // the frozen reference policy through a versioned checkpoint file.
 //
+// Config.Credit "value" (off by default) gives each decision its own
+// advantage against a learned critic instead of the episode's; critic.go
+// explains it, and BENCHMARKS.md measures it.
+//
 // Prompt-writing turns (the canvas awaiting a node prompt) are answered
 // from fixed per-operator templates; they carry no choices and so never
 // enter the loss.
