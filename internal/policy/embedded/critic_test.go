@@ -47,6 +47,15 @@ func twoDecisionBatch(t *testing.T, p *Policy, step, n int) (*pb.UpdateRequest, 
 	return req, rewards
 }
 
+// trainBandit updates p on steps bandit batches of n episodes each.
+func trainBandit(t *testing.T, p *Policy, steps, n int) {
+	t.Helper()
+	for step := range steps {
+		req, _ := twoDecisionBatch(t, p, step, n)
+		update(t, p, req)
+	}
+}
+
 // batchAdvantages is what Update would credit each decision with now.
 func batchAdvantages(t *testing.T, p *Policy, req *pb.UpdateRequest) [][]float64 {
 	t.Helper()
@@ -73,10 +82,7 @@ func TestValueCreditWithLambdaOneKeepsTheGroupAdvantageOnTheOpeningDecision(t *t
 			t.Fatalf("episode %d: decision advantages %v, want both %v", i, a, want)
 		}
 	}
-	for step := 1; step <= 20; step++ {
-		r, _ := twoDecisionBatch(t, p, step, 12)
-		update(t, p, r)
-	}
+	trainBandit(t, p, 20, 12)
 	// Trained, the critic moves the later decision's credit, never the
 	// opening one's (lambda 1). The batch comes from an untrained policy
 	// of the same shape, so that its rewards still differ.
@@ -126,10 +132,7 @@ func TestValueCreditTakesTheCreditAwayFromADecisionThatChangedNothing(t *testing
 
 func TestValueCreditReusesABatchsAdvantagesAcrossUpdatePasses(t *testing.T) {
 	p := newTestPolicy(t, Config{Seed: 5, Credit: CreditValue})
-	for step := range 5 {
-		r, _ := twoDecisionBatch(t, p, step, 8)
-		update(t, p, r)
-	}
+	trainBandit(t, p, 5, 8)
 	req, _ := twoDecisionBatch(t, p, 5, 8)
 	update(t, p, req)
 	first := append([][]float64(nil), p.lastAdv...)
@@ -165,10 +168,7 @@ func TestValueCreditLearnsTheBanditAtLeastAsWellAsEpisodeCredit(t *testing.T) {
 			p := newTestPolicy(t, Config{Seed: 1, Credit: credit})
 			obs := obsOf(testTask(famMath, false))
 			before := kindProb(p, obs, KindAddParallel)
-			for step := range 30 {
-				req, _ := twoDecisionBatch(t, p, step, 16)
-				update(t, p, req)
-			}
+			trainBandit(t, p, 30, 16)
 			after := kindProb(p, obs, KindAddParallel)
 			t.Logf("P(add_parallel) %.3f -> %.3f", before, after)
 			if after < 0.6 {
@@ -180,10 +180,7 @@ func TestValueCreditLearnsTheBanditAtLeastAsWellAsEpisodeCredit(t *testing.T) {
 
 func TestCheckpointCarriesTheCritic(t *testing.T) {
 	p := newTestPolicy(t, Config{Seed: 6, Credit: CreditValue})
-	for step := range 4 {
-		r, _ := twoDecisionBatch(t, p, step, 8)
-		update(t, p, r)
-	}
+	trainBandit(t, p, 4, 8)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "value.ckpt")
 	if _, err := p.Save(path, 4); err != nil {
