@@ -135,13 +135,7 @@ func (c *critic) fit(samples []criticSample, lr, beta1, beta2, eps float64) floa
 		scale = 1 / n
 	}
 	c.t++
-	c1, c2 := 1-math.Pow(beta1, float64(c.t)), 1-math.Pow(beta2, float64(c.t))
-	for i, g := range grad {
-		g *= scale
-		c.m[i] = beta1*c.m[i] + (1-beta1)*g
-		c.v[i] = beta2*c.v[i] + (1-beta2)*g*g
-		c.params[i] -= lr * (c.m[i] / c1) / (math.Sqrt(c.v[i]/c2) + eps)
-	}
+	adam(c.params, c.m, c.v, grad, c.t, scale, lr, beta1, beta2, eps)
 	return mse
 }
 

@@ -317,14 +317,19 @@ func (p *Policy) Update(ctx context.Context, req *pb.UpdateRequest) (*pb.LossSta
 // adamStep applies Adam with bias correction; callers hold the write lock.
 func (p *Policy) adamStep(grad []float64, scale, lr float64) {
 	p.adamT++
-	b1, b2 := p.cfg.Beta1, p.cfg.Beta2
-	c1 := 1 - math.Pow(b1, float64(p.adamT))
-	c2 := 1 - math.Pow(b2, float64(p.adamT))
+	adam(p.params, p.adamM, p.adamV, grad, p.adamT, scale, lr, p.cfg.Beta1, p.cfg.Beta2, p.cfg.Eps)
+}
+
+// adam is one bias-corrected Adam step of update count t on params, with
+// the gradient scaled by scale first (the clip); the policy and the critic
+// both take it.
+func adam(params, m, v, grad []float64, t int64, scale, lr, b1, b2, eps float64) {
+	c1 := 1 - math.Pow(b1, float64(t))
+	c2 := 1 - math.Pow(b2, float64(t))
 	for i, g := range grad {
 		g *= scale
-		m := b1*p.adamM[i] + (1-b1)*g
-		v := b2*p.adamV[i] + (1-b2)*g*g
-		p.adamM[i], p.adamV[i] = m, v
-		p.params[i] -= lr * (m / c1) / (math.Sqrt(v/c2) + p.cfg.Eps)
+		m[i] = b1*m[i] + (1-b1)*g
+		v[i] = b2*v[i] + (1-b2)*g*g
+		params[i] -= lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps)
 	}
 }
