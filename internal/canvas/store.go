@@ -82,8 +82,8 @@ func (s *MemoryStore) Put(e *Episode) error {
 // global and per tenant) or refuses it with ErrExhausted naming the
 // limit. Room comes from expiring, least recently used first: for a
 // tenant's own limits, that tenant's ended episodes; for the global
-// limits, ended episodes, then any without a live stream. An episode with
-// a live stream never expires to make room: the new one is refused.
+// limits, any without a live stream. An episode with a live stream never
+// expires to make room: the new one is refused.
 func (s *MemoryStore) admitLocked(e *Episode) error {
 	cost := e.Cost()
 	who := "the anonymous tenant"
@@ -139,10 +139,14 @@ func (s *MemoryStore) admitLocked(e *Episode) error {
 const anyOwner = "\x00any"
 
 // victimLocked is the least recently used episode of owner (anyOwner:
-// of anyone) without a live stream: an ended one first; with endedOnly
-// only an ended one. nil when there is none.
+// of anyone) without a live stream; with endedOnly, the least recently
+// used ended one. nil when there is none.
+//
+// For the global limits an ended episode is not preferred over an older
+// unfinished one: under pressure the few ended episodes would then expire
+// within moments of ending (before their client reads the result), while
+// abandoned unfinished ones held the room until their idle TTL.
 func (s *MemoryStore) victimLocked(owner string, endedOnly bool) *Episode {
-	var idle *Episode
 	for el := s.lru.Back(); el != nil; el = el.Prev() {
 		e := el.Value.(*Episode)
 		if owner != anyOwner && e.owner != owner {
@@ -151,17 +155,12 @@ func (s *MemoryStore) victimLocked(owner string, endedOnly bool) *Episode {
 		if st := s.streams[e.id]; st != nil && st.attached > 0 {
 			continue
 		}
-		if !e.active.Load() { // ended or closed: nothing left to resume
-			return e
+		if endedOnly && e.active.Load() { // unfinished: still resumable
+			continue
 		}
-		if idle == nil {
-			idle = e
-		}
+		return e
 	}
-	if endedOnly {
-		return nil
-	}
-	return idle
+	return nil
 }
 
 func (s *MemoryStore) Get(id string) (*Episode, error) {

@@ -195,3 +195,90 @@ func TestMemoryStoreRunSweepsUntilCancelled(t *testing.T) {
 		t.Errorf("Get = %v", err)
 	}
 }
+
+// racingStore admits an episode into a MemoryStore and, before Put returns
+// to the canvas, lets another episode in: what a concurrent open does in
+// the moment between the canvas's Put and its caller's next step.
+type racingStore struct {
+	*MemoryStore
+	rival    *Episode
+	rivalErr error
+}
+
+func (r *racingStore) Put(e *Episode) error {
+	if err := r.MemoryStore.Put(e); err != nil {
+		return err
+	}
+	if rival := r.rival; rival != nil {
+		r.rival = nil
+		r.rivalErr = r.MemoryStore.Put(rival)
+	}
+	return nil
+}
+
+func TestCreatedEpisodeSurvivesAConcurrentOpen(t *testing.T) {
+	// Regression: the canvas put a new episode in the store before marking
+	// it live, so an open racing it took the new episode for an ended one
+	// (the tenant limit expires only ended episodes; the global limits once
+	// preferred them) and evicted it; its stream then failed at open with
+	// NotFound (seen in TestLoad with 400 streams on a 2000-episode canvas).
+	for _, tc := range []struct {
+		name      string
+		cfg       StoreConfig
+		olderGone bool   // the older idle episode expires for the rival
+		rivalErr  string // or the rival is refused
+	}{
+		{"global limit", StoreConfig{MaxEpisodes: 2, IdleTTL: time.Hour}, true, ""},
+		{"tenant limit", StoreConfig{MaxEpisodes: 10, MaxTenantEpisodes: 2, IdleTTL: time.Hour}, false, "--max-client-episodes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &racingStore{MemoryStore: newStore(t, tc.cfg)}
+			c := New(WithStore(st))
+			older, _ := newEpisode(t, c, mathTask(), DefaultConfig()) // unfinished, no stream
+			st.rival = &Episode{id: "ep_rival", updated: time.Now()}
+			st.rival.active.Store(true)
+			e, _ := newEpisode(t, c, mathTask(), DefaultConfig())
+			if _, err := c.Get(e.ID()); err != nil {
+				t.Fatalf("the episode just created was evicted: %v", err)
+			}
+			if !e.active.Load() {
+				t.Error("the created episode is not counted as active")
+			}
+			_, err := c.Get(older.ID())
+			if tc.olderGone {
+				wantErrIs(t, err, ErrNotFound, "expired to make room")
+			} else if err != nil {
+				t.Errorf("older episode: %v", err)
+			}
+			if tc.rivalErr == "" {
+				if st.rivalErr != nil {
+					t.Errorf("rival refused: %v", st.rivalErr)
+				}
+			} else {
+				wantErrIs(t, st.rivalErr, ErrExhausted, tc.rivalErr)
+			}
+		})
+	}
+}
+
+func TestFullStoreExpiresTheLeastRecentlyUsedEvenIfUnfinished(t *testing.T) {
+	// An ended episode is not expired before older unfinished ones: under
+	// load it would vanish before its client read the result (TestLoad's
+	// resume-closed case saw NotFound within moments of CloseEpisode).
+	s := newStore(t, StoreConfig{MaxEpisodes: 3, IdleTTL: time.Hour})
+	for _, e := range []*Episode{ownedEpisode("idle1", "", 1, false), ownedEpisode("idle2", "", 1, false), ownedEpisode("ended", "", 1, true)} {
+		if err := s.Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if err := s.Put(ownedEpisode(id, "", 1, false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, kept := range map[string]bool{"idle1": false, "idle2": false, "ended": true, "n1": true, "n2": true} {
+		if _, err := s.Get(id); (err == nil) != kept {
+			t.Errorf("%s: kept %v, want %v (%v)", id, err == nil, kept, err)
+		}
+	}
+}
