@@ -107,3 +107,21 @@ func ToSampling(s Sampling) *pb.SamplingParams {
 	}
 	return out
 }
+
+// Imitator is a learner that can be shown an action: Imitate returns the
+// decision the policy would have recorded had it chosen target itself (its
+// choices, their log-probs and whatever Update recomputes them from), so
+// an Update that gives the decision a positive advantage makes target more
+// likely. A trainer warm-starts such a policy from demonstrated workflows
+// that way (behaviour cloning; trainer config warm_start), then calls
+// Anchor: the current parameters become the KL term's reference and the
+// optimiser starts afresh.
+type Imitator interface {
+	Learner
+	Imitate(obs *pb.Observation, target *pb.StructuredAction) (*pb.Decision, error)
+	Anchor()
+}
+
+// ErrCannotImitate wraps Imitate's refusal of an action outside the
+// policy's action space or not legal on the observation.
+var ErrCannotImitate = errors.New("the policy cannot take this action")

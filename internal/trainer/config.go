@@ -181,6 +181,10 @@ type Config struct {
 	// names.
 	Store runstore.Spec `yaml:"store,omitempty"`
 
+	// WarmStart clones demonstrated workflows into the policy before the
+	// first step (warmstart.go); off unless warm_start.workflows is set.
+	WarmStart WarmStart `yaml:"warm_start,omitempty"`
+
 	// EpisodeTimeout bounds one episode.
 	EpisodeTimeout time.Duration `yaml:"episode_timeout"`
 
@@ -483,6 +487,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Loss.Validate(); err != nil {
 		return fmt.Errorf("loss: %w", err)
+	}
+	if err := c.WarmStart.Validate(); err != nil {
+		return err
+	}
+	if c.WarmStart.Enabled() && c.Policy.Options["credit"] == "value" {
+		return errors.New("warm_start: value credit replaces the advantage the warm start gives each shown decision; warm-start with policy.credit episode")
 	}
 	return nil
 }

@@ -166,6 +166,12 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"policy address and addresses", `policy: {kind: remote, address: "a:1", addresses: ["b:1"]}`, "policy.addresses"},
 		{"empty policy address in a list", `policy: {kind: remote, addresses: ["a:1", ""]}`, "policy.addresses[1]"},
 		{"empty canvas address", `canvas: {addresses: ["a:1", " "]}`, "canvas.addresses[1]"},
+		{"warm start without workflows", `warm_start: {passes: 3}`, "warm_start.workflows"},
+		{"warm start on an unknown family", `warm_start: {workflows: {poetry: "Custom -> Format"}}`, `unknown task family "poetry"`},
+		{"unparsable warm start workflow", `warm_start: {workflows: {math: "Nope ->"}}`, "warm_start.workflows.math"},
+		{"negative warm start tasks", `warm_start: {workflows: {math: "Custom"}, tasks: -1}`, "warm_start.tasks"},
+		{"huge warm start passes", `warm_start: {workflows: {math: "Custom"}, passes: 100001}`, "warm_start.passes"},
+		{"warm start with value credit", `{warm_start: {workflows: {math: "Custom"}}, policy: {credit: value}}`, "policy.credit episode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.yaml))
@@ -316,8 +322,13 @@ func mutate(t *testing.T, name string, f reflect.Value) {
 		}
 	case reflect.Map:
 		// A kind's further options (policy.options, backend.options).
+		// warm_start.workflows maps to strings.
 		m := reflect.MakeMap(f.Type())
-		m.SetMapIndex(reflect.ValueOf("extra_option"), reflect.ValueOf(any(1)))
+		v := reflect.ValueOf(any(1))
+		if f.Type().Elem().Kind() == reflect.String {
+			v = reflect.ValueOf("Custom")
+		}
+		m.SetMapIndex(reflect.ValueOf("extra_option"), v)
 		f.Set(m)
 	default:
 		t.Fatalf("field %s of kind %s: teach mutate about it", name, f.Kind())

@@ -27,7 +27,10 @@ func (t *Trainer) Evaluate(ctx context.Context, step int64) (*pb.EvalReport, err
 		tasks = tasks[:t.cfg.Eval.Tasks]
 	}
 	name := "trained"
-	if step == 0 {
+	switch {
+	case step == 0 && t.cfg.WarmStart.Enabled():
+		name = "warm-start" // cloned from the shown workflows, not yet trained
+	case step == 0:
 		name = "untrained"
 	}
 	entries := []EvalEntry{{Name: name, Actor: t.actorFor(), Greedy: !t.cfg.Eval.Sample}}

@@ -144,6 +144,14 @@ func (t *Trainer) Run(ctx context.Context) (err error) {
 	if err := stop(t.start); err != nil || t.stopReason != "" {
 		return err
 	}
+	// A fresh run warm-starts (when configured) before anything else, so
+	// its first evaluation measures the warm policy. A run stopped before
+	// its first checkpoint warm-starts again from its fresh weights.
+	if t.start == 0 && t.cfg.WarmStart.Enabled() {
+		if err := t.warmStart(ctx); err != nil {
+			return fail(err)
+		}
+	}
 	// A fresh run evaluates before its first step. A resumed run redoes
 	// the evaluation due at its checkpoint when the process stopped before
 	// storing it (killed or cancelled during it, the final one included).

@@ -1,0 +1,174 @@
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
+	"github.com/flowsteer/flowsteer/internal/policy"
+)
+
+var _ policy.Imitator = (*Policy)(nil)
+
+// Imitate implements policy.Imitator: the decision this policy would
+// record had it drawn target itself at temperature 1 (its choice
+// sequence, their log-probs, the state Update recomputes them from).
+// target must be an action of this policy's heads (an add of one
+// operator; a parallel block of 2 or 3 BranchOperators; a conditional
+// Checker ? Repair : done; a loop of a LoopBodies body, LoopCount times;
+// a delete of the last stage; finish) and legal on obs; otherwise the
+// error wraps policy.ErrCannotImitate and says which part is outside.
+func (p *Policy) Imitate(obs *pb.Observation, target *pb.StructuredAction) (*pb.Decision, error) {
+	if obs == nil || target == nil {
+		return nil, errors.New("embedded: imitate needs an observation and a target action")
+	}
+	if obs.GetDone() || obs.GetState() == pb.EpisodeState_EPISODE_STATE_DONE {
+		return nil, ErrEpisodeDone
+	}
+	if obs.GetState() == pb.EpisodeState_EPISODE_STATE_AWAITING_PROMPT {
+		return nil, fmt.Errorf("%w: the canvas awaits a prompt, which carries no choices", policy.ErrCannotImitate)
+	}
+	want, err := choicesFor(obs, target)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", policy.ErrCannotImitate, policy.Describe(target), err)
+	}
+	x := make([]float64, p.arch.in)
+	features(obs, p.cfg.TextBuckets, x)
+	for i, v := range x {
+		x[i] = float64(float32(v)) // exactly what the state will hold
+	}
+	leg := legalityOf(obs)
+	var (
+		h       = make([]float64, p.arch.hidden)
+		z, lp   [16]float64
+		cs      = make([]choice, 0, maxChoices)
+		logps   = make([]float64, 0, maxChoices)
+		illegal error
+	)
+	p.mu.RLock()
+	version := p.version
+	p.arch.forwardTrunk(p.params, x, nonzero(x), h)
+	pick := func(k Head, m mask) int {
+		n := headSizes[k]
+		p.arch.logits(p.params, k, h, z[:n])
+		logSoftmax(z[:n], m, 1, lp[:n])
+		c := -1
+		if i := len(cs); i < len(want) {
+			c = want[i]
+		}
+		if c < 0 || !m.has(c) {
+			if illegal == nil {
+				illegal = fmt.Errorf("the %s choice it needs is not legal on this observation", k)
+			}
+			c = argmax(z[:n], m) // any legal index: the decision is discarded
+		}
+		cs = append(cs, choice{head: k, legal: m, chosen: c})
+		logps = append(logps, lp[c])
+		return c
+	}
+	sa, text := p.buildAction(obs, leg, pick)
+	p.mu.RUnlock()
+	if illegal == nil && len(cs) != len(want) {
+		illegal = fmt.Errorf("the action takes %d choices, the policy made %d", len(want), len(cs))
+	}
+	if illegal != nil {
+		return nil, fmt.Errorf("%w: %s: %w", policy.ErrCannotImitate, policy.Describe(target), illegal)
+	}
+	ids := make([]int32, len(cs))
+	ones := make([]int32, len(cs))
+	for i, c := range cs {
+		ids[i], ones[i] = int32(c.chosen), 1
+	}
+	return &pb.Decision{
+		Action:           &pb.Action{Text: text, Structured: sa},
+		TokenIds:         ids,
+		Logprobs:         logps,
+		Mask:             ones,
+		State:            encodeState(1, x, cs),
+		PolicyVersion:    version,
+		Model:            Kind,
+		CompletionTokens: int32(len(cs)),
+	}, nil
+}
+
+// choicesFor maps an action onto the heads' choice indices, in the order
+// buildAction asks for them.
+func choicesFor(obs *pb.Observation, a *pb.StructuredAction) ([]int, error) {
+	index := func(names []string, n, what string) (int, error) {
+		if i := slices.Index(names, n); i >= 0 {
+			return i, nil
+		}
+		return 0, fmt.Errorf("%s %q is not one of %v", what, n, names)
+	}
+	switch a.GetKind() {
+	case pb.ActionKind_ACTION_KIND_FINISH:
+		return []int{KindFinish}, nil
+	case pb.ActionKind_ACTION_KIND_DELETE:
+		st := obs.GetWorkflow().GetStages()
+		if len(st) == 0 || st[len(st)-1].GetId() != a.GetTarget() {
+			return nil, errors.New("the policy deletes only the last stage")
+		}
+		return []int{KindDeleteLast}, nil
+	case pb.ActionKind_ACTION_KIND_ADD:
+	default:
+		return nil, fmt.Errorf("the policy does not %s", policy.Describe(a))
+	}
+	if a.Position != nil && int(a.GetPosition()) != len(obs.GetWorkflow().GetStages()) {
+		return nil, errors.New("the policy adds at the end only")
+	}
+	switch a.GetStructure() {
+	case pb.StructureKind_STRUCTURE_KIND_UNSPECIFIED:
+		i, err := index(Operators, a.GetOperator(), "operator")
+		return []int{KindAddOperator, i}, err
+	case pb.StructureKind_STRUCTURE_KIND_PARALLEL:
+		w := slices.Index(Widths, len(a.GetOperators()))
+		if w < 0 {
+			return nil, fmt.Errorf("a parallel block has %v branches here, not %d", Widths, len(a.GetOperators()))
+		}
+		out := []int{KindAddParallel, w}
+		for _, op := range a.GetOperators() {
+			i, err := index(BranchOperators, op, "branch operator")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, i)
+		}
+		return out, nil
+	case pb.StructureKind_STRUCTURE_KIND_CONDITIONAL:
+		if f := a.GetIfFalse(); f != "" && f != "done" {
+			return nil, fmt.Errorf("a conditional's false branch is done here, not %q", f)
+		}
+		c, err := index(Checkers, a.GetCondition(), "checker")
+		if err != nil {
+			return nil, err
+		}
+		r, err := index(Repairs, a.GetIfTrue(), "repair")
+		return []int{KindAddConditional, c, r}, err
+	case pb.StructureKind_STRUCTURE_KIND_LOOP:
+		if a.GetCount() != LoopCount {
+			return nil, fmt.Errorf("a loop runs %d times here, not %d", LoopCount, a.GetCount())
+		}
+		for i, body := range LoopBodies {
+			if slices.Equal(body, a.GetOperators()) {
+				return []int{KindAddLoop, i}, nil
+			}
+		}
+		return nil, fmt.Errorf("loop body %v is not one of %v", a.GetOperators(), LoopBodies)
+	}
+	return nil, fmt.Errorf("unknown structure %v", a.GetStructure())
+}
+
+// Anchor implements policy.Imitator: the current parameters become the
+// reference policy of the KL term, and the optimiser (Adam's moments and
+// clock) starts afresh, as for a new run from these weights.
+func (p *Policy) Anchor() {
+	p.updateMu.Lock()
+	defer p.updateMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	copy(p.ref, p.params)
+	clear(p.adamM)
+	clear(p.adamV)
+	p.adamT = 0
+}
