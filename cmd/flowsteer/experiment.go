@@ -115,7 +115,7 @@ func runExperiment(ctx context.Context, out io.Writer, path string, f *experimen
 func searchedWorkflows(cfg experiment.Config, cells []experiment.Cell) string {
 	var b strings.Builder
 	for _, a := range cfg.Arms {
-		if a.Kind != experiment.KindSearch && a.Kind != experiment.KindBestFixed {
+		if a.Kind != experiment.KindSearch && a.Kind != experiment.KindBestFixed && a.Kind != experiment.KindSearchPolicy {
 			continue
 		}
 		for _, c := range cells {
@@ -125,6 +125,8 @@ func searchedWorkflows(cfg experiment.Config, cells []experiment.Cell) string {
 			}
 			if a.Kind == experiment.KindBestFixed {
 				fmt.Fprintf(&b, "\nThe best single workflow found by `flowsteer search --joint` (arm %s, found once on the training tasks of every family together, played under every seed; on each family without the stages of operators it does not enable):\n\n", a.Name)
+			} else if a.Kind == experiment.KindSearchPolicy {
+				fmt.Fprintf(&b, "\nWorkflows found by `flowsteer search --space embedded` (arm %s: the search confined to what the embedded policy can build, found once on the training split, played under every seed):\n\n", a.Name)
 			} else {
 				fmt.Fprintf(&b, "\nWorkflows found by `flowsteer search` (arm %s, found once on the training split, played under every seed):\n\n", a.Name)
 			}

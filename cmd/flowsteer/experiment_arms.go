@@ -31,6 +31,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/fsutil"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/protoconv"
 	"github.com/flowsteer/flowsteer/internal/rollout"
 	"github.com/flowsteer/flowsteer/internal/search"
@@ -59,7 +60,10 @@ type searchSpace struct {
 // of the family). maxRounds is the canvas's; a fixed policy spends one turn
 // per added stage, one per prompt of each new operator node (two-step
 // editing) and one to finish, so a candidate must fit in that.
-func newSearchSpace(lib *operator.Library, f task.Family, ts []task.Task, maxRounds int) (*searchSpace, error) {
+//
+// restrict, when set, confines the space further (a policy's action
+// space: embedded.Expressible); the starts outside it are dropped.
+func newSearchSpace(lib *operator.Library, f task.Family, ts []task.Task, maxRounds int, restrict func(*workflow.Graph) error) (*searchSpace, error) {
 	hasTests := false
 	for _, t := range ts {
 		if !t.PublicTests.Empty() {
@@ -115,6 +119,9 @@ func newSearchSpace(lib *operator.Library, f task.Family, ts []task.Task, maxRou
 				return errors.New("code needs Programmer or Test")
 			}
 		}
+		if restrict != nil {
+			return restrict(g)
+		}
 		return nil
 	}
 	// Start from every hand-written baseline the family accepts, and a
@@ -165,11 +172,11 @@ func searchScorer(sys *system.System, tasks []task.Task, concurrency int) search
 
 // searchFamilies runs one search per family of tasks (at most perFamily
 // tasks each, the first ones) and returns the best workflow of each.
-func searchFamilies(ctx context.Context, sys *system.System, tasks []task.Task, perFamily int, sc search.Config, maxRounds, concurrency int, progress io.Writer, onEval func(task.Family, search.Candidate)) (map[task.Family]search.Result, error) {
+func searchFamilies(ctx context.Context, sys *system.System, tasks []task.Task, perFamily int, sc search.Config, maxRounds, concurrency int, restrict func(*workflow.Graph) error, progress io.Writer, onEval func(task.Family, search.Candidate)) (map[task.Family]search.Result, error) {
 	fams, byFam := familyTasks(tasks, perFamily)
 	out := map[task.Family]search.Result{}
 	for _, f := range fams {
-		sp, err := newSearchSpace(sys.Library, f, byFam[f], maxRounds)
+		sp, err := newSearchSpace(sys.Library, f, byFam[f], maxRounds, restrict)
 		if err != nil {
 			return out, err
 		}
@@ -229,7 +236,7 @@ func searchJoint(ctx context.Context, sys *system.System, tasks []task.Task, per
 	fams, byFam := familyTasks(tasks, perFamily)
 	var parts []search.Part
 	for _, f := range fams {
-		sp, err := newSearchSpace(sys.Library, f, byFam[f], maxRounds)
+		sp, err := newSearchSpace(sys.Library, f, byFam[f], maxRounds, nil)
 		if err != nil {
 			return jointResult{}, err
 		}
@@ -294,6 +301,10 @@ type armRunner struct {
 	jointOnce sync.Once
 	joint     map[string]string // family -> the best single workflow as played there; jointKey -> the workflow
 	jointErr  error
+
+	policyOnce     sync.Once
+	policySearched map[string]string // family -> DSL the embedded policy can build
+	policyErr      error
 }
 
 // newArmRunner writes the task subsets into dir (once: a resumed run
@@ -402,6 +413,12 @@ func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64)
 			return experiment.Cell{}, r.jointErr
 		}
 		return r.playPerFamily(ctx, r.joint, seed)
+	case experiment.KindSearchPolicy:
+		r.policyOnce.Do(func() { r.policySearched, r.policyErr = r.searchPolicy(ctx) })
+		if r.policyErr != nil {
+			return experiment.Cell{}, r.policyErr
+		}
+		return r.playPerFamily(ctx, r.policySearched, seed)
 	}
 	return experiment.Cell{}, fmt.Errorf("arm kind %q", arm.Kind)
 }
@@ -494,6 +511,13 @@ func (r *armRunner) CheckTrain() error {
 // trainer config (trainConfig), and one key trains once even when two
 // cells that share it run at the same time.
 func (r *armRunner) train(ctx context.Context, arm experiment.Arm, seed int64) (ckptPath string, hidden int, err error) {
+	if arm.WarmFrom != "" {
+		ws, err := r.warmSets(ctx, arm.WarmFrom)
+		if err != nil {
+			return "", 0, fmt.Errorf("warm_from %s: %w", arm.WarmFrom, err)
+		}
+		arm.Set = append(slices.Clone(arm.Set), ws...)
+	}
 	cfg, key, err := r.trainConfig(arm, seed)
 	if err != nil {
 		return "", 0, err
@@ -552,18 +576,62 @@ func (r *armRunner) trainLock(key string) *sync.Mutex {
 // once; its result is kept in DIR/search.json for resumed runs.
 func (r *armRunner) search(ctx context.Context) (map[string]string, error) {
 	return r.searchOnceInto(ctx, "search.json", func(sys *system.System, ts []task.Task, sc search.Config) (map[string]string, error) {
-		res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, r.log, nil)
-		if err != nil {
-			return nil, err
-		}
-		m := map[string]string{}
-		for f, x := range res {
-			m[string(f)] = x.Best.DSL
-			fmt.Fprintf(r.log, "search %s: %s (train accuracy %.3f, %d candidates, %d executor calls, stopped: %s)\n",
-				f, x.Best.DSL, x.Best.Score, len(x.Evaluated), x.Spent, x.Stopped)
-		}
-		return m, nil
+		return r.searchFamiliesInto(ctx, sys, ts, sc, nil, "search")
 	})
+}
+
+// searchPolicy runs the search-policy arm's search (the search arm's,
+// confined to what the embedded policy can build) once; its result is
+// kept in DIR/search-policy.json.
+func (r *armRunner) searchPolicy(ctx context.Context) (map[string]string, error) {
+	return r.searchOnceInto(ctx, "search-policy.json", func(sys *system.System, ts []task.Task, sc search.Config) (map[string]string, error) {
+		return r.searchFamiliesInto(ctx, sys, ts, sc, embedded.Expressible, "search-policy")
+	})
+}
+
+func (r *armRunner) searchFamiliesInto(ctx context.Context, sys *system.System, ts []task.Task, sc search.Config, restrict func(*workflow.Graph) error, what string) (map[string]string, error) {
+	res, err := searchFamilies(ctx, sys, ts, r.cfg.Search.TasksPerFamily, sc, trainer.DefaultConfig().MaxRounds, r.cfg.Concurrency, restrict, r.log, nil)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for f, x := range res {
+		m[string(f)] = x.Best.DSL
+		fmt.Fprintf(r.log, "%s %s: %s (train accuracy %.3f, %d candidates, %d executor calls, stopped: %s)\n",
+			what, f, x.Best.DSL, x.Best.Score, len(x.Evaluated), x.Spent, x.Stopped)
+	}
+	return m, nil
+}
+
+// warmSets are the trainer overrides that warm-start a train arm from the
+// workflows its warm_from names (family -> DSL; best-fixed's own key for
+// the single workflow is left out: its families' entries are how it plays).
+func (r *armRunner) warmSets(ctx context.Context, from string) ([]string, error) {
+	var m map[string]string
+	var err error
+	switch from {
+	case experiment.KindBestFixed:
+		r.jointOnce.Do(func() { r.joint, r.jointErr = r.searchJoint(ctx) })
+		m, err = r.joint, r.jointErr
+	case experiment.KindSearch:
+		r.searchOnce.Do(func() { r.searched, r.searchErr = r.search(ctx) })
+		m, err = r.searched, r.searchErr
+	case experiment.KindSearchPolicy:
+		r.policyOnce.Do(func() { r.policySearched, r.policyErr = r.searchPolicy(ctx) })
+		m, err = r.policySearched, r.policyErr
+	default:
+		return nil, fmt.Errorf("warm_from %q", from)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sets []string
+	for _, f := range slices.Sorted(maps.Keys(m)) {
+		if f != jointKey {
+			sets = append(sets, fmt.Sprintf("warm_start.workflows.%s=%s", f, strconv.Quote(m[f])))
+		}
+	}
+	return sets, nil
 }
 
 // jointKey is the key of best-fixed.json (and of the best-fixed arm's

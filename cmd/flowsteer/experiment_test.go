@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/flowsteer/flowsteer/internal/experiment"
 	"github.com/flowsteer/flowsteer/internal/operator"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/reward"
 	"github.com/flowsteer/flowsteer/internal/task"
 	"github.com/flowsteer/flowsteer/internal/trainer"
@@ -38,11 +41,11 @@ func TestTurnCostCountsAddsPromptsAndFinish(t *testing.T) {
 func TestSearchSpaceFollowsTheCanvasRules(t *testing.T) {
 	lib := operator.Default()
 	code := []task.Task{{ID: "c", Family: task.Code, PublicTests: task.Tests{Code: "assert f() == 1"}}}
-	sp, err := newSearchSpace(lib, task.Code, code, 20)
+	sp, err := newSearchSpace(lib, task.Code, code, 20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	qa, err := newSearchSpace(lib, task.QA, []task.Task{{ID: "q", Family: task.QA}}, 20)
+	qa, err := newSearchSpace(lib, task.QA, []task.Task{{ID: "q", Family: task.QA}}, 20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,5 +438,65 @@ func TestArmTrainConfigWithoutOverridesIsTheDefaultsWithTheGridsSizes(t *testing
 	want.Checkpoint.Every = want.Steps
 	if got.YAML() != want.YAML() {
 		t.Fatalf("train config differs from the grid's former one:\n%s\n---\n%s", got.YAML(), want.YAML())
+	}
+}
+
+func TestSearchSpaceConfinedToThePolicysActions(t *testing.T) {
+	lib := operator.Default()
+	code := []task.Task{{ID: "c", Family: task.Code, PublicTests: task.Tests{Code: "assert f() == 1"}}}
+	sp, err := newSearchSpace(lib, task.Code, code, 20, embedded.Expressible)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sp.starts {
+		g, err := workflow.Parse(s, lib)
+		if err != nil || embedded.Expressible(g) != nil {
+			t.Errorf("start %s: %v, %v", s, err, embedded.Expressible(g))
+		}
+	}
+	for dsl, valid := range map[string]bool{
+		// The grid's best single workflow: the policy builds it.
+		"Plan -> [Programmer, Programmer, Custom] -> Aggregate -> Revise -> Test ? Programmer : done -> Verify ? Revise : done -> Format": true,
+		// The grid's searched code workflow: a Test branch is not the policy's.
+		"Plan -> [Programmer, Programmer, Test] -> Aggregate -> Aggregate -> Test ? Programmer : done -> Review ? Programmer : done -> Format": false,
+	} {
+		g, err := workflow.Parse(dsl, lib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sp.valid(g) == nil; got != valid {
+			t.Errorf("valid(%s) = %v (%v), want %v", dsl, got, sp.valid(g), valid)
+		}
+	}
+}
+
+func TestWarmFromTurnsTheFoundWorkflowsIntoTheArmsWarmStart(t *testing.T) {
+	dir := t.TempDir()
+	found := map[string]string{
+		jointKey: "Plan -> [Programmer, Programmer, Custom] -> Aggregate -> Test ? Programmer : done -> Verify ? Revise : done -> Format",
+		"code":   "Plan -> [Programmer, Programmer, Custom] -> Aggregate -> Test ? Programmer : done -> Verify ? Revise : done -> Format",
+		"math":   "Plan -> [Programmer, Programmer, Custom] -> Aggregate -> Verify ? Revise : done -> Format",
+	}
+	b, _ := json.Marshal(found)
+	if err := os.WriteFile(filepath.Join(dir, "best-fixed.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newArmRunnerShell(experiment.Default(), dir, io.Discard)
+	sets, err := r.warmSets(context.Background(), experiment.KindBestFixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm := experiment.Arm{Name: "warm", Kind: experiment.KindTrain, Set: sets}
+	cfg, key, err := r.trainConfig(arm, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"code": found["code"], "math": found["math"]}
+	if !maps.Equal(cfg.WarmStart.Workflows, want) {
+		t.Fatalf("warm_start.workflows = %v, want %v (from %v)", cfg.WarmStart.Workflows, want, sets)
+	}
+	_, cold, _ := r.trainConfig(experiment.Arm{Name: "warm", Kind: experiment.KindTrain}, 1)
+	if key == cold {
+		t.Error("a warm-started arm shares its training run with a cold one")
 	}
 }

@@ -12,9 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowsteer/flowsteer/internal/policy/embedded"
 	"github.com/flowsteer/flowsteer/internal/search"
 	"github.com/flowsteer/flowsteer/internal/system"
 	"github.com/flowsteer/flowsteer/internal/task"
+	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
 type searchFlags struct {
@@ -31,6 +33,7 @@ type searchFlags struct {
 	out         string
 	quiet       bool
 	joint       bool
+	space       string
 }
 
 func newSearchCmd() *cobra.Command {
@@ -67,6 +70,7 @@ func newSearchCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.concurrency, "concurrency", 4, "tasks run at once while scoring a candidate")
 	cmd.Flags().StringVar(&f.out, "out", "", "write every evaluated candidate as a JSON line here")
 	cmd.Flags().BoolVar(&f.quiet, "quiet", false, "print only the results, not every candidate")
+	cmd.Flags().StringVar(&f.space, "space", "canvas", "the workflows searched: canvas (every one the canvas accepts) or embedded (only those the embedded policy can build, edit by edit: its warm-start demonstrations)")
 	cmd.Flags().BoolVar(&f.joint, "joint", false, "find one workflow for every family together (the best single fixed workflow), not one per family")
 	_ = cmd.MarkFlagRequired("tasks")
 	return cmd
@@ -75,6 +79,17 @@ func newSearchCmd() *cobra.Command {
 func runSearch(ctx context.Context, out io.Writer, f *searchFlags) error {
 	if f.budget <= 0 && f.maxEvals <= 0 {
 		return fmt.Errorf("set --budget or --max-evals: an unbounded search never ends")
+	}
+	var restrict func(*workflow.Graph) error
+	switch f.space {
+	case "canvas":
+	case "embedded":
+		if f.joint {
+			return fmt.Errorf("--space embedded searches per family; it does not combine with --joint")
+		}
+		restrict = embedded.Expressible
+	default:
+		return fmt.Errorf("--space must be canvas or embedded, got %q", f.space)
 	}
 	if f.perFamily < 1 || f.concurrency < 1 || f.maxRounds < 1 {
 		return fmt.Errorf("--tasks-per-family, --concurrency and --max-rounds must be at least 1")
@@ -131,7 +146,7 @@ func runSearch(ctx context.Context, out io.Writer, f *searchFlags) error {
 	if f.joint {
 		return runJointSearch(ctx, out, f, sys, tasks, progress, enc, &encErr)
 	}
-	res, err := searchFamilies(ctx, sys, tasks, f.perFamily, search.Config{Seed: f.seed, Budget: f.budget, MaxEvals: f.maxEvals}, f.maxRounds, f.concurrency, progress, onEval)
+	res, err := searchFamilies(ctx, sys, tasks, f.perFamily, search.Config{Seed: f.seed, Budget: f.budget, MaxEvals: f.maxEvals}, f.maxRounds, f.concurrency, restrict, progress, onEval)
 	for _, fam := range slices.Sorted(maps.Keys(res)) {
 		r := res[fam]
 		fmt.Fprintf(out, "%s: best %.3f on %d training tasks after %d candidates, %d executor calls (stopped: %s)\n  %s\n  baseline: fixed:%s\n",

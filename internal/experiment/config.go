@@ -31,6 +31,11 @@ const (
 	// one workflow it finds played on every family.
 	KindBestFixed = "best-fixed"
 	KindRandom    = "random" // uniformly random valid actions
+	// KindSearchPolicy is the search arm's per-family search confined to
+	// the workflows the embedded policy can build (its action space): the
+	// best a policy that only chose among them could do, and what a train
+	// arm's warm_from: search-policy shows it.
+	KindSearchPolicy = "search-policy"
 )
 
 // Arm is one row of the comparison.
@@ -59,6 +64,12 @@ type Arm struct {
 	// nearer greedy). Like Greedy it changes the evaluation only: arms
 	// that differ only in it share their training runs.
 	Temperature float64 `yaml:"temperature,omitempty"`
+	// WarmFrom warm-starts a train arm (trainer warm_start) from the
+	// per-family workflows of best-fixed (the best single workflow as
+	// played on each family), search or search-policy, found once on the
+	// training split as those arms find them (the arm need not be in the
+	// grid). Empty: no warm start.
+	WarmFrom string `yaml:"warm_from,omitempty"`
 	// CompareTo names other arms this one is also compared with, pair by
 	// pair, in the report (beyond the comparisons every report makes). It
 	// changes the report only, never a cell.
@@ -238,15 +249,25 @@ func (c Config) Validate() error {
 			default:
 				return fmt.Errorf("%s.loss must be cwrpo or reinforce, got %q", key, a.Loss)
 			}
+			switch a.WarmFrom {
+			case "":
+			case KindBestFixed, KindSearch, KindSearchPolicy:
+				hasSearch = true
+			default:
+				return fmt.Errorf("%s.warm_from must be best-fixed, search or search-policy, got %.80q", key, a.WarmFrom)
+			}
 		case KindFixed:
 			if a.DSL == "" {
 				return fmt.Errorf("%s.dsl is required for a fixed arm", key)
 			}
-		case KindSearch, KindBestFixed:
+		case KindSearch, KindBestFixed, KindSearchPolicy:
 			hasSearch = true
 		case KindUntrained, KindRandom:
 		default:
-			return fmt.Errorf("%s.kind must be train, untrained, random, fixed, search or best-fixed, got %q", key, a.Kind)
+			return fmt.Errorf("%s.kind must be train, untrained, random, fixed, search, search-policy or best-fixed, got %q", key, a.Kind)
+		}
+		if a.Kind != KindTrain && a.WarmFrom != "" {
+			return fmt.Errorf("%s.warm_from: only a train arm warm-starts", key)
 		}
 		if a.Kind != KindTrain && len(a.Set) > 0 {
 			return fmt.Errorf("%s.set: only a train arm takes trainer overrides", key)

@@ -40,6 +40,8 @@ func TestParseTakesDefaultsAndNamesBadKeys(t *testing.T) {
 		"tasks: {generate_seed: 0}\n":                                      "tasks.generate_seed",
 		"arms: [{name: a, kind: untrained, compare_to: [a]}]\n":            "the arm itself",
 		"arms: [{name: a, kind: untrained, compare_to: [b]}]\n":            "no arm is named \"b\"",
+		"arms: [{name: a, kind: train, warm_from: oracle}]\n":              "arms[0].warm_from",
+		"arms: [{name: a, kind: untrained, warm_from: search}]\n":          "only a train arm",
 	} {
 		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want an error naming %q", in, err, want)

@@ -7,6 +7,7 @@ import (
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
+	"github.com/flowsteer/flowsteer/internal/workflow"
 )
 
 var _ policy.Imitator = (*Policy)(nil)
@@ -171,4 +172,17 @@ func (p *Policy) Anchor() {
 	clear(p.adamM)
 	clear(p.adamV)
 	p.adamT = 0
+}
+
+// Expressible tells whether this policy's heads can build g, stage by
+// stage from an empty canvas (it only appends): nil, or the first stage
+// they cannot build and why. Which operators a task enables is the
+// canvas's business, not checked here.
+func Expressible(g *workflow.Graph) error {
+	for i, s := range g.Stages {
+		if _, err := choicesFor(nil, policy.AddStage(s)); err != nil {
+			return fmt.Errorf("stage %d (%s): %w", i+1, policy.Describe(policy.AddStage(s)), err)
+		}
+	}
+	return nil
 }
