@@ -499,6 +499,11 @@ func (r *armRunner) CheckTrain() error {
 		if a.Kind != experiment.KindTrain {
 			continue
 		}
+		if a.WarmFrom != "" {
+			// Its workflows are found later (by a search); a stand-in
+			// checks the arm's own warm_start keys meanwhile.
+			a.Set = append(slices.Clone(a.Set), `warm_start.workflows.math="Custom -> Format"`)
+		}
 		if _, _, err := r.trainConfig(a, r.cfg.Seeds[0]); err != nil {
 			return fmt.Errorf("arms[%d] (%s): %w", i, a.Name, err)
 		}

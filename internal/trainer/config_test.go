@@ -170,6 +170,8 @@ func TestValidateNamesTheBadKey(t *testing.T) {
 		{"warm start on an unknown family", `warm_start: {workflows: {poetry: "Custom -> Format"}}`, `unknown task family "poetry"`},
 		{"unparsable warm start workflow", `warm_start: {workflows: {math: "Nope ->"}}`, "warm_start.workflows.math"},
 		{"negative warm start tasks", `warm_start: {workflows: {math: "Custom"}, tasks: -1}`, "warm_start.tasks"},
+		{"NaN warm start learning rate", `warm_start: {workflows: {math: "Custom"}, learning_rate: .nan}`, "warm_start.learning_rate"},
+		{"warm start learning rate alone", `warm_start: {learning_rate: 0.1}`, "warm_start.workflows"},
 		{"huge warm start passes", `warm_start: {workflows: {math: "Custom"}, passes: 100001}`, "warm_start.passes"},
 		{"warm start with value credit", `{warm_start: {workflows: {math: "Custom"}}, policy: {credit: value}}`, "policy.credit episode"},
 	} {

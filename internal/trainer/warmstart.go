@@ -41,6 +41,10 @@ type WarmStart struct {
 	// Passes is the number of optimiser steps over the shown decisions
 	// (default 300).
 	Passes int `yaml:"passes,omitempty"`
+	// LearningRate is the cloning steps' learning rate (0: the run's
+	// optimizer.learning_rate), so that a run may clone at one rate and
+	// train at another.
+	LearningRate float64 `yaml:"learning_rate,omitempty"`
 }
 
 // Enabled tells whether the run warm-starts.
@@ -67,8 +71,8 @@ func cmp0(v, def int) int {
 // Validate checks the families and parses every workflow.
 func (w WarmStart) Validate() error {
 	if !w.Enabled() {
-		if w.Tasks != 0 || w.Passes != 0 {
-			return errors.New("warm_start: tasks and passes need warm_start.workflows")
+		if w.Tasks != 0 || w.Passes != 0 || w.LearningRate != 0 {
+			return errors.New("warm_start: tasks, passes and learning_rate need warm_start.workflows")
 		}
 		return nil
 	}
@@ -77,6 +81,9 @@ func (w WarmStart) Validate() error {
 	}
 	if w.Passes < 0 || w.Passes > MaxWarmPasses {
 		return fmt.Errorf("warm_start.passes must be in 0..%d (0 = %d), got %d", MaxWarmPasses, DefaultWarmPasses, w.Passes)
+	}
+	if !(w.LearningRate >= 0 && w.LearningRate <= 1) {
+		return fmt.Errorf("warm_start.learning_rate must be in [0, 1] (0 = optimizer.learning_rate), got %v", w.LearningRate)
 	}
 	fams := make([]string, 0, len(w.Workflows))
 	for f := range w.Workflows {
@@ -146,6 +153,9 @@ func (t *Trainer) warmStart(ctx context.Context) error {
 	}
 	t.env.Observer.Log(fmt.Sprintf("warm start: showing %d families' workflows on %d training tasks", len(tc.fixed), len(shown)))
 	req := &pb.UpdateRequest{Loss: &pb.LossConfig{Kind: pb.LossKind_LOSS_KIND_REINFORCE, KlCoef: ptr(0.0), EntropyCoef: ptr(0.0)}}
+	if w.LearningRate > 0 {
+		req.Loss.LearningRate = ptr(w.LearningRate)
+	}
 	for i, tk := range shown {
 		ectx, cancel := context.WithTimeout(ctx, t.cfg.EpisodeTimeout)
 		rec, err := rollout.Play(ectx, t.env.Canvas, tc, tk, t.episodeConfig(), policy.Sampling{})

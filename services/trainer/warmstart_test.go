@@ -25,7 +25,10 @@ func TestWarmStartClonesTheShownWorkflowBeforeTheFirstEvaluation(t *testing.T) {
 	cfg.Eval.Tasks = 6
 	cfg.Eval.Baselines = nil
 	cfg.Eval.Sample = false // greedy: what the clone makes most likely
-	cfg.WarmStart = trainer.WarmStart{Workflows: map[string]string{"math": shownDSL, "qa": shownDSL, "code": shownCodeDSL}, Tasks: 9, Passes: 300}
+	// Training at a vanishing rate leaves the clone as it is: the warm
+	// start clones at its own rate.
+	cfg.Optimizer.LearningRate = 1e-9
+	cfg.WarmStart = trainer.WarmStart{Workflows: map[string]string{"math": shownDSL, "qa": shownDSL, "code": shownCodeDSL}, Tasks: 9, Passes: 300, LearningRate: 3e-3}
 	ctx := context.Background()
 	logs := &episodeLog{}
 	p, err := Prepare(ctx, cfg, Options{Dir: filepath.Join(t.TempDir(), "warm"), Observer: logs})
