@@ -142,45 +142,60 @@ func (p *Policy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling
 	if !s.Greedy {
 		rng = p.rngFor(obs, s.Seed)
 	}
-	x := make([]float64, p.arch.in)
-	features(obs, p.cfg.TextBuckets, x)
-	for i, v := range x {
-		x[i] = float64(float32(v)) // exactly what the state will hold
-	}
+	x := p.inputOf(obs)
 	leg := legalityOf(obs)
 	if leg.kind == 0 {
 		return nil, ErrNoLegalAction
 	}
 
-	var (
-		h     = make([]float64, p.arch.hidden)
-		z     [16]float64
-		lp    [16]float64
-		cs    = make([]choice, 0, maxChoices)
-		logps = make([]float64, 0, maxChoices)
-	)
+	sa, text, cs, logps, version := p.decide(obs, x, leg, temp, func(_ Head, m mask, z, lp []float64) int {
+		if s.Greedy {
+			return argmax(z, m)
+		}
+		return draw(rng, lp, m)
+	})
+	return decisionOf(sa, text, cs, logps, temp, x, version), nil
+}
+
+// decide runs buildAction under the read lock: every head's logits and
+// log-probs at temp (exactly what Update recomputes) go to choose, which
+// returns the index taken; the choices and their log-probs are recorded.
+func (p *Policy) decide(obs *pb.Observation, x []float64, leg legality, temp float64, choose func(k Head, m mask, z, lp []float64) int) (
+	sa *pb.StructuredAction, text string, cs []choice, logps []float64, version string) {
+	var z, lp [16]float64
+	h := make([]float64, p.arch.hidden)
+	cs = make([]choice, 0, maxChoices)
+	logps = make([]float64, 0, maxChoices)
 	p.mu.RLock()
-	version := p.version
+	defer p.mu.RUnlock()
 	p.arch.forwardTrunk(p.params, x, nonzero(x), h)
-	pick := func(k Head, m mask) int {
+	sa, text = p.buildAction(obs, leg, func(k Head, m mask) int {
 		n := headSizes[k]
 		p.arch.logits(p.params, k, h, z[:n])
-		var c int
-		switch {
-		case s.Greedy:
-			logSoftmax(z[:n], m, 1, lp[:n])
-			c = argmax(z[:n], m)
-		default:
-			logSoftmax(z[:n], m, temp, lp[:n]) // exactly what Update recomputes
-			c = draw(rng, lp[:n], m)
-		}
+		logSoftmax(z[:n], m, temp, lp[:n])
+		c := choose(k, m, z[:n], lp[:n])
 		cs = append(cs, choice{head: k, legal: m, chosen: c})
 		logps = append(logps, lp[c])
 		return c
-	}
-	sa, text := p.buildAction(obs, leg, pick)
-	p.mu.RUnlock()
+	})
+	return sa, text, cs, logps, p.version
+}
 
+// inputOf is obs's feature vector, rounded to the float32 values a
+// decision's state holds, so Update recomputes exactly what was decided.
+func (p *Policy) inputOf(obs *pb.Observation) []float64 {
+	x := make([]float64, p.arch.in)
+	features(obs, p.cfg.TextBuckets, x)
+	for i, v := range x {
+		x[i] = float64(float32(v))
+	}
+	return x
+}
+
+// decisionOf is a building turn's decision: the action, its choices with
+// their log-probs, and the state (temperature, features, choices) Update
+// recomputes them from.
+func decisionOf(sa *pb.StructuredAction, text string, cs []choice, logps []float64, temp float64, x []float64, version string) *pb.Decision {
 	ids := make([]int32, len(cs))
 	ones := make([]int32, len(cs))
 	for i, c := range cs {
@@ -195,7 +210,7 @@ func (p *Policy) Act(ctx context.Context, obs *pb.Observation, s policy.Sampling
 		PolicyVersion:    version,
 		Model:            Kind,
 		CompletionTokens: int32(len(cs)),
-	}, nil
+	}
 }
 
 // buildAction runs the choice sequence through pick and turns it into a

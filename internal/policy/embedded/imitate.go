@@ -34,63 +34,31 @@ func (p *Policy) Imitate(obs *pb.Observation, target *pb.StructuredAction) (*pb.
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", policy.ErrCannotImitate, policy.Describe(target), err)
 	}
-	x := make([]float64, p.arch.in)
-	features(obs, p.cfg.TextBuckets, x)
-	for i, v := range x {
-		x[i] = float64(float32(v)) // exactly what the state will hold
-	}
+	x := p.inputOf(obs)
 	leg := legalityOf(obs)
-	var (
-		h       = make([]float64, p.arch.hidden)
-		z, lp   [16]float64
-		cs      = make([]choice, 0, maxChoices)
-		logps   = make([]float64, 0, maxChoices)
-		illegal error
-	)
-	p.mu.RLock()
-	version := p.version
-	p.arch.forwardTrunk(p.params, x, nonzero(x), h)
-	pick := func(k Head, m mask) int {
-		n := headSizes[k]
-		p.arch.logits(p.params, k, h, z[:n])
-		logSoftmax(z[:n], m, 1, lp[:n])
+	var illegal error
+	made := 0
+	sa, text, cs, logps, version := p.decide(obs, x, leg, 1, func(k Head, m mask, z, _ []float64) int {
 		c := -1
-		if i := len(cs); i < len(want) {
-			c = want[i]
+		if made < len(want) {
+			c = want[made]
 		}
+		made++
 		if c < 0 || !m.has(c) {
 			if illegal == nil {
 				illegal = fmt.Errorf("the %s choice it needs is not legal on this observation", k)
 			}
-			c = argmax(z[:n], m) // any legal index: the decision is discarded
+			c = argmax(z, m) // any legal index: the decision is discarded
 		}
-		cs = append(cs, choice{head: k, legal: m, chosen: c})
-		logps = append(logps, lp[c])
 		return c
-	}
-	sa, text := p.buildAction(obs, leg, pick)
-	p.mu.RUnlock()
+	})
 	if illegal == nil && len(cs) != len(want) {
 		illegal = fmt.Errorf("the action takes %d choices, the policy made %d", len(want), len(cs))
 	}
 	if illegal != nil {
 		return nil, fmt.Errorf("%w: %s: %w", policy.ErrCannotImitate, policy.Describe(target), illegal)
 	}
-	ids := make([]int32, len(cs))
-	ones := make([]int32, len(cs))
-	for i, c := range cs {
-		ids[i], ones[i] = int32(c.chosen), 1
-	}
-	return &pb.Decision{
-		Action:           &pb.Action{Text: text, Structured: sa},
-		TokenIds:         ids,
-		Logprobs:         logps,
-		Mask:             ones,
-		State:            encodeState(1, x, cs),
-		PolicyVersion:    version,
-		Model:            Kind,
-		CompletionTokens: int32(len(cs)),
-	}, nil
+	return decisionOf(sa, text, cs, logps, 1, x, version), nil
 }
 
 // choicesFor maps an action onto the heads' choice indices, in the order
