@@ -401,24 +401,12 @@ func (r *armRunner) RunCell(ctx context.Context, arm experiment.Arm, seed int64)
 		// arm may set policy.hidden).
 		spec := &pb.PolicySpec{Kind: "embedded", Checkpoint: ckpt, Options: map[string]string{"hidden": strconv.Itoa(hidden)}}
 		return r.evaluate(ctx, spec, seed, r.eval, ckpt, evalMode{arm.Greedy, arm.Temperature})
-	case experiment.KindSearch:
-		r.searchOnce.Do(func() { r.searched, r.searchErr = r.search(ctx) })
-		if r.searchErr != nil {
-			return experiment.Cell{}, r.searchErr
+	case experiment.KindSearch, experiment.KindBestFixed, experiment.KindSearchPolicy:
+		wf, err := r.found(ctx, arm.Kind)
+		if err != nil {
+			return experiment.Cell{}, err
 		}
-		return r.playPerFamily(ctx, r.searched, seed)
-	case experiment.KindBestFixed:
-		r.jointOnce.Do(func() { r.joint, r.jointErr = r.searchJoint(ctx) })
-		if r.jointErr != nil {
-			return experiment.Cell{}, r.jointErr
-		}
-		return r.playPerFamily(ctx, r.joint, seed)
-	case experiment.KindSearchPolicy:
-		r.policyOnce.Do(func() { r.policySearched, r.policyErr = r.searchPolicy(ctx) })
-		if r.policyErr != nil {
-			return experiment.Cell{}, r.policyErr
-		}
-		return r.playPerFamily(ctx, r.policySearched, seed)
+		return r.playPerFamily(ctx, wf, seed)
 	}
 	return experiment.Cell{}, fmt.Errorf("arm kind %q", arm.Kind)
 }
@@ -608,25 +596,28 @@ func (r *armRunner) searchFamiliesInto(ctx context.Context, sys *system.System, 
 	return m, nil
 }
 
+// found returns the workflows (family -> DSL) that the search arm kind
+// finds, searching once per experiment whichever arm asks first.
+func (r *armRunner) found(ctx context.Context, kind string) (map[string]string, error) {
+	switch kind {
+	case experiment.KindSearch:
+		r.searchOnce.Do(func() { r.searched, r.searchErr = r.search(ctx) })
+		return r.searched, r.searchErr
+	case experiment.KindBestFixed:
+		r.jointOnce.Do(func() { r.joint, r.jointErr = r.searchJoint(ctx) })
+		return r.joint, r.jointErr
+	case experiment.KindSearchPolicy:
+		r.policyOnce.Do(func() { r.policySearched, r.policyErr = r.searchPolicy(ctx) })
+		return r.policySearched, r.policyErr
+	}
+	return nil, fmt.Errorf("no search finds the workflows of arm kind %q", kind)
+}
+
 // warmSets are the trainer overrides that warm-start a train arm from the
 // workflows its warm_from names (family -> DSL; best-fixed's own key for
 // the single workflow is left out: its families' entries are how it plays).
 func (r *armRunner) warmSets(ctx context.Context, from string) ([]string, error) {
-	var m map[string]string
-	var err error
-	switch from {
-	case experiment.KindBestFixed:
-		r.jointOnce.Do(func() { r.joint, r.jointErr = r.searchJoint(ctx) })
-		m, err = r.joint, r.jointErr
-	case experiment.KindSearch:
-		r.searchOnce.Do(func() { r.searched, r.searchErr = r.search(ctx) })
-		m, err = r.searched, r.searchErr
-	case experiment.KindSearchPolicy:
-		r.policyOnce.Do(func() { r.policySearched, r.policyErr = r.searchPolicy(ctx) })
-		m, err = r.policySearched, r.policyErr
-	default:
-		return nil, fmt.Errorf("warm_from %q", from)
-	}
+	m, err := r.found(ctx, from)
 	if err != nil {
 		return nil, err
 	}

@@ -5,11 +5,14 @@ package trainer
 // best fixed and searched ones are, so it may start from them).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/flowsteer/flowsteer/gen/go/flowsteer/v1"
 	"github.com/flowsteer/flowsteer/internal/policy"
@@ -58,15 +61,8 @@ const (
 	MaxWarmPasses     = 100000
 )
 
-func (w WarmStart) tasks() int  { return cmp0(w.Tasks, DefaultWarmTasks) }
-func (w WarmStart) passes() int { return cmp0(w.Passes, DefaultWarmPasses) }
-
-func cmp0(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}
+func (w WarmStart) tasks() int  { return cmp.Or(w.Tasks, DefaultWarmTasks) }
+func (w WarmStart) passes() int { return cmp.Or(w.Passes, DefaultWarmPasses) }
 
 // Validate checks the families and parses every workflow.
 func (w WarmStart) Validate() error {
@@ -152,9 +148,9 @@ func (t *Trainer) warmStart(ctx context.Context) error {
 		return errors.New("warm_start: no training task belongs to a family warm_start.workflows names")
 	}
 	t.env.Observer.Log(fmt.Sprintf("warm start: showing %d families' workflows on %d training tasks", len(tc.fixed), len(shown)))
-	req := &pb.UpdateRequest{Loss: &pb.LossConfig{Kind: pb.LossKind_LOSS_KIND_REINFORCE, KlCoef: ptr(0.0), EntropyCoef: ptr(0.0)}}
+	req := &pb.UpdateRequest{Loss: &pb.LossConfig{Kind: pb.LossKind_LOSS_KIND_REINFORCE, KlCoef: proto.Float64(0), EntropyCoef: proto.Float64(0)}}
 	if w.LearningRate > 0 {
-		req.Loss.LearningRate = ptr(w.LearningRate)
+		req.Loss.LearningRate = proto.Float64(w.LearningRate)
 	}
 	for i, tk := range shown {
 		ectx, cancel := context.WithTimeout(ctx, t.cfg.EpisodeTimeout)
@@ -174,9 +170,9 @@ func (t *Trainer) warmStart(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// Each pass re-records the log-probs under the current weights, so
-		// the loss is exactly minus the mean log-likelihood of the shown
-		// choices (REINFORCE ignores the recorded ones; they are kept valid).
+		// REINFORCE with advantage 1 reads only the current log-probs, so
+		// the same batch serves every pass: its loss is minus the mean
+		// log-likelihood of the shown choices under the weights of the pass.
 		st, err := im.Update(ctx, req)
 		if err != nil {
 			return fmt.Errorf("warm start pass %d: %w", pass+1, err)
@@ -191,5 +187,3 @@ func (t *Trainer) warmStart(ctx context.Context) error {
 	im.Anchor()
 	return nil
 }
-
-func ptr[T any](v T) *T { return &v }
