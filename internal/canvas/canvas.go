@@ -118,9 +118,9 @@ func (c *Canvas) Create(ctx context.Context, t task.Task, cfg Config, rw reward.
 	if cfg.Hints {
 		e.hint = adviseNext(e) // the first observation advises too
 	}
-	// Live before the store sees it: a store makes room by expiring ended
-	// episodes first, and an open racing this one must not take the new
-	// episode for an ended one.
+	// Live before the store sees it: a tenant's limit makes room only by
+	// expiring its ended episodes, and an open racing this one must not
+	// take the new episode for an ended one.
 	e.opened(ctx)
 	if err := c.store.Put(e); err != nil {
 		e.dropped()
